@@ -1,0 +1,1 @@
+"""Partner-local data preparation: raw tables -> keyed, harmonised PreparedSet."""

@@ -1,0 +1,90 @@
+"""Frozen configuration of partner-local preparation.
+
+Everything here changes the PreparedSet's content, so all of it enters the prep hash
+that partners compare before federating. Runtime knobs that do not change the output
+(number of processes, progress bars) are *not* here; they are arguments of the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fedqsar.config import config_hash
+
+# TUNER's order of standardisation operations (see prep/standardize.py for each step).
+TUNER_STEPS: tuple[str, ...] = (
+    "remove_hs",
+    "metal_disconnect",
+    "normalize",
+    "reionize",
+    "charge_parent",
+    "remove_isotopes",
+    "remove_stereo",
+    "canonical_tautomer",
+)
+
+
+@dataclass(frozen=True)
+class StandardizeConfig:
+    """RDKit standardisation applied to every structure, in ``steps`` order."""
+
+    steps: tuple[str, ...] = TUNER_STEPS
+    max_heavy_atoms: int = 100  # molecules with >= this many heavy atoms are rejected
+    min_heavy_atoms: int = 1
+    max_tautomers: int = 256
+    max_transforms: int = 1000
+
+
+@dataclass(frozen=True)
+class FingerprintConfig:
+    """Morgan/ECFP fingerprint folded to ``n_bits`` then permuted with the consortium key."""
+
+    kind: str = "ecfp"
+    radius: int = 3  # ECFP6
+    n_bits: int = 32768
+    counts: bool = False  # True: bit values are occurrence counts, else 1.0
+    use_chirality: bool = False
+
+
+@dataclass(frozen=True)
+class FoldConfig:
+    """How compounds are assigned to folds."""
+
+    scheme: str = "scaffold"  # "scaffold" (keyed generic-scaffold hash) | "time" | "auto" (time if dates)
+    n_folds: int = 5
+
+
+@dataclass(frozen=True)
+class ValueConfig:
+    """Unit harmonisation, qualifiers and replicate aggregation."""
+
+    potency_replicates: str = "median"  # rule for replicate potency values; see prep/values.py
+    adme_replicates: str = "median"
+    max_replicate_spread: float = 2.0  # log units; wider disagreement -> "duplicate_conflict"
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Classification thresholds, quorums and weights."""
+
+    make_classification: bool = True  # derive thresholded classification tasks
+    make_regression: bool = True
+    min_positives: int = 5  # quorum per class for a classification task to count
+    min_negatives: int = 5
+    min_regression_values: int = 25  # quorum for a regression task to count
+    min_uncensored_values: int = 10
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """Complete preparation settings; their hash must match across partners."""
+
+    standardize: StandardizeConfig = field(default_factory=StandardizeConfig)
+    fingerprint: FingerprintConfig = field(default_factory=FingerprintConfig)
+    folds: FoldConfig = field(default_factory=FoldConfig)
+    values: ValueConfig = field(default_factory=ValueConfig)
+    tasks: TaskConfig = field(default_factory=TaskConfig)
+
+    def hash(self) -> str:
+        """Stable sha256 of these settings (identical on every machine)."""
+        return config_hash(self)
