@@ -33,6 +33,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def main() -> None:
+    """Federated multitask QSAR/ADMET modelling: prepare, train, federate, evaluate, report."""
+
+
 def _register_verbs() -> None:
     for name in VERB_MODULES:
         try:
