@@ -73,3 +73,7 @@ class ChecksumError(DatasetError):
 
 class LedgerIntegrityError(FedQSARError):
     """The run ledger has an edited, reordered or removed entry."""
+
+
+class ReportError(FedQSARError):
+    """A run folder cannot be turned into a report: a required file is missing or malformed."""
