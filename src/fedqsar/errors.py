@@ -75,5 +75,9 @@ class LedgerIntegrityError(FedQSARError):
     """The run ledger has an edited, reordered or removed entry."""
 
 
+class LedgerClosedError(FedQSARError):
+    """An entry was appended to a ledger that already ends with ``run_end``."""
+
+
 class ReportError(FedQSARError):
     """A run folder cannot be turned into a report: a required file is missing or malformed."""
