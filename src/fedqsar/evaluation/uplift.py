@@ -1,0 +1,265 @@
+"""Uplift statistics: how much federation helps each partner, with honest uncertainty.
+
+Input is the long metrics table the protocol writes (``evaluation/metrics.csv``)::
+
+    partner, task, endpoint, model_kind, fold, metric, value
+
+Output is one row per (partner, metric, comparison) with the columns of ``UPLIFT_COLUMNS``
+(``evaluation/uplift.csv`` in the run folder; see docs/CONTRACTS.md).
+
+Definitions (per partner, over the tasks that have a finite value for every model kind
+being compared — tasks failing quorum are never in the metrics table):
+
+- ``local``, ``federated``, ``pooled``, ``rf``: unweighted mean of the metric over those tasks.
+- ``delta_abs = challenger - reference`` in the metric's own units (for RMSE a negative
+  delta is an improvement).
+- ``delta_rel = delta_abs / |reference|``.
+- ``riptop`` (relative improvement proportional to perfect, MELLODDY):
+  ``(challenger - reference) / (perfect - reference)``; ``perfect`` is 1 for AUC-PR/AUC-ROC
+  (giving ``(fed - local) / (1 - local)``) and 0 for RMSE (giving ``(local - fed) / local``).
+  Positive means better for every metric.
+- ``ci_low``, ``ci_high``: percentile bootstrap interval (``confidence``, default 95%) of
+  ``delta_abs``, resampling the partner's tasks with replacement (``n_bootstrap`` draws,
+  seeded). With a single task the interval over tasks is undefined and left NaN; pass
+  per-compound bootstrap deltas (see ``compound_bootstrap``) to get one.
+- ``recovered_share = (fed - local) / (pooled - local)``: the share of the pooled (upper
+  bound) gain that federation recovers; NaN when pooling gains nothing (|pooled - local|
+  below ``min_pooled_gain``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fedqsar.errors import InputSchemaError
+
+METRICS_COLUMNS = ("partner", "task", "endpoint", "model_kind", "fold", "metric", "value")
+UPLIFT_COLUMNS = (
+    "partner", "metric", "comparison", "local", "federated", "pooled", "rf",
+    "delta_abs", "delta_rel", "riptop", "ci_low", "ci_high", "recovered_share", "n_tasks",
+)
+ALL_PARTNERS = "(all)"
+
+#: value a perfect model reaches, per metric name; sets the direction of improvement.
+PERFECT_VALUE: dict[str, float] = {
+    "auc_pr": 1.0, "auc_roc": 1.0, "auc_pr_cal": 1.0, "spearman": 1.0, "r2": 1.0,
+    "rmse": 0.0, "mae": 0.0, "logloss": 0.0, "brier": 0.0,
+}
+MODEL_KINDS = ("local", "federated", "pooled", "rf")
+
+
+@dataclass(frozen=True)
+class UpliftConfig:
+    """Which comparisons to summarise and how to bootstrap them."""
+
+    metrics: tuple[str, ...] = ("auc_pr", "rmse")
+    comparisons: tuple[tuple[str, str], ...] = (
+        ("federated", "local"), ("pooled", "local"), ("rf", "local"), ("federated", "rf"),
+    )
+    n_bootstrap: int = 2000
+    confidence: float = 0.95
+    seed: int = 0
+    min_pooled_gain: float = 1e-9
+    include_all_partners: bool = True
+
+
+def check_metrics_table(metrics: pd.DataFrame) -> None:
+    """Raise ``InputSchemaError`` naming the missing columns of a long metrics table."""
+    missing = [c for c in METRICS_COLUMNS if c not in metrics.columns]
+    if missing:
+        raise InputSchemaError(
+            f"metrics table lacks columns {missing}",
+            f"a metrics table needs columns {list(METRICS_COLUMNS)} (evaluation/metrics.csv)",
+        )
+
+
+def task_matrix(metrics: pd.DataFrame, partner: str | None, metric: str, kinds: tuple[str, ...]) -> pd.DataFrame:
+    """Wide table of one metric: rows = (partner, task), columns = model kinds.
+
+    Only rows with a finite value for every kind in ``kinds`` are kept (paired comparison).
+    ``partner=None`` keeps every partner.
+    """
+    sel = metrics[(metrics["metric"] == metric) & metrics["model_kind"].isin(kinds)]
+    if partner is not None:
+        sel = sel[sel["partner"] == partner]
+    wide = sel.pivot_table(index=["partner", "task"], columns="model_kind", values="value", aggfunc="mean")
+    for kind in kinds:
+        if kind not in wide.columns:
+            wide[kind] = np.nan
+    wide = wide[list(kinds)]
+    return wide[np.isfinite(wide.to_numpy(dtype=float)).all(axis=1)]
+
+
+def bootstrap_mean_ci(deltas: np.ndarray, n_bootstrap: int, confidence: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``deltas`` (shape (n,)), resampling entries.
+
+    Returns (NaN, NaN) for fewer than two entries.
+    """
+    deltas = np.asarray(deltas, dtype=float)
+    if deltas.size < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, deltas.size, size=(n_bootstrap, deltas.size))
+    means = deltas[draws].mean(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def riptop(challenger: float, reference: float, metric: str) -> float:
+    """Relative improvement proportional to perfect; positive = challenger better. NaN if undefined."""
+    perfect = PERFECT_VALUE.get(metric)
+    if perfect is None or not np.isfinite(reference) or abs(perfect - reference) < 1e-12:
+        return float("nan")
+    return float((challenger - reference) / (perfect - reference))
+
+
+def recovered_share(federated: float, local: float, pooled: float, min_gain: float) -> float:
+    """(fed - local) / (pooled - local); NaN when pooling changes nothing."""
+    gain = pooled - local
+    if not np.isfinite(gain) or abs(gain) < min_gain:
+        return float("nan")
+    return float((federated - local) / gain)
+
+
+def _means(metrics: pd.DataFrame, partner: str | None, metric: str, tasks: pd.MultiIndex) -> dict[str, float]:
+    """Mean of each model kind over exactly ``tasks`` (NaN when a kind lacks some of them)."""
+    out: dict[str, float] = {}
+    for kind in MODEL_KINDS:
+        wide = task_matrix(metrics, partner, metric, (kind,))
+        values = wide.reindex(tasks)[kind].to_numpy(dtype=float)
+        out[kind] = float(values.mean()) if values.size and np.isfinite(values).all() else float("nan")
+    return out
+
+
+def _comparison_row(
+    metrics: pd.DataFrame, partner: str | None, metric: str, challenger: str, reference: str,
+    cfg: UpliftConfig, compound_cis: Mapping[tuple[str, str, str], tuple[float, float]],
+) -> dict[str, object] | None:
+    wide = task_matrix(metrics, partner, metric, (challenger, reference))
+    if wide.empty:
+        return None
+    means = _means(metrics, partner, metric, wide.index)
+    ref, chal = float(wide[reference].mean()), float(wide[challenger].mean())
+    deltas = (wide[challenger] - wide[reference]).to_numpy(dtype=float)
+    name = ALL_PARTNERS if partner is None else partner
+    comparison = f"{challenger}_vs_{reference}"
+    seed = cfg.seed + _stable_offset(name, metric, comparison)
+    low, high = bootstrap_mean_ci(deltas, cfg.n_bootstrap, cfg.confidence, seed)
+    if (name, metric, comparison) in compound_cis and not np.isfinite(low):
+        low, high = compound_cis[(name, metric, comparison)]
+    return {
+        "partner": name, "metric": metric, "comparison": comparison,
+        **{kind: means[kind] for kind in MODEL_KINDS},
+        "delta_abs": chal - ref,
+        "delta_rel": (chal - ref) / abs(ref) if abs(ref) > 1e-12 else float("nan"),
+        "riptop": riptop(chal, ref, metric),
+        "ci_low": low, "ci_high": high,
+        "recovered_share": recovered_share(means["federated"], means["local"], means["pooled"], cfg.min_pooled_gain)
+        if (challenger, reference) == ("federated", "local") else float("nan"),
+        "n_tasks": int(len(wide)),
+    }
+
+
+def _stable_offset(*parts: str) -> int:
+    """Deterministic small integer from strings (Python's hash() is salted per process)."""
+    total = 0
+    for part in parts:
+        for char in part:
+            total = (total * 131 + ord(char)) % 1_000_003
+    return total
+
+
+def uplift_table(
+    metrics: pd.DataFrame,
+    cfg: UpliftConfig | None = None,
+    compound_cis: Mapping[tuple[str, str, str], tuple[float, float]] | None = None,
+) -> pd.DataFrame:
+    """Per-partner uplift summary of a long metrics table.
+
+    Parameters
+    ----------
+    metrics
+        Long table with ``METRICS_COLUMNS``; one value per (partner, task, model_kind, metric)
+        on the test fold.
+    cfg
+        Comparisons, metrics and bootstrap settings.
+    compound_cis
+        Optional ``{(partner, metric, comparison): (low, high)}`` from a per-compound
+        bootstrap; used where the task bootstrap is undefined (a single task).
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``UPLIFT_COLUMNS``; one row per partner (plus ``"(all)"``), metric and
+        comparison that has at least one paired task.
+    """
+    cfg = cfg or UpliftConfig()
+    check_metrics_table(metrics)
+    partners: list[str | None] = sorted(metrics["partner"].astype(str).unique())
+    if cfg.include_all_partners:
+        partners.append(None)
+    rows = []
+    for partner in partners:
+        for metric in cfg.metrics:
+            for challenger, reference in cfg.comparisons:
+                row = _comparison_row(metrics, partner, metric, challenger, reference, cfg, compound_cis or {})
+                if row is not None:
+                    rows.append(row)
+    return pd.DataFrame(rows, columns=list(UPLIFT_COLUMNS))
+
+
+def compound_bootstrap(
+    y_true: np.ndarray, pred_challenger: np.ndarray, pred_reference: np.ndarray, task_index: np.ndarray,
+    compound_index: np.ndarray, metric_fn: Callable[[np.ndarray, np.ndarray], float],
+    n_bootstrap: int = 200, confidence: float = 0.95, seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap interval of the mean-over-tasks metric delta, resampling test compounds.
+
+    Compounds (not rows) are resampled so that a compound measured in several tasks moves
+    as one unit. ``metric_fn(y, pred) -> float`` is the per-task metric (from
+    ``fedqsar.model.metrics``); NaN task values in a draw are ignored.
+
+    Parameters
+    ----------
+    y_true, pred_challenger, pred_reference, task_index, compound_index
+        Arrays of shape (n_observations,): one entry per observed (compound, task).
+    """
+    rng = np.random.default_rng(seed)
+    compounds = np.unique(compound_index)
+    if compounds.size < 2:
+        return float("nan"), float("nan")
+    position = np.searchsorted(compounds, compound_index)
+    by_compound = [np.flatnonzero(position == i) for i in range(compounds.size)]
+    tasks = np.unique(task_index)
+    deltas = []
+    for _ in range(n_bootstrap):
+        drawn = rng.integers(0, compounds.size, size=compounds.size)
+        obs = np.concatenate([by_compound[i] for i in drawn])
+        per_task = []
+        for task in tasks:
+            sel = obs[task_index[obs] == task]
+            if sel.size < 2:
+                continue
+            per_task.append(metric_fn(y_true[sel], pred_challenger[sel]) - metric_fn(y_true[sel], pred_reference[sel]))
+        finite = [d for d in per_task if np.isfinite(d)]
+        if finite:
+            deltas.append(float(np.mean(finite)))
+    if len(deltas) < 10:
+        return float("nan"), float("nan")
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(np.asarray(deltas), [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def write_uplift(uplift: pd.DataFrame, path: Path) -> Path:
+    """Write the uplift table as CSV (parents created); returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    uplift.loc[:, list(UPLIFT_COLUMNS)].to_csv(path, index=False)
+    return path
