@@ -81,3 +81,11 @@ class LedgerClosedError(FedQSARError):
 
 class ReportError(FedQSARError):
     """A run folder cannot be turned into a report: a required file is missing or malformed."""
+
+
+class TrunkStateError(FedQSARError):
+    """Trunk arrays have other names or shapes than the model's trunk."""
+
+
+class TrainingError(FedQSARError):
+    """Local training cannot run: no training rows, no observed labels, or non-finite loss."""
