@@ -11,16 +11,19 @@ from dataclasses import dataclass, field
 
 from fedqsar.config import config_hash
 
-# TUNER's order of standardisation operations (see prep/standardize.py for each step).
+# TUNER's order of standardisation operations (MELLODDY-TUNER utils/standardizer.py:
+# ChargeParent, isotope parent, stereo removal, tautomer canonicalisation, then its MolVS-like
+# cleanup RemoveHs -> MetalDisconnector -> Normalizer -> Reionizer). Each step is described
+# in prep/standardize.py.
 TUNER_STEPS: tuple[str, ...] = (
-    "remove_hs",
-    "metal_disconnect",
-    "normalize",
-    "reionize",
     "charge_parent",
     "remove_isotopes",
     "remove_stereo",
     "canonical_tautomer",
+    "remove_hs",
+    "metal_disconnect",
+    "normalize",
+    "reionize",
 )
 
 
@@ -31,8 +34,9 @@ class StandardizeConfig:
     steps: tuple[str, ...] = TUNER_STEPS
     max_heavy_atoms: int = 100  # molecules with >= this many heavy atoms are rejected
     min_heavy_atoms: int = 1
-    max_tautomers: int = 256
-    max_transforms: int = 1000
+    max_tautomers: int = 256  # TautomerEnumerator bound (TUNER: 256)
+    max_transforms: int = 1000  # TautomerEnumerator bound (RDKit default)
+    tautomer_remove_sp3_stereo: bool = False  # TUNER keeps sp3 stereo next to keto/enol sites
 
 
 @dataclass(frozen=True)

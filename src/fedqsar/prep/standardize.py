@@ -1,0 +1,234 @@
+"""RDKit standardisation of structures, step by step, in a configurable order.
+
+Each step is a function ``(mol, tools) -> mol`` in the ``STEPS`` registry; a
+``StandardizeConfig.steps`` tuple names them in the order they run. The default order is
+MELLODDY-TUNER's (see ``fedqsar.prep.config.TUNER_STEPS``):
+
+``charge_parent``
+    RDKit's ChargeParent: cleanup (RemoveHs, metal disconnection, normalisation,
+    reionisation), keep the largest fragment (strips salts and solvents), neutralise, cleanup
+    again. Built here from cached RDKit objects; the result equals
+    ``rdMolStandardize.ChargeParent`` (checked by the tests and the benchmark).
+``remove_isotopes``
+    every atom to its natural isotope (deuterium becomes hydrogen).
+``remove_stereo``
+    drop all tetrahedral and double-bond stereo.
+``canonical_tautomer``
+    RDKit's canonical tautomer, enumeration bounded by ``max_tautomers`` / ``max_transforms``.
+``remove_hs``, ``metal_disconnect``, ``normalize``, ``reionize``
+    the single RDKit operations of the same names.
+
+After the steps the molecule is written to canonical SMILES and read back (as TUNER does),
+so every accepted structure is guaranteed to parse again; its canonical SMILES is the result.
+Molecules are rejected, never silently dropped, with one of the reason codes defined below.
+RDKit's own log is silenced only inside these calls.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from rdkit import Chem, rdBase
+from rdkit.Chem.MolStandardize import rdMolStandardize
+
+from fedqsar.errors import ConfigError
+from fedqsar.prep.config import StandardizeConfig
+
+# --- reject reason codes of structures (the one place they are defined) -----------------
+EMPTY_SMILES = "empty_smiles"
+UNPARSABLE_SMILES = "unparsable_smiles"
+TOO_MANY_HEAVY_ATOMS = "too_many_heavy_atoms"
+TOO_FEW_HEAVY_ATOMS = "too_few_heavy_atoms"
+STANDARDISATION_FAILED = "standardisation_failed"
+
+STRUCTURE_REJECT_REASONS: dict[str, str] = {
+    EMPTY_SMILES: "the SMILES cell is empty or missing",
+    UNPARSABLE_SMILES: "RDKit cannot parse or sanitise the SMILES",
+    TOO_MANY_HEAVY_ATOMS: "the input has at least max_heavy_atoms heavy atoms (counter-ions included, as in TUNER)",
+    TOO_FEW_HEAVY_ATOMS: "the standardised structure has fewer than min_heavy_atoms heavy atoms",
+    STANDARDISATION_FAILED: "an RDKit standardisation step raised an error or produced an unreadable structure",
+}
+
+
+@dataclass(frozen=True)
+class StandardizeTools:
+    """RDKit objects that are expensive to build; made once per process and config."""
+
+    metal_disconnector: Any
+    normalizer: Any
+    reionizer: Any
+    fragment_chooser: Any
+    uncharger: Any
+    tautomer_enumerator: Any
+
+
+@functools.lru_cache(maxsize=8)
+def tools_for(cfg: StandardizeConfig) -> StandardizeTools:
+    """The cached RDKit objects for ``cfg`` (built on first use in each process)."""
+    enumerator = rdMolStandardize.TautomerEnumerator()
+    enumerator.SetMaxTautomers(cfg.max_tautomers)
+    enumerator.SetMaxTransforms(cfg.max_transforms)
+    enumerator.SetRemoveSp3Stereo(cfg.tautomer_remove_sp3_stereo)
+    return StandardizeTools(
+        metal_disconnector=rdMolStandardize.MetalDisconnector(),
+        normalizer=rdMolStandardize.Normalizer(),
+        reionizer=rdMolStandardize.Reionizer(),
+        fragment_chooser=rdMolStandardize.LargestFragmentChooser(),
+        uncharger=rdMolStandardize.Uncharger(canonicalOrder=True),
+        tautomer_enumerator=enumerator,
+    )
+
+
+# --- steps: (mol, tools) -> mol ----------------------------------------------------------
+StepFunction = Callable[[Chem.Mol, StandardizeTools], Chem.Mol]
+
+
+def _remove_hs(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    return Chem.RemoveHs(mol)
+
+
+def _metal_disconnect(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    return tools.metal_disconnector.Disconnect(mol)
+
+
+def _normalize(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    return tools.normalizer.normalize(mol)
+
+
+def _reionize(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    return tools.reionizer.reionize(mol)
+
+
+def _cleanup(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    """RDKit's ``Cleanup`` with cached objects."""
+    for step in (_remove_hs, _metal_disconnect, _normalize, _reionize):
+        mol = step(mol, tools)
+    Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+    return mol
+
+
+def _charge_parent(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    """RDKit's ``ChargeParent``: cleanup, largest fragment, uncharge, cleanup."""
+    mol = _cleanup(mol, tools)
+    mol = tools.fragment_chooser.choose(mol)
+    mol = tools.uncharger.uncharge(mol)
+    return _cleanup(mol, tools)
+
+
+def _remove_isotopes(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    mol = Chem.Mol(mol)
+    for atom in mol.GetAtoms():
+        atom.SetIsotope(0)
+    return mol
+
+
+def _remove_stereo(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    mol = Chem.Mol(mol)
+    Chem.RemoveStereochemistry(mol)
+    return mol
+
+
+def _canonical_tautomer(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    return tools.tautomer_enumerator.Canonicalize(mol)
+
+
+STEPS: dict[str, StepFunction] = {
+    "charge_parent": _charge_parent,
+    "remove_isotopes": _remove_isotopes,
+    "remove_stereo": _remove_stereo,
+    "canonical_tautomer": _canonical_tautomer,
+    "remove_hs": _remove_hs,
+    "metal_disconnect": _metal_disconnect,
+    "normalize": _normalize,
+    "reionize": _reionize,
+}
+
+
+def check_config(cfg: StandardizeConfig) -> None:
+    """Raise ``ConfigError`` naming the valid steps if ``cfg`` names an unknown one."""
+    unknown = [name for name in cfg.steps if name not in STEPS]
+    if unknown:
+        raise ConfigError(
+            f"unknown standardisation step(s) {unknown} in standardize.steps",
+            f"valid steps are {sorted(STEPS)}",
+        )
+    if cfg.min_heavy_atoms < 0 or cfg.max_heavy_atoms <= cfg.min_heavy_atoms:
+        raise ConfigError(
+            f"standardize heavy-atom bounds are inconsistent: min {cfg.min_heavy_atoms}, max {cfg.max_heavy_atoms}",
+            "use 0 <= min_heavy_atoms < max_heavy_atoms",
+        )
+
+
+class Standardized(NamedTuple):
+    """Outcome of one structure.
+
+    ``mol`` is the standardised molecule as parsed back from ``smiles`` (None if rejected);
+    ``input_mol`` the parsed input (None if empty or unparsable).
+    """
+
+    smiles: str | None
+    reason: str | None
+    mol: Chem.Mol | None
+    input_mol: Chem.Mol | None
+
+
+def parse_input(smiles: object) -> tuple[Chem.Mol | None, str | None]:
+    """Parse one input SMILES; ``(mol, None)`` or ``(None, reason)``. Call under BlockLogs."""
+    if smiles is None or (isinstance(smiles, float) and math.isnan(smiles)):
+        return None, EMPTY_SMILES
+    text = str(smiles).strip()
+    if not text:
+        return None, EMPTY_SMILES
+    mol = Chem.MolFromSmiles(text)
+    return (None, UNPARSABLE_SMILES) if mol is None else (mol, None)
+
+
+def standardize_parsed(mol: Chem.Mol, cfg: StandardizeConfig) -> Standardized:
+    """Apply ``cfg.steps`` to an already parsed molecule (not modified). Call under BlockLogs."""
+    if mol.GetNumHeavyAtoms() >= cfg.max_heavy_atoms:
+        return Standardized(None, TOO_MANY_HEAVY_ATOMS, None, mol)
+    tools = tools_for(cfg)
+    try:
+        out = Chem.Mol(mol)
+        for name in cfg.steps:
+            out = STEPS[name](out, tools)
+        parsed_back = Chem.MolFromSmiles(Chem.MolToSmiles(out))
+    except Exception:  # noqa: BLE001 - RDKit raises many unrelated types; each is a reject
+        return Standardized(None, STANDARDISATION_FAILED, None, mol)
+    if parsed_back is None:
+        return Standardized(None, STANDARDISATION_FAILED, None, mol)
+    if parsed_back.GetNumHeavyAtoms() < cfg.min_heavy_atoms:
+        return Standardized(None, TOO_FEW_HEAVY_ATOMS, None, mol)
+    return Standardized(Chem.MolToSmiles(parsed_back), None, parsed_back, mol)
+
+
+def standardize(smiles: object, cfg: StandardizeConfig) -> Standardized:
+    """Parse and standardise one SMILES; RDKit logging is silenced inside."""
+    with rdBase.BlockLogs():
+        mol, reason = parse_input(smiles)
+        if mol is None:
+            return Standardized(None, reason, None, None)
+        return standardize_parsed(mol, cfg)
+
+
+def standardize_smiles(smiles: object, cfg: StandardizeConfig) -> tuple[str | None, str | None]:
+    """Standardised canonical SMILES of ``smiles``.
+
+    Returns
+    -------
+    tuple
+        ``(canonical_smiles, None)`` if accepted, ``(None, reason_code)`` if rejected; the
+        codes are the keys of ``STRUCTURE_REJECT_REASONS``.
+
+    Raises
+    ------
+    ConfigError
+        If ``cfg.steps`` names an unknown step.
+    """
+    check_config(cfg)
+    result = standardize(smiles, cfg)
+    return result.smiles, result.reason
