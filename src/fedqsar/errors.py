@@ -89,3 +89,11 @@ class TrunkStateError(FedQSARError):
 
 class TrainingError(FedQSARError):
     """Local training cannot run: no training rows, no observed labels, or non-finite loss."""
+
+
+class AccountingError(FedQSARError):
+    """An input row was counted twice or not at all (a bug in a preparation stage)."""
+
+
+class IncompatiblePartnersError(FederationError):
+    """Partners' PreparedSets were prepared with different settings or keys; they cannot federate."""
