@@ -1,0 +1,134 @@
+"""Save and load a trained model: ``model.safetensors`` + ``config.json`` + ``tasks.parquet``.
+
+No pickle anywhere. ``config.json`` carries the network shape, the training settings, the
+heads, the partner the model was trained for, and the PreparedSet's identity: its prep hash,
+the sha256 of its manifest, the consortium key id and the prep config itself, so that
+``predict`` standardises and fingerprints new structures exactly as ``prepare`` did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from fedqsar.config import from_dict, to_dict
+from fedqsar.errors import ConfigError, ModelFileError
+from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.network import HeadSpec, MultitaskModel
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE, CONFIG_FILE, TASKS_FILE = "model.safetensors", "config.json", "tasks.parquet"
+
+
+@dataclass
+class SavedModel:
+    """A loaded model folder."""
+
+    model: MultitaskModel
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    tasks: pd.DataFrame
+    partner: str
+    prep_hash: str
+    manifest_hash: str
+    key_id: str | None
+    prep_config: dict[str, Any]
+    folder: Path
+
+
+def manifest_hash(manifest: dict[str, Any]) -> str:
+    """sha256 of a PreparedSet manifest's canonical JSON (sorted keys, no spaces)."""
+    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def save_model(
+    folder: Path,
+    model: MultitaskModel,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    tasks_df: pd.DataFrame,
+    prep_manifest: dict[str, Any],
+    partner: str | None = None,
+) -> Path:
+    """Write ``model`` (all heads) into ``folder`` (created); returns ``folder``.
+
+    Parameters
+    ----------
+    partner
+        Head the tasks table belongs to; default: the model's only head.
+    """
+    partner = _default_partner(model, partner)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {name: tensor.detach().contiguous().clone() for name, tensor in model.state_dict().items()}
+    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "fedqsar-model", "format_version": str(FORMAT_VERSION)})
+    config = {
+        "format_version": FORMAT_VERSION,
+        "n_bits": model.n_bits,
+        "partner": partner,
+        "heads": {name: list(spec.column_kinds) for name, spec in model.head_specs.items()},
+        "model_config": to_dict(model_cfg),
+        "train_config": to_dict(train_cfg),
+        "prep_hash": str(prep_manifest.get("prep_hash", "")),
+        "manifest_hash": manifest_hash(prep_manifest),
+        "key_id": prep_manifest.get("key_id"),
+        "prep_config": prep_manifest.get("prep_config", {}),
+    }
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    tasks_df.sort_values("task_id").reset_index(drop=True).to_parquet(folder / TASKS_FILE, index=False)
+    return folder
+
+
+def _default_partner(model: MultitaskModel, partner: str | None) -> str:
+    if partner is not None:
+        if partner not in model.heads:
+            raise ModelFileError(f"the model has no head {partner!r}", f"use one of {sorted(model.heads)}")
+        return partner
+    if len(model.heads) != 1:
+        raise ModelFileError(f"the model has heads {sorted(model.heads)}", "name the partner whose tasks are saved")
+    return next(iter(model.heads))
+
+
+def load_model(folder: Path) -> SavedModel:
+    """Read a folder written by :func:`save_model`.
+
+    Raises
+    ------
+    ModelFileError
+        If a file is missing or unreadable, or the weights do not fit the stored configuration.
+    """
+    folder = Path(folder)
+    fix = "point --model at a folder written by `fedqsar train` (or re-train the model)"
+    missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE, TASKS_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise ModelFileError(f"model folder {folder} lacks {missing}", fix)
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        model_cfg = from_dict(ModelConfig, config["model_config"], where="config.json model_config")
+        train_cfg = from_dict(TrainConfig, config["train_config"], where="config.json train_config")
+        heads = {name: HeadSpec.from_tasks(pd.DataFrame({"kind": kinds})) for name, kinds in config["heads"].items()}
+        tasks = pd.read_parquet(folder / TASKS_FILE)
+        tensors = load_file(str(folder / WEIGHTS_FILE))
+    except (OSError, ValueError, KeyError, TypeError, ConfigError, SafetensorError) as exc:
+        raise ModelFileError(f"cannot read model folder {folder}: {exc}", fix) from exc
+    if int(config.get("format_version", -1)) != FORMAT_VERSION:
+        raise ModelFileError(f"model format {config.get('format_version')} is not {FORMAT_VERSION}", "re-train with this version of fedqsar")
+    model = MultitaskModel(int(config["n_bits"]), model_cfg, heads)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise ModelFileError(f"weights in {folder / WEIGHTS_FILE} do not fit its config.json: {exc}", fix) from exc
+    model.eval()
+    return SavedModel(
+        model=model, model_cfg=model_cfg, train_cfg=train_cfg, tasks=tasks, partner=str(config["partner"]),
+        prep_hash=str(config["prep_hash"]), manifest_hash=str(config["manifest_hash"]), key_id=config.get("key_id"),
+        prep_config=dict(config.get("prep_config") or {}), folder=folder,
+    )

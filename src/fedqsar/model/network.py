@@ -1,0 +1,224 @@
+"""Sparse multitask network: ``trunk`` (shared, federated) and ``heads[partner]`` (private).
+
+The trunk's first layer is an (n_bits, hidden) table read with ``embedding_bag``: a row of
+the fingerprint matrix only touches the table rows of the bits it contains. Training can run
+the same layer on a gathered sub-table (``forward_gathered``) so that gradients and optimiser
+updates cover only the rows present in a batch (see ``sparse_adam``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fedqsar.errors import TrunkStateError
+from fedqsar.model.batching import SparseBatch
+from fedqsar.model.config import ModelConfig
+
+KIND_CLASSIFICATION = "classification"
+KIND_REGRESSION = "regression"
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """Output columns of one partner's head, in the order of its tasks table.
+
+    Build it with ``HeadSpec(n_classification, n_regression)`` (classification columns first)
+    or ``HeadSpec.from_tasks(tasks_df)`` (kinds in the table's row order, i.e. Y's columns).
+    """
+
+    n_classification: int = 0
+    n_regression: int = 0
+    kinds: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kinds is None:
+            object.__setattr__(
+                self, "kinds", (KIND_CLASSIFICATION,) * self.n_classification + (KIND_REGRESSION,) * self.n_regression
+            )
+        kinds = self.column_kinds
+        if kinds.count(KIND_CLASSIFICATION) != self.n_classification or kinds.count(KIND_REGRESSION) != self.n_regression:
+            raise ValueError(f"kinds {kinds} disagree with n_classification={self.n_classification}, n_regression={self.n_regression}")
+        if self.n_tasks < 1:
+            raise ValueError("a head needs at least one task")
+
+    @classmethod
+    def from_tasks(cls, tasks: pd.DataFrame) -> "HeadSpec":
+        """Spec whose column j is task row j of ``tasks`` (sorted by ``task_id`` if present)."""
+        if "task_id" in tasks.columns:
+            tasks = tasks.sort_values("task_id")
+        kinds = tuple(str(k) for k in tasks["kind"])
+        return cls(kinds.count(KIND_CLASSIFICATION), kinds.count(KIND_REGRESSION), kinds)
+
+    @property
+    def column_kinds(self) -> tuple[str, ...]:
+        assert self.kinds is not None
+        return self.kinds
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.column_kinds)
+
+    @property
+    def classification_columns(self) -> np.ndarray:
+        """int64 positions of classification columns in task order."""
+        return np.flatnonzero(np.asarray(self.column_kinds) == KIND_CLASSIFICATION)
+
+    @property
+    def regression_columns(self) -> np.ndarray:
+        """int64 positions of regression columns in task order."""
+        return np.flatnonzero(np.asarray(self.column_kinds) == KIND_REGRESSION)
+
+
+class SparseInput(nn.Module):
+    """First trunk layer: ``x @ weight + bias`` for sparse x, weight of shape (n_bits, hidden)."""
+
+    def __init__(self, n_bits: int, hidden: int) -> None:
+        super().__init__()
+        bound = 1.0 / math.sqrt(50.0)  # ~50 bits set per ECFP row: keeps pre-activations O(1)
+        self.weight = nn.Parameter(torch.empty(n_bits, hidden).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(hidden))
+
+    def forward(self, x: SparseBatch) -> torch.Tensor:
+        """(n_rows, hidden) pre-activations reading the full table."""
+        return self.forward_rows(x.indices, x.offsets, x.values, self.weight)
+
+    def forward_rows(
+        self, indices: torch.Tensor, offsets: torch.Tensor, values: torch.Tensor, table: torch.Tensor
+    ) -> torch.Tensor:
+        """Pre-activations reading ``table`` (the full weight or a gathered sub-table, rows renumbered)."""
+        summed = F.embedding_bag(indices, table, offsets, mode="sum", per_sample_weights=values)
+        return summed + self.bias
+
+
+class Trunk(nn.Module):
+    """Sparse input layer, then ReLU + dropout, then further dense layers with ReLU + dropout."""
+
+    def __init__(self, n_bits: int, cfg: ModelConfig) -> None:
+        super().__init__()
+        sizes = tuple(int(h) for h in cfg.hidden_sizes)
+        self.input = SparseInput(n_bits, sizes[0])
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.out_features = sizes[-1]
+
+    def forward(self, x: SparseBatch) -> torch.Tensor:
+        """(n_rows, hidden_sizes[-1]) trunk output."""
+        return self.from_first_layer(self.input(x))
+
+    def forward_gathered(self, x: SparseBatch, local_indices: torch.Tensor, table_rows: torch.Tensor) -> torch.Tensor:
+        """Trunk output using ``table_rows`` (= weight[unique bits]) and indices renumbered into it."""
+        return self.from_first_layer(self.input.forward_rows(local_indices, x.offsets, x.values, table_rows))
+
+    def from_first_layer(self, pre_activation: torch.Tensor) -> torch.Tensor:
+        h = self.dropout(F.relu(pre_activation))
+        for layer in self.hidden:
+            h = self.dropout(F.relu(layer(h)))
+        return h
+
+
+class PartnerHead(nn.Module):
+    """One linear output per task; regression columns predict standardised values.
+
+    Buffers ``regression_mean`` / ``regression_std`` (n_tasks,) map standardised outputs
+    back to the task's unit; they are fitted on the partner's training rows and stay private.
+    """
+
+    def __init__(self, in_features: int, spec: HeadSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.linear = nn.Linear(in_features, spec.n_tasks)
+        is_regression = torch.tensor([k == KIND_REGRESSION for k in spec.column_kinds])
+        self.register_buffer("is_regression", is_regression)
+        self.register_buffer("regression_mean", torch.zeros(spec.n_tasks))
+        self.register_buffer("regression_std", torch.ones(spec.n_tasks))
+        self.register_buffer("scaling_fitted", torch.tensor(False))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """(n_rows, n_tasks) raw outputs: logits (classification), standardised values (regression)."""
+        return self.linear(h)
+
+    def to_task_scale(self, raw: torch.Tensor) -> torch.Tensor:
+        """Probabilities for classification columns, values in task units for regression columns."""
+        values = raw * self.regression_std + self.regression_mean
+        return torch.where(self.is_regression, values, torch.sigmoid(raw))
+
+    def standardise(self, values: torch.Tensor) -> torch.Tensor:
+        """Task-unit targets -> the scale of raw regression outputs (classification untouched)."""
+        return torch.where(self.is_regression, (values - self.regression_mean) / self.regression_std, values)
+
+
+class MultitaskModel(nn.Module):
+    """Shared trunk and one private head per partner.
+
+    Parameters
+    ----------
+    n_bits
+        Number of fingerprint columns (D).
+    model_cfg
+        Network shape.
+    heads
+        Partner name -> its head's output columns.
+    """
+
+    def __init__(self, n_bits: int, model_cfg: ModelConfig, heads: Mapping[str, HeadSpec]) -> None:
+        super().__init__()
+        if not heads:
+            raise ValueError("MultitaskModel needs at least one head")
+        self.n_bits = int(n_bits)
+        self.model_cfg = model_cfg
+        self.head_specs = dict(heads)
+        self.trunk_version = 0  # incremented by load_trunk_state, watched by LocalTrainer
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(model_cfg.init_seed)
+            self.trunk = Trunk(self.n_bits, model_cfg)
+            self.heads = nn.ModuleDict({name: PartnerHead(self.trunk.out_features, spec) for name, spec in heads.items()})
+
+    def forward(self, x: SparseBatch, partner: str) -> torch.Tensor:
+        """(n_rows, n_tasks of partner) raw outputs."""
+        return self.heads[partner](self.trunk(x))
+
+    def trunk_state(self) -> dict[str, np.ndarray]:
+        """Trunk parameters as float32 numpy arrays, in the trunk's state_dict order (a copy)."""
+        return {name: tensor.detach().cpu().numpy().astype(np.float32, copy=True) for name, tensor in self.trunk.state_dict().items()}
+
+    def load_trunk_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Copy ``state`` into the trunk in place (optimisers keep their references).
+
+        Raises
+        ------
+        TrunkStateError
+            If names or shapes differ from this trunk's, or a value is not finite.
+        """
+        own = self.trunk.state_dict()
+        check_trunk_state(state, {name: tuple(t.shape) for name, t in own.items()})
+        with torch.no_grad():
+            for name, tensor in own.items():
+                tensor.copy_(torch.as_tensor(np.asarray(state[name], dtype=np.float32)))
+        self.trunk_version += 1
+
+
+def check_trunk_state(state: Mapping[str, np.ndarray], expected: Mapping[str, tuple[int, ...]]) -> None:
+    """Raise :class:`TrunkStateError` unless ``state`` has exactly ``expected`` names and shapes, all finite."""
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra:
+        raise TrunkStateError(
+            f"trunk state names differ: missing {missing}, unexpected {extra}",
+            "build both models with the same ModelConfig and n_bits (hidden_sizes must match)",
+        )
+    for name, shape in expected.items():
+        got = tuple(np.shape(state[name]))
+        if got != shape:
+            raise TrunkStateError(
+                f"trunk array {name!r} has shape {got}, expected {shape}",
+                "build both models with the same ModelConfig and the same fingerprint size (n_bits)",
+            )
+        if not np.all(np.isfinite(state[name])):
+            raise TrunkStateError(f"trunk array {name!r} holds NaN or infinite values", "discard this update")

@@ -1,0 +1,33 @@
+"""Learning-rate schedules: epoch index -> learning rate (a registry, one function per name)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from fedqsar.model.config import TrainConfig
+
+
+def _constant(cfg: TrainConfig, epoch: int) -> float:
+    return cfg.lr
+
+
+def _step(cfg: TrainConfig, epoch: int) -> float:
+    return cfg.lr * cfg.lr_decay ** (epoch // max(cfg.lr_step_epochs, 1))
+
+
+def _cosine(cfg: TrainConfig, epoch: int) -> float:
+    horizon = max(cfg.epochs, 1)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(epoch, horizon) / horizon))
+
+
+SCHEDULES: dict[str, Callable[[TrainConfig, int], float]] = {
+    "constant": _constant,
+    "step": _step,
+    "cosine": _cosine,
+}
+
+
+def learning_rate(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of 0-based ``epoch`` (epochs keep counting across federated rounds)."""
+    return SCHEDULES[cfg.lr_schedule](cfg, epoch)
