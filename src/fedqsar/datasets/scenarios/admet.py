@@ -1,0 +1,141 @@
+"""ADMET consortium: four real, different data owners measuring overlapping endpoints.
+
+Partners and what each contributes (values and units exactly as published):
+
+- ``biogen`` — Biogen ADME public set (Fang et al. 2023): HLM/RLM CLint (log mL/min/kg),
+  MDR1-MDCK efflux ratio (log), solubility at pH 6.8 (log ug/mL), human/rat PPB
+  (log % unbound). One assay per endpoint.
+- ``astrazeneca`` — AstraZeneca's ChEMBL deposit CHEMBL3301361, logD7.4 (MoleculeNet
+  Lipophilicity as shipped by chemprop).
+- ``chembl_literature`` — PharmaBench per-assay ChEMBL values for logD7.4, microsomal
+  clearance (human/rat/mouse, log mL/min/g), human PPB (% bound) and solubility
+  (ChEMBL-sourced rows only, log nM). The AstraZeneca deposit (``CHEMBL 3301361 AZ``) is
+  excluded: it is the ``astrazeneca`` partner's own data.
+- ``aqsoldb`` — AqSolDB's nine source datasets A–I, logS (log mol/L), one assay per source.
+
+Task bounding (``chembl_literature`` only): an assay with at least ``MIN_ASSAY_VALUES``
+values that is among the ``MAX_ASSAYS_PER_ENDPOINT`` largest of its endpoint stays its own
+task; the rest of that endpoint's rows become one task ``CHEMBL_LIT_<endpoint>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from fedqsar.datasets.fetch import fetch
+from fedqsar.datasets.scenarios import endpoints as E
+from fedqsar.datasets.scenarios.common import group_small_assays
+
+MIN_ASSAY_VALUES = 50
+MAX_ASSAYS_PER_ENDPOINT = 8
+AZ_DEPOSIT = ("CHEMBL 3301361 AZ", "CHEMBL3301361")
+
+BIOGEN_FILE = "biogen_adme/ADME_public_set_3521.csv"
+AZ_FILE = "moleculenet_chemprop/lipo.csv"
+PHARMABENCH = "pharmabench/data/data_processing_result/{}_preprocessing_finished.csv"
+AQSOLDB_FILE = "aqsoldb/data/dataset-{}.csv"
+AQSOLDB_SOURCES = tuple("ABCDEFGHI")
+
+BIOGEN_COLUMNS = {  # source column -> (endpoint, unit)
+    "LOG HLM_CLint (mL/min/kg)": (E.HLM, E.LOG_ML_MIN_KG),
+    "LOG RLM_CLint (mL/min/kg)": (E.RLM, E.LOG_ML_MIN_KG),
+    "LOG MDR1-MDCK ER (B-A/A-B)": (E.MDR1_ER, E.LOG_RATIO),
+    "LOG SOLUBILITY PH 6.8 (ug/mL)": (E.SOLUBILITY, E.LOG_UG_ML),
+    "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)": (E.HPPB, E.LOG_PCT_UNBOUND),
+    "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)": (E.RPPB, E.LOG_PCT_UNBOUND),
+}
+CLEARANCE_SPECIES = {"human": E.HLM, "rat": E.RLM, "mouse": E.MLM}
+CLEARANCE_UNITS = {"log10(mL.min-1.g-1)": E.LOG_ML_MIN_G}
+
+
+def _rows(compound_id: pd.Series, smiles: pd.Series, assay_id: object, value: pd.Series, unit: object, endpoint: object) -> pd.DataFrame:
+    return pd.DataFrame({
+        "compound_id": compound_id.astype(str).to_numpy(), "smiles": smiles.astype(str).to_numpy(),
+        "assay_id": assay_id if isinstance(assay_id, str) else pd.Series(assay_id).astype(str).to_numpy(),
+        "value": pd.to_numeric(value, errors="coerce").to_numpy(),
+        "unit": unit if isinstance(unit, str) else pd.Series(unit).to_numpy(),
+        "qualifier": "=",
+        "endpoint": endpoint if isinstance(endpoint, str) else pd.Series(endpoint).to_numpy(),
+        "date": "",
+    })
+
+
+def structure_id(smiles: pd.Series, prefix: str) -> pd.Series:
+    """Stable compound id from the SMILES text (sources without their own ids)."""
+    return smiles.astype(str).map(lambda s: prefix + hashlib.sha1(s.encode("utf-8")).hexdigest()[:12])
+
+
+def biogen(data_dir: Path | None) -> pd.DataFrame:
+    """Biogen's six endpoints, long form (one row per measured compound and endpoint)."""
+    raw = pd.read_csv(fetch(BIOGEN_FILE, data_dir))
+    parts = []
+    for column, (endpoint, unit) in BIOGEN_COLUMNS.items():
+        measured = raw[raw[column].notna()]
+        parts.append(_rows(measured["Internal ID"], measured["SMILES"], f"BIOGEN_{endpoint}", measured[column], unit, endpoint))
+    return pd.concat(parts, ignore_index=True)
+
+
+def astrazeneca(data_dir: Path | None) -> pd.DataFrame:
+    """AstraZeneca's logD7.4 deposit (CHEMBL3301361)."""
+    raw = pd.read_csv(fetch(AZ_FILE, data_dir))
+    ids = pd.Series([f"AZ{i:05d}" for i in range(len(raw))])
+    return _rows(ids, raw["smiles"], "CHEMBL3301361", raw["lipo"], E.LOG_UNITLESS, E.LOGD)
+
+
+def chembl_literature(data_dir: Path | None) -> pd.DataFrame:
+    """PharmaBench ChEMBL assays for logD, microsomal CL, PPB and solubility (AZ deposit excluded)."""
+    parts = [_literature_logd(data_dir), _literature_clearance(data_dir), _literature_ppb(data_dir), _literature_solubility(data_dir)]
+    table = pd.concat(parts, ignore_index=True)
+    return group_small_assays(table, MIN_ASSAY_VALUES, MAX_ASSAYS_PER_ENDPOINT, "CHEMBL_LIT_")
+
+
+def _pharmabench(kind: str, data_dir: Path | None) -> pd.DataFrame:
+    return pd.read_csv(fetch(PHARMABENCH.format(kind), data_dir))
+
+
+def _literature_logd(data_dir: Path | None) -> pd.DataFrame:
+    raw = _pharmabench("logd", data_dir)
+    raw = raw[~raw["source"].astype(str).isin(AZ_DEPOSIT)]
+    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["source"], raw["value"], E.LOG_UNITLESS, E.LOGD)
+
+
+def _literature_clearance(data_dir: Path | None) -> pd.DataFrame:
+    raw = _pharmabench("microsomal_cl", data_dir)
+    raw = raw[raw["species"].isin(list(CLEARANCE_SPECIES))]
+    n_species = raw.groupby("source")["species"].transform("nunique")
+    assay = raw["source"].astype(str).where(n_species == 1, raw["source"].astype(str) + ":" + raw["species"])
+    unit = raw["unit"].map(lambda u: CLEARANCE_UNITS.get(u, u))
+    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], assay, raw["value"], unit, raw["species"].map(CLEARANCE_SPECIES))
+
+
+def _literature_ppb(data_dir: Path | None) -> pd.DataFrame:
+    raw = _pharmabench("ppb", data_dir)
+    raw = raw[raw["spec"].astype(str).str.contains("Human", case=False)]
+    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["source"], raw["value"], E.PCT_BOUND, E.HPPB)
+
+
+def _literature_solubility(data_dir: Path | None) -> pd.DataFrame:
+    raw = _pharmabench("solubility", data_dir)
+    raw = raw[(raw["source"] == "ChEMBL") & raw["ref"].astype(str).str.startswith("CHEMBL")]
+    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["ref"], raw["value_nM_log"], E.LOG_NM, E.SOLUBILITY)
+
+
+def aqsoldb(data_dir: Path | None) -> pd.DataFrame:
+    """AqSolDB's source datasets A–I (logS), one assay per source."""
+    parts = []
+    for source in AQSOLDB_SOURCES:
+        raw = pd.read_csv(fetch(AQSOLDB_FILE.format(source), data_dir))
+        parts.append(_rows(raw["ID"], raw["SMILES"], f"AqSolDB-{source}", raw["Solubility"], E.LOG_MOL_L, E.SOLUBILITY))
+    return pd.concat(parts, ignore_index=True)
+
+
+PARTNERS = {"biogen": biogen, "astrazeneca": astrazeneca, "chembl_literature": chembl_literature, "aqsoldb": aqsoldb}
+
+
+def build(data_dir: Path | None, salt: bytes) -> dict[str, pd.DataFrame]:
+    """Raw tables of the four ADMET partners (``salt`` is unused: partners are real owners)."""
+    del salt
+    return {name: reader(data_dir) for name, reader in PARTNERS.items()}
