@@ -1,0 +1,228 @@
+"""The fast path from input SMILES to keyed fingerprints and folds (used by prepare and predict).
+
+Each distinct input SMILES is processed once, in one pass per molecule: parse, standardise
+(``prep.standardize``), keyed fingerprint (``prep.fingerprints``), generic scaffold and its
+keyed fold (``prep.folds``), heavy atoms and molecular weight. Inside a process, input
+SMILES that are textually different but the same molecule (same canonical SMILES of the
+parsed input) are standardised once too. Work is spread over processes in small chunks;
+each worker builds its RDKit objects and the key's permutation once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from rdkit import Chem, rdBase
+from rdkit.Chem import Descriptors
+
+from fedqsar.prep import fingerprints, folds, parallel, standardize
+from fedqsar.prep.config import PrepConfig
+from fedqsar.prep.keys import ConsortiumKey
+
+IN_PROCESS_BELOW = 64  # fewer unique SMILES than this: not worth starting processes
+MEMO_LIMIT = 200_000  # per-process memo of canonical input SMILES -> result
+
+
+class MoleculeResult(NamedTuple):
+    """Outcome for one unique input SMILES (picklable, compact)."""
+
+    std_smiles: str | None
+    reason: str | None
+    bits: np.ndarray  # int64 (k,) permuted, sorted; empty if rejected
+    values: np.ndarray  # float32 (k,)
+    scaffold_fold: int  # -1 if rejected
+    heavy_atoms: int  # standardised molecule; input if rejected after parsing; -1 if unparsable
+    mol_weight: float  # standardised molecule, g/mol; NaN if rejected
+    input_mol_weight: float  # parsed input incl. counter-ions, g/mol; NaN if unparsable
+
+
+@dataclass(frozen=True)
+class StructureBatch:
+    """Per *input position* results of ``process_structures`` (n = number of inputs).
+
+    Attributes
+    ----------
+    std_smiles, reasons
+        list (n,): standardised canonical SMILES or None; reject reason code or None.
+    X
+        CSR float32 (n, n_bits): keyed fingerprint rows; empty rows for rejected inputs.
+    scaffold_folds
+        int64 (n,): keyed generic-scaffold fold, -1 if rejected.
+    heavy_atoms
+        int64 (n,): heavy atoms of the standardised molecule (of the input if rejected after
+        parsing, -1 if unparsable or empty).
+    mol_weight, input_mol_weight
+        float64 (n,): average molecular weight of the standardised parent / of the whole
+        input (salt form), g/mol; NaN where unavailable.
+    unique_index
+        int64 (n,): which distinct input SMILES each position is (0 .. n_unique - 1).
+    n_unique
+        number of distinct input SMILES, each processed once.
+    """
+
+    std_smiles: list[str | None]
+    reasons: list[str | None]
+    X: sp.csr_matrix
+    scaffold_folds: np.ndarray
+    heavy_atoms: np.ndarray
+    mol_weight: np.ndarray
+    input_mol_weight: np.ndarray
+    unique_index: np.ndarray
+    n_unique: int
+
+
+_EMPTY_BITS = np.zeros(0, dtype=np.int64)
+_EMPTY_VALUES = np.zeros(0, dtype=np.float32)
+
+
+class StructureWorker:
+    """Per-process state: configs, the key's permutation and a memo of finished molecules."""
+
+    def __init__(self, cfg: PrepConfig, key: ConsortiumKey) -> None:
+        standardize.check_config(cfg.standardize)
+        fingerprints.check_config(cfg.fingerprint)
+        self.cfg = cfg
+        self.key = key
+        self.permutation = key.permutation(cfg.fingerprint.n_bits)
+        self.memo: dict[str, MoleculeResult] = {}
+        standardize.tools_for(cfg.standardize)
+        fingerprints.generator_for(cfg.fingerprint)
+
+    def process(self, smiles_chunk: Sequence[str | None]) -> list[MoleculeResult]:
+        """Process a chunk of distinct input SMILES; RDKit logging silenced meanwhile."""
+        with rdBase.BlockLogs():
+            return [self.process_one(smiles) for smiles in smiles_chunk]
+
+    def process_one(self, smiles: str | None) -> MoleculeResult:
+        """Parse, standardise, fingerprint and fold one SMILES (call under BlockLogs)."""
+        input_mol, reason = standardize.parse_input(smiles)
+        if input_mol is None:
+            return MoleculeResult(None, reason, _EMPTY_BITS, _EMPTY_VALUES, -1, -1, float("nan"), float("nan"))
+        canonical_input = Chem.MolToSmiles(input_mol)
+        cached = self.memo.get(canonical_input)
+        if cached is not None:
+            return cached
+        result = self._standardised(input_mol)
+        if len(self.memo) >= MEMO_LIMIT:
+            self.memo.clear()
+        self.memo[canonical_input] = result
+        return result
+
+    def _standardised(self, input_mol: Chem.Mol) -> MoleculeResult:
+        outcome = standardize.standardize_parsed(input_mol, self.cfg.standardize)
+        input_weight = Descriptors.MolWt(input_mol)
+        if outcome.mol is None:
+            heavy = input_mol.GetNumHeavyAtoms()
+            return MoleculeResult(None, outcome.reason, _EMPTY_BITS, _EMPTY_VALUES, -1, heavy, float("nan"), input_weight)
+        mol = outcome.mol
+        bits, values = fingerprints.fingerprint_bits(mol, self.cfg.fingerprint, self.permutation)
+        fold = folds.scaffold_fold(folds.generic_scaffold(mol), self.key, self.cfg.folds.n_folds)
+        return MoleculeResult(
+            outcome.smiles, None, bits, values, fold, mol.GetNumHeavyAtoms(), Descriptors.MolWt(mol), input_weight
+        )
+
+
+# --- worker-process entry points (module level so that spawn can pickle them) -----------
+_WORKER: StructureWorker | None = None
+
+
+def _init_worker(cfg: PrepConfig, secret: bytes) -> None:
+    global _WORKER
+    _WORKER = StructureWorker(cfg, ConsortiumKey(secret))
+
+
+def _run_chunk(job: tuple[int, Sequence[str | None]]) -> tuple[int, list[MoleculeResult]]:
+    position, chunk = job
+    assert _WORKER is not None, "worker initialiser did not run"
+    return position, _WORKER.process(chunk)
+
+
+# --- the public entry point --------------------------------------------------------------
+def _unique_inputs(smiles: Sequence[str | None]) -> tuple[list[str | None], np.ndarray]:
+    """Distinct inputs (stripped; missing values collapse to None) and each position's index."""
+    index_of: dict[str | None, int] = {}
+    unique_index = np.empty(len(smiles), dtype=np.int64)
+    for position, value in enumerate(smiles):
+        text = value.strip() if isinstance(value, str) else None
+        unique_index[position] = index_of.setdefault(text or None, len(index_of))
+    return list(index_of), unique_index
+
+
+def process_structures(
+    smiles: Sequence[str | None],
+    cfg: PrepConfig,
+    key: ConsortiumKey,
+    n_jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> StructureBatch:
+    """Standardise, fingerprint and fold every input SMILES, each distinct one once.
+
+    Parameters
+    ----------
+    smiles
+        n input SMILES (None/NaN/empty allowed: rejected as ``empty_smiles``).
+    n_jobs
+        processes; 1 runs in this process, <= 0 uses every available core.
+    progress
+        called with the number of *input positions* just finished (they sum to n).
+
+    Returns
+    -------
+    StructureBatch
+        results per input position.
+
+    Raises
+    ------
+    ConfigError
+        If the standardisation steps or fingerprint settings are invalid.
+    """
+    unique, unique_index = _unique_inputs(smiles)
+    positions_per_unique = np.bincount(unique_index, minlength=len(unique))
+    results = _process_unique(unique, cfg, key, parallel.resolve_n_jobs(n_jobs), positions_per_unique, progress)
+    return _per_input(results, unique_index, cfg.fingerprint.n_bits)
+
+
+def _process_unique(
+    unique: list[str | None],
+    cfg: PrepConfig,
+    key: ConsortiumKey,
+    n_jobs: int,
+    positions_per_unique: np.ndarray,
+    progress: Callable[[int], None] | None,
+) -> list[MoleculeResult]:
+    size = parallel.chunk_size(len(unique), n_jobs)
+    chunks = parallel.split(unique, size)
+    done: list[list[MoleculeResult] | None] = [None] * len(chunks)
+    if n_jobs == 1 or len(unique) < IN_PROCESS_BELOW:
+        worker = StructureWorker(cfg, key)
+        finished = ((position, worker.process(chunk)) for position, chunk in enumerate(chunks))
+    else:
+        StructureWorker(cfg, key)  # validate the config here, before starting processes
+        finished = parallel.map_chunks(_run_chunk, chunks, n_jobs, _init_worker, (cfg, key.secret))
+    for position, chunk_results in finished:
+        done[position] = chunk_results
+        if progress is not None:
+            start = position * size
+            progress(int(positions_per_unique[start : start + len(chunk_results)].sum()))
+    return [result for chunk_results in done for result in chunk_results]  # type: ignore[union-attr]
+
+
+def _per_input(results: list[MoleculeResult], unique_index: np.ndarray, n_bits: int) -> StructureBatch:
+    X_unique = fingerprints.rows_to_csr([(r.bits, r.values) for r in results], n_bits)
+    std = [r.std_smiles for r in results]
+    reasons = [r.reason for r in results]
+    return StructureBatch(
+        std_smiles=[std[i] for i in unique_index],
+        reasons=[reasons[i] for i in unique_index],
+        X=X_unique[unique_index] if len(unique_index) else sp.csr_matrix((0, n_bits), dtype=np.float32),
+        scaffold_folds=np.array([r.scaffold_fold for r in results], dtype=np.int64)[unique_index],
+        heavy_atoms=np.array([r.heavy_atoms for r in results], dtype=np.int64)[unique_index],
+        mol_weight=np.array([r.mol_weight for r in results], dtype=np.float64)[unique_index],
+        input_mol_weight=np.array([r.input_mol_weight for r in results], dtype=np.float64)[unique_index],
+        unique_index=unique_index,
+        n_unique=len(results),
+    )
