@@ -1,0 +1,94 @@
+"""Extra columns that make a prediction trustworthy: uncertainty and applicability domain.
+
+Columns of :func:`annotate_predictions` (one row per predicted compound):
+
+* ``domain_similarity`` — mean Tanimoto similarity to the ``k`` nearest training compounds;
+* ``nearest_similarity`` — Tanimoto similarity to the single nearest training compound;
+* ``embedding_distance`` — k-NN distance in the trunk embedding / calibration median
+  (only when an embedding function is given);
+* ``in_domain`` — bool, see :mod:`fedqsar.trust.domain` for the thresholds;
+* per classification task ``T``: ``T_set`` (conformal prediction set at the confidence:
+  ``"0"``, ``"1"``, ``"0,1"`` — uncertain — or ``""`` — empty, an unusual compound),
+  ``T_p_calibrated`` (Venn-ABERS probability of class 1), ``T_p_low`` / ``T_p_high``
+  (its Venn-ABERS multiprobability interval);
+* per regression task ``T``: ``T_low`` / ``T_high`` (normalised conformal interval).
+
+Tasks without calibration observations get NaN (or an empty string for sets).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fedqsar.trust.calibrate import EmbedFn, TrustArtefacts, domain_scores
+from fedqsar.trust.conformal import difficulty
+
+SET_LABELS = {(False, False): "", (True, False): "0", (False, True): "1", (True, True): "0,1"}
+
+
+def annotate_predictions(
+    artefacts: TrustArtefacts,
+    predictions: np.ndarray,
+    X: sp.csr_matrix,
+    embed: EmbedFn | None = None,
+    confidence: float | None = None,
+) -> pd.DataFrame:
+    """Trust columns for predictions of fingerprint rows ``X``.
+
+    Parameters
+    ----------
+    artefacts
+        The partner's fitted trust artefacts (:func:`fedqsar.trust.store.load_trust`).
+    predictions
+        (n, n_tasks) model outputs, columns in the tasks table's order.
+    X
+        CSR (n, n_bits), the fingerprints the predictions were made from (rejected
+        structures: empty rows; their scores are 0 similarity and out of domain).
+    embed
+        Trunk embedding function, or None to skip the embedding distance.
+    confidence
+        Confidence of sets and intervals; default ``artefacts.config.confidence``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        n rows, columns as described in the module docstring.
+    """
+    confidence = artefacts.config.confidence if confidence is None else float(confidence)
+    predictions = np.asarray(predictions, dtype=np.float64)
+    scores = domain_scores(artefacts, X, embed)
+    columns: dict[str, np.ndarray] = {
+        "domain_similarity": scores.similarity,
+        "nearest_similarity": scores.nearest_similarity,
+    }
+    if scores.embedding_distance is not None:
+        columns["embedding_distance"] = scores.embedding_distance
+    columns["in_domain"] = scores.in_domain
+    sigma = difficulty(scores.similarity, artefacts.config.difficulty_beta)
+    for task, (name, kind) in enumerate(zip(artefacts.tasks["task_name"], artefacts.tasks["kind"])):
+        columns.update(_task_columns(artefacts, task, str(name), str(kind), predictions[:, task], sigma, confidence))
+    return pd.DataFrame(columns)
+
+
+def _task_columns(
+    artefacts: TrustArtefacts, task: int, name: str, kind: str, prediction: np.ndarray, sigma: np.ndarray,
+    confidence: float,
+) -> dict[str, np.ndarray]:
+    n = prediction.size
+    if kind == "classification":
+        calibrator = artefacts.classifiers.get(task)
+        if calibrator is None:
+            nan = np.full(n, np.nan)
+            return {f"{name}_set": np.full(n, "", dtype=object), f"{name}_p_calibrated": nan,
+                    f"{name}_p_low": nan, f"{name}_p_high": nan}
+        sets = calibrator.prediction_sets(prediction, confidence)
+        p, low, high = calibrator.calibrated_probability(prediction)
+        labels = np.array([SET_LABELS[(bool(a), bool(b))] for a, b in sets], dtype=object)
+        return {f"{name}_set": labels, f"{name}_p_calibrated": p, f"{name}_p_low": low, f"{name}_p_high": high}
+    regressor = artefacts.regressors.get(task)
+    if regressor is None:
+        return {f"{name}_low": np.full(n, np.nan), f"{name}_high": np.full(n, np.nan)}
+    intervals = regressor.intervals(prediction, sigma, confidence)
+    return {f"{name}_low": intervals[:, 0], f"{name}_high": intervals[:, 1]}

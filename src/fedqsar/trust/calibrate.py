@@ -1,0 +1,196 @@
+"""Fit a partner's trust artefacts: conformal calibrators per task and the domain reference.
+
+Everything here runs on the partner's machine and stays there: calibration rows are the
+partner's *validation* fold (never its test fold), the applicability-domain reference is its
+*training* rows. Nothing is shared with the consortium.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fedqsar.prepared import PreparedSet
+from fedqsar.trust.conformal import ClassificationCalibrator, RegressionCalibrator, difficulty
+from fedqsar.trust.domain import DomainThresholds, binarise, choose_thresholds, embedding_knn_distance, tanimoto_knn
+
+PredictFn = Callable[[sp.csr_matrix], np.ndarray]
+EmbedFn = Callable[[sp.csr_matrix], np.ndarray]
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """Settings of the trust artefacts (written next to them).
+
+    Attributes
+    ----------
+    k
+        Nearest training compounds averaged in the domain scores.
+    domain_quantile
+        Share of calibration compounds allowed outside each domain threshold.
+    difficulty_beta
+        Floor of the regression difficulty ``σ = β + 1 - similarity``.
+    confidence
+        Default confidence of prediction sets and intervals in ``predict`` output.
+    max_block_bytes
+        Memory bound of one dense similarity block in the k-NN search.
+    """
+
+    k: int = 5
+    domain_quantile: float = 0.05
+    difficulty_beta: float = 0.05
+    confidence: float = 0.9
+    max_block_bytes: int = 32 * 1024 * 1024
+
+
+@dataclass
+class TrustArtefacts:
+    """What a partner needs to annotate predictions with uncertainty and domain.
+
+    Attributes
+    ----------
+    config
+        The settings used.
+    tasks
+        Task table (``task_name``, ``kind``), one row per model output column.
+    classifiers, regressors
+        Task column -> calibrator (tasks with no calibration rows are absent).
+    reference
+        Binarised CSR (n_train, n_bits): the training fingerprints (domain reference).
+    thresholds
+        In-domain thresholds.
+    """
+
+    config: TrustConfig
+    tasks: pd.DataFrame
+    classifiers: dict[int, ClassificationCalibrator]
+    regressors: dict[int, RegressionCalibrator]
+    reference: sp.csr_matrix
+    thresholds: DomainThresholds
+    _reference_embedding: np.ndarray | None = field(default=None, repr=False)
+
+    def reference_embedding(self, embed: EmbedFn | None) -> np.ndarray | None:
+        """Trunk embeddings of the reference rows (computed once, then cached)."""
+        if embed is None:
+            return None
+        if self._reference_embedding is None:
+            self._reference_embedding = np.asarray(embed(self.reference), dtype=np.float32)
+        return self._reference_embedding
+
+
+@dataclass(frozen=True)
+class DomainScores:
+    """Per-compound domain scores, each (n,)."""
+
+    similarity: np.ndarray  # mean Tanimoto to the k nearest training compounds
+    nearest_similarity: np.ndarray  # Tanimoto to the single nearest one
+    embedding_distance: np.ndarray | None  # k-NN trunk-embedding distance / calibration median
+    in_domain: np.ndarray  # bool
+
+
+def raw_domain_scores(
+    X: sp.csr_matrix, reference: sp.csr_matrix, config: TrustConfig,
+    embed: EmbedFn | None, reference_embedding: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(mean k-NN similarity, nearest similarity, raw embedding distance or None), each (n,)."""
+    sims, _ = tanimoto_knn(X, reference, k=config.k, max_block_bytes=config.max_block_bytes)
+    mean_sim = sims.mean(axis=1).astype(np.float64) if sims.shape[1] else np.zeros(X.shape[0])
+    nearest = sims[:, 0].astype(np.float64) if sims.shape[1] else np.zeros(X.shape[0])
+    distance = None
+    if embed is not None and reference_embedding is not None:
+        distance = embedding_knn_distance(embed(X), reference_embedding, k=config.k, max_block_bytes=config.max_block_bytes)
+    return mean_sim, nearest, distance
+
+
+def domain_scores(artefacts: TrustArtefacts, X: sp.csr_matrix, embed: EmbedFn | None = None) -> DomainScores:
+    """Domain scores and flag of fingerprint rows ``X`` (n, n_bits)."""
+    reference_embedding = artefacts.reference_embedding(embed)
+    mean_sim, nearest, distance = raw_domain_scores(X, artefacts.reference, artefacts.config, embed, reference_embedding)
+    scaled = None if distance is None else distance / artefacts.thresholds.embedding_scale
+    return DomainScores(mean_sim, nearest, scaled, artefacts.thresholds.in_domain(mean_sim, scaled))
+
+
+def fit_trust(
+    predict: PredictFn,
+    prepared: PreparedSet,
+    calibration_rows: np.ndarray,
+    reference_rows: np.ndarray,
+    embed: EmbedFn | None = None,
+    config: TrustConfig = TrustConfig(),
+) -> TrustArtefacts:
+    """Fit conformal calibrators on ``calibration_rows`` and the domain on ``reference_rows``.
+
+    Parameters
+    ----------
+    predict
+        CSR (n, n_bits) -> (n, n_tasks) predictions of the partner's model (probabilities
+        for classification columns, task units for regression columns).
+    prepared
+        The partner's PreparedSet.
+    calibration_rows
+        Rows of the validation fold (the model never trained on them; not the test fold).
+    reference_rows
+        Rows the model trained on.
+    embed
+        CSR -> (n, d) trunk embeddings, or None to skip the embedding distance.
+
+    Returns
+    -------
+    TrustArtefacts
+    """
+    calibration_rows = np.asarray(calibration_rows, dtype=np.int64)
+    reference = binarise(prepared.X[np.asarray(reference_rows, dtype=np.int64)])
+    X_cal = prepared.X[calibration_rows]
+    reference_embedding = None if embed is None else np.asarray(embed(reference), dtype=np.float32)
+    mean_sim, _, distance = raw_domain_scores(X_cal, reference, config, embed, reference_embedding)
+    thresholds = choose_thresholds(mean_sim, distance, k=config.k, quantile=config.domain_quantile)
+    predictions = np.asarray(predict(X_cal), dtype=np.float64)
+    sigma = difficulty(mean_sim, config.difficulty_beta)
+    classifiers, regressors = _fit_calibrators(prepared, calibration_rows, predictions, sigma)
+    tasks = prepared.tasks.sort_values("task_id").loc[:, ["task_name", "kind"]].reset_index(drop=True)
+    return TrustArtefacts(config, tasks, classifiers, regressors, reference, thresholds, reference_embedding)
+
+
+@dataclass(frozen=True)
+class TaskObservations:
+    """Observations of some rows, column by column (CSC of Y and censor restricted to the rows)."""
+
+    values: sp.csc_matrix
+    censor: sp.csc_matrix
+
+    @classmethod
+    def of(cls, prepared: PreparedSet, rows: np.ndarray) -> "TaskObservations":
+        rows = np.asarray(rows, dtype=np.int64)
+        return cls(prepared.Y[rows].tocsc(), prepared.censor[rows].tocsc())
+
+    def task(self, task: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Positions (within the rows) observed for ``task``, their values and censor flags."""
+        lo, hi = self.values.indptr[task], self.values.indptr[task + 1]
+        positions = self.values.indices[lo:hi].astype(np.int64)
+        values = self.values.data[lo:hi].astype(np.float64)
+        censor = self.censor.data[lo:hi].astype(np.int64)
+        order = np.argsort(positions, kind="stable")
+        return positions[order], values[order], censor[order]
+
+
+def _fit_calibrators(
+    prepared: PreparedSet, rows: np.ndarray, predictions: np.ndarray, sigma: np.ndarray
+) -> tuple[dict[int, ClassificationCalibrator], dict[int, RegressionCalibrator]]:
+    """One calibrator per task with calibration observations; censored values are skipped."""
+    classifiers: dict[int, ClassificationCalibrator] = {}
+    regressors: dict[int, RegressionCalibrator] = {}
+    observations = TaskObservations.of(prepared, rows)
+    for task, kind in zip(prepared.tasks["task_id"].astype(int), prepared.tasks["kind"]):
+        positions, values, censor = observations.task(task)
+        if kind == "classification" and positions.size:
+            classifiers[task] = ClassificationCalibrator(predictions[positions, task], values.astype(np.int64))
+        elif kind == "regression":
+            exact = censor == 0
+            if exact.any():
+                residual = values[exact] - predictions[positions[exact], task]
+                regressors[task] = RegressionCalibrator(residual, sigma[positions[exact]])
+    return classifiers, regressors

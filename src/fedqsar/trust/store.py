@@ -1,0 +1,112 @@
+"""Save and load trust artefacts beside a model, without pickle.
+
+Layout of ``<model folder>/trust/``::
+
+    trust.json        format version, TrustConfig, domain thresholds, tasks, calibration counts
+    calibration.npz   per task the calibration scores (probabilities + labels, or residuals +
+                      difficulties); the crepes / venn-abers objects are rebuilt from them
+    reference.npz     binarised CSR training fingerprints (the applicability-domain reference)
+
+These files hold the partner's private calibration data and training fingerprints: they
+stay on the partner's machine like the PreparedSet itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fedqsar.errors import ModelFileError
+from fedqsar.trust.calibrate import TrustArtefacts, TrustConfig
+from fedqsar.trust.conformal import ClassificationCalibrator, RegressionCalibrator
+from fedqsar.trust.domain import DomainThresholds
+
+FORMAT_VERSION = 1
+TRUST_DIR = "trust"
+FILES = ("trust.json", "calibration.npz", "reference.npz")
+
+
+def trust_folder(model_folder: Path) -> Path:
+    """``<model_folder>/trust``."""
+    return Path(model_folder) / TRUST_DIR
+
+
+def has_trust(model_folder: Path) -> bool:
+    """True when ``model_folder`` holds trust artefacts."""
+    folder = trust_folder(model_folder)
+    return all((folder / name).is_file() for name in FILES)
+
+
+def save_trust(artefacts: TrustArtefacts, model_folder: Path) -> Path:
+    """Write the artefacts into ``<model_folder>/trust``; returns that folder."""
+    folder = trust_folder(model_folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    for kind, calibrators in (("classification", artefacts.classifiers), ("regression", artefacts.regressors)):
+        for task, calibrator in calibrators.items():
+            for name, values in calibrator.to_arrays().items():
+                arrays[f"{kind}/{task}/{name}"] = values
+    np.savez_compressed(folder / "calibration.npz", **arrays)
+    sp.save_npz(folder / "reference.npz", sp.csr_matrix(artefacts.reference, dtype=np.float32), compressed=True)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "config": dataclasses.asdict(artefacts.config),
+        "thresholds": dataclasses.asdict(artefacts.thresholds),
+        "tasks": artefacts.tasks.to_dict(orient="records"),
+        "n_calibration": {
+            str(task): c.n_calibration for task, c in {**artefacts.classifiers, **artefacts.regressors}.items()
+        },
+        "n_reference": int(artefacts.reference.shape[0]),
+    }
+    (folder / "trust.json").write_text(json.dumps(meta, indent=2, allow_nan=True), encoding="utf-8")
+    return folder
+
+
+def load_trust(model_folder: Path) -> TrustArtefacts:
+    """Read ``<model_folder>/trust`` and rebuild the calibrators.
+
+    Raises
+    ------
+    ModelFileError
+        If a file is missing or unreadable.
+    """
+    folder = trust_folder(model_folder)
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        raise ModelFileError(
+            f"{folder} lacks {missing}",
+            "fit the trust artefacts first (`fedqsar train` does it for a model trained with a validation fold)",
+        )
+    try:
+        meta = json.loads((folder / "trust.json").read_text(encoding="utf-8"))
+        with np.load(folder / "calibration.npz", allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+        reference = sp.load_npz(folder / "reference.npz").tocsr()
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelFileError(f"cannot read trust artefacts in {folder}: {exc}", "re-fit them") from exc
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelFileError(f"{folder} has trust format {meta.get('format_version')}, expected {FORMAT_VERSION}", "re-fit them")
+    classifiers = {t: ClassificationCalibrator.from_arrays(a) for t, a in _by_task(arrays, "classification").items()}
+    regressors = {t: RegressionCalibrator.from_arrays(a) for t, a in _by_task(arrays, "regression").items()}
+    return TrustArtefacts(
+        config=TrustConfig(**meta["config"]),
+        tasks=pd.DataFrame(meta["tasks"], columns=["task_name", "kind"]),
+        classifiers=classifiers,
+        regressors=regressors,
+        reference=reference,
+        thresholds=DomainThresholds(**meta["thresholds"]),
+    )
+
+
+def _by_task(arrays: dict[str, np.ndarray], kind: str) -> dict[int, dict[str, np.ndarray]]:
+    grouped: dict[int, dict[str, np.ndarray]] = {}
+    for key, values in arrays.items():
+        stored_kind, task, name = key.split("/")
+        if stored_kind == kind:
+            grouped.setdefault(int(task), {})[name] = values
+    return grouped
