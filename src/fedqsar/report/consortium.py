@@ -1,0 +1,123 @@
+"""Read ``consortium.json``: who took part, with how much data, and where every row went."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedqsar.errors import ReportError
+from fedqsar.report.files import RUN_FILES
+
+
+@dataclass(frozen=True)
+class PartnerInfo:
+    """One partner of the consortium as ``consortium.json`` describes it.
+
+    Attributes
+    ----------
+    name
+        Partner name.
+    n_compounds, n_tasks
+        Rows and task columns of its PreparedSet.
+    input_rows, used, merged
+        Accounting of its raw input rows; ``None`` where the accounting lacks the count.
+    rejected
+        Reason code -> number of rejected input rows.
+    prep_hash
+        Hash of its preparation settings ("" when not given).
+    """
+
+    name: str
+    n_compounds: int
+    n_tasks: int
+    input_rows: int | None
+    used: int | None
+    merged: int | None
+    rejected: dict[str, int] = field(default_factory=dict)
+    prep_hash: str = ""
+
+    @property
+    def n_rejected(self) -> int:
+        """Total rejected input rows."""
+        return sum(self.rejected.values())
+
+    @property
+    def accounting_balances(self) -> bool | None:
+        """Whether input rows = used + merged + rejected (``None`` if a count is missing)."""
+        if self.input_rows is None or self.used is None or self.merged is None:
+            return None
+        return self.input_rows == self.used + self.merged + self.n_rejected
+
+
+def read_consortium(run_dir: Path) -> tuple[PartnerInfo, ...]:
+    """Read ``consortium.json`` of ``run_dir``, partners sorted by name.
+
+    Raises
+    ------
+    ReportError
+        If the file is missing, is not JSON, lists no partner, or a partner lacks
+        ``n_compounds`` / ``n_tasks``.
+    """
+    spec = RUN_FILES["consortium"]
+    path = run_dir / spec.relative
+    if not path.is_file():
+        raise ReportError(
+            f"{path} does not exist, so {run_dir} is not a complete run folder",
+            f"point `fedqsar report` at a folder written by {spec.producer}",
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path} is not valid JSON: {exc}", f"re-run {spec.producer} to write it again") from exc
+    if not isinstance(raw, dict) or not raw:
+        raise ReportError(
+            f"{path} must map partner names to their descriptions; it lists no partner",
+            f"re-run {spec.producer}",
+        )
+    return tuple(_partner(name, raw[name], path) for name in sorted(raw))
+
+
+def _partner(name: str, entry: Any, path: Path) -> PartnerInfo:
+    if not isinstance(entry, dict):
+        raise ReportError(f"{path}: partner {name!r} is {entry!r}, not a table", "re-run the producer")
+    accounting = entry.get("accounting") or {}
+    return PartnerInfo(
+        name=str(name),
+        n_compounds=_count(entry, "n_compounds", name, path),
+        n_tasks=_count(entry, "n_tasks", name, path),
+        input_rows=_optional_count(accounting, "input_rows"),
+        used=_optional_count(accounting, "used"),
+        merged=_optional_count(accounting, "merged"),
+        rejected=_rejected(accounting.get("rejected"), name, path),
+        prep_hash=str(entry.get("prep_hash", "")),
+    )
+
+
+def _count(entry: dict[str, Any], key: str, name: str, path: Path) -> int:
+    value = entry.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ReportError(
+            f"{path}: partner {name!r} has {key}={value!r}; a count (integer >= 0) is required",
+            "re-run `fedqsar demo` / `fedqsar federate` so consortium.json is complete",
+        )
+    return value
+
+
+def _optional_count(accounting: dict[str, Any], key: str) -> int | None:
+    value = accounting.get(key)
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _rejected(value: Any, name: str, path: Path) -> dict[str, int]:
+    if value is None:
+        return {}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"unspecified": value} if value else {}
+    if isinstance(value, dict) and all(isinstance(v, int) for v in value.values()):
+        return {str(k): int(v) for k, v in sorted(value.items())}
+    raise ReportError(
+        f"{path}: partner {name!r} accounting.rejected is {value!r}; expected reason -> count",
+        "re-run `fedqsar prepare` for that partner, then the run",
+    )

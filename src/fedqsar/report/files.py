@@ -1,0 +1,90 @@
+"""The files of a run folder the report reads, what they must contain and who writes them.
+
+The layout is fixed in docs/CONTRACTS.md ("A run folder"). One registry entry per file keeps
+the column checks and the fix-it messages in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """One file of a run folder.
+
+    Attributes
+    ----------
+    relative
+        Path inside the run folder, e.g. ``"evaluation/uplift.csv"``.
+    columns
+        Columns a CSV must have (empty for non-CSV files).
+    required
+        Whether the report refuses to render without it.
+    producer
+        The command that writes it, quoted in messages.
+    """
+
+    relative: str
+    columns: tuple[str, ...]
+    required: bool
+    producer: str
+
+
+RUN_FILES: dict[str, RunFile] = {
+    "config": RunFile("config.toml", (), True, "`fedqsar demo` or `fedqsar federate`"),
+    "consortium": RunFile("consortium.json", (), True, "`fedqsar demo` or `fedqsar federate`"),
+    "history": RunFile(
+        "federation/history.csv", ("round", "partner", "metric", "value"), False, "`fedqsar federate`"
+    ),
+    "ledger": RunFile("federation/ledger.sqlite", (), False, "`fedqsar federate`"),
+    "metrics": RunFile(
+        "evaluation/metrics.csv",
+        ("partner", "task", "endpoint", "model_kind", "fold", "metric", "value"),
+        False,
+        "`fedqsar evaluate`",
+    ),
+    "uplift": RunFile(
+        "evaluation/uplift.csv",
+        (
+            "partner", "metric", "comparison", "local", "federated", "pooled", "delta_abs",
+            "delta_rel", "riptop", "ci_low", "ci_high", "recovered_share", "n_tasks",
+        ),
+        False,
+        "`fedqsar evaluate`",
+    ),
+    "endpoints": RunFile(
+        "evaluation/endpoints.csv", ("partner", "endpoint", "value"), False, "`fedqsar evaluate`"
+    ),
+    "coverage": RunFile(
+        "trust/coverage.csv",
+        ("partner", "task", "confidence", "coverage", "efficiency"),
+        False,
+        "the trust step of `fedqsar evaluate` (or `fedqsar demo`)",
+    ),
+    "domain": RunFile(
+        "trust/domain.csv",
+        ("partner", "task", "decile", "similarity", "abs_error"),
+        False,
+        "the trust step of `fedqsar evaluate` (or `fedqsar demo`)",
+    ),
+}
+
+NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
+    "history": ("round", "value"),
+    "metrics": ("value",),
+    "uplift": (
+        "local", "federated", "pooled", "delta_abs", "delta_rel", "riptop", "ci_low", "ci_high",
+        "recovered_share", "n_tasks",
+    ),
+    "endpoints": ("value",),
+    "coverage": ("confidence", "coverage", "efficiency"),
+    "domain": ("decile", "similarity", "abs_error"),
+}
+"""Columns that must parse as numbers (empty cells become NaN, text is an error)."""
+
+
+def missing_message(name: str) -> str:
+    """One sentence saying which file is missing and which command writes it."""
+    spec = RUN_FILES[name]
+    return f"{spec.relative} is not in this run folder; {spec.producer} writes it."

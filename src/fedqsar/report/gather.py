@@ -1,0 +1,103 @@
+"""Read a run folder into one frozen :class:`ReportData`; the report reads nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from fedqsar.errors import ReportError
+from fedqsar.report.consortium import PartnerInfo, read_consortium
+from fedqsar.report.files import RUN_FILES, missing_message
+from fedqsar.report.provenance import LedgerStatus, check_ledger, library_versions, read_config
+from fedqsar.report.tables import read_run_table
+
+OPTIONAL_TABLES = ("history", "metrics", "uplift", "endpoints", "coverage", "domain")
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows, read from one run folder.
+
+    Attributes
+    ----------
+    run_dir
+        The run folder.
+    config, config_hash
+        Parsed ``config.toml`` and the sha256 of its canonical JSON.
+    partners
+        One :class:`PartnerInfo` per partner, sorted by name.
+    tables
+        Optional CSV name (``OPTIONAL_TABLES``) -> validated DataFrame; absent files are
+        absent keys. Columns as in docs/CONTRACTS.md, e.g. ``uplift`` has one row per
+        (partner, metric, comparison).
+    missing
+        Optional file name -> sentence saying it is missing and which command writes it.
+    ledger
+        Ledger verification outcome.
+    versions
+        Library -> installed version, at report time.
+    created
+        UTC time the report data was gathered.
+    """
+
+    run_dir: Path
+    config: dict[str, Any]
+    config_hash: str
+    partners: tuple[PartnerInfo, ...]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    ledger: LedgerStatus = LedgerStatus("missing", "")
+    versions: dict[str, str] = field(default_factory=dict)
+    created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """The table ``name`` or ``None`` when its file was missing."""
+        return self.tables.get(name)
+
+    @property
+    def partner_names(self) -> tuple[str, ...]:
+        """Partner names in report order."""
+        return tuple(p.name for p in self.partners)
+
+
+def gather(run_dir: Path) -> ReportData:
+    """Read ``run_dir`` (layout: docs/CONTRACTS.md "A run folder") into a :class:`ReportData`.
+
+    Raises
+    ------
+    ReportError
+        If ``run_dir`` is not a folder, ``config.toml`` or ``consortium.json`` is missing or
+        malformed, or a present CSV lacks a column / has text in a numeric column.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ReportError(
+            f"run folder {run_dir} does not exist or is not a folder",
+            "give the folder written by `fedqsar demo --out RUN` or `fedqsar federate --out RUN`",
+        )
+    config, config_hash = read_config(run_dir)
+    partners = read_consortium(run_dir)
+    tables: dict[str, pd.DataFrame] = {}
+    missing: dict[str, str] = {}
+    for name in OPTIONAL_TABLES:
+        table = read_run_table(run_dir, name)
+        if table is None:
+            missing[name] = missing_message(name)
+        else:
+            tables[name] = table
+    if not (run_dir / RUN_FILES["ledger"].relative).is_file():
+        missing["ledger"] = missing_message("ledger")
+    return ReportData(
+        run_dir=run_dir,
+        config=config,
+        config_hash=config_hash,
+        partners=partners,
+        tables=tables,
+        missing=missing,
+        ledger=check_ledger(run_dir),
+        versions=library_versions(),
+    )

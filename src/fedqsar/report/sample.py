@@ -1,0 +1,175 @@
+"""A synthetic run folder, for the report's tests and benchmark only.
+
+``fedqsar report`` never calls this: it reads real run folders. The numbers are drawn from
+a seeded random generator to *look like* a run (three partners, classification and
+regression tasks, one partner federation does not help, one partner whose logD values are
+shifted by a unit error) so that every section of the report has something to show.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SYNTHETIC_PARTNERS = {"pharma_a": (4200, 1.0), "pharma_b": (2600, 0.0), "biotech_c": (700, 2.5)}
+"""Partner -> (compounds, how much federation helps it: 0 = not at all)."""
+ENDPOINTS = {"logD7.4": (2.1, 1.1), "logS": (-4.0, 1.3), "log_clearance": (1.2, 0.6)}
+ROUNDS = 12
+
+
+def write_synthetic_run(folder: Path, seed: int = 0, n_tasks: int = 16, with_trust: bool = True) -> Path:
+    """Write a synthetic run folder (layout of docs/CONTRACTS.md) for tests and benchmarks.
+
+    Parameters
+    ----------
+    folder
+        Created if missing.
+    seed
+        Seed of every random draw.
+    n_tasks
+        Tasks per partner: three quarters classification (AUC-PR), the rest regression (RMSE).
+    with_trust
+        Whether to write ``trust/coverage.csv`` and ``trust/domain.csv``.
+
+    Returns
+    -------
+    Path
+        ``folder``.
+    """
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    for sub in ("federation", "evaluation", "trust"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    _write_config(folder)
+    _write_consortium(folder, n_tasks)
+    metrics = _metrics(rng, n_tasks)
+    metrics.to_csv(folder / "evaluation" / "metrics.csv", index=False)
+    _uplift(rng, metrics).to_csv(folder / "evaluation" / "uplift.csv", index=False)
+    _history(rng).to_csv(folder / "federation" / "history.csv", index=False)
+    _endpoints(rng).to_csv(folder / "evaluation" / "endpoints.csv", index=False)
+    if with_trust:
+        _coverage(rng, n_tasks).to_csv(folder / "trust" / "coverage.csv", index=False)
+        _domain(rng, n_tasks).to_csv(folder / "trust" / "domain.csv", index=False)
+    return folder
+
+
+def _write_config(folder: Path) -> None:
+    (folder / "config.toml").write_text(
+        "[prep.fingerprint]\nradius = 2\nn_bits = 32000\n\n"
+        "[model]\nhidden_sizes = [1000]\ndropout = 0.2\n\n"
+        "[train]\nepochs = 20\nbatch_size = 512\nlr = 0.001\n\n"
+        f"[federation]\nrounds = {ROUNDS}\nlocal_epochs = 1\nsecagg = true\n\n"
+        "[eval]\nbootstrap = 1000\nconfidence = 0.95\n",
+        encoding="utf-8",
+    )
+
+
+def _write_consortium(folder: Path, n_tasks: int) -> None:
+    consortium = {}
+    for name, (n_compounds, _) in SYNTHETIC_PARTNERS.items():
+        rejected = {"invalid_smiles": n_compounds // 90, "unknown_unit": n_compounds // 150, "no_value": 7}
+        merged = n_compounds // 12
+        used = n_compounds * 3
+        consortium[name] = {
+            "prepared": f"prepared/{name}",
+            "n_compounds": n_compounds,
+            "n_tasks": n_tasks,
+            "accounting": {
+                "input_rows": used + merged + sum(rejected.values()),
+                "used": used,
+                "merged": merged,
+                "rejected": rejected,
+            },
+            "prep_hash": "3f9a1c0d5e7b2a64",
+        }
+    (folder / "consortium.json").write_text(json.dumps(consortium, indent=2), encoding="utf-8")
+
+
+def _task_kinds(n_tasks: int) -> list[tuple[str, str, str]]:
+    n_cls = max(1, (3 * n_tasks) // 4)
+    endpoints = list(ENDPOINTS)
+    return [
+        (f"task_{t:03d}", "pXC50" if t < n_cls else endpoints[t % len(endpoints)], "auc_pr" if t < n_cls else "rmse")
+        for t in range(n_tasks)
+    ]
+
+
+def _metrics(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
+    rows = []
+    for partner, (n_compounds, help_) in SYNTHETIC_PARTNERS.items():
+        for task, endpoint, metric in _task_kinds(n_tasks):
+            gain = 0.02 * help_ + rng.normal(0, 0.02)
+            pooled_extra = abs(rng.normal(0.015, 0.01))
+            if metric == "auc_pr":
+                local = float(np.clip(rng.beta(5, 4), 0.05, 0.98))
+                values = {"local": local, "federated": local + gain, "pooled": local + gain + pooled_extra}
+                values = {k: float(np.clip(v, 0.01, 0.99)) for k, v in values.items()}
+            else:
+                local = float(rng.uniform(0.55, 1.1))
+                values = {"local": local, "federated": local - gain, "pooled": local - gain - pooled_extra}
+            for kind, value in values.items():
+                rows.append((partner, task, endpoint, kind, 0, metric, value))
+    return pd.DataFrame(rows, columns=["partner", "task", "endpoint", "model_kind", "fold", "metric", "value"])
+
+
+def _uplift(rng: np.random.Generator, metrics: pd.DataFrame) -> pd.DataFrame:
+    wide = metrics.pivot_table(index=["partner", "task", "metric"], columns="model_kind", values="value").reset_index()
+    rows = []
+    for (partner, metric), group in wide.groupby(["partner", "metric"]):
+        delta = (group["federated"] - group["local"]).to_numpy()
+        boot = [delta[rng.integers(0, len(delta), len(delta))].mean() for _ in range(400)]
+        local, fed, pooled = group["local"].mean(), group["federated"].mean(), group["pooled"].mean()
+        rows.append({
+            "partner": partner, "metric": metric, "comparison": "federated_vs_local",
+            "local": local, "federated": fed, "pooled": pooled,
+            "delta_abs": fed - local, "delta_rel": (fed - local) / local,
+            "riptop": (fed - local) / (1 - local) if metric == "auc_pr" else np.nan,
+            "ci_low": float(np.quantile(boot, 0.025)), "ci_high": float(np.quantile(boot, 0.975)),
+            "recovered_share": (fed - local) / (pooled - local), "n_tasks": len(group),
+        })
+    return pd.DataFrame(rows)
+
+
+def _history(rng: np.random.Generator) -> pd.DataFrame:
+    rows = []
+    for partner, (n_compounds, help_) in SYNTHETIC_PARTNERS.items():
+        for r in range(1, ROUNDS + 1):
+            decay = np.exp(-r / 4)
+            rows.append((r, partner, "train_loss", 0.35 + 0.4 * decay + rng.normal(0, 0.01)))
+            rows.append((r, partner, "val_auc_pr", 0.62 + 0.01 * help_ - 0.15 * decay + rng.normal(0, 0.005)))
+    return pd.DataFrame(rows, columns=["round", "partner", "metric", "value"])
+
+
+def _endpoints(rng: np.random.Generator) -> pd.DataFrame:
+    frames = []
+    for partner, (n_compounds, _) in SYNTHETIC_PARTNERS.items():
+        for endpoint, (mean, sd) in ENDPOINTS.items():
+            shift = 1.0 if (partner == "pharma_b" and endpoint == "logD7.4") else 0.0
+            values = rng.normal(mean + shift, sd, size=max(50, n_compounds // 6))
+            frames.append(pd.DataFrame({"partner": partner, "endpoint": endpoint, "value": values}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _coverage(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
+    rows = []
+    for partner, (n_compounds, _) in SYNTHETIC_PARTNERS.items():
+        small_sample_noise = 0.5 / np.sqrt(n_compounds)
+        for task, _, _ in _task_kinds(n_tasks):
+            for confidence in (0.8, 0.9, 0.95):
+                coverage = float(np.clip(confidence + rng.normal(0, small_sample_noise), 0, 1))
+                width = 1.2 * (1 + 3 * (confidence - 0.8)) * rng.uniform(0.8, 1.2)
+                rows.append((partner, task, confidence, coverage, width))
+    return pd.DataFrame(rows, columns=["partner", "task", "confidence", "coverage", "efficiency"])
+
+
+def _domain(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
+    rows = []
+    for partner in SYNTHETIC_PARTNERS:
+        for task, _, _ in _task_kinds(n_tasks):
+            for decile in range(10):
+                similarity = 0.15 + 0.07 * decile + rng.normal(0, 0.01)
+                rows.append((partner, task, decile, similarity, 0.9 - 0.6 * similarity + abs(rng.normal(0, 0.05))))
+    return pd.DataFrame(rows, columns=["partner", "task", "decile", "similarity", "abs_error"])

@@ -1,0 +1,158 @@
+"""Sections about results: summary, uplift, per-task scatter, training curves."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fedqsar.report.files import missing_message
+from fedqsar.report.gather import ReportData
+from fedqsar.report.metric_names import metric_info, metric_key, ordered_metrics
+from fedqsar.report.plot_results import (
+    plot_recovered_share, plot_task_scatter, plot_training_curves, plot_uplift_forest, task_pairs, verdict,
+)
+from fedqsar.report.plots import PartnerStyle
+from fedqsar.report.sections import Figure, Section, Table, fmt, fmt_share
+
+MAX_CURVE_METRICS = 6
+MAX_SCATTER_METRICS = 4
+
+
+def main_comparison(uplift: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the federated-vs-local comparison (the one containing "fed" and "local", else the first)."""
+    names = sorted(uplift["comparison"].unique())
+    preferred = [c for c in names if "fed" in c.lower() and "local" in c.lower()]
+    chosen = preferred[0] if preferred else names[0]
+    return uplift[uplift["comparison"] == chosen]
+
+
+def headline_metrics(uplift: pd.DataFrame) -> list[str]:
+    """AUC-PR and RMSE if present, else the first two metrics in the preferred order."""
+    names = ordered_metrics(list(uplift["metric"].unique()))
+    headline = [m for m in names if metric_key(m) in ("auc_pr", "aucpr", "rmse")]
+    return headline or names[:2]
+
+
+def partner_sentence(partner: str, rows: pd.DataFrame) -> str:
+    """One sentence on whether federation helped ``partner``, quoting each delta with its CI."""
+    parts, verdicts = [], []
+    for row in rows.itertuples():
+        info = metric_info(row.metric)
+        verdicts.append(verdict(row.delta_abs, row.ci_low, row.ci_high, info.higher_is_better))
+        parts.append(f"{info.label} {fmt(row.delta_abs, signed=True)} "
+                     f"(95% CI {fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)})")
+    evidence = "; ".join(parts)
+    if "better" in verdicts and "worse" not in verdicts:
+        return f"Federation helped {partner}: {evidence}."
+    if "better" in verdicts:
+        return f"Federation helped {partner} on some metrics and hurt it on others: {evidence}."
+    if "worse" in verdicts:
+        return f"Federation did not help partner {partner}; it made it worse: {evidence}."
+    return f"Federation did not help partner {partner}: every 95% interval includes zero ({evidence})."
+
+
+def summary_section(data: ReportData) -> Section:
+    """Headline: partners, tasks, rows, and one sentence per partner on its uplift."""
+    partners = data.partners
+    n_rows = sum(p.input_rows or 0 for p in partners)
+    paragraphs = [
+        f"{len(partners)} partners ({', '.join(p.name for p in partners)}) trained together on "
+        f"{sum(p.n_tasks for p in partners):,} tasks and {sum(p.n_compounds for p in partners):,} compounds"
+        + (f" from {n_rows:,} input rows." if n_rows else ".")
+    ]
+    uplift = data.table("uplift")
+    if uplift is None or uplift.empty:
+        return Section("summary", "Summary", tuple(paragraphs), missing=(missing_message("uplift"),))
+    chosen = main_comparison(uplift)
+    metrics = headline_metrics(chosen)
+    for partner in sorted(chosen["partner"].unique(), key=_order(data)):
+        rows = chosen[(chosen["partner"] == partner) & chosen["metric"].isin(metrics)]
+        paragraphs.append(partner_sentence(partner, rows.sort_values("metric", key=_metric_rank(metrics))))
+    return Section("summary", "Summary", tuple(paragraphs))
+
+
+def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
+    """Forest plot of deltas with CIs, recovered share of the pooled gain, and the full table."""
+    uplift = data.table("uplift")
+    if uplift is None or uplift.empty:
+        return Section("uplift", "Uplift per partner", missing=(_missing_or_empty(data, "uplift"),))
+    chosen = main_comparison(uplift)
+    metrics = headline_metrics(chosen)
+    partners = sorted(chosen["partner"].unique(), key=_order(data))
+    figures = (
+        Figure(plot_uplift_forest(chosen, metrics, partners),
+               "Each dot is a partner's mean change over its tasks, the bar its 95% bootstrap interval. "
+               "Green: the interval excludes zero in the good direction; red: federation made it worse; "
+               "grey: no detectable effect. Look for partners whose interval lies on the good side of zero."),
+        Figure(plot_recovered_share(chosen, metrics, partners),
+               "How much of the gain of pooling everyone's data in one place (the upper bound) federation "
+               "achieved without sharing any data: 1 (dashed line) means as good as pooling, 0 means no better "
+               "than training alone."),
+    )
+    return Section("uplift", "Uplift per partner", (
+        f"Comparison shown: {chosen['comparison'].iloc[0]}. Δ is federated minus local on the same test fold; "
+        "RIPtoP = (federated − local) / (1 − local) is the share of the possible AUC-PR improvement realised.",
+    ), figures, (_uplift_table(uplift),))
+
+
+def _uplift_table(uplift: pd.DataFrame) -> Table:
+    several = uplift["comparison"].nunique() > 1
+    header = ("partner", "metric") + (("comparison",) if several else ()) + (
+        "tasks", "local", "federated", "pooled", "Δ abs", "Δ rel", "95% CI of Δ", "RIPtoP", "recovered")
+    rows, flags = [], []
+    for row in uplift.sort_values(["partner", "metric", "comparison"]).itertuples():
+        info = metric_info(row.metric)
+        rows.append((row.partner, info.label) + ((row.comparison,) if several else ()) + (
+            fmt(int(row.n_tasks)) if row.n_tasks == row.n_tasks else "—", fmt(row.local), fmt(row.federated),
+            fmt(row.pooled), fmt(row.delta_abs, signed=True), fmt_share(row.delta_rel),
+            f"{fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)}", fmt(row.riptop),
+            fmt_share(row.recovered_share)))
+        flags.append(verdict(row.delta_abs, row.ci_low, row.ci_high, info.higher_is_better) == "worse")
+    return Table(header, tuple(rows), tuple(flags),
+                 "Δ rel: Δ as a share of the local value. Recovered: share of the pooled model's gain reached by "
+                 "federation. Highlighted rows: federation made the metric worse.",
+                 text_columns=(0, 1, 2) if several else (0, 1))
+
+
+def scatter_section(data: ReportData, style: PartnerStyle) -> Section:
+    """Local vs federated metric per task, one marker per partner."""
+    metrics = data.table("metrics")
+    if metrics is None or metrics.empty:
+        return Section("scatter", "Local vs federated per task", missing=(_missing_or_empty(data, "metrics"),))
+    names = [m for m in ordered_metrics(list(metrics["metric"].unique())) if len(task_pairs(metrics, m))]
+    names = names[:MAX_SCATTER_METRICS]
+    if not names:
+        return Section("scatter", "Local vs federated per task", warnings=(
+            "evaluation/metrics.csv has no task evaluated both locally and federated (model_kind local and federated).",))
+    caption = ("Each marker is one task of one partner on the test fold. Above the diagonal the federated model "
+               "is better for AUC-type scores; for errors such as RMSE, below the diagonal is better. "
+               "Tasks far from the diagonal deserve a look.")
+    counts = ", ".join(f"{metric_info(m).label}: {len(task_pairs(metrics, m))} tasks" for m in names)
+    return Section("scatter", "Local vs federated per task", (counts + ".",),
+                   (Figure(plot_task_scatter(metrics, names, style), caption),))
+
+
+def curves_section(data: ReportData, style: PartnerStyle) -> Section:
+    """Training curves per round and partner from federation/history.csv."""
+    history = data.table("history")
+    if history is None or history.empty:
+        return Section("curves", "Training curves", missing=(_missing_or_empty(data, "history"),))
+    names = ordered_metrics(list(history["metric"].unique()))[:MAX_CURVE_METRICS]
+    rounds = int(history["round"].max())
+    caption = ("One line per partner, measured after each federation round. Losses should fall and settle; "
+               "validation scores should rise and plateau. A partner whose curve turns back up is over-fitting "
+               "or disagrees with the others.")
+    return Section("curves", "Training curves", (f"{rounds} federation rounds.",),
+                   (Figure(plot_training_curves(history, names, style), caption),))
+
+
+def _missing_or_empty(data: ReportData, name: str) -> str:
+    return data.missing.get(name) or f"{name} table is present but has no rows; re-run the command that writes it."
+
+
+def _order(data: ReportData):  # noqa: ANN202 - a sort key
+    rank = {name: i for i, name in enumerate(data.partner_names)}
+    return lambda name: (rank.get(name, len(rank)), name)
+
+
+def _metric_rank(metrics: list[str]):  # noqa: ANN202 - a sort key
+    return lambda column: column.map({m: i for i, m in enumerate(metrics)})
