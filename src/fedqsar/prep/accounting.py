@@ -20,12 +20,17 @@ import pandas as pd
 
 from fedqsar.errors import AccountingError
 
-# --- structure (set by the pipeline / prep.standardize) --------------------------------
-MISSING_STRUCTURE = "missing_structure"  # activity row whose compound has no SMILES
-UNPARSABLE_SMILES = "unparsable_smiles"  # RDKit could not read the SMILES
-TOO_MANY_HEAVY_ATOMS = "too_many_heavy_atoms"
-TOO_FEW_HEAVY_ATOMS = "too_few_heavy_atoms"
-STANDARDIZATION_FAILED = "standardization_failed"
+# --- structure: codes defined by prep.standardize (re-exported here) ---------------------
+from fedqsar.prep.standardize import (  # noqa: E402
+    EMPTY_SMILES,
+    STANDARDISATION_FAILED,
+    STRUCTURE_REJECT_REASONS,
+    TOO_FEW_HEAVY_ATOMS,
+    TOO_MANY_HEAVY_ATOMS,
+    UNPARSABLE_SMILES,
+)
+
+MISSING_STRUCTURE = "missing_structure"  # activity row whose compound has no SMILES in the input
 
 # --- values (prep.values) ----------------------------------------------------------------
 MISSING_VALUE = "missing_value"  # empty value cell
@@ -44,11 +49,8 @@ INVALID_LABEL = "invalid_label"  # a class label other than 0/1 (or -1/1)
 DUPLICATE_CONFLICT = "duplicate_conflict"  # replicates disagree by more than the allowed spread
 
 REASONS: dict[str, str] = {
+    **STRUCTURE_REJECT_REASONS,
     MISSING_STRUCTURE: "the compound id of this activity has no structure (SMILES) in the input",
-    UNPARSABLE_SMILES: "RDKit could not parse the SMILES",
-    TOO_MANY_HEAVY_ATOMS: "the standardised molecule has too many heavy atoms",
-    TOO_FEW_HEAVY_ATOMS: "the standardised molecule has too few heavy atoms",
-    STANDARDIZATION_FAILED: "a standardisation step failed on this molecule",
     MISSING_VALUE: "the value cell is empty",
     NON_NUMERIC_VALUE: "the value is not a number",
     NON_FINITE_VALUE: "the value is infinite or NaN",

@@ -60,16 +60,18 @@ class FoldConfig:
 
 @dataclass(frozen=True)
 class ValueConfig:
-    """Unit harmonisation, qualifiers and replicate aggregation."""
+    """Unit harmonisation, qualifiers and replicate aggregation (see prep/values.py)."""
 
-    potency_replicates: str = "median"  # rule for replicate potency values; see prep/values.py
+    potency_replicates: str = "median"  # rule for exact replicate values: median | mean | max | min
     adme_replicates: str = "median"
     max_replicate_spread: float = 2.0  # log units; wider disagreement -> "duplicate_conflict"
+    min_fraction_unbound: float = 0.001  # PPB: fu below this (e.g. "100 % bound") -> censored '<' at it
+    check_ranges: bool = True  # reject canonical values outside the endpoint's credible range
 
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """Classification thresholds, quorums and weights."""
+    """Classification thresholds, quorums and weights (see prep/tasks.py)."""
 
     make_classification: bool = True  # derive thresholded classification tasks
     make_regression: bool = True
@@ -77,6 +79,10 @@ class TaskConfig:
     min_negatives: int = 5
     min_regression_values: int = 25  # quorum for a regression task to count
     min_uncensored_values: int = 10
+    auto_thresholds: bool = True  # no expert thresholds -> endpoint's fixed thresholds or rule
+    auxiliary_thresholds: bool = False  # TUNER's +-0.5 "sandwich" tasks around potency thresholds
+    fixed_adaptive_trials: tuple[float, ...] = (8.0, 7.0, 6.0, 5.0, 4.7, 4.4)
+    fixed_adaptive_min_active_share: float = 0.2
 
 
 @dataclass(frozen=True)
