@@ -48,7 +48,7 @@ ALL_PARTNERS = "(all)"
 #: value a perfect model reaches, per metric name; sets the direction of improvement.
 PERFECT_VALUE: dict[str, float] = {
     "auc_pr": 1.0, "auc_roc": 1.0, "auc_pr_cal": 1.0, "spearman": 1.0, "r2": 1.0,
-    "rmse": 0.0, "mae": 0.0, "logloss": 0.0, "brier": 0.0,
+    "rmse": 0.0, "rmse_censored": 0.0, "mae": 0.0, "log_loss": 0.0, "brier": 0.0,
 }
 MODEL_KINDS = ("local", "federated", "pooled", "rf")
 

@@ -1,0 +1,51 @@
+"""Frozen settings of the evaluation protocol (written next to every run's results)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fedqsar.evaluation.uplift import UpliftConfig
+
+MODEL_KINDS = ("local", "federated", "pooled", "rf")
+
+
+@dataclass(frozen=True)
+class RandomForestConfig:
+    """scikit-learn random forest peer baseline (fixed settings: no tuning on any fold)."""
+
+    n_estimators: int = 200
+    max_features: str = "sqrt"
+    min_samples_leaf: int = 1
+    n_jobs: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to compare and how tasks qualify.
+
+    Attributes
+    ----------
+    model_kinds
+        Subset of ``("local", "federated", "pooled", "rf")`` to train and evaluate.
+    min_test_positives, min_test_negatives, min_test_uncensored
+        Quorum on the *test fold* (on top of the task's own ``passes_quorum`` from prepare):
+        a task whose test fold has fewer positives/negatives (classification) or exact
+        values (regression) is not evaluated — its metric would be noise.
+    compound_bootstrap
+        Draws of the per-compound bootstrap used for partners with a single counted task
+        (0 disables it).
+    """
+
+    model_kinds: tuple[str, ...] = MODEL_KINDS
+    min_test_positives: int = 3
+    min_test_negatives: int = 3
+    min_test_uncensored: int = 10
+    compound_bootstrap: int = 200
+    uplift: UpliftConfig = field(default_factory=UpliftConfig)
+    rf: RandomForestConfig = field(default_factory=RandomForestConfig)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.model_kinds) - set(MODEL_KINDS))
+        if unknown:
+            raise ValueError(f"unknown model kinds {unknown}; choose from {MODEL_KINDS}")
