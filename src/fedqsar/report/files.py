@@ -83,6 +83,13 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 """Columns that must parse as numbers (empty cells become NaN, text is an error)."""
 
+OPTIONAL_COLUMNS: dict[str, dict[str, str]] = {
+    "uplift": {"rf": "number"},
+    "coverage": {"kind": "text", "n": "number"},
+    "domain": {"n": "number"},
+}
+"""Columns producers may add beyond the contract; typed and used when present."""
+
 
 def missing_message(name: str) -> str:
     """One sentence saying which file is missing and which command writes it."""

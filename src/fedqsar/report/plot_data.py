@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 
 from fedqsar.report.plots import PartnerStyle, Plot, new_figure, partner_legend, present_partners, to_plot
 
@@ -35,33 +36,51 @@ def plot_endpoint_distributions(endpoints: pd.DataFrame, style: PartnerStyle) ->
     return to_plot(fig, "Histograms of canonical endpoint values, one outline per partner, one panel per endpoint.")
 
 
-def plot_coverage(coverage: pd.DataFrame, style: PartnerStyle) -> Plot:
-    """Two panels: observed coverage vs nominal confidence, and efficiency vs confidence.
+EFFICIENCY_LABELS = {
+    "classification": ("Prediction set size", "mean set size (1 is ideal)"),
+    "regression": ("Interval width", "mean interval width (task units)"),
+}
 
-    Each point is the mean over a partner's tasks at one confidence level; the vertical bar
-    spans the lowest to highest task.
+
+def plot_coverage(coverage: pd.DataFrame, style: PartnerStyle) -> Plot:
+    """Coverage vs nominal confidence, then efficiency vs confidence per task kind.
+
+    Each point is the mean over a partner's tasks at one confidence level; in the coverage
+    panel the vertical bar spans the lowest to the highest task. Efficiency is a set size for
+    classification and an interval width for regression, so kinds get separate panels
+    (one "efficiency" panel when the table has no ``kind`` column).
     """
-    fig, axes = new_figure(2, max_columns=2)
+    kinds = sorted(coverage["kind"].unique()) if "kind" in coverage.columns else ["all"]
+    fig, axes = new_figure(1 + len(kinds), max_columns=3)
+    _coverage_panel(axes[0], coverage, style)
+    for ax, kind in zip(axes[1:], kinds):
+        rows = coverage if kind == "all" else coverage[coverage["kind"] == kind]
+        title, ylabel = EFFICIENCY_LABELS.get(kind, ("Efficiency", f"mean efficiency ({kind})"))
+        means = rows.groupby(["partner", "confidence"])["efficiency"].mean().reset_index()
+        for partner, group in means.groupby("partner"):
+            ax.plot(group["confidence"], group["efficiency"], color=style.colour(partner), marker=style.marker(partner))
+        ax.set_xlabel("nominal confidence")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+    partner_legend(fig, style, present_partners(style, coverage["partner"]), line=True)
+    return to_plot(fig, "Line charts of observed coverage against nominal confidence, and of prediction set size "
+                   "or interval width, per partner.")
+
+
+def _coverage_panel(ax: Axes, coverage: pd.DataFrame, style: PartnerStyle) -> None:
     summary = coverage.groupby(["partner", "confidence"]).agg(
-        coverage=("coverage", "mean"), low=("coverage", "min"), high=("coverage", "max"),
-        efficiency=("efficiency", "mean"),
+        coverage=("coverage", "mean"), low=("coverage", "min"), high=("coverage", "max")
     ).reset_index()
     for partner, group in summary.groupby("partner"):
-        colour, marker = style.colour(partner), style.marker(partner)
-        axes[0].errorbar(group["confidence"], group["coverage"], yerr=[group["coverage"] - group["low"],
-                         group["high"] - group["coverage"]], color=colour, marker=marker, capsize=3, alpha=0.9)
-        axes[1].plot(group["confidence"], group["efficiency"], color=colour, marker=marker)
+        errors = [group["coverage"] - group["low"], group["high"] - group["coverage"]]
+        ax.errorbar(group["confidence"], group["coverage"], yerr=errors, color=style.colour(partner),
+                    marker=style.marker(partner), capsize=3, alpha=0.9)
     levels = summary["confidence"]
     span = [float(levels.min()) - 0.02, float(levels.max()) + 0.02] if len(levels) else [0.0, 1.0]
-    axes[0].plot(span, span, color="black", linewidth=0.9, linestyle="--")
-    axes[0].set_xlabel("nominal confidence")
-    axes[0].set_ylabel("observed coverage on the test fold")
-    axes[0].set_title("Coverage vs nominal")
-    axes[1].set_xlabel("nominal confidence")
-    axes[1].set_ylabel("mean interval width (efficiency)")
-    axes[1].set_title("Interval width")
-    partner_legend(fig, style, present_partners(style, coverage["partner"]), line=True)
-    return to_plot(fig, "Line charts of observed coverage against nominal confidence, and of interval width, per partner.")
+    ax.plot(span, span, color="black", linewidth=0.9, linestyle="--")
+    ax.set_xlabel("nominal confidence")
+    ax.set_ylabel("observed coverage on the test fold")
+    ax.set_title("Coverage vs nominal")
 
 
 def plot_domain_error(domain: pd.DataFrame, style: PartnerStyle) -> Plot:

@@ -87,7 +87,11 @@ def _describe_verification(result: Any) -> str:
         return "every entry's hash chains to the one before it."
     count = getattr(result, "n_entries", None)
     if isinstance(count, int):
-        return f"all {count} entries chain correctly."
+        head = str(getattr(result, "head_hash", ""))
+        complete = getattr(result, "complete", None)
+        ending = {True: " The run is closed (last entry run_end).",
+                  False: " The run was not closed (no run_end entry): it may have stopped early."}.get(complete, "")
+        return f"all {count} entries chain correctly" + (f"; head hash {head}." if head else ".") + ending
     if isinstance(result, int) and not isinstance(result, bool):
         return f"all {result} entries chain correctly."
     return f"verified ({result})."

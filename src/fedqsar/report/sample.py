@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedqsar.evaluation.uplift import UpliftConfig, uplift_table
+from fedqsar.ledger import Ledger, hash_file
+
 SYNTHETIC_PARTNERS = {"pharma_a": (4200, 1.0), "pharma_b": (2600, 0.0), "biotech_c": (700, 2.5)}
 """Partner -> (compounds, how much federation helps it: 0 = not at all)."""
 ENDPOINTS = {"logD7.4": (2.1, 1.1), "logS": (-4.0, 1.3), "log_clearance": (1.2, 0.6)}
@@ -47,8 +50,9 @@ def write_synthetic_run(folder: Path, seed: int = 0, n_tasks: int = 16, with_tru
     _write_consortium(folder, n_tasks)
     metrics = _metrics(rng, n_tasks)
     metrics.to_csv(folder / "evaluation" / "metrics.csv", index=False)
-    _uplift(rng, metrics).to_csv(folder / "evaluation" / "uplift.csv", index=False)
+    uplift_table(metrics, UpliftConfig(n_bootstrap=400, seed=seed)).to_csv(folder / "evaluation" / "uplift.csv", index=False)
     _history(rng).to_csv(folder / "federation" / "history.csv", index=False)
+    _write_ledger(folder)
     _endpoints(rng).to_csv(folder / "evaluation" / "endpoints.csv", index=False)
     if with_trust:
         _coverage(rng, n_tasks).to_csv(folder / "trust" / "coverage.csv", index=False)
@@ -103,34 +107,19 @@ def _metrics(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
         for task, endpoint, metric in _task_kinds(n_tasks):
             gain = 0.02 * help_ + rng.normal(0, 0.02)
             pooled_extra = abs(rng.normal(0.015, 0.01))
+            rf_gap = rng.normal(-0.03, 0.03)
             if metric == "auc_pr":
                 local = float(np.clip(rng.beta(5, 4), 0.05, 0.98))
-                values = {"local": local, "federated": local + gain, "pooled": local + gain + pooled_extra}
+                values = {"local": local, "federated": local + gain, "pooled": local + gain + pooled_extra,
+                          "rf": local + rf_gap}
                 values = {k: float(np.clip(v, 0.01, 0.99)) for k, v in values.items()}
             else:
                 local = float(rng.uniform(0.55, 1.1))
-                values = {"local": local, "federated": local - gain, "pooled": local - gain - pooled_extra}
+                values = {"local": local, "federated": local - gain, "pooled": local - gain - pooled_extra,
+                          "rf": local - rf_gap}
             for kind, value in values.items():
                 rows.append((partner, task, endpoint, kind, 0, metric, value))
     return pd.DataFrame(rows, columns=["partner", "task", "endpoint", "model_kind", "fold", "metric", "value"])
-
-
-def _uplift(rng: np.random.Generator, metrics: pd.DataFrame) -> pd.DataFrame:
-    wide = metrics.pivot_table(index=["partner", "task", "metric"], columns="model_kind", values="value").reset_index()
-    rows = []
-    for (partner, metric), group in wide.groupby(["partner", "metric"]):
-        delta = (group["federated"] - group["local"]).to_numpy()
-        boot = [delta[rng.integers(0, len(delta), len(delta))].mean() for _ in range(400)]
-        local, fed, pooled = group["local"].mean(), group["federated"].mean(), group["pooled"].mean()
-        rows.append({
-            "partner": partner, "metric": metric, "comparison": "federated_vs_local",
-            "local": local, "federated": fed, "pooled": pooled,
-            "delta_abs": fed - local, "delta_rel": (fed - local) / local,
-            "riptop": (fed - local) / (1 - local) if metric == "auc_pr" else np.nan,
-            "ci_low": float(np.quantile(boot, 0.025)), "ci_high": float(np.quantile(boot, 0.975)),
-            "recovered_share": (fed - local) / (pooled - local), "n_tasks": len(group),
-        })
-    return pd.DataFrame(rows)
 
 
 def _history(rng: np.random.Generator) -> pd.DataFrame:
@@ -153,16 +142,31 @@ def _endpoints(rng: np.random.Generator) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _write_ledger(folder: Path) -> None:
+    ledger = Ledger(folder / "federation" / "ledger.sqlite")
+    ledger.append("run_start", {"config_hash": hash_file(folder / "config.toml")})
+    for name in SYNTHETIC_PARTNERS:
+        ledger.append("partner", {"partner": name, "manifest_hash": "3f9a1c0d5e7b2a64"})
+    for r in range(1, ROUNDS + 1):
+        ledger.append("round", {"round": r, "participants": sorted(SYNTHETIC_PARTNERS), "aggregate_hash": f"{r:064x}"})
+    ledger.append("final_model", {"model_hash": "f" * 64})
+    ledger.append("run_end", {})
+
+
 def _coverage(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
     rows = []
     for partner, (n_compounds, _) in SYNTHETIC_PARTNERS.items():
-        small_sample_noise = 0.5 / np.sqrt(n_compounds)
-        for task, _, _ in _task_kinds(n_tasks):
-            for confidence in (0.8, 0.9, 0.95):
-                coverage = float(np.clip(confidence + rng.normal(0, small_sample_noise), 0, 1))
-                width = 1.2 * (1 + 3 * (confidence - 0.8)) * rng.uniform(0.8, 1.2)
-                rows.append((partner, task, confidence, coverage, width))
-    return pd.DataFrame(rows, columns=["partner", "task", "confidence", "coverage", "efficiency"])
+        n_test = max(20, n_compounds // 25)
+        for task, _, metric in _task_kinds(n_tasks):
+            kind = "classification" if metric == "auc_pr" else "regression"
+            for confidence in (0.8, 0.9):
+                coverage = float(np.clip(confidence + rng.normal(0, np.sqrt(confidence * (1 - confidence) / n_test)), 0, 1))
+                if kind == "classification":
+                    efficiency = 1.0 + 0.8 * (confidence - 0.75) * rng.uniform(0.8, 1.2)  # mean set size
+                else:
+                    efficiency = 1.2 * (1 + 3 * (confidence - 0.8)) * rng.uniform(0.8, 1.2)  # interval width
+                rows.append((partner, task, confidence, coverage, efficiency, kind, n_test))
+    return pd.DataFrame(rows, columns=["partner", "task", "confidence", "coverage", "efficiency", "kind", "n"])
 
 
 def _domain(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
@@ -171,5 +175,6 @@ def _domain(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
         for task, _, _ in _task_kinds(n_tasks):
             for decile in range(10):
                 similarity = 0.15 + 0.07 * decile + rng.normal(0, 0.01)
-                rows.append((partner, task, decile, similarity, 0.9 - 0.6 * similarity + abs(rng.normal(0, 0.05))))
-    return pd.DataFrame(rows, columns=["partner", "task", "decile", "similarity", "abs_error"])
+                error = 0.9 - 0.6 * similarity + abs(rng.normal(0, 0.05))
+                rows.append((partner, task, decile, similarity, error, 8))
+    return pd.DataFrame(rows, columns=["partner", "task", "decile", "similarity", "abs_error", "n"])

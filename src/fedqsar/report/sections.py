@@ -24,7 +24,8 @@ class Figure:
 class Table:
     """A table of already formatted cells.
 
-    ``flags`` marks rows to highlight; ``text_columns`` are the left-aligned (non-numeric) columns.
+    ``flags`` marks rows to highlight; ``text_columns`` are the left-aligned (non-numeric)
+    columns; a table with a ``title`` is shown collapsed under that title.
     """
 
     header: tuple[str, ...]
@@ -32,6 +33,7 @@ class Table:
     flags: tuple[bool, ...] = ()
     caption: str = ""
     text_columns: tuple[int, ...] = (0,)
+    title: str = ""
 
 
 @dataclass(frozen=True)

@@ -102,8 +102,10 @@ def trust_section(data: ReportData, style: PartnerStyle) -> Section:
         figures.append(Figure(plot_coverage(coverage, style),
                               "Left: the share of test compounds whose true value fell inside the predicted "
                               "interval, against the confidence asked for; points should sit on the dashed "
-                              "diagonal, below it the intervals are too narrow. Right: the price of that "
-                              "coverage, the mean interval width; narrower is more useful."))
+                              "diagonal, below it the intervals are too narrow. Then the price of that "
+                              "coverage: the mean prediction-set size (classification; 1 is a confident single "
+                              "label, 2 means 'could be either') and the mean interval width (regression, in the "
+                              "task's units); smaller is more useful."))
         table, warnings = _coverage_table(coverage)
         tables.append(table)
     if domain is not None and not domain.empty:
@@ -117,18 +119,20 @@ def trust_section(data: ReportData, style: PartnerStyle) -> Section:
 
 
 def _coverage_table(coverage: pd.DataFrame) -> tuple[Table, list[str]]:
-    summary = coverage.groupby(["partner", "confidence"]).agg(
-        tasks=("task", "nunique"), mean=("coverage", "mean"), low=("coverage", "min"), width=("efficiency", "mean")
+    table = coverage.assign(kind=coverage["kind"] if "kind" in coverage.columns else "—")
+    summary = table.groupby(["partner", "kind", "confidence"]).agg(
+        tasks=("task", "nunique"), mean=("coverage", "mean"), low=("coverage", "min"), eff=("efficiency", "mean")
     ).reset_index()
     gap = summary["mean"] - summary["confidence"]
     flagged = gap < -COVERAGE_TOLERANCE
-    rows = tuple((r.partner, fmt(r.confidence, 2), fmt(int(r.tasks)), fmt(r.mean), fmt(g, signed=True), fmt(r.low),
-                  fmt(r.width)) for r, g in zip(summary.itertuples(), gap))
-    warnings = [f"{r.partner}: mean coverage {r.mean:.3f} at nominal {r.confidence:.2f}; its intervals are too narrow."
-                for r in summary[flagged].itertuples()]
-    return Table(("partner", "nominal", "tasks", "mean coverage", "coverage − nominal", "worst task", "mean width"),
-                 rows, tuple(bool(f) for f in flagged),
-                 f"Highlighted: mean coverage more than {COVERAGE_TOLERANCE} below nominal."), warnings
+    rows = tuple((r.partner, r.kind, fmt(r.confidence, 2), fmt(int(r.tasks)), fmt(r.mean), fmt(g, signed=True),
+                  fmt(r.low), fmt(r.eff)) for r, g in zip(summary.itertuples(), gap))
+    warnings = [f"{r.partner} ({r.kind}): mean coverage {r.mean:.3f} at nominal {r.confidence:.2f}; its prediction "
+                "sets/intervals are too narrow to trust at that level." for r in summary[flagged].itertuples()]
+    header = ("partner", "kind", "nominal", "tasks", "mean coverage", "coverage − nominal", "worst task", "efficiency")
+    return Table(header, rows, tuple(bool(f) for f in flagged),
+                 f"Efficiency: mean set size (classification) or interval width (regression). "
+                 f"Highlighted: mean coverage more than {COVERAGE_TOLERANCE} below nominal.", text_columns=(0, 1)), warnings
 
 
 def provenance_section(data: ReportData) -> Section:

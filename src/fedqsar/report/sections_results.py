@@ -15,6 +15,8 @@ from fedqsar.report.sections import Figure, Section, Table, fmt, fmt_share
 
 MAX_CURVE_METRICS = 6
 MAX_SCATTER_METRICS = 4
+ALL_PARTNERS = "(all)"
+"""Partner name the evaluation gives the summary over every partner's tasks."""
 
 
 def main_comparison(uplift: pd.DataFrame) -> pd.DataFrame:
@@ -33,7 +35,10 @@ def headline_metrics(uplift: pd.DataFrame) -> list[str]:
 
 
 def partner_sentence(partner: str, rows: pd.DataFrame) -> str:
-    """One sentence on whether federation helped ``partner``, quoting each delta with its CI."""
+    """One sentence on whether federation helped ``partner``, quoting each delta with its CI.
+
+    ``partner`` ``"(all)"`` gives the sentence for the consortium as a whole.
+    """
     parts, verdicts = [], []
     for row in rows.itertuples():
         info = metric_info(row.metric)
@@ -41,6 +46,8 @@ def partner_sentence(partner: str, rows: pd.DataFrame) -> str:
         parts.append(f"{info.label} {fmt(row.delta_abs, signed=True)} "
                      f"(95% CI {fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)})")
     evidence = "; ".join(parts)
+    if partner == ALL_PARTNERS:
+        return f"Over all partners' tasks together: {evidence}."
     if "better" in verdicts and "worse" not in verdicts:
         return f"Federation helped {partner}: {evidence}."
     if "better" in verdicts:
@@ -78,6 +85,9 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
     chosen = main_comparison(uplift)
     metrics = headline_metrics(chosen)
     partners = sorted(chosen["partner"].unique(), key=_order(data))
+    others = uplift[uplift["comparison"] != chosen["comparison"].iloc[0]]
+    tables = (_main_uplift_table(chosen, _order(data)),) + (
+        (_other_comparisons_table(others, _order(data)),) if len(others) else ())
     figures = (
         Figure(plot_uplift_forest(chosen, metrics, partners),
                "Each dot is a partner's mean change over its tasks, the bar its 95% bootstrap interval. "
@@ -89,28 +99,52 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
                "than training alone."),
     )
     return Section("uplift", "Uplift per partner", (
-        f"Comparison shown: {chosen['comparison'].iloc[0]}. Δ is federated minus local on the same test fold; "
-        "RIPtoP = (federated − local) / (1 − local) is the share of the possible AUC-PR improvement realised.",
-    ), figures, (_uplift_table(uplift),))
+        f"Figures show the comparison {chosen['comparison'].iloc[0]}: Δ is federated minus local on the same "
+        "test fold, averaged over the partner's tasks; “(all)” pools every partner's tasks. "
+        "RIPtoP = (federated − local) / (1 − local) for AUC-PR is the share of the possible improvement realised.",
+    ), figures, tables)
 
 
-def _uplift_table(uplift: pd.DataFrame) -> Table:
-    several = uplift["comparison"].nunique() > 1
-    header = ("partner", "metric") + (("comparison",) if several else ()) + (
-        "tasks", "local", "federated", "pooled", "Δ abs", "Δ rel", "95% CI of Δ", "RIPtoP", "recovered")
+def _main_uplift_table(chosen: pd.DataFrame, order) -> Table:  # noqa: ANN001 - a sort key
+    with_rf = "rf" in chosen.columns and bool(chosen["rf"].notna().any())
+    header = ("partner", "metric", "tasks", "local", "federated", "pooled") + (("RF",) if with_rf else ()) + (
+        "Δ abs", "Δ rel", "95% CI of Δ", "RIPtoP", "recovered")
     rows, flags = [], []
-    for row in uplift.sort_values(["partner", "metric", "comparison"]).itertuples():
+    for row in _sorted_rows(chosen, order):
         info = metric_info(row.metric)
-        rows.append((row.partner, info.label) + ((row.comparison,) if several else ()) + (
-            fmt(int(row.n_tasks)) if row.n_tasks == row.n_tasks else "—", fmt(row.local), fmt(row.federated),
-            fmt(row.pooled), fmt(row.delta_abs, signed=True), fmt_share(row.delta_rel),
-            f"{fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)}", fmt(row.riptop),
-            fmt_share(row.recovered_share)))
+        rows.append((row.partner, info.label, _count(row.n_tasks), fmt(row.local), fmt(row.federated), fmt(row.pooled))
+                    + ((fmt(row.rf),) if with_rf else ()) + (
+                    fmt(row.delta_abs, signed=True), fmt_share(row.delta_rel),
+                    f"{fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)}", fmt(row.riptop),
+                    fmt_share(row.recovered_share)))
         flags.append(verdict(row.delta_abs, row.ci_low, row.ci_high, info.higher_is_better) == "worse")
     return Table(header, tuple(rows), tuple(flags),
-                 "Δ rel: Δ as a share of the local value. Recovered: share of the pooled model's gain reached by "
-                 "federation. Highlighted rows: federation made the metric worse.",
-                 text_columns=(0, 1, 2) if several else (0, 1))
+                 "Mean over the partner's tasks on the test fold. Δ rel: Δ as a share of the local value. "
+                 "RIPtoP: share of the distance to a perfect score closed (positive = better, also for RMSE). "
+                 "Recovered: share of the pooled model's gain reached by federation. "
+                 "Highlighted rows: federation made the metric worse.", text_columns=(0, 1))
+
+
+def _other_comparisons_table(others: pd.DataFrame, order) -> Table:  # noqa: ANN001 - a sort key
+    rows, flags = [], []
+    for row in _sorted_rows(others, order):
+        info = metric_info(row.metric)
+        rows.append((row.partner, info.label, row.comparison.replace("_vs_", " vs "), _count(row.n_tasks),
+                     fmt(row.delta_abs, signed=True), f"{fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)}",
+                     fmt(row.riptop)))
+        flags.append(verdict(row.delta_abs, row.ci_low, row.ci_high, info.higher_is_better) == "worse")
+    return Table(("partner", "metric", "comparison", "tasks", "Δ abs", "95% CI of Δ", "RIPtoP"), tuple(rows),
+                 tuple(flags), "Δ = first minus second model of the comparison. Highlighted: the first is worse.",
+                 text_columns=(0, 1, 2), title=f"Other comparisons ({others['comparison'].nunique()})")
+
+
+def _sorted_rows(table: pd.DataFrame, order):  # noqa: ANN001, ANN202
+    return table.sort_values(["partner", "metric", "comparison"], key=lambda c: c.map(order) if c.name == "partner"
+                             else c).itertuples()
+
+
+def _count(value: float) -> str:
+    return fmt(int(value)) if value == value else "—"
 
 
 def scatter_section(data: ReportData, style: PartnerStyle) -> Section:
@@ -150,6 +184,7 @@ def _missing_or_empty(data: ReportData, name: str) -> str:
 
 
 def _order(data: ReportData):  # noqa: ANN202 - a sort key
+    """Sort key: consortium order, then other names (e.g. "(all)") alphabetically."""
     rank = {name: i for i, name in enumerate(data.partner_names)}
     return lambda name: (rank.get(name, len(rank)), name)
 

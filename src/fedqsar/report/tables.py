@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from fedqsar.errors import ReportError
-from fedqsar.report.files import NUMERIC_COLUMNS, RUN_FILES
+from fedqsar.report.files import NUMERIC_COLUMNS, OPTIONAL_COLUMNS, RUN_FILES
 
 
 def read_run_table(run_dir: Path, name: str) -> pd.DataFrame | None:
@@ -47,6 +47,11 @@ def read_run_table(run_dir: Path, name: str) -> pd.DataFrame | None:
             table[column] = _as_numbers(table[column], path, column, spec.producer)
         else:
             table[column] = table[column].astype(str)
+    for column, kind in OPTIONAL_COLUMNS.get(name, {}).items():
+        if column in table.columns:
+            table[column] = (
+                _as_numbers(table[column], path, column, spec.producer) if kind == "number" else table[column].astype(str)
+            )
     return table
 
 
