@@ -31,7 +31,8 @@ def test_admet_partners_and_row_counts(admet: dict[str, pd.DataFrame], shared_da
     biogen_raw = pd.read_csv(shared_data / "biogen_adme/ADME_public_set_3521.csv")
     measured = int(biogen_raw.iloc[:, 4:].notna().sum().sum())  # six endpoint columns
     assert len(admet["biogen"]) == measured
-    assert set(admet["biogen"]["endpoint"]) == {E.HLM, E.RLM, E.MDR1_ER, E.SOLUBILITY, E.HPPB, E.RPPB}
+    assert set(admet["biogen"]["endpoint"]) == {E.CLINT_SCALED, E.EFFLUX, E.SOLUBILITY, E.PPB}
+    assert admet["biogen"]["assay_id"].nunique() == 6
     assert len(admet["astrazeneca"]) == len(pd.read_csv(shared_data / "moleculenet_chemprop/lipo.csv")) == 4200
     assert set(admet["astrazeneca"]["assay_id"]) == {"CHEMBL3301361"}
     aqsol = sum(len(pd.read_csv(shared_data / f"aqsoldb/data/dataset-{s}.csv")) for s in "ABCDEFGHI")
@@ -49,13 +50,16 @@ def test_chembl_partner_excludes_the_az_deposit(admet: dict[str, pd.DataFrame], 
     lit = admet["chembl_literature"]
     assert not lit["assay_id"].str.contains("3301361").any()
     assert int((lit["endpoint"] == E.LOGD).sum()) == len(logd) - az_rows
-    assert set(lit["endpoint"]) == {E.LOGD, E.HLM, E.RLM, E.MLM, E.HPPB, E.SOLUBILITY}
+    assert set(lit["endpoint"]) == {E.LOGD, E.CLINT_MICROSOMAL, E.PPB, E.SOLUBILITY}
+    clearance = lit[lit["endpoint"] == E.CLINT_MICROSOMAL]
+    assert {"CHEMBL_LIT_HLM", "CHEMBL_LIT_RLM", "CHEMBL_LIT_MLM"} <= set(clearance["assay_id"])
 
 
 def test_chembl_partner_tasks_are_bounded(admet: dict[str, pd.DataFrame]) -> None:
     lit = admet["chembl_literature"]
     per_endpoint = lit.groupby("endpoint")["assay_id"].nunique()
-    assert (per_endpoint <= 8 + 1).all()  # at most 8 own assays + the grouped remainder
+    assert (per_endpoint.drop(E.CLINT_MICROSOMAL) <= 8 + 1).all()
+    assert per_endpoint[E.CLINT_MICROSOMAL] <= 3 * (8 + 1)  # per species  # at most 8 own assays + the grouped remainder
     own = lit[~lit["assay_id"].str.startswith("CHEMBL_LIT_")].groupby("assay_id").size()
     assert (own >= 50).all()
 
@@ -73,7 +77,8 @@ def test_potency_assignment_is_keyed_and_complete(potency: dict[str, pd.DataFram
     assert set(potency) == {"pharma_a", "pharma_b", "pharma_c", "pharma_d"}
     for table in potency.values():
         assert len(table) > 0.15 * len(sets)  # a keyed hash spreads ~2,800 assays evenly
-        assert set(table["endpoint"]) == {E.PIC50, E.PKI}
+        assert set(table["endpoint"]) == {E.POTENCY}
+        assert table["assay_id"].str.endswith(("_IC50", "_Ki")).all()
     # partners measure the same targets with different assays
     targets = [set(t["assay_id"]) for t in potency.values()]
     assert len(set.intersection(*targets)) >= 60
@@ -104,3 +109,17 @@ def test_group_small_assays_unit() -> None:
     table = pd.DataFrame({"endpoint": ["e"] * 7, "assay_id": ["big"] * 4 + ["mid"] * 2 + ["tiny"]})
     out = group_small_assays(table, min_values=2, max_assays_per_endpoint=1, grouped_prefix="G_")
     assert out["assay_id"].tolist() == ["big"] * 4 + ["G_e"] * 3
+
+
+def test_every_unit_converts_to_its_endpoint(admet: dict[str, pd.DataFrame], potency: dict[str, pd.DataFrame]) -> None:
+    from fedqsar.prep.endpoints import lookup_endpoint
+    from fedqsar.prep.units import lookup_unit
+
+    pairs = set()
+    for table in [*admet.values(), *potency.values()]:
+        pairs |= set(zip(table["endpoint"], table["unit"]))
+    for endpoint_name, unit_name in pairs:
+        endpoint, unit = lookup_endpoint(endpoint_name), lookup_unit(unit_name)
+        assert endpoint is not None and endpoint.name == endpoint_name, endpoint_name
+        assert unit is not None, unit_name
+        assert unit.dimension == endpoint.dimension, (endpoint_name, unit_name)

@@ -13,9 +13,12 @@ Partners and what each contributes (values and units exactly as published):
   excluded: it is the ``astrazeneca`` partner's own data.
 - ``aqsoldb`` — AqSolDB's nine source datasets A–I, logS (log mol/L), one assay per source.
 
+Endpoint names are those of ``fedqsar.prep.endpoints`` (see ``scenarios.endpoints``).
+
 Task bounding (``chembl_literature`` only): an assay with at least ``MIN_ASSAY_VALUES``
-values that is among the ``MAX_ASSAYS_PER_ENDPOINT`` largest of its endpoint stays its own
-task; the rest of that endpoint's rows become one task ``CHEMBL_LIT_<endpoint>``.
+values that is among the ``MAX_ASSAYS_PER_ENDPOINT`` largest of its endpoint (clearance:
+of its species) stays its own task; the rest become one task ``CHEMBL_LIT_<endpoint>``
+(``CHEMBL_LIT_HLM`` / ``_RLM`` / ``_MLM`` for clearance).
 """
 
 from __future__ import annotations
@@ -39,15 +42,17 @@ PHARMABENCH = "pharmabench/data/data_processing_result/{}_preprocessing_finished
 AQSOLDB_FILE = "aqsoldb/data/dataset-{}.csv"
 AQSOLDB_SOURCES = tuple("ABCDEFGHI")
 
-BIOGEN_COLUMNS = {  # source column -> (endpoint, unit)
-    "LOG HLM_CLint (mL/min/kg)": (E.HLM, E.LOG_ML_MIN_KG),
-    "LOG RLM_CLint (mL/min/kg)": (E.RLM, E.LOG_ML_MIN_KG),
-    "LOG MDR1-MDCK ER (B-A/A-B)": (E.MDR1_ER, E.LOG_RATIO),
-    "LOG SOLUBILITY PH 6.8 (ug/mL)": (E.SOLUBILITY, E.LOG_UG_ML),
-    "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)": (E.HPPB, E.LOG_PCT_UNBOUND),
-    "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)": (E.RPPB, E.LOG_PCT_UNBOUND),
+BIOGEN_COLUMNS = {  # source column -> (assay, endpoint, unit)
+    "LOG HLM_CLint (mL/min/kg)": ("BIOGEN_HLM_CLint", E.CLINT_SCALED, E.LOG_ML_MIN_KG),
+    "LOG RLM_CLint (mL/min/kg)": ("BIOGEN_RLM_CLint", E.CLINT_SCALED, E.LOG_ML_MIN_KG),
+    "LOG MDR1-MDCK ER (B-A/A-B)": ("BIOGEN_MDR1_ER", E.EFFLUX, E.LOG_RATIO),
+    "LOG SOLUBILITY PH 6.8 (ug/mL)": ("BIOGEN_solubility_pH6.8", E.SOLUBILITY, E.LOG_UG_ML),
+    "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)": ("BIOGEN_hPPB", E.PPB, E.LOG_PCT_UNBOUND),
+    "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)": ("BIOGEN_rPPB", E.PPB, E.LOG_PCT_UNBOUND),
 }
-CLEARANCE_SPECIES = {"human": E.HLM, "rat": E.RLM, "mouse": E.MLM}
+#: species -> grouping label of the literature clearance rows (the endpoint is CLint_microsomal
+#: for all; species stays in the assay id so that human and rat are never one task)
+CLEARANCE_SPECIES = {"human": "HLM", "rat": "RLM", "mouse": "MLM"}
 CLEARANCE_UNITS = {"log10(mL.min-1.g-1)": E.LOG_ML_MIN_G}
 
 
@@ -72,9 +77,9 @@ def biogen(data_dir: Path | None) -> pd.DataFrame:
     """Biogen's six endpoints, long form (one row per measured compound and endpoint)."""
     raw = pd.read_csv(fetch(BIOGEN_FILE, data_dir))
     parts = []
-    for column, (endpoint, unit) in BIOGEN_COLUMNS.items():
+    for column, (assay, endpoint, unit) in BIOGEN_COLUMNS.items():
         measured = raw[raw[column].notna()]
-        parts.append(_rows(measured["Internal ID"], measured["SMILES"], f"BIOGEN_{endpoint}", measured[column], unit, endpoint))
+        parts.append(_rows(measured["Internal ID"], measured["SMILES"], assay, measured[column], unit, endpoint))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -89,7 +94,9 @@ def chembl_literature(data_dir: Path | None) -> pd.DataFrame:
     """PharmaBench ChEMBL assays for logD, microsomal CL, PPB and solubility (AZ deposit excluded)."""
     parts = [_literature_logd(data_dir), _literature_clearance(data_dir), _literature_ppb(data_dir), _literature_solubility(data_dir)]
     table = pd.concat(parts, ignore_index=True)
-    return group_small_assays(table, MIN_ASSAY_VALUES, MAX_ASSAYS_PER_ENDPOINT, "CHEMBL_LIT_")
+    grouped = group_small_assays(table, MIN_ASSAY_VALUES, MAX_ASSAYS_PER_ENDPOINT, "CHEMBL_LIT_")
+    grouped["endpoint"] = grouped["endpoint"].map(lambda e: E.CLINT_MICROSOMAL if e in CLEARANCE_SPECIES.values() else e)
+    return grouped
 
 
 def _pharmabench(kind: str, data_dir: Path | None) -> pd.DataFrame:
@@ -114,7 +121,7 @@ def _literature_clearance(data_dir: Path | None) -> pd.DataFrame:
 def _literature_ppb(data_dir: Path | None) -> pd.DataFrame:
     raw = _pharmabench("ppb", data_dir)
     raw = raw[raw["spec"].astype(str).str.contains("Human", case=False)]
-    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["source"], raw["value"], E.PCT_BOUND, E.HPPB)
+    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["source"], raw["value"], E.PCT_BOUND, E.PPB)
 
 
 def _literature_solubility(data_dir: Path | None) -> pd.DataFrame:

@@ -28,7 +28,7 @@ N_PARTNERS = 4
 PARTNER_NAMES = tuple(f"pharma_{c}" for c in "abcd")
 SOURCE_PREFIX = "overlapping_assays/datasets/source_data/"
 FILE_PATTERN = re.compile(r"target_(CHEMBL\d+)-\d+\.(IC50|Ki)\.csv\.gz$")
-ENDPOINT = {"IC50": E.PIC50, "Ki": E.PKI}
+ENDPOINT = {"IC50": E.POTENCY, "Ki": E.POTENCY}  # both pXC50; the activity type stays in the assay id
 
 
 def source_files() -> list[tuple[str, str, str]]:
