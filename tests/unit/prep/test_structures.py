@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from rdkit import Chem
+from rdkit.Chem import Descriptors
+
+from fedqsar.errors import ConfigError
+from fedqsar.prep import standardize as st
+from fedqsar.prep.config import PrepConfig, StandardizeConfig
+from fedqsar.prep.fingerprints import fingerprint_bits
+from fedqsar.prep.folds import generic_scaffold, scaffold_fold
+from fedqsar.prep.keys import ConsortiumKey
+from fedqsar.prep.structures import process_structures
+
+KEY = ConsortiumKey(b"structures test key 0123456789ab")
+CFG = PrepConfig()
+
+INPUTS = [
+    "CC(=O)Nc1ccc(O)cc1",  # 0 paracetamol
+    "CCC(=O)[O-].[Na+]",  # 1 salt form of 2
+    "CCC(=O)O",  # 2
+    "CC(=O)Nc1ccc(O)cc1",  # 3 duplicate of 0
+    "",  # 4
+    None,  # 5
+    "C1CC",  # 6
+    "C" * 120,  # 7
+    "OC(=O)CC",  # 8 another spelling of 2
+    "Oc1ccccn1",  # 9 tautomer of 10
+    "O=c1cccc[nH]1",  # 10
+]
+
+
+@pytest.fixture(scope="module")
+def batch():
+    seen: list[int] = []
+    result = process_structures(INPUTS, CFG, KEY, n_jobs=1, progress=seen.append)
+    return result, seen
+
+
+def test_reasons_and_smiles_per_input_position(batch) -> None:
+    result, _ = batch
+    assert result.reasons == [None, None, None, None, st.EMPTY_SMILES, st.EMPTY_SMILES, st.UNPARSABLE_SMILES,
+                              st.TOO_MANY_HEAVY_ATOMS, None, None, None]
+    assert result.std_smiles[1] == result.std_smiles[2] == result.std_smiles[8] == "CCC(=O)O"
+    assert result.std_smiles[9] == result.std_smiles[10]
+    assert result.n_unique == 9  # 11 inputs: "" and None are one missing value, one exact duplicate
+
+
+def test_rows_match_the_single_molecule_functions(batch) -> None:
+    result, _ = batch
+    assert result.X.shape == (len(INPUTS), CFG.fingerprint.n_bits) and result.X.dtype == np.float32
+    perm = KEY.permutation(CFG.fingerprint.n_bits)
+    for i, smiles in enumerate(result.std_smiles):
+        row = result.X[i]
+        if smiles is None:
+            assert row.nnz == 0 and result.scaffold_folds[i] == -1 and np.isnan(result.mol_weight[i])
+            continue
+        bits, values = fingerprint_bits(smiles, CFG.fingerprint, perm)
+        assert np.array_equal(row.indices, bits) and np.array_equal(row.data, values)
+        assert result.scaffold_folds[i] == scaffold_fold(generic_scaffold(smiles), KEY, CFG.folds.n_folds)
+        mol = Chem.MolFromSmiles(smiles)
+        assert result.heavy_atoms[i] == mol.GetNumHeavyAtoms()
+        assert result.mol_weight[i] == pytest.approx(Descriptors.MolWt(mol))
+
+
+def test_same_structure_gets_equal_rows_and_folds(batch) -> None:
+    result, _ = batch
+    for a, b in [(0, 3), (1, 2), (2, 8), (9, 10)]:
+        assert (result.X[a] != result.X[b]).nnz == 0
+        assert result.scaffold_folds[a] == result.scaffold_folds[b]
+
+
+def test_weights_heavy_atoms_and_progress(batch) -> None:
+    result, seen = batch
+    assert result.input_mol_weight[1] > result.mol_weight[1]  # the sodium salt weighs more
+    assert result.heavy_atoms[7] == 120 and result.heavy_atoms[6] == -1
+    assert sum(seen) == len(INPUTS)
+    assert result.unique_index.tolist()[:4] == [0, 1, 2, 0]
+
+
+def test_parallel_run_equals_in_process_run(shared_data: Path) -> None:
+    table = pd.read_csv(shared_data / "ci" / "chemprop_testdata" / "tests" / "data" / "regression.csv")
+    smiles = table.iloc[:, 0].head(90).tolist() + ["C1CC", ""]
+    fast = PrepConfig(standardize=StandardizeConfig(steps=tuple(s for s in st.STEPS if s != "canonical_tautomer")))
+    serial = process_structures(smiles, fast, KEY, n_jobs=1)
+    seen: list[int] = []
+    spread = process_structures(smiles, fast, KEY, n_jobs=2, progress=seen.append)
+    assert spread.std_smiles == serial.std_smiles and spread.reasons == serial.reasons
+    assert (spread.X != serial.X).nnz == 0
+    assert np.array_equal(spread.scaffold_folds, serial.scaffold_folds)
+    assert sum(seen) == len(smiles)
+    assert sum(r is None for r in serial.reasons) >= 85
+
+
+def test_empty_input_and_bad_config() -> None:
+    empty = process_structures([], CFG, KEY)
+    assert empty.X.shape == (0, CFG.fingerprint.n_bits) and empty.n_unique == 0
+    with pytest.raises(ConfigError):
+        process_structures(["CCO"], PrepConfig(standardize=StandardizeConfig(steps=("wash",))), KEY)
