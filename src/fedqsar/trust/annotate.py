@@ -7,13 +7,14 @@ Columns of :func:`annotate_predictions` (one row per predicted compound):
 * ``embedding_distance`` — k-NN distance in the trunk embedding / calibration median
   (only when an embedding function is given);
 * ``in_domain`` — bool, see :mod:`fedqsar.trust.domain` for the thresholds;
-* per classification task ``T``: ``T_set`` (conformal prediction set at the confidence:
+* per classification task ``T``: ``T:set`` (conformal prediction set at the confidence:
   ``"0"``, ``"1"``, ``"0,1"`` — uncertain — or ``""`` — empty, an unusual compound),
-  ``T_p_calibrated`` (Venn-ABERS probability of class 1), ``T_p_low`` / ``T_p_high``
+  ``T:p_calibrated`` (Venn-ABERS probability of class 1), ``T:p_low`` / ``T:p_high``
   (its Venn-ABERS multiprobability interval);
-* per regression task ``T``: ``T_low`` / ``T_high`` (normalised conformal interval).
+* per regression task ``T``: ``T:low`` / ``T:high`` (normalised conformal interval).
 
-Tasks without calibration observations get NaN (or an empty string for sets).
+Column names join the task name and the field with ``:`` so they cannot collide with task
+names ending in ``_low`` etc. Tasks without calibration observations get NaN (or an empty string for sets).
 """
 
 from __future__ import annotations
@@ -81,14 +82,14 @@ def _task_columns(
         calibrator = artefacts.classifiers.get(task)
         if calibrator is None:
             nan = np.full(n, np.nan)
-            return {f"{name}_set": np.full(n, "", dtype=object), f"{name}_p_calibrated": nan,
-                    f"{name}_p_low": nan, f"{name}_p_high": nan}
+            return {f"{name}:set": np.full(n, "", dtype=object), f"{name}:p_calibrated": nan,
+                    f"{name}:p_low": nan, f"{name}:p_high": nan}
         sets = calibrator.prediction_sets(prediction, confidence)
         p, low, high = calibrator.calibrated_probability(prediction)
         labels = np.array([SET_LABELS[(bool(a), bool(b))] for a, b in sets], dtype=object)
-        return {f"{name}_set": labels, f"{name}_p_calibrated": p, f"{name}_p_low": low, f"{name}_p_high": high}
+        return {f"{name}:set": labels, f"{name}:p_calibrated": p, f"{name}:p_low": low, f"{name}:p_high": high}
     regressor = artefacts.regressors.get(task)
     if regressor is None:
-        return {f"{name}_low": np.full(n, np.nan), f"{name}_high": np.full(n, np.nan)}
+        return {f"{name}:low": np.full(n, np.nan), f"{name}:high": np.full(n, np.nan)}
     intervals = regressor.intervals(prediction, sigma, confidence)
-    return {f"{name}_low": intervals[:, 0], f"{name}_high": intervals[:, 1]}
+    return {f"{name}:low": intervals[:, 0], f"{name}:high": intervals[:, 1]}

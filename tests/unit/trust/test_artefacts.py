@@ -89,10 +89,10 @@ def test_round_trip_gives_identical_annotations(fitted) -> None:
     before = annotate_predictions(artefacts, predict(X), X, embed=_embed)
     after = annotate_predictions(load_trust(folder), predict(X), X, embed=_embed)
     pd.testing.assert_frame_equal(before, after)
-    assert {"domain_similarity", "embedding_distance", "in_domain", "active_set", "active_p_calibrated",
-            "logD_low", "logD_high"} <= set(before.columns)
-    assert set(before["active_set"]) <= {"", "0", "1", "0,1"}
-    assert (before["logD_low"] <= predict(X)[:, 1]).all() and (predict(X)[:, 1] <= before["logD_high"]).all()
+    assert {"domain_similarity", "embedding_distance", "in_domain", "active:set", "active:p_calibrated",
+            "logD:low", "logD:high"} <= set(before.columns)
+    assert set(before["active:set"]) <= {"", "0", "1", "0,1"}
+    assert (before["logD:low"] <= predict(X)[:, 1]).all() and (predict(X)[:, 1] <= before["logD:high"]).all()
 
 
 def test_far_compounds_are_out_of_domain(fitted) -> None:

@@ -1,0 +1,94 @@
+"""Trust on a real fedqsar model trained on real molecules (CI Biogen rPPB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from fedqsar.cli.main import app
+from fedqsar.model.io import load_model
+from fedqsar.prep.keys import save_key
+from fedqsar.trust import annotate_predictions, fit_trust, load_trust, report_tables, save_trust
+from fedqsar.trust.explain import explain_smiles
+from fedqsar.trust.model_adapter import model_functions
+
+from ._real import KEY, biogen_rppb, trained_model
+
+pytestmark = pytest.mark.integration
+SMILES = "CC(C)[C@@](C)(O)[C@@H]1CN(c2nc(-c3[nH]nc4ncccc34)c(F)cc2Cl)CCN1"
+
+
+@pytest.fixture(scope="module")
+def model_folder(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
+    prepared, smiles = biogen_rppb(shared_data)
+    folder = tmp_path_factory.mktemp("model")
+    model = trained_model(prepared, folder)
+    predict, embed = model_functions(model, "A")
+    artefacts = fit_trust(predict, prepared, prepared.rows_in_folds([3]), prepared.rows_in_folds([0, 1, 2]), embed=embed)
+    save_trust(artefacts, folder)
+    training_smiles = smiles[int(prepared.rows_in_folds([0])[0])]
+    return prepared, folder, training_smiles
+
+
+def test_annotations_and_tables_on_the_test_fold(model_folder) -> None:
+    prepared, folder, _ = model_folder
+    saved = load_model(folder)
+    predict, embed = model_functions(saved.model, saved.partner)
+    test = prepared.rows_in_folds([4])
+    X = prepared.X[test]
+    columns = annotate_predictions(load_trust(folder), predict(X), X, embed=embed)
+    assert len(columns) == len(test)
+    assert {"rPPB_high:set", "rPPB:low", "rPPB:high", "rPPB_high:p_calibrated", "embedding_distance", "in_domain"} <= set(columns.columns)
+    assert columns["rPPB:low"].lt(columns["rPPB:high"]).all()
+    coverage, domain = report_tables(load_trust(folder), predict, prepared, test, "A", embed=embed)
+    assert set(coverage["task"]) == {"rPPB", "rPPB_high"}
+    assert coverage["coverage"].between(0.6, 1.0).all()  # ~140 test compounds: loose sanity bound
+    assert len(domain) == 20
+
+
+def test_explain_cli_writes_picture_and_numbers_deterministically(model_folder, tmp_path: Path) -> None:
+    _, folder, _ = model_folder
+    key_file = tmp_path / "consortium.key"
+    save_key(KEY, key_file)
+    runner = CliRunner()
+    outs = []
+    for run in range(2):
+        out = tmp_path / f"out{run}"
+        result = runner.invoke(app, ["explain", "--model", str(folder), "--smiles", SMILES, "--task", "rPPB",
+                                     "--key", str(key_file), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        outs.append(out)
+    for name in ("rPPB.svg", "rPPB.png", "rPPB_atoms.csv", "rPPB_bits.csv", "rPPB.json"):
+        assert (outs[0] / name).is_file()
+    first, second = (pd.read_csv(o / "rPPB_atoms.csv") for o in outs)
+    pd.testing.assert_frame_equal(first, second)
+    bits = pd.read_csv(outs[0] / "rPPB_bits.csv")
+    assert np.isclose(first["contribution"].sum(), bits["sensitivity"].sum(), rtol=1e-6, atol=1e-9)
+    assert first["contribution"].abs().sum() > 0
+
+
+def test_explain_rejects_unknown_task_and_wrong_key(model_folder, tmp_path: Path) -> None:
+    _, folder, _ = model_folder
+    runner = CliRunner()
+    good_key, other_key = tmp_path / "good.key", tmp_path / "other.key"
+    save_key(KEY, good_key)
+    from fedqsar.prep.keys import generate_key
+    save_key(generate_key(), other_key)
+    result = runner.invoke(app, ["explain", "--model", str(folder), "--smiles", SMILES, "--task", "nope",
+                                 "--key", str(good_key), "--out", str(tmp_path / "x")])
+    assert result.exit_code != 0 and "no task" in result.output
+    result = runner.invoke(app, ["explain", "--model", str(folder), "--smiles", SMILES, "--task", "rPPB",
+                                 "--key", str(other_key), "--out", str(tmp_path / "y")])
+    assert result.exit_code != 0 and "key" in result.output
+
+
+def test_explain_smiles_reports_trust_for_the_compound(model_folder, tmp_path: Path) -> None:
+    _, folder, training_smiles = model_folder
+    result = explain_smiles(load_model(folder), training_smiles, "rPPB_high", KEY, tmp_path)
+    assert result.kind == "classification" and 0.0 <= result.prediction <= 1.0
+    assert {"domain_similarity", "in_domain", "rPPB_high:set", "rPPB_high:p_calibrated"} <= set(result.trust)
+    assert result.trust["nearest_similarity"] == pytest.approx(1.0)  # this compound is a training compound
