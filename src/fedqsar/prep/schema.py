@@ -274,10 +274,12 @@ def _as_text(series: pd.Series) -> pd.Series:
 def assays_from_activities(acts: pd.DataFrame) -> pd.DataFrame:
     """Default assay metadata for the assays of a long table (endpoint: most common one)."""
     known = acts.dropna(subset=["assay_id"])
+    counts = known.dropna(subset=["endpoint"]).groupby(["assay_id", "endpoint"]).size().reset_index(name="n")
+    counts = counts.sort_values(["assay_id", "n", "endpoint"], ascending=[True, False, True])
+    endpoint_of = dict(zip(*counts.drop_duplicates("assay_id")[["assay_id", "endpoint"]].to_numpy().T)) if len(counts) else {}
     rows = []
-    for assay_id, group in known.groupby("assay_id", sort=True):
-        endpoints = group["endpoint"].dropna()
-        endpoint = endpoints.mode().iloc[0] if len(endpoints) else None
+    for assay_id in sorted(known["assay_id"].unique()):
+        endpoint = endpoint_of.get(assay_id)
         is_label = endpoint is not None and str(endpoint).lower() == LABEL
         rows.append(_assay_row(assay_id, endpoint=endpoint, is_binary=is_label, use_in_regression=not is_label))
     return _assay_frame(rows)

@@ -1,0 +1,422 @@
+"""Values: parse, harmonise units, censor, and aggregate replicates.
+
+:func:`harmonise` turns raw cells into canonical numbers; :func:`aggregate_replicates`
+folds repeated measurements of one structure in one assay into one observation.
+
+Qualifiers
+----------
+``=``, ``==``, ``~``, ``≈`` and an empty cell mean an exact value (censor 0); ``<``,
+``<=``, ``<<``, ``=<``, ``≤`` an upper bound (censor -1: the true value is below);
+``>``, ``>=``, ``>>``, ``=>``, ``≥`` a lower bound (censor +1). ``<=`` is treated as ``<``
+(as TUNER does): the bound itself is not distinguished. A qualifier written inside the
+value cell (``"<10"``) is used when the qualifier column is empty or ``=``; if both are
+given and differ, the row is rejected ``unknown_qualifier``. When the unit conversion
+reverses the order (nM -> pXC50, % bound -> fraction unbound) the censor flips sign.
+
+Units and endpoints
+-------------------
+A row's endpoint is its ``endpoint`` cell looked up in ``prep.endpoints`` (names and
+aliases, case-insensitive). An empty endpoint is inferred from the unit
+(``endpoints.infer_endpoint``: molar concentrations and p-scales -> pXC50; log10(mol/L)
+and mass concentrations -> logS; % bound -> PPB, ...). A name not in the registry is kept
+as a partner-defined endpoint whose canonical unit is the default of its unit's
+dimension (``units.DIMENSION_CANONICAL``; by the unit most of its rows use). An empty unit
+means "already in the endpoint's canonical unit"; with no endpoint either, the value is
+kept as written (endpoint ``""``, canonical unit ``""``; TUNER T1 values).
+
+Every conversion is listed in ``prep.units``. PPB: fractions unbound below
+``ValueConfig.min_fraction_unbound`` (including "100 % bound") are censored ``<`` at that
+floor. Canonical values outside the endpoint's credible range are rejected
+``value_out_of_range`` (``ValueConfig.check_ranges``). Labels (endpoint ``label``) must be
+0/1 (TUNER's -1/1 are mapped to 0/1) with qualifier ``=``.
+
+Replicates
+----------
+Rows are grouped by (``structure_key``, ``assay_id``, ``endpoint``). Within a group:
+
+* labels: the majority label; a tie is a ``duplicate_conflict``.
+* exact values present: they must span at most ``max_replicate_spread``; the group value is
+  the rule (``potency_replicates`` for potency endpoints, ``adme_replicates`` otherwise:
+  median, mean, max or min) of the exact values, censor 0. Censored rows of the group
+  must not contradict it by more than the spread (``<5`` next to ``=8`` with spread 2 is a
+  conflict; ``<5`` next to ``=6`` is kept as 6: exact values win, as in TUNER).
+* only ``<`` bounds: the tightest (smallest) bound, censor -1; only ``>`` bounds: the
+  largest, censor +1 (every bound holds, so their intersection does).
+* both ``<`` and ``>`` bounds, no exact value: when the lowest upper bound and the highest
+  lower bound lie within the spread of each other, their midpoint as an exact value;
+  otherwise a ``duplicate_conflict``.
+
+The representative of a group is its lowest ``input_row`` ("used"); its other rows are
+"merged"; all rows of a conflicting group are rejected ``duplicate_conflict``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from fedqsar.errors import AccountingError, ConfigError
+from fedqsar.prep import accounting as R
+from fedqsar.prep import endpoints as E
+from fedqsar.prep import units as U
+from fedqsar.prep.config import ValueConfig
+
+QUALIFIERS: dict[str, str] = {
+    "": "=", "=": "=", "==": "=", "~": "=", "≈": "=",
+    "<": "<", "<=": "<", "<<": "<", "=<": "<", "≤": "<",
+    ">": ">", ">=": ">", ">>": ">", "=>": ">", "≥": ">",
+}
+CENSOR_OF = {"=": 0, "<": -1, ">": 1}
+MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "-", "--"})
+NON_FINITE_TOKENS = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+_EMBEDDED = re.compile(r"^\s*(<=|>=|=<|=>|<<|>>|==|<|>|~|=|≤|≥|≈)?\s*(.*?)\s*$", re.DOTALL)
+REPLICATE_RULES = {"median": np.median, "mean": np.mean, "max": np.max, "min": np.min}
+OK_COLUMNS = ("value_canonical", "censor", "endpoint", "canonical_unit", "family")
+
+
+# --- parsing ------------------------------------------------------------------------------
+def _text(series: pd.Series) -> np.ndarray:
+    values = series.astype(object).to_numpy()
+    return np.array(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in values], dtype=object)
+
+
+def split_qualifiers(qualifier: pd.Series, value: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardised qualifiers and the value text without an embedded qualifier.
+
+    Returns
+    -------
+    qualifiers
+        object (n,): "=", "<" or ">" ("" where unknown).
+    value_text
+        object (n,): the value cell without a leading qualifier.
+    reasons
+        object (n,): ``unknown_qualifier`` or None.
+    """
+    quals = _text(qualifier)
+    raw = value.astype(object).to_numpy()
+    n = len(quals)
+    out_q = np.full(n, "", dtype=object)
+    out_v = np.empty(n, dtype=object)
+    reasons = np.full(n, None, dtype=object)
+    for i in range(n):
+        cell = raw[i]
+        if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
+            embedded, out_v[i] = "", cell
+        else:
+            match = _EMBEDDED.match("" if cell is None else str(cell))
+            embedded, out_v[i] = (match.group(1) or "", match.group(2)) if match else ("", cell)
+        column = QUALIFIERS.get(quals[i].replace(" ", ""))
+        inner = QUALIFIERS[embedded] if embedded else None
+        if column is None or (inner is not None and column != "=" and inner != column):
+            reasons[i] = R.UNKNOWN_QUALIFIER
+            continue
+        out_q[i] = inner if inner is not None and column == "=" else column
+    return out_q, out_v, reasons
+
+
+def parse_numbers(value_text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 values and reject reasons (missing / non-numeric / non-finite) per cell."""
+    n = len(value_text)
+    numbers = np.full(n, np.nan)
+    reasons = np.full(n, None, dtype=object)
+    for i, cell in enumerate(value_text):
+        if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
+            number = float(cell)
+            if np.isnan(number):
+                reasons[i] = R.MISSING_VALUE
+            elif not np.isfinite(number):
+                reasons[i] = R.NON_FINITE_VALUE
+            else:
+                numbers[i] = number
+            continue
+        text = "" if cell is None else str(cell).strip()
+        low = text.lower()
+        if low in MISSING_TOKENS:
+            reasons[i] = R.MISSING_VALUE
+        elif low in NON_FINITE_TOKENS:
+            reasons[i] = R.NON_FINITE_VALUE
+        else:
+            try:
+                numbers[i] = float(text)
+            except ValueError:
+                reasons[i] = R.NON_NUMERIC_VALUE
+    return numbers, reasons
+
+
+# --- endpoint / unit resolution -------------------------------------------------------------
+def _resolve_combo(endpoint_text: str, unit_text: str) -> tuple[str, str, str, str, str | None]:
+    """(endpoint name, family, canonical unit key, unit key, reason) for one combination."""
+    unit_key = U.normalise_unit(unit_text)
+    endpoint = E.lookup_endpoint(endpoint_text) if endpoint_text else None
+    if endpoint is not None:
+        unit_key = endpoint.unit_aliases.get(unit_key, unit_key) or endpoint.canonical_unit
+    elif not endpoint_text:
+        inferred = E.infer_endpoint(unit_key)
+        endpoint = E.ENDPOINTS[inferred] if inferred else None
+    if unit_key not in U.UNITS:
+        return endpoint.name if endpoint else endpoint_text, "other", "", unit_key, R.UNKNOWN_UNIT
+    if endpoint is None:
+        custom = E.custom_endpoint(endpoint_text, unit_key)
+        return custom.name, custom.family, custom.canonical_unit, unit_key, None
+    if U.UNITS[unit_key].dimension != endpoint.dimension:
+        return endpoint.name, endpoint.family, endpoint.canonical_unit, unit_key, R.UNIT_ENDPOINT_MISMATCH
+    return endpoint.name, endpoint.family, endpoint.canonical_unit, unit_key, None
+
+
+def resolve_endpoints(endpoint: pd.Series, unit: pd.Series) -> pd.DataFrame:
+    """Per row: ``endpoint``, ``family``, ``canonical_key``, ``unit_key``, ``reason``.
+
+    Partner-defined endpoints get one canonical unit: that of the dimension most of their
+    rows use; rows in another dimension are ``unit_endpoint_mismatch``.
+    """
+    rows = pd.DataFrame({"e": _text(endpoint), "u": _text(unit)})
+    combos = rows.value_counts(sort=False).rename("n").reset_index()
+    resolved = [_resolve_combo(e, u) for e, u in zip(combos["e"], combos["u"])]
+    combos[["endpoint", "family", "canonical_key", "unit_key", "reason"]] = pd.DataFrame(resolved, index=combos.index)
+    _settle_custom_dimensions(combos)
+    merged = rows.merge(combos, on=["e", "u"], how="left", sort=False)
+    return merged[["endpoint", "family", "canonical_key", "unit_key", "reason"]].astype(object)
+
+
+def _settle_custom_dimensions(combos: pd.DataFrame) -> None:
+    custom = combos["family"].eq("other") & combos["reason"].isna() & combos["endpoint"].ne("")
+    for name, group in combos[custom].groupby("endpoint"):
+        keys = group.groupby("canonical_key")["n"].sum()
+        if len(keys) > 1:
+            winner = keys.idxmax()
+            losers = group.index[group["canonical_key"] != winner]
+            combos.loc[losers, "reason"] = R.UNIT_ENDPOINT_MISMATCH
+            combos.loc[losers, "canonical_key"] = winner
+
+
+# --- harmonise ------------------------------------------------------------------------------
+def harmonise(
+    df: pd.DataFrame, cfg: ValueConfig, mol_weight: pd.Series | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Parse and convert raw values to each endpoint's canonical unit.
+
+    Parameters
+    ----------
+    df
+        Activities (``schema.RawInput.activities`` or a subset), n rows, with at least
+        ``input_row, assay_id, value, unit, qualifier, endpoint``; a non-null
+        ``reject_reason`` (if present) rejects the row with that reason.
+    cfg
+        Value settings.
+    mol_weight
+        Molecular weight (g/mol) indexed by ``input_row``; needed only for mass
+        concentrations (ug/mL ...). Rows without it are rejected ``missing_mol_weight``.
+
+    Returns
+    -------
+    ok_df
+        The accepted rows (all input columns) with ``value_canonical`` (float64),
+        ``censor`` (int8: -1 '<', 0 exact, +1 '>', on the canonical scale), ``endpoint``
+        (resolved name, "" if unknown), ``canonical_unit`` (display string), ``family``.
+    rejected_df
+        ``input_row``, ``reason``, ``detail`` (the offending cells), one row per reject.
+    """
+    df = df.reset_index(drop=True)
+    n = len(df)
+    reasons = np.full(n, None, dtype=object)
+    if "reject_reason" in df.columns:
+        reasons[df["reject_reason"].notna().to_numpy()] = df["reject_reason"][df["reject_reason"].notna()].to_numpy()
+    _first(reasons, np.where(_text(df["assay_id"]) == "", R.MISSING_ASSAY, None))
+    quals, value_text, qual_reasons = split_qualifiers(df["qualifier"], df["value"])
+    numbers, number_reasons = parse_numbers(value_text)
+    _first(reasons, number_reasons)
+    _first(reasons, qual_reasons)
+    resolved = resolve_endpoints(df["endpoint"], df["unit"])
+    _first(reasons, resolved["reason"].to_numpy())
+    mw = _aligned_weights(mol_weight, df["input_row"].to_numpy(np.int64))
+    canonical, censor, convert_reasons = _convert(numbers, quals, resolved, mw, cfg, open_rows=np.equal(reasons, None))
+    _first(reasons, convert_reasons)
+    rejected = np.not_equal(reasons, None)
+    ok = df.loc[~rejected].copy()
+    ok["value_canonical"] = canonical[~rejected].astype(np.float64)
+    ok["censor"] = censor[~rejected].astype(np.int8)
+    ok["endpoint"] = resolved["endpoint"].to_numpy()[~rejected]
+    ok["canonical_unit"] = [U.canonical_unit_name(k) for k in resolved["canonical_key"].to_numpy()[~rejected]]
+    ok["family"] = resolved["family"].to_numpy()[~rejected]
+    rejected_df = pd.DataFrame({
+        "input_row": df.loc[rejected, "input_row"].to_numpy(np.int64),
+        "reason": reasons[rejected].astype(str),
+        "detail": [_detail(df, i) for i in np.flatnonzero(rejected)],
+    })
+    return ok.reset_index(drop=True), rejected_df
+
+
+def _first(reasons: np.ndarray, new: np.ndarray) -> None:
+    """Fill reasons still empty with ``new`` (earlier stages' reasons win)."""
+    take = np.equal(reasons, None) & np.not_equal(new, None)
+    reasons[take] = new[take]
+
+
+def _detail(df: pd.DataFrame, i: int) -> str:
+    row = df.iloc[i]
+    return f"value={row['value']!r} unit={row['unit']!r} qualifier={row['qualifier']!r} endpoint={row['endpoint']!r}"
+
+
+def _aligned_weights(mol_weight: pd.Series | None, input_rows: np.ndarray) -> np.ndarray | None:
+    if mol_weight is None:
+        return None
+    return pd.to_numeric(pd.Series(mol_weight), errors="coerce").reindex(input_rows).to_numpy(np.float64)
+
+
+def _convert(
+    numbers: np.ndarray, quals: np.ndarray, resolved: pd.DataFrame, mw: np.ndarray | None,
+    cfg: ValueConfig, open_rows: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(numbers)
+    canonical = np.full(n, np.nan)
+    censor = np.zeros(n, dtype=np.int8)
+    reasons = np.full(n, None, dtype=object)
+    base_censor = np.array([CENSOR_OF.get(q, 0) for q in quals], dtype=np.int8)
+    groups = resolved.loc[open_rows].groupby(["unit_key", "canonical_key", "endpoint"], sort=False).indices
+    for (unit_key, canonical_key, endpoint_name), local in groups.items():
+        idx = np.flatnonzero(open_rows)[local]
+        unit, canon = U.UNITS[unit_key], U.UNITS[canonical_key]
+        endpoint = E.ENDPOINTS.get(endpoint_name)
+        weights = mw[idx] if (mw is not None and unit.needs_mw) else None
+        base = unit.to_base(numbers[idx], weights)
+        cen = base_censor[idx] * unit.sign
+        if unit.dimension == "binding":
+            base, cen = _floor_fraction_unbound(base, cen, cfg.min_fraction_unbound)
+        values = canon.from_base(base)
+        cen = cen * (1 if canon.affine[0] > 0 else -1)  # type: ignore[index]
+        why = _domain_reasons(numbers[idx], values, unit, weights)
+        if endpoint is not None and endpoint.family == "label":
+            values, why = _labels(values, base_censor[idx], why)
+        elif endpoint is not None and cfg.check_ranges:
+            low, high = endpoint.valid_range
+            why = np.where(np.equal(why, None) & ((values < low) | (values > high)), R.VALUE_OUT_OF_RANGE, why)
+        canonical[idx], censor[idx], reasons[idx] = values, cen, why
+    return canonical, censor, reasons
+
+
+def _floor_fraction_unbound(base: np.ndarray, cen: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """fu below ``floor`` (exact or '<') -> '<' at the floor; '>' bounds are left alone."""
+    log_floor = np.log10(floor)
+    below = (base < log_floor) & (cen <= 0)  # -inf (100 % bound) included
+    base = np.where(below, log_floor, base)
+    cen = np.where(below, -1, cen)
+    return base, cen
+
+
+def _domain_reasons(raw: np.ndarray, values: np.ndarray, unit: U.Unit, weights: np.ndarray | None) -> np.ndarray:
+    why = np.full(len(raw), None, dtype=object)
+    bad = ~np.isfinite(values)
+    if unit.needs_mw:
+        no_weight = bad & (np.ones(len(raw), bool) if weights is None else ~np.isfinite(weights))
+        why[no_weight] = R.MISSING_MOL_WEIGHT
+    if unit.needs_positive:
+        why[bad & (raw <= 0) & np.equal(why, None)] = R.NON_POSITIVE_VALUE
+    why[bad & np.equal(why, None)] = R.VALUE_OUT_OF_RANGE
+    return why
+
+
+def _labels(values: np.ndarray, qual_censor: np.ndarray, why: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    values = np.where(values == -1, 0.0, values)
+    invalid = ~np.isin(values, (0.0, 1.0)) | (qual_censor != 0)
+    return values, np.where(np.equal(why, None) & invalid, R.INVALID_LABEL, why)
+
+
+# --- replicates -----------------------------------------------------------------------------
+GROUP_KEYS = ("structure_key", "assay_id", "endpoint")
+
+
+def aggregate_replicates(df: pd.DataFrame, cfg: ValueConfig) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Fold replicate observations into one row per (structure, assay, endpoint).
+
+    Parameters
+    ----------
+    df
+        ``harmonise``'s ok rows plus ``structure_key`` (standardised SMILES or its hash),
+        n rows.
+
+    Returns
+    -------
+    aggregated
+        One row per consistent group: the representative (lowest ``input_row``) row's
+        fields, with the group's ``value_canonical`` / ``censor`` and ``n_replicates``.
+    merged_rows
+        int64: ``input_row`` of the other rows of consistent groups.
+    conflict_rows
+        int64: ``input_row`` of every row of groups rejected ``duplicate_conflict``.
+    """
+    _check_rules(cfg)
+    if df["structure_key"].isna().any():
+        raise AccountingError(
+            "aggregate_replicates got rows without structure_key",
+            "reject rows whose structure failed before aggregating (pipeline bug)",
+        )
+    if len(df) == 0:
+        empty = np.zeros(0, np.int64)
+        return df.assign(n_replicates=pd.Series(dtype=np.int64)), empty, empty
+    df = df.sort_values("input_row", kind="stable").reset_index(drop=True)
+    group = df.groupby(list(GROUP_KEYS), sort=False, dropna=False).ngroup().to_numpy()
+    sizes = np.bincount(group)
+    single = sizes[group] == 1
+    values = df["value_canonical"].to_numpy(np.float64).copy()
+    censor = df["censor"].to_numpy(np.int8).copy()
+    keep = single.copy()
+    n_rep = np.ones(len(df), dtype=np.int64)
+    merged: list[np.ndarray] = []
+    conflicts: list[np.ndarray] = []
+    rows = df["input_row"].to_numpy(np.int64)
+    families = df["family"].to_numpy() if "family" in df.columns else np.full(len(df), "other", dtype=object)
+    multi_index = np.flatnonzero(~single)
+    order = multi_index[np.argsort(group[multi_index], kind="stable")]
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    for members in np.split(order, bounds) if order.size else []:
+        result = aggregate_group(values[members], censor[members], str(families[members[0]]), cfg)
+        if result is None:
+            conflicts.append(rows[members])
+            continue
+        first = members[0]  # lowest input_row: df is sorted by input_row
+        values[first], censor[first] = result
+        keep[first] = True
+        n_rep[first] = len(members)
+        merged.append(rows[members[1:]])
+    aggregated = df.loc[keep].copy()
+    aggregated["value_canonical"] = values[keep]
+    aggregated["censor"] = censor[keep].astype(np.int8)
+    aggregated["n_replicates"] = n_rep[keep]
+    return aggregated.reset_index(drop=True), _cat(merged), _cat(conflicts)
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
+def _check_rules(cfg: ValueConfig) -> None:
+    for name in ("potency_replicates", "adme_replicates"):
+        rule = getattr(cfg, name)
+        if rule not in REPLICATE_RULES:
+            raise ConfigError(f"values.{name} = {rule!r} is not a replicate rule", f"use one of {sorted(REPLICATE_RULES)}")
+
+
+def aggregate_group(values: np.ndarray, censor: np.ndarray, family: str, cfg: ValueConfig) -> tuple[float, int] | None:
+    """(value, censor) of one replicate group, or None for a conflict (rules: module doc)."""
+    spread = cfg.max_replicate_spread
+    if family == "label":
+        ones = int(np.sum(values == 1.0))
+        zeros = len(values) - ones
+        return None if ones == zeros else (float(ones > zeros), 0)
+    exact, upper, lower = values[censor == 0], values[censor < 0], values[censor > 0]
+    if exact.size:
+        if exact.max() - exact.min() > spread:
+            return None
+        rule = cfg.potency_replicates if family == "potency" else cfg.adme_replicates
+        estimate = float(REPLICATE_RULES[rule](exact))
+        if (upper.size and estimate > upper.min() + spread) or (lower.size and estimate < lower.max() - spread):
+            return None
+        return estimate, 0
+    if upper.size and lower.size:
+        high, low = float(upper.min()), float(lower.max())
+        return ((high + low) / 2.0, 0) if abs(high - low) <= spread else None
+    if upper.size:
+        return float(upper.min()), -1
+    return float(lower.max()), 1
