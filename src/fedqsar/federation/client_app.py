@@ -1,0 +1,165 @@
+"""The partner's Flower ClientApp.
+
+Node config (deployment: ``flower-supernode --node-config``) names the partner's data and
+private state folder::
+
+    partner="A" prepared="/data/A/prepared" state-dir="/data/A/fedqsar-state"
+
+In simulation ``simulation.run_simulation`` maps Flower's ``partition-id`` to the same three
+values. The app answers three messages:
+
+* QUERY (handshake): manifest summary + training example count (see ``guards``);
+* TRAIN (a round, possibly inside SecAgg+): restore private state, load the global trunk,
+  record validation metrics of that global model locally, train ``local_epochs``, save
+  private state, reply with trunk arrays + example count only (``payload``);
+* EVALUATE (end of run): load the final trunk, record its validation metrics, save the final
+  model (trunk + own head) in the state folder, reply with an empty acknowledgement.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.client.mod import secaggplus_mod
+from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable, Mod
+from flwr.common import parameters_to_ndarrays
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+from flwr.compat.common import recorddict_compat as compat
+from flwr.supercore.differential_privacy import compute_clip_model_update
+
+from fedqsar.config import from_dict
+from fedqsar.errors import FederationError
+from fedqsar.federation.guards import handshake_summary
+from fedqsar.federation.partner import PartnerPaths, PartnerRuntime, manifest_and_bits
+from fedqsar.federation.payload import TrunkSpec, fit_reply_content, record_to_arrays
+from fedqsar.federation.workflow import FINAL_CONFIG_RECORD, FINAL_TRUNK_RECORD, HANDSHAKE_RECORD
+from fedqsar.model.config import ModelConfig, TrainConfig
+
+NODE_PARTNER, NODE_PREPARED, NODE_STATE = "partner", "prepared", "state-dir"
+PathResolver = Callable[[Context], PartnerPaths]
+
+
+def paths_from_node_config(context: Context) -> PartnerPaths:
+    """Partner name, PreparedSet and state folder from the node config.
+
+    Raises
+    ------
+    FederationError
+        If a key is missing.
+    """
+    config = context.node_config
+    missing = [k for k in (NODE_PARTNER, NODE_PREPARED, NODE_STATE) if k not in config]
+    if missing:
+        raise FederationError(f"node config lacks {missing}",
+                              'start the node with --node-config \'partner="A" prepared="PATH" state-dir="PATH"\'')
+    return PartnerPaths(str(config[NODE_PARTNER]), Path(str(config[NODE_PREPARED])), Path(str(config[NODE_STATE])))
+
+
+class PartitionTable:
+    """Simulation: Flower's ``partition-id`` -> that partner's paths (node config wins if set)."""
+
+    def __init__(self, table: Mapping[int, PartnerPaths]) -> None:
+        self.table = dict(table)
+
+    def __call__(self, context: Context) -> PartnerPaths:
+        if NODE_PREPARED in context.node_config:
+            return paths_from_node_config(context)
+        return self.table[int(context.node_config["partition-id"])]
+
+
+def optional_secaggplus_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
+    """Flower's ``secaggplus_mod`` for SecAgg+ messages; plain messages pass untouched."""
+    if msg.has_content() and RECORD_KEY_CONFIGS in msg.content.config_records:
+        return secaggplus_mod(msg, context, call_next)
+    return call_next(msg, context)
+
+
+def _configs(config: Mapping[str, Any]) -> tuple[ModelConfig, TrainConfig]:
+    model_cfg = from_dict(ModelConfig, json.loads(str(config["model_config"])), where="model_config")
+    train_cfg = from_dict(TrainConfig, json.loads(str(config["train_config"])), where="train_config")
+    return model_cfg, train_cfg
+
+
+def _handshake(resolve: PathResolver, msg: Message, context: Context) -> Message:
+    paths = resolve(context)
+    manifest, n_bits = manifest_and_bits(paths.prepared)
+    request = msg.content.config_records.get(HANDSHAKE_RECORD, ConfigRecord())
+    summary: dict[str, Any] = {**handshake_summary(manifest, n_bits), "partner": paths.partner}
+    if "train_config" in request:
+        model_cfg, train_cfg = _configs(request)
+        summary["num_examples"] = PartnerRuntime(paths, model_cfg, train_cfg).n_examples
+    return Message(RecordDict({HANDSHAKE_RECORD: ConfigRecord(summary)}), reply_to=msg)
+
+
+def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
+    fitins = compat.recorddict_to_fitins(msg.content, keep_input=True)
+    config = fitins.config
+    model_cfg, train_cfg = _configs(config)
+    round_number = int(config["round"])
+    runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg, float(config.get("proximal_mu", 0.0)))
+    spec = TrunkSpec.of(runtime.trunk_state())
+    received = spec.to_dict(parameters_to_ndarrays(fitins.parameters))
+    runtime.load_trunk(received)
+    if round_number > 1:
+        runtime.record_validation(round_number - 1)
+    runtime.train(int(config["local_epochs"]), round_number)
+    runtime.save_private_state()
+    trunk = runtime.trunk_state()
+    if "clipping_norm" in config:
+        trunk = _clipped(trunk, received, spec, float(config["clipping_norm"]))
+    return Message(fit_reply_content(trunk, runtime.n_examples), reply_to=msg)
+
+
+def _clipped(trunk: dict, received: dict, spec: TrunkSpec, clipping_norm: float) -> dict:
+    """Flower's fixed clipping of the update (trunk - received) to ``clipping_norm``."""
+    new = spec.to_list(trunk)
+    compute_clip_model_update(new, spec.to_list(received), clipping_norm)
+    return dict(zip(spec.names, new, strict=True))
+
+
+def _final(resolve: PathResolver, msg: Message, context: Context) -> Message:
+    config = msg.content.config_records[FINAL_CONFIG_RECORD]
+    model_cfg, train_cfg = _configs(config)
+    runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg)
+    runtime.load_trunk(record_to_arrays(msg.content.array_records[FINAL_TRUNK_RECORD]))
+    runtime.record_validation(int(config["round"]))
+    runtime.save_final_model()
+    return Message(RecordDict(), reply_to=msg)
+
+
+def build_client_app(resolve: PathResolver = paths_from_node_config, outer_mods: Sequence[Mod] = (),
+                     inner_mods: Sequence[Mod] = ()) -> ClientApp:
+    """fedqsar's ClientApp.
+
+    Parameters
+    ----------
+    resolve
+        Context -> the partner's paths (node config by default).
+    outer_mods
+        Mods that see exactly what leaves the node (e.g. a wire recorder), outside SecAgg+.
+    inner_mods
+        Mods between SecAgg+ and the training handler (they see the unmasked update).
+    """
+    app = ClientApp(mods=[*outer_mods, optional_secaggplus_mod, *inner_mods])
+
+    @app.query()
+    def query(msg: Message, context: Context) -> Message:
+        return _handshake(resolve, msg, context)
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        return _train(resolve, msg, context)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        return _final(resolve, msg, context)
+
+    return app
+
+
+app = build_client_app()

@@ -1,0 +1,112 @@
+"""Frozen configuration of a federated run (what the server decides for everyone).
+
+Written next to every run's outputs (``federation.toml``) and hashed into the ledger.
+Runtime knobs that do not change the result (progress bars, log files) are arguments of
+``simulation.run_simulation``, not fields here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+STRATEGY_NAMES = ("fedavg", "fedprox", "fedadam")
+
+
+@dataclass(frozen=True)
+class SecAggConfig:
+    """Flower SecAgg+ (``SecAggPlusWorkflow`` + ``secaggplus_mod``).
+
+    Attributes
+    ----------
+    enabled
+        Mask every partner's update so the server only ever sees the sum. Needs >= 3
+        partners; with fewer, ``run_simulation`` refuses unless ``enabled=False``.
+    num_shares
+        Neighbours each partner shares its key with (an int, or a fraction of the partners).
+    reconstruction_threshold
+        Shares needed to unmask (an int, or a fraction of ``num_shares``); it is also how
+        many partners must survive a round.
+    clipping_range
+        Values are clipped to [-clipping_range, clipping_range] before quantisation.
+    quantization_range
+        Levels of the quantiser (2**22 gives ~4e-6 resolution at clipping range 8).
+    timeout
+        Seconds each SecAgg+ stage waits for replies (None: wait for all).
+    """
+
+    enabled: bool = True
+    num_shares: float = 1.0
+    reconstruction_threshold: float = 0.66
+    clipping_range: float = 8.0
+    quantization_range: int = 4194304
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class DPConfig:
+    """Central differential privacy: Flower's client-side fixed clipping + server noise.
+
+    Each partner clips its update (new trunk - received trunk) to L2 norm ``clipping_norm``
+    with Flower's ``compute_clip_model_update``; the server adds Gaussian noise of std
+    ``noise_multiplier * clipping_norm / n_partners`` to the average (Flower's
+    ``add_gaussian_noise_to_params``). Epsilon at ``delta`` comes from Flower's
+    ``RdpAccountant`` (user-level, every partner sampled every round).
+    """
+
+    enabled: bool = False
+    clipping_norm: float = 1.0
+    noise_multiplier: float = 1.0
+    delta: float = 1e-5
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """Complete settings of a federated run.
+
+    Attributes
+    ----------
+    rounds
+        Number of federated rounds.
+    local_epochs
+        Epochs each partner trains per round.
+    strategy
+        One of ``STRATEGY_NAMES``: weighted FedAvg, FedProx (proximal term ``proximal_mu``
+        added to the local loss) or FedAdam (server Adam with ``server_lr``).
+    min_partners
+        Fewest partners whose updates make a round; below it the round keeps the old trunk.
+    max_update_norm
+        An update whose L2 distance from the trunk it started from exceeds this is rejected
+        as absurd (only checkable without SecAgg+; with SecAgg+ the aggregate is checked).
+    round_timeout
+        Seconds the server waits for replies in a round without SecAgg+ (None: for all).
+    checkpoint_every
+        Save the global trunk every this many rounds (and always after the last round).
+    secagg, dp
+        See ``SecAggConfig`` and ``DPConfig``.
+    """
+
+    rounds: int = 10
+    local_epochs: int = 1
+    strategy: str = "fedavg"
+    proximal_mu: float = 0.01
+    server_lr: float = 0.01
+    min_partners: int = 2
+    max_update_norm: float = 1.0e4
+    round_timeout: float | None = None
+    checkpoint_every: int = 1
+    secagg: SecAggConfig = field(default_factory=SecAggConfig)
+    dp: DPConfig = field(default_factory=DPConfig)
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.local_epochs < 1:
+            raise ValueError(f"rounds and local_epochs must be >= 1, got {self.rounds}, {self.local_epochs}")
+        if self.strategy not in STRATEGY_NAMES:
+            raise ValueError(f"strategy must be one of {STRATEGY_NAMES}, got {self.strategy!r}")
+        if self.min_partners < 1:
+            raise ValueError(f"min_partners must be >= 1, got {self.min_partners}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        if self.max_update_norm <= 0:
+            raise ValueError(f"max_update_norm must be > 0, got {self.max_update_norm}")
+        if self.dp.enabled and (self.dp.clipping_norm <= 0 or self.dp.noise_multiplier < 0 or not 0 < self.dp.delta < 1):
+            raise ValueError("dp needs clipping_norm > 0, noise_multiplier >= 0 and 0 < delta < 1")

@@ -1,0 +1,149 @@
+"""A partner's side of a round: its data, its private state folder, its local training.
+
+Everything here stays on the partner's machine. The private state folder holds
+
+* ``private.safetensors``: ``LocalTrainer.state_dict()`` (head, its optimiser moments, epoch);
+* ``history.csv``: round, partner, metric, value (local training loss, validation metrics);
+* ``model/``: the final model (global trunk + own head), written when the run ends.
+
+Only ``trunk_state()`` and the training example count are handed to the ClientApp to send.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from safetensors.torch import load_file, save_file
+
+from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.network import HeadSpec, MultitaskModel
+from fedqsar.model.training import LocalTrainer
+from fedqsar.prepared import PreparedSet, read_manifest
+
+PRIVATE_STATE = "private.safetensors"
+HISTORY = "history.csv"
+MODEL_DIR = "model"
+HISTORY_COLUMNS = ("round", "partner", "metric", "value")
+
+
+@dataclass(frozen=True)
+class PartnerPaths:
+    """Where one partner's data and private state live (from node config)."""
+
+    partner: str
+    prepared: Path
+    state_dir: Path
+
+
+@functools.lru_cache(maxsize=8)
+def _load_prepared(folder: str, mtime_ns: int) -> PreparedSet:
+    return PreparedSet.load(Path(folder))
+
+
+def load_prepared(folder: Path) -> PreparedSet:
+    """The PreparedSet of ``folder``, cached per process while its manifest is unchanged."""
+    return _load_prepared(str(folder), (Path(folder) / "manifest.json").stat().st_mtime_ns)
+
+
+def manifest_and_bits(folder: Path) -> tuple[dict, int]:
+    """Manifest dict and n_bits of a PreparedSet folder (for the handshake)."""
+    return read_manifest(folder), load_prepared(folder).n_bits
+
+
+class PartnerRuntime:
+    """Model, trainer and private state of one partner for one message.
+
+    Built fresh for every message from the PreparedSet and the private state folder, so a
+    restarted node continues exactly where its state folder says.
+    """
+
+    def __init__(self, paths: PartnerPaths, model_cfg: ModelConfig, train_cfg: TrainConfig, proximal_mu: float = 0.0) -> None:
+        self.paths, self.model_cfg, self.train_cfg = paths, model_cfg, train_cfg
+        self.prepared = load_prepared(paths.prepared)
+        heads = {paths.partner: HeadSpec.from_tasks(self.prepared.tasks)}
+        self.model = MultitaskModel(self.prepared.n_bits, model_cfg, heads)
+        self.trainer = _make_trainer(self.model, paths.partner, self.prepared, train_cfg, proximal_mu)
+        state_file = paths.state_dir / PRIVATE_STATE
+        if state_file.is_file():
+            self.trainer.load_state_dict(load_file(str(state_file)))
+
+    @property
+    def n_examples(self) -> int:
+        return int(len(self.trainer.train_rows))
+
+    def trunk_state(self) -> dict[str, np.ndarray]:
+        return self.model.trunk_state()
+
+    def load_trunk(self, trunk: dict[str, np.ndarray]) -> None:
+        self.model.load_trunk_state(trunk)
+        if hasattr(self.trainer, "set_anchor"):
+            self.trainer.set_anchor(trunk)
+
+    def train(self, epochs: int, round_number: int) -> None:
+        """Train ``epochs`` epochs; records loss and seconds in the history."""
+        started = time.perf_counter()
+        logs = self.trainer.train_epochs(epochs)
+        self.append_history(round_number, {
+            "train_loss": float(np.mean([log.train_loss for log in logs])),
+            "train_seconds": time.perf_counter() - started,
+        })
+
+    def record_validation(self, round_number: int, prefix: str = "val") -> None:
+        """Validation loss and task-averaged metrics of the current model, into the history."""
+        rows = self.trainer.validation_rows
+        if len(rows) == 0:
+            return
+        values = {f"{prefix}_loss": self.trainer.loss(rows)}
+        metrics = self.trainer.evaluate(rows)
+        if len(metrics):
+            means = metrics.dropna(subset=["value"]).groupby("metric")["value"].mean()
+            values.update({f"{prefix}_{name}": float(v) for name, v in means.items()})
+        self.append_history(round_number, values)
+
+    def save_private_state(self) -> None:
+        self.paths.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.paths.state_dir / f".{PRIVATE_STATE}.tmp"
+        save_file({k: v.contiguous() for k, v in self.trainer.state_dict().items()}, str(tmp))
+        tmp.replace(self.paths.state_dir / PRIVATE_STATE)
+
+    def append_history(self, round_number: int, values: dict[str, float]) -> None:
+        path = self.paths.state_dir / HISTORY
+        path.parent.mkdir(parents=True, exist_ok=True)
+        new = not path.is_file()
+        with path.open("a", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(HISTORY_COLUMNS)
+            for metric, value in values.items():
+                writer.writerow([round_number, self.paths.partner, metric, repr(float(value))])
+
+    def save_final_model(self) -> Path:
+        from fedqsar.model.io import save_model
+
+        folder = self.paths.state_dir / MODEL_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        return save_model(folder, self.model, self.model_cfg, self.train_cfg, self.prepared.tasks,
+                          dict(self.prepared.manifest), partner=self.paths.partner)
+
+
+def read_history(state_dir: Path) -> pd.DataFrame:
+    """A partner's local history table (empty with the right columns if none)."""
+    path = Path(state_dir) / HISTORY
+    if not path.is_file():
+        return pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    return pd.read_csv(path)
+
+
+def _make_trainer(model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig,
+                  proximal_mu: float) -> LocalTrainer:
+    if proximal_mu > 0:
+        from fedqsar.federation.proximal import ProximalTrainer
+
+        return ProximalTrainer(model, partner, prepared, train_cfg, proximal_mu)
+    return LocalTrainer(model, partner, prepared, train_cfg)

@@ -1,0 +1,231 @@
+"""The consortium's Flower ServerApp: handshake, guarded rounds, checkpoints, ledger, delivery.
+
+``FederationServer(plan)`` is the whole server logic; ``build_server_app`` wraps it in a
+Flower ``ServerApp``. Simulation builds the plan directly; deployment (``app`` below, the
+``serverapp`` component in ``pyproject.toml``) builds it from the run config:
+
+    config   = path of a TOML with [federation], [model] and [train] tables (optional)
+    run-dir  = folder for checkpoints, ledger and server summary
+    partners = number of partner nodes to wait for
+
+The server learns, per partner: the handshake summary (hashes, fingerprint settings, example
+count) and, per round, either each trunk update (SecAgg+ off) or only their sum (SecAgg+ on).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flwr.app import Context
+from flwr.server import ServerConfig
+from flwr.server.client_manager import SimpleClientManager
+from flwr.server.compat.legacy_context import LegacyContext
+from flwr.server.workflow import SecAggPlusWorkflow
+from flwr.serverapp import Grid, ServerApp
+
+from fedqsar.config import config_hash, from_dict, to_dict
+from fedqsar.errors import FederationError
+from fedqsar.federation.checkpoint import latest_checkpoint, save_checkpoint, trunk_sha256
+from fedqsar.federation.config import FederationConfig
+from fedqsar.federation.guards import check_compatible
+from fedqsar.federation.payload import TrunkSpec
+from fedqsar.federation.strategy import AggregateObserver, GuardedStrategy, build_strategy
+from fedqsar.federation.workflow import (
+    PlainFitWorkflow, current_trunk, deliver_final, handshake, run_rounds, set_trunk, wait_for_nodes,
+)
+from fedqsar.ledger import Ledger
+from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.network import HeadSpec, MultitaskModel
+
+LOGGER = logging.getLogger("fedqsar.federation")
+CHECKPOINTS = "checkpoints"
+LEDGER_FILE = "ledger.sqlite"
+SUMMARY_FILE = "server.json"
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """Everything the server needs to run (or resume) one federation."""
+
+    fed_cfg: FederationConfig
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    run_dir: Path
+    n_partners: int
+    node_wait_s: float = 300.0
+    message_timeout_s: float | None = None
+    observer: AggregateObserver | None = field(default=None, compare=False)
+    progress: Progress | None = field(default=None, compare=False)
+
+    def config_hash(self) -> str:
+        parts = {"federation": config_hash(self.fed_cfg), "model": config_hash(self.model_cfg), "train": config_hash(self.train_cfg)}
+        return config_hash_of(parts)
+
+    def message_config(self) -> dict[str, Any]:
+        """What every training/final message tells partners (server -> partner only)."""
+        return {
+            "model_config": json.dumps(to_dict(self.model_cfg), sort_keys=True),
+            "train_config": json.dumps(to_dict(self.train_cfg), sort_keys=True),
+            "local_epochs": int(self.fed_cfg.local_epochs),
+        }
+
+
+def config_hash_of(parts: dict[str, str]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def initial_trunk(n_bits: int, model_cfg: ModelConfig) -> dict[str, np.ndarray]:
+    """The trunk every run starts from (seeded by ``model_cfg.init_seed``)."""
+    return MultitaskModel(n_bits, model_cfg, {"_server": HeadSpec(1, 0)}).trunk_state()  # a head is required; unused
+
+
+class FederationServer:
+    """Run one federation on a Flower Grid (see module docstring)."""
+
+    def __init__(self, plan: ServerPlan) -> None:
+        self.plan = plan
+        self.round_seconds: dict[int, float] = {}
+        self.participants: dict[int, int] = {}
+
+    def __call__(self, grid: Grid, context: Context) -> None:
+        plan, cfg = self.plan, self.plan.fed_cfg
+        nodes = wait_for_nodes(grid, plan.n_partners, plan.node_wait_s)
+        summaries = self._handshake(grid, nodes)
+        first = next(iter(summaries.values()))
+        spec_trunk = initial_trunk(int(first["n_bits"]), plan.model_cfg)
+        spec = TrunkSpec.of(spec_trunk)
+        checkpoint = latest_checkpoint(plan.run_dir / CHECKPOINTS)
+        start_trunk, first_round = (spec_trunk, 1) if checkpoint is None else (spec.to_dict(list(checkpoint.trunk.values())), checkpoint.round + 1)
+        if checkpoint is not None and checkpoint.meta.get("config_hash") != plan.config_hash():
+            raise FederationError(f"checkpoints in {plan.run_dir / CHECKPOINTS} come from other settings",
+                                  "resume with the same configs, or use a new --out folder")
+        ledger = self._open_ledger(summaries, first_round)
+        max_weight = float(max(int(s.get("num_examples", 1)) for s in summaries.values()))
+        strategy = build_strategy(cfg, spec.to_list(start_trunk), spec, len(nodes),
+                                  {**plan.message_config(), **self._strategy_config()}, plan.observer)
+        legacy = LegacyContext(context, ServerConfig(num_rounds=cfg.rounds), strategy, SimpleClientManager())
+        set_trunk(legacy, spec, start_trunk)
+        workflow = self._fit_workflow(spec, max_weight)
+
+        def after_round(round_number: int, seconds: float) -> None:
+            self._after_round(round_number, seconds, current_trunk(legacy, spec), strategy, ledger)
+
+        run_rounds(grid, legacy, workflow, first_round, cfg.rounds, after_round)
+        final = current_trunk(legacy, spec)
+        acked = deliver_final(grid, nodes, final, {**plan.message_config(), "round": cfg.rounds}, plan.message_timeout_s)
+        self._finish(ledger, final, summaries, acked, strategy, workflow)
+
+    def _handshake(self, grid: Grid, nodes: list[int]) -> dict[str, dict[str, Any]]:
+        by_node = handshake(grid, nodes, self.plan.message_config(), self.plan.message_timeout_s)
+        summaries = {str(s["partner"]): s for s in by_node.values()}
+        if len(summaries) != len(by_node):
+            raise FederationError(f"two nodes claim the same partner name: {sorted(s['partner'] for s in by_node.values())}",
+                                  "give every partner node a unique partner= in its node config")
+        check_compatible(summaries)
+        if self.plan.fed_cfg.secagg.enabled and len(summaries) < 3:
+            raise FederationError(f"SecAgg+ needs at least 3 partners, this federation has {len(summaries)}",
+                                  "add partners, or turn secure aggregation off (FederationConfig.secagg.enabled=false)")
+        return summaries
+
+    def _strategy_config(self) -> dict[str, Any]:
+        cfg = self.plan.fed_cfg
+        return {"proximal_mu": float(cfg.proximal_mu)} if cfg.strategy == "fedprox" else {}
+
+    def _fit_workflow(self, spec: TrunkSpec, max_weight: float) -> Any:
+        cfg = self.plan.fed_cfg
+        if not cfg.secagg.enabled:
+            return PlainFitWorkflow(spec, cfg.max_update_norm, cfg.round_timeout)
+        sec = cfg.secagg
+        return SecAggPlusWorkflow(
+            num_shares=sec.num_shares, reconstruction_threshold=sec.reconstruction_threshold,
+            max_weight=max_weight, clipping_range=sec.clipping_range,
+            quantization_range=sec.quantization_range, timeout=sec.timeout,
+        )
+
+    def _open_ledger(self, summaries: dict[str, dict[str, Any]], first_round: int) -> Ledger:
+        ledger = Ledger(self.plan.run_dir / LEDGER_FILE)
+        if first_round == 1 and not ledger.entries():
+            ledger.append("run_start", {
+                "config_hash": self.plan.config_hash(), "partners": sorted(summaries), "rounds": self.plan.fed_cfg.rounds,
+                "strategy": self.plan.fed_cfg.strategy, "secagg": self.plan.fed_cfg.secagg.enabled,
+                "dp": self.plan.fed_cfg.dp.enabled,
+            })
+            for name in sorted(summaries):
+                ledger.append("partner", {"partner": name, "manifest_hash": summaries[name]["manifest_sha256"],
+                                          "prep_hash": summaries[name]["prep_hash"]})
+        else:
+            ledger.append("resume", {"config_hash": self.plan.config_hash(), "from_round": first_round,
+                                     "partners": sorted(summaries)})
+        return ledger
+
+    def _after_round(self, round_number: int, seconds: float, trunk: dict[str, np.ndarray],
+                     strategy: GuardedStrategy, ledger: Ledger) -> None:
+        cfg = self.plan.fed_cfg
+        self.round_seconds[round_number] = seconds
+        self.participants[round_number] = strategy.last_participants
+        if round_number % cfg.checkpoint_every == 0 or round_number == cfg.rounds:
+            digest = trunk_sha256(trunk)
+            save_checkpoint(self.plan.run_dir / CHECKPOINTS, round_number, trunk,
+                            {"config_hash": self.plan.config_hash(), "participants": strategy.last_participants})
+            ledger.append("round", {"round": round_number, "participants": strategy.last_participants,
+                                    "aggregate_hash": digest})
+        if self.plan.progress is not None:
+            self.plan.progress(round_number, cfg.rounds)
+
+    def _finish(self, ledger: Ledger, final: dict[str, np.ndarray], summaries: dict[str, dict[str, Any]],
+                acked: list[int], strategy: GuardedStrategy, workflow: Any) -> None:
+        epsilon = strategy.privacy.epsilon if strategy.privacy is not None else None
+        ledger.append("final_model", {"model_hash": trunk_sha256(final), "partners_holding_it": len(acked)})
+        ledger.append("run_end", {"rounds": self.plan.fed_cfg.rounds})
+        summary = {
+            "partners": sorted(summaries), "rounds": self.plan.fed_cfg.rounds, "round_seconds": self.round_seconds,
+            "participants": self.participants, "refused_rounds": strategy.rejections,
+            "rejected_updates": getattr(workflow, "rejected", []), "final_trunk_sha256": trunk_sha256(final),
+            "dp_epsilon": epsilon, "dp_delta": self.plan.fed_cfg.dp.delta if epsilon is not None else None,
+            "finished": time.time(),
+        }
+        (self.plan.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+
+
+def build_server_app(plan_factory: Callable[[Context], ServerPlan]) -> ServerApp:
+    """A Flower ServerApp running ``FederationServer(plan_factory(context))``."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        FederationServer(plan_factory(context))(grid, context)
+
+    return app
+
+
+def plan_from_run_config(context: Context) -> ServerPlan:
+    """Deployment: the plan from Flower's run config (see module docstring)."""
+    run_config = context.run_config
+    tables: dict[str, Any] = {}
+    if run_config.get("config"):
+        tables = tomllib.loads(Path(str(run_config["config"])).read_text(encoding="utf-8"))
+    fed = from_dict(FederationConfig, tables.get("federation", {}), where="federation")
+    for key, name in (("num-server-rounds", "rounds"), ("local-epochs", "local_epochs")):
+        if key in run_config:
+            fed = from_dict(FederationConfig, {**to_dict(fed), name: int(run_config[key])}, where="federation")
+    return ServerPlan(
+        fed_cfg=fed,
+        model_cfg=from_dict(ModelConfig, tables.get("model", {}), where="model"),
+        train_cfg=from_dict(TrainConfig, tables.get("train", {}), where="train"),
+        run_dir=Path(str(run_config.get("run-dir", "fedqsar-run"))),
+        n_partners=int(run_config.get("partners", 3)),
+    )
+
+
+app = build_server_app(plan_from_run_config)

@@ -1,0 +1,164 @@
+"""Server-side aggregation: Flower's strategies, picked by name, behind one guard.
+
+``STRATEGIES`` maps ``FederationConfig.strategy`` to a builder of Flower's own strategy
+(weighted FedAvg, FedProx, FedAdam). ``GuardedStrategy`` wraps it to
+
+* send every partner the round's training instructions (round, local epochs, proximal mu,
+  DP clipping norm);
+* refuse a round with fewer than ``min_partners`` updates (the trunk stays as it was);
+* refuse an aggregate that is non-finite or misshapen (logged with the reason);
+* add DP noise to the aggregate (Flower's ``add_gaussian_noise_to_params``) and account
+  epsilon with Flower's ``RdpAccountant``.
+
+Under SecAgg+ it receives only the unmasked *sum* (every result carries the same
+aggregated parameters); without SecAgg+ the fit workflow has already rejected malformed
+individual updates (see ``workflow.PlainFitWorkflow``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from flwr.common import FitIns, FitRes, Parameters, Scalar, ndarrays_to_parameters, parameters_to_ndarrays
+from flwr.server.client_manager import ClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.strategy import FedAdam, FedAvg, FedProx, Strategy
+from flwr.supercore.differential_privacy import add_gaussian_noise_to_params, compute_stdv
+
+from fedqsar.errors import MalformedUpdateError
+from fedqsar.federation.config import DPConfig, FederationConfig
+from fedqsar.federation.payload import TrunkSpec
+
+LOGGER = logging.getLogger("fedqsar.federation")
+KEY_CLIPPING_NORM = "clipping_norm"
+AggregateObserver = Callable[[int, list[list[np.ndarray]], list[int]], None]
+
+
+def _common(cfg: FederationConfig, initial: Parameters, n_partners: int) -> dict[str, Any]:
+    least = max(1, min(cfg.min_partners, n_partners))
+    return {
+        "fraction_fit": 1.0, "fraction_evaluate": 0.0, "min_fit_clients": least,
+        "min_evaluate_clients": 0, "min_available_clients": least,
+        "initial_parameters": initial, "accept_failures": True,
+    }
+
+
+STRATEGIES: dict[str, Callable[[FederationConfig, Parameters, int], Strategy]] = {
+    "fedavg": lambda cfg, initial, n: FedAvg(**_common(cfg, initial, n)),
+    "fedprox": lambda cfg, initial, n: FedProx(proximal_mu=cfg.proximal_mu, **_common(cfg, initial, n)),
+    "fedadam": lambda cfg, initial, n: FedAdam(eta=cfg.server_lr, **_common(cfg, initial, n)),
+}
+
+
+class PrivacyLedger:
+    """Epsilon spent so far under Flower's RDP accountant (every partner in every round)."""
+
+    def __init__(self, dp: DPConfig, n_partners: int) -> None:
+        from flwr.supercore.privacy_accounting import (
+            GaussianPrivacyEvent, NeighboringRelation, PrivacyConfig, SamplingMethod,
+        )
+        from flwr.supercore.privacy_accounting.rdp_accountant import RdpAccountant
+
+        self.dp = dp
+        self._event = GaussianPrivacyEvent(dp.noise_multiplier, n_partners, n_partners)
+        self._accountant = RdpAccountant(PrivacyConfig(
+            dp.delta, n_partners, NeighboringRelation.ADD_OR_REMOVE_ONE, SamplingMethod.NO_AMPLIFICATION))
+
+    def spend_round(self) -> None:
+        self._accountant.compose(self._event)
+
+    @property
+    def epsilon(self) -> float:
+        return self._accountant.get_epsilon(self.dp.delta) if self._accountant.num_releases else 0.0
+
+
+class GuardedStrategy(Strategy):
+    """Wrap a Flower strategy with fedqsar's round rules (see module docstring).
+
+    Attributes
+    ----------
+    last_participants
+        Number of updates aggregated in the latest accepted round (0 if refused).
+    rejections
+        (round, reason) of every refused round.
+    """
+
+    def __init__(self, inner: Strategy, cfg: FederationConfig, spec: TrunkSpec, n_partners: int,
+                 fit_config: dict[str, Scalar], observer: AggregateObserver | None = None) -> None:
+        super().__init__()
+        self.inner, self.cfg, self.spec = inner, cfg, spec
+        self.fit_config = dict(fit_config)
+        self.observer = observer
+        self.privacy = PrivacyLedger(cfg.dp, n_partners) if cfg.dp.enabled else None
+        self.last_participants = 0
+        self.rejections: list[tuple[int, str]] = []
+
+    def __repr__(self) -> str:
+        return f"GuardedStrategy({self.inner!r})"
+
+    def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
+        return self.inner.initialize_parameters(client_manager)
+
+    def configure_fit(self, server_round: int, parameters: Parameters,
+                      client_manager: ClientManager) -> list[tuple[ClientProxy, FitIns]]:
+        instructions = self.inner.configure_fit(server_round, parameters, client_manager)
+        extra: dict[str, Scalar] = {**self.fit_config, "round": server_round}
+        if self.privacy is not None:
+            extra[KEY_CLIPPING_NORM] = float(self.cfg.dp.clipping_norm)
+        for _, fit_ins in instructions:
+            fit_ins.config.update(extra)
+        return instructions
+
+    def aggregate_fit(self, server_round: int, results: list[tuple[ClientProxy, FitRes]],
+                      failures: list[tuple[ClientProxy, FitRes] | BaseException]) -> tuple[Parameters | None, dict[str, Scalar]]:
+        self.last_participants = 0
+        if self.observer is not None:
+            self.observer(server_round, [parameters_to_ndarrays(r.parameters) for _, r in results],
+                          [r.num_examples for _, r in results])
+        if len(results) < self.cfg.min_partners:
+            return self._refuse(server_round, f"{len(results)} update(s) < min_partners={self.cfg.min_partners} "
+                                              f"({len(failures)} failure(s))")
+        aggregated, metrics = self.inner.aggregate_fit(server_round, results, failures)
+        if aggregated is None:
+            return self._refuse(server_round, "the strategy produced no aggregate")
+        try:
+            self.spec.to_dict(parameters_to_ndarrays(aggregated))
+        except MalformedUpdateError as exc:
+            return self._refuse(server_round, f"aggregate rejected: {exc.what}")
+        if self.privacy is not None:
+            aggregated = self._add_noise(aggregated, len(results))
+        self.last_participants = len(results)
+        return aggregated, metrics
+
+    def _add_noise(self, aggregated: Parameters, n_results: int) -> Parameters:
+        dp = self.cfg.dp
+        noisy = add_gaussian_noise_to_params(aggregated, dp.noise_multiplier, dp.clipping_norm, n_results)
+        assert self.privacy is not None
+        self.privacy.spend_round()
+        LOGGER.info("DP noise std %.4g added; epsilon so far %.4g at delta %g",
+                    compute_stdv(dp.noise_multiplier, dp.clipping_norm, n_results), self.privacy.epsilon, dp.delta)
+        return noisy
+
+    def _refuse(self, server_round: int, reason: str) -> tuple[None, dict[str, Scalar]]:
+        LOGGER.warning("round %d refused: %s; the global trunk stays as it was", server_round, reason)
+        self.rejections.append((server_round, reason))
+        return None, {}
+
+    def configure_evaluate(self, server_round: int, parameters: Parameters, client_manager: ClientManager) -> list:
+        return []
+
+    def aggregate_evaluate(self, server_round: int, results: list, failures: list) -> tuple[float | None, dict[str, Scalar]]:
+        return None, {}
+
+    def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
+        return None
+
+
+def build_strategy(cfg: FederationConfig, initial: list[np.ndarray], spec: TrunkSpec, n_partners: int,
+                   fit_config: dict[str, Scalar], observer: AggregateObserver | None = None) -> GuardedStrategy:
+    """Flower strategy named by ``cfg.strategy`` inside a ``GuardedStrategy``."""
+    inner = STRATEGIES[cfg.strategy](cfg, ndarrays_to_parameters(initial), n_partners)
+    return GuardedStrategy(inner, cfg, spec, n_partners, fit_config, observer)
