@@ -267,8 +267,8 @@ def _finish_activities(acts: pd.DataFrame) -> pd.DataFrame:
 
 def _as_text(series: pd.Series) -> pd.Series:
     """Stripped strings, None for empty / missing cells (object dtype)."""
-    out = series.astype(object).map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip())
-    return out.map(lambda v: v if v else None).astype(object)
+    out = [_text_or_none(v) for v in series.astype(object).to_numpy()]
+    return pd.Series(out, index=series.index, dtype=object)
 
 
 def assays_from_activities(acts: pd.DataFrame) -> pd.DataFrame:
@@ -373,7 +373,8 @@ def _structures(t2: pd.DataFrame) -> tuple[dict[str, str | None], set[str]]:
 
 def _attach_structures(acts: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
     lookup, ambiguous = _structures(t2)
-    acts["smiles"] = acts["compound_id"].map(lambda cid: lookup.get(cid) if cid is not None else None).astype(object)
+    acts["smiles"] = pd.Series([lookup.get(cid) if cid is not None else None for cid in acts["compound_id"]],
+                               index=acts.index, dtype=object)
     acts["reject_reason"] = acts.get("reject_reason", pd.Series([None] * len(acts), dtype=object)).astype(object)
     no_structure = acts["smiles"].isna() & acts["reject_reason"].isna()
     acts.loc[no_structure, "reject_reason"] = reasons.MISSING_STRUCTURE
@@ -457,7 +458,7 @@ def _tuner_assays(t0: pd.DataFrame) -> pd.DataFrame:
 
 
 def _text_or_none(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return None
     text = str(value).strip()
     return text or None

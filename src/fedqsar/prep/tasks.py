@@ -95,7 +95,7 @@ def class_labels(values: np.ndarray, censor: np.ndarray, threshold: float, direc
     values = np.asarray(values, np.float64)
     censor = np.asarray(censor)
     if direction == "low":
-        return 1.0 - class_labels(-values, -censor, -threshold, "high")
+        return class_labels(-values, -censor, -threshold, "high")  # value <= t  <=>  -value >= -t
     labels = np.full(len(values), np.nan)
     exact = censor == 0
     labels[exact] = (values[exact] >= threshold).astype(float)
@@ -271,27 +271,27 @@ def _groups(aggregated: pd.DataFrame, meta: dict[str, dict]) -> list[_Group]:
 
 
 def _group_tasks(group: _Group, cfg: TaskConfig):  # type: ignore[no-untyped-def]
-    """Yield (spec, y, censor, keep) per task of a group; spec = (kind, threshold, auxiliary)."""
+    """Yield (spec, y, censor, keep) per task; spec = (kind, threshold, auxiliary, ready-made labels)."""
     is_label = group.family == "label" or group.endpoint == "label"
     use_reg = bool(group.meta.get("use_in_regression", True))
     if cfg.make_regression and use_reg and not is_label:
-        yield ("regression", math.nan, False), group.values, group.censor, np.ones(len(group.values), bool)
+        yield ("regression", math.nan, False, False), group.values, group.censor, np.ones(len(group.values), bool)
     if not cfg.make_classification:
         return
     zeros = np.zeros(len(group.values), np.int8)
     if is_label:
         expert = [t for t in (group.meta.get("thresholds") or ()) if t is not None]
         threshold = float(expert[0]) if len(expert) == 1 else math.nan
-        yield ("classification", threshold, False), group.values, zeros, np.isfinite(group.values)
+        yield ("classification", threshold, False, True), group.values, zeros, np.isfinite(group.values)
         return
     direction = _direction(group)
     for threshold, auxiliary in thresholds_for(group, cfg):
         y = class_labels(group.values, group.censor, threshold, direction)
-        yield ("classification", threshold, auxiliary), np.nan_to_num(y), zeros, ~np.isnan(y)
+        yield ("classification", threshold, auxiliary, False), np.nan_to_num(y), zeros, ~np.isnan(y)
 
 
 def _task_row(task_id: int, group: _Group, spec: tuple, y: np.ndarray, censor: np.ndarray, cfg: TaskConfig) -> dict:
-    kind, threshold, auxiliary = spec
+    kind, threshold, auxiliary, ready_labels = spec
     n = len(y)
     weight = group.meta.get("weight", 1.0)
     weight = 1.0 if weight is None or (isinstance(weight, float) and math.isnan(weight)) else float(weight)
@@ -303,7 +303,7 @@ def _task_row(task_id: int, group: _Group, spec: tuple, y: np.ndarray, censor: n
     else:
         n_pos, n_neg, n_cens = int(np.sum(y == 1.0)), int(np.sum(y == 0.0)), 0
         passes = n_pos >= cfg.min_positives and n_neg >= cfg.min_negatives
-        name = group.assay_id if math.isnan(threshold) else f"{group.assay_id}@{threshold:g}"
+        name = group.assay_id if ready_labels or math.isnan(threshold) else f"{group.assay_id}@{threshold:g}"
     return {
         "task_id": task_id, "task_name": name, "assay_id": group.meta["assay_id_raw"],
         "endpoint": group.endpoint, "kind": kind, "unit": group.unit, "threshold": threshold,

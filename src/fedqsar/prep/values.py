@@ -177,7 +177,9 @@ def resolve_endpoints(endpoint: pd.Series, unit: pd.Series) -> pd.DataFrame:
     combos[["endpoint", "family", "canonical_key", "unit_key", "reason"]] = pd.DataFrame(resolved, index=combos.index)
     _settle_custom_dimensions(combos)
     merged = rows.merge(combos, on=["e", "u"], how="left", sort=False)
-    return merged[["endpoint", "family", "canonical_key", "unit_key", "reason"]].astype(object)
+    out = merged[["endpoint", "family", "canonical_key", "unit_key"]].astype(object)
+    out["reason"] = pd.Series([r if isinstance(r, str) else None for r in merged["reason"]], dtype=object)
+    return out
 
 
 def _settle_custom_dimensions(combos: pd.DataFrame) -> None:
