@@ -180,6 +180,7 @@ def _build_registry() -> dict[str, Unit]:
                "log(%unbound)": "log10(%unbound)", "log(fu)": "log10(fu)", "log10(%free)": "log10(%unbound)"}
     units.update(binding)
     units.update({alias: binding[target] for alias, target in aliases.items()})
+    units["logs"] = _log("log10(M)", "molar", 1.0)  # "logS" written as a unit: log10(mol/L)
     for key in ("log", "logunits", "logd", "logp", "log10"):
         units[key] = _identity("log", "log")
     for key in ("%", "%inhibition", "%effect", "percent"):
@@ -226,9 +227,26 @@ def _unwrap(text: str) -> tuple[str, str]:
     return text, "{}"
 
 
+_BARE_LOG = re.compile(r"^(-?)log(?:10)?([^(].*)$")
+
+
 def lookup_unit(unit: object) -> Unit | None:
     """The registered :class:`Unit` for a spelling, or None if unknown."""
-    return UNITS.get(normalise_unit(unit))
+    return UNITS.get(unit_key(unit))
+
+
+def unit_key(unit: object) -> str:
+    """Registry key of a spelling: :func:`normalise_unit`, and ``log M`` read as ``log10(M)``.
+
+    Unknown spellings come back normalised (not in :data:`UNITS`).
+    """
+    key = normalise_unit(unit)
+    if key in UNITS:
+        return key
+    bare = _BARE_LOG.match(key)
+    if bare and f"{bare.group(1)}log10({bare.group(2)})" in UNITS:
+        return f"{bare.group(1)}log10({bare.group(2)})"
+    return key
 
 
 def canonical_unit_name(key: str) -> str:

@@ -148,7 +148,7 @@ def parse_numbers(value_text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # --- endpoint / unit resolution -------------------------------------------------------------
 def _resolve_combo(endpoint_text: str, unit_text: str) -> tuple[str, str, str, str, str | None]:
     """(endpoint name, family, canonical unit key, unit key, reason) for one combination."""
-    unit_key = U.normalise_unit(unit_text)
+    unit_key = U.unit_key(unit_text)
     endpoint = E.lookup_endpoint(endpoint_text) if endpoint_text else None
     if endpoint is not None:
         unit_key = endpoint.unit_aliases.get(unit_key, unit_key) or endpoint.canonical_unit
@@ -173,8 +173,9 @@ def resolve_endpoints(endpoint: pd.Series, unit: pd.Series) -> pd.DataFrame:
     """
     rows = pd.DataFrame({"e": _text(endpoint), "u": _text(unit)})
     combos = rows.value_counts(sort=False).rename("n").reset_index()
+    names = ["endpoint", "family", "canonical_key", "unit_key", "reason"]
     resolved = [_resolve_combo(e, u) for e, u in zip(combos["e"], combos["u"])]
-    combos[["endpoint", "family", "canonical_key", "unit_key", "reason"]] = pd.DataFrame(resolved, index=combos.index)
+    combos[names] = pd.DataFrame(resolved, index=combos.index, columns=names, dtype=object)
     _settle_custom_dimensions(combos)
     merged = rows.merge(combos, on=["e", "u"], how="left", sort=False)
     out = merged[["endpoint", "family", "canonical_key", "unit_key"]].astype(object)

@@ -113,3 +113,10 @@ def test_endpoint_aliases() -> None:
     assert E.lookup_endpoint("my_assay_readout") is None
     assert E.custom_endpoint("x", "nm").canonical_unit == "-log10(m)"
     assert E.custom_endpoint("x", "").canonical_unit == ""
+
+
+@pytest.mark.parametrize(("spelling", "expected"), [("log M", -4.0), ("logS", -4.0), ("log(mol/L)", -4.0), ("log10 uM", -10.0)])
+def test_bare_log_spellings(spelling: str, expected: float) -> None:
+    key = U.unit_key(spelling)
+    assert key in U.UNITS
+    assert to_canonical(-4.0, spelling, "log10(m)") == pytest.approx(expected)

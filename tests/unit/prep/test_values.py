@@ -206,3 +206,11 @@ def test_bad_rule_and_missing_key_raise() -> None:
     df["structure_key"] = [None]
     with pytest.raises(AccountingError):
         aggregate_replicates(df, CFG)
+
+
+def test_empty_input_gives_empty_outputs() -> None:
+    columns = ["input_row", "assay_id", "value", "unit", "qualifier", "endpoint"]
+    ok, rejected = harmonise(pd.DataFrame({c: pd.Series(dtype=object) for c in columns}), CFG)
+    assert ok.empty and rejected.empty
+    assert {"value_canonical", "censor", "endpoint", "canonical_unit"} <= set(ok.columns)
+    assert list(rejected.columns) == ["input_row", "reason", "detail"]
