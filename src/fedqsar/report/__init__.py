@@ -35,10 +35,11 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     ReportError
         If a required file is missing or malformed, or ``out`` cannot be written.
     """
-    html = render_html(gather(Path(run_dir)))
+    data = gather(Path(run_dir))
     target = Path(out) if out is not None else Path(run_dir) / "report.html"
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)  # fail before the rendering work
+        html = render_html(data)
         target.write_text(html, encoding="utf-8")
     except OSError as exc:
         raise ReportError(f"cannot write the report to {target}: {exc}", "choose a writable path with --out") from exc

@@ -40,7 +40,7 @@ def plot_uplift_forest(uplift: pd.DataFrame, metrics: list[str], partners: list[
     partners
         Partners top to bottom.
     """
-    fig, axes = new_figure(len(metrics), max_columns=2, height=0.9 + 0.55 * len(partners))
+    fig, axes = new_figure(len(metrics), max_columns=2, height=max(2.4, 0.9 + 0.55 * len(partners)))
     for ax, metric in zip(axes, metrics):
         info = metric_info(metric)
         rows = uplift[uplift["metric"] == metric].set_index("partner")
@@ -63,7 +63,7 @@ def plot_uplift_forest(uplift: pd.DataFrame, metrics: list[str], partners: list[
 
 def plot_recovered_share(uplift: pd.DataFrame, metrics: list[str], partners: list[str]) -> Plot:
     """Bars: share of the pooled model's gain that federation recovered, per partner and metric."""
-    fig, axes = new_figure(1, height=1.0 + 0.28 * len(partners) * max(1, len(metrics)))
+    fig, axes = new_figure(1, height=max(2.4, 1.0 + 0.28 * len(partners) * max(1, len(metrics))))
     ax = axes[0]
     width = 0.8 / max(1, len(metrics))
     for i, metric in enumerate(metrics):

@@ -1,0 +1,122 @@
+"""What the sections say: verdicts per partner, shifted endpoints, under-coverage, missing files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fedqsar.report import gather
+from fedqsar.report.plot_results import task_pairs, verdict
+from fedqsar.report.plots import PartnerStyle
+from fedqsar.report.sections_data import consistency_section, consortium_section, endpoint_summary, trust_section
+from fedqsar.report.sections_results import partner_sentence, summary_section, uplift_section
+
+
+def uplift_rows(*rows: tuple[str, float, float, float]) -> pd.DataFrame:
+    return pd.DataFrame([{"metric": m, "delta_abs": d, "ci_low": lo, "ci_high": hi} for m, d, lo, hi in rows])
+
+
+@pytest.mark.parametrize(
+    "delta, low, high, higher_is_better, expected",
+    [(0.02, 0.01, 0.03, True, "better"), (0.02, -0.01, 0.03, True, "unclear"), (-0.02, -0.03, -0.01, True, "worse"),
+     (-0.02, -0.03, -0.01, False, "better"), (0.02, 0.01, 0.03, False, "worse"), (0.02, np.nan, np.nan, True, "unclear"),
+     (0.02, 0.01, 0.03, None, "unclear")],
+)
+def test_verdict_follows_the_interval_and_the_metric_direction(delta, low, high, higher_is_better, expected) -> None:
+    assert verdict(delta, low, high, higher_is_better) == expected
+
+
+def test_partner_sentences_say_helped_not_helped_and_hurt() -> None:
+    helped = partner_sentence("A", uplift_rows(("auc_pr", 0.03, 0.01, 0.05), ("rmse", -0.05, -0.08, -0.02)))
+    assert helped.startswith("Federation helped A:") and "+0.030" in helped and "-0.080" in helped
+    unclear = partner_sentence("B", uplift_rows(("auc_pr", 0.003, -0.01, 0.02)))
+    assert unclear.startswith("Federation did not help partner B")
+    hurt = partner_sentence("C", uplift_rows(("rmse", 0.05, 0.02, 0.08)))
+    assert hurt.startswith("Federation did not help partner C; it made it worse")
+    mixed = partner_sentence("D", uplift_rows(("auc_pr", 0.03, 0.01, 0.05), ("rmse", 0.05, 0.02, 0.08)))
+    assert "some metrics" in mixed
+
+
+def test_summary_names_the_partner_federation_did_not_help(synthetic_run: Path) -> None:
+    text = " ".join(summary_section(gather(synthetic_run)).paragraphs)
+    assert "3 partners" in text and "48 tasks" in text and "23,275 input rows" in text
+    assert "Federation did not help partner pharma_b" in text
+    assert "Federation helped biotech_c" in text and "Federation helped pharma_a" in text
+    assert "Over all partners' tasks together" in text
+
+
+def test_uplift_tables_separate_the_main_comparison(synthetic_run: Path) -> None:
+    data = gather(synthetic_run)
+    section = uplift_section(data, PartnerStyle.for_partners(data.partner_names))
+    main, others = section.tables
+    assert len(main.rows) == 8  # (3 partners + "(all)") x (AUC-PR, RMSE)
+    assert [row[0] for row in main.rows[-2:]] == ["(all)", "(all)"]  # consortium order, summary last
+    assert others.title.startswith("Other comparisons") and len(others.rows) == 24
+    assert {row[2] for row in others.rows} == {"federated vs rf", "pooled vs local", "rf vs local"}
+    assert len(section.figures) == 2
+
+
+def test_task_pairs_average_folds_and_need_both_kinds() -> None:
+    metrics = pd.DataFrame(
+        [("A", "t1", "e", kind, fold, "auc_pr", value) for kind, fold, value in
+         [("local", 0, 0.5), ("local", 1, 0.7), ("federated", 0, 0.8), ("federated", 1, 0.6)]]
+        + [("A", "t2", "e", "local", 0, "auc_pr", 0.4)],
+        columns=["partner", "task", "endpoint", "model_kind", "fold", "metric", "value"],
+    )
+    pairs = task_pairs(metrics, "auc_pr")
+    assert pairs[["task", "local", "federated"]].values.tolist() == [["t1", 0.6, 0.7]]
+
+
+def test_endpoint_summary_flags_only_the_shifted_partner(synthetic_run: Path) -> None:
+    summary = endpoint_summary(gather(synthetic_run).table("endpoints"))
+    flagged = summary[summary["shift_sd"].abs() > 0.5]
+    assert flagged[["endpoint", "partner"]].values.tolist() == [["logD7.4", "pharma_b"]]
+    assert flagged["shift_sd"].iloc[0] > 0  # the sample shifts pharma_b's logD up by 1.0 (SD 1.1)
+
+
+def test_consistency_section_warns_about_the_shift(synthetic_run: Path) -> None:
+    data = gather(synthetic_run)
+    section = consistency_section(data, PartnerStyle.for_partners(data.partner_names))
+    assert len(section.warnings) == 1 and "pharma_b's logD7.4" in section.warnings[0]
+    assert sum(section.tables[0].flags) == 1
+
+
+def test_endpoint_with_one_partner_has_no_shift() -> None:
+    summary = endpoint_summary(pd.DataFrame({"partner": ["A"] * 5, "endpoint": ["x"] * 5, "value": [1.0, 2, 3, 4, 5]}))
+    assert summary["n"].tolist() == [5] and summary["median"].tolist() == [3.0] and summary["shift_sd"].isna().all()
+
+
+def test_trust_section_flags_under_coverage(run_copy: Path) -> None:
+    path = run_copy / "trust" / "coverage.csv"
+    table = pd.read_csv(path)
+    table.loc[(table["partner"] == "pharma_a") & (table["confidence"] == 0.9), "coverage"] = 0.7
+    table.to_csv(path, index=False)
+    data = gather(run_copy)
+    section = trust_section(data, PartnerStyle.for_partners(data.partner_names))
+    assert len(section.warnings) == 2  # pharma_a at 0.9: classification and regression
+    assert all(w.startswith("pharma_a") for w in section.warnings)
+
+
+def test_trust_section_says_not_computed_without_trust_files(run_copy: Path) -> None:
+    for name in ("coverage.csv", "domain.csv"):
+        (run_copy / "trust" / name).unlink()
+    data = gather(run_copy)
+    section = trust_section(data, PartnerStyle.for_partners(data.partner_names))
+    assert section.figures == () and section.paragraphs == ("Trust metrics were not computed for this run.",)
+    assert len(section.missing) == 2 and all("not computed" in m and "fedqsar evaluate" in m for m in section.missing)
+
+
+def test_consortium_section_warns_on_unbalanced_accounting_and_differing_prep(run_copy: Path) -> None:
+    path = run_copy / "consortium.json"
+    consortium = json.loads(path.read_text(encoding="utf-8"))
+    consortium["pharma_a"]["accounting"]["used"] -= 10
+    consortium["pharma_b"]["prep_hash"] = "0000aaaa"
+    path.write_text(json.dumps(consortium), encoding="utf-8")
+    section = consortium_section(gather(run_copy))
+    assert section.tables[0].flags == (False, True, False)
+    assert any("pharma_a" in w and "unaccounted" in w for w in section.warnings)
+    assert any("prep hashes differ" in w for w in section.warnings)
