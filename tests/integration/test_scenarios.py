@@ -123,3 +123,10 @@ def test_every_unit_converts_to_its_endpoint(admet: dict[str, pd.DataFrame], pot
         assert endpoint is not None and endpoint.name == endpoint_name, endpoint_name
         assert unit is not None, unit_name
         assert unit.dimension == endpoint.dimension, (endpoint_name, unit_name)
+
+
+def test_assay_subsampling_keeps_shared_targets(shared_data: Path) -> None:
+    tables = scenario_tables("potency", shared_data, max_assays=5)
+    kept = [set(t["assay_id"]) for t in tables.values()]
+    assert all(len(k) <= 5 for k in kept)
+    assert len(set.intersection(*kept)) >= 4  # the same targets survive in every partner

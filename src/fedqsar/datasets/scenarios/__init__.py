@@ -13,7 +13,7 @@ import pandas as pd
 
 from fedqsar.datasets.scenarios import admet, potency
 from fedqsar.datasets.scenarios.common import (
-    RAW_COLUMNS, SCENARIO_SALT, finish, subsample_compounds, write_partner_tables,
+    RAW_COLUMNS, SCENARIO_SALT, finish, subsample_assays, subsample_compounds, write_partner_tables,
 )
 from fedqsar.errors import DatasetError
 
@@ -22,7 +22,8 @@ SCENARIOS: dict[str, Builder] = {"admet": admet.build, "potency": potency.build}
 
 
 def scenario_tables(
-    name: str, data_dir: Path | str | None = None, key: bytes | None = None, max_compounds: int | None = None
+    name: str, data_dir: Path | str | None = None, key: bytes | None = None, max_compounds: int | None = None,
+    max_assays: int | None = None,
 ) -> dict[str, pd.DataFrame]:
     """In-memory partner tables of scenario ``name`` (see ``build_scenario``)."""
     if name not in SCENARIOS:
@@ -31,14 +32,14 @@ def scenario_tables(
     data = Path(data_dir) if data_dir is not None else None
     tables = SCENARIOS[name](data, salt)
     return {
-        partner: finish(subsample_compounds(table, max_compounds, salt), f"{name}/{partner}")
+        partner: finish(subsample_compounds(subsample_assays(table, max_assays, salt), max_compounds, salt), f"{name}/{partner}")
         for partner, table in tables.items()
     }
 
 
 def build_scenario(
     name: str, out: Path, data_dir: Path | str | None = None, key: bytes | None = None,
-    max_compounds: int | None = None,
+    max_compounds: int | None = None, max_assays: int | None = None,
 ) -> dict[str, Path]:
     """Write scenario ``name``'s raw partner tables into ``out``.
 
@@ -56,13 +57,16 @@ def build_scenario(
     max_compounds
         Keep at most this many distinct structures per partner (keyed choice), for
         quick runs; None keeps all.
+    max_assays
+        Keep at most this many assay ids per partner (keyed choice, identical ids kept by
+        every partner), applied before ``max_compounds``; None keeps all.
 
     Returns
     -------
     dict[str, Path]
         Partner name -> CSV path.
     """
-    return write_partner_tables(scenario_tables(name, data_dir, key, max_compounds), Path(out))
+    return write_partner_tables(scenario_tables(name, data_dir, key, max_compounds, max_assays), Path(out))
 
 
 __all__ = ["RAW_COLUMNS", "SCENARIOS", "build_scenario", "scenario_tables"]

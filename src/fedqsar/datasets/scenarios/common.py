@@ -53,6 +53,19 @@ def subsample_compounds(table: pd.DataFrame, max_compounds: int | None, salt: by
     return table[table["smiles"].isin(keep)]
 
 
+def subsample_assays(table: pd.DataFrame, max_assays: int | None, salt: bytes = SCENARIO_SALT) -> pd.DataFrame:
+    """Keep the rows of at most ``max_assays`` assay ids, chosen by a keyed rank of the id.
+
+    An assay id shared by several partners (e.g. a target's task in the potency scenario)
+    gets the same rank everywhere, so all partners keep the same targets.
+    """
+    if max_assays is None:
+        return table
+    ids = pd.Series(pd.unique(table["assay_id"].astype(str)))
+    keep = set(ids[keyed_rank(ids, salt).sort_values().index[:max_assays]])
+    return table[table["assay_id"].astype(str).isin(keep)]
+
+
 def group_small_assays(
     table: pd.DataFrame, min_values: int, max_assays_per_endpoint: int, grouped_prefix: str
 ) -> pd.DataFrame:
