@@ -189,3 +189,21 @@ def test_hash_arrays_depends_on_values_names_and_dtype() -> None:
 def test_missing_ledger_gives_fix_it_message(tmp_path: Path) -> None:
     with pytest.raises(LedgerIntegrityError, match="no ledger found"):
         verify(tmp_path)
+
+
+def test_cli_verify_and_show(run: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fedqsar.cli.ledger import ledger_app as app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["verify", str(run)])
+    assert ok.exit_code == 0, ok.output
+    assert "ledger OK" in ok.output and "8 entries" in ok.output
+    shown = runner.invoke(app, ["show", str(run), "--json"])
+    assert shown.exit_code == 0
+    assert len(shown.output.strip().splitlines()) == 8
+    _tamper(run / "federation" / "ledger.sqlite", "DELETE FROM entries WHERE seq = 3")
+    bad = runner.invoke(app, ["verify", str(run)])
+    assert bad.exit_code != 0
+    assert "seq 3" in bad.output

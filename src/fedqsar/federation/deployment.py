@@ -59,11 +59,11 @@ class NodeSpec:
     Attributes
     ----------
     name
-        Partner name (also ``partner-name`` in the node config).
+        Partner name (also ``partner`` in the node config).
     private_key, public_key
         The node's ECDSA key pair (OpenSSH format, see ``certs.create_node_keys``).
     node_config
-        Node config passed with ``--node-config`` (e.g. ``data-path``), without ``partner-name``.
+        Node config passed with ``--node-config`` (``prepared``, ``state-dir``), without ``partner``.
     runtime_port
         Port of this SuperNode's local Runtime API (where its ClientApp processes connect).
     """
@@ -75,8 +75,8 @@ class NodeSpec:
     runtime_port: int = 9094
 
     def full_node_config(self) -> dict[str, NodeConfigValue]:
-        """Node config including ``partner-name``."""
-        return {"partner-name": self.name, **dict(self.node_config)}
+        """Node config including ``partner`` (the ClientApp reads ``partner``, ``prepared``, ``state-dir``)."""
+        return {"partner": self.name, **dict(self.node_config)}
 
 
 @dataclass(frozen=True)
@@ -193,12 +193,16 @@ def supernode_command(spec: DeploymentSpec, node: NodeSpec) -> list[str]:
 
 
 def warm_exec_command(
-    runtime_address: str, root_certificates: Path | None, parent_pid: int, spec: DeploymentSpec
+    runtime_address: str, root_certificates: Path | None, parent_pid: int | None, spec: DeploymentSpec
 ) -> list[str]:
-    """A long-running ``warm_exec superexec`` serving one Runtime API (TLS if a CA is given)."""
+    """A long-running ``warm_exec superexec`` serving one Runtime API (TLS if a CA is given).
+
+    With ``parent_pid`` it exits when that process (its SuperLink/SuperNode) exits.
+    """
     command = [sys.executable, "-m", "fedqsar.federation.warm_exec", "superexec",
-               "--runtime-api-address", runtime_address, "--parent-pid", str(parent_pid),
-               "--poll", str(spec.poll_interval)]
+               "--runtime-api-address", runtime_address, "--poll", str(spec.poll_interval)]
+    if parent_pid is not None:
+        command += ["--parent-pid", str(parent_pid)]
     command += ["--root-certificates", str(root_certificates)] if root_certificates else ["--insecure"]
     for module in spec.preload:
         command += ["--preload", module]
@@ -219,6 +223,11 @@ def run_command(app_dir: Path, run_config: Mapping[str, NodeConfigValue] | None 
     if stream:
         command.append("--stream")
     return command
+
+
+def app_dir() -> Path:
+    """The Flower app folder submitted with ``flwr run`` (ships no code; see its pyproject.toml)."""
+    return Path(__file__).resolve().parent / "flwr_app"
 
 
 def flwr_connection_toml(spec: DeploymentSpec) -> str:

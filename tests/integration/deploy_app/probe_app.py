@@ -24,7 +24,7 @@ server_app = ServerApp()
 def train(msg: Message, context: Context) -> Message:
     """Return the received array plus one, and this node's partner name length as count."""
     arrays = msg.content["arrays"].to_numpy_ndarrays()
-    partner = str(context.node_config.get("partner-name", ""))
+    partner = str(context.node_config.get("partner", ""))
     reply = RecordDict(
         {
             "arrays": ArrayRecord([a + 1.0 for a in arrays]),
