@@ -7,7 +7,6 @@ Resuming picks the highest complete round; the rounds after it run, none twice.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from fedqsar.errors import FederationError
+from fedqsar.ledger import hash_arrays
 
 _NAME = re.compile(r"^round_(\d{4,})\.json$")
 
@@ -34,14 +34,8 @@ class Checkpoint:
 
 
 def trunk_sha256(state: Mapping[str, np.ndarray]) -> str:
-    """sha256 over names, shapes and float32 bytes of a trunk, in its order."""
-    digest = hashlib.sha256()
-    for name, value in state.items():
-        array = np.ascontiguousarray(value, dtype=np.float32)
-        digest.update(name.encode("utf-8"))
-        digest.update(repr(array.shape).encode("ascii"))
-        digest.update(array.tobytes())
-    return digest.hexdigest()
+    """The ledger's ``hash_arrays`` of a trunk as float32 (same hash in checkpoints and ledger)."""
+    return hash_arrays({name: np.asarray(value, dtype=np.float32) for name, value in state.items()})
 
 
 def save_checkpoint(folder: Path, round_number: int, trunk: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:

@@ -96,12 +96,13 @@ class FederationServer:
     def __init__(self, plan: ServerPlan) -> None:
         self.plan = plan
         self.round_seconds: dict[int, float] = {}
-        self.participants: dict[int, int] = {}
+        self.participants: dict[int, list[str]] = {}
+        self.node_names: dict[int, str] = {}
 
     def __call__(self, grid: Grid, context: Context) -> None:
         plan, cfg = self.plan, self.plan.fed_cfg
         nodes = wait_for_nodes(grid, plan.n_partners, plan.node_wait_s)
-        summaries = self._handshake(grid, nodes)
+        summaries, self.node_names = self._handshake(grid, nodes)
         first = next(iter(summaries.values()))
         spec_trunk = initial_trunk(int(first["n_bits"]), plan.model_cfg)
         spec = TrunkSpec.of(spec_trunk)
@@ -126,7 +127,7 @@ class FederationServer:
         acked = deliver_final(grid, nodes, final, {**plan.message_config(), "round": cfg.rounds}, plan.message_timeout_s)
         self._finish(ledger, final, summaries, acked, strategy, workflow)
 
-    def _handshake(self, grid: Grid, nodes: list[int]) -> dict[str, dict[str, Any]]:
+    def _handshake(self, grid: Grid, nodes: list[int]) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
         by_node = handshake(grid, nodes, self.plan.message_config(), self.plan.message_timeout_s)
         summaries = {str(s["partner"]): s for s in by_node.values()}
         if len(summaries) != len(by_node):
@@ -136,7 +137,7 @@ class FederationServer:
         if self.plan.fed_cfg.secagg.enabled and len(summaries) < 3:
             raise FederationError(f"SecAgg+ needs at least 3 partners, this federation has {len(summaries)}",
                                   "add partners, or turn secure aggregation off (FederationConfig.secagg.enabled=false)")
-        return summaries
+        return summaries, {node: str(s["partner"]) for node, s in by_node.items()}
 
     def _strategy_config(self) -> dict[str, Any]:
         cfg = self.plan.fed_cfg
@@ -173,12 +174,13 @@ class FederationServer:
                      strategy: GuardedStrategy, ledger: Ledger) -> None:
         cfg = self.plan.fed_cfg
         self.round_seconds[round_number] = seconds
-        self.participants[round_number] = strategy.last_participants
+        names = sorted(self.node_names.get(node, str(node)) for node in strategy.last_participants)
+        self.participants[round_number] = names
         if round_number % cfg.checkpoint_every == 0 or round_number == cfg.rounds:
             digest = trunk_sha256(trunk)
             save_checkpoint(self.plan.run_dir / CHECKPOINTS, round_number, trunk,
-                            {"config_hash": self.plan.config_hash(), "participants": strategy.last_participants})
-            ledger.append("round", {"round": round_number, "participants": strategy.last_participants,
+                            {"config_hash": self.plan.config_hash(), "participants": names})
+            ledger.append("round", {"round": round_number, "participants": names,
                                     "aggregate_hash": digest})
         if self.plan.progress is not None:
             self.plan.progress(round_number, cfg.rounds)

@@ -81,7 +81,7 @@ class GuardedStrategy(Strategy):
     Attributes
     ----------
     last_participants
-        Number of updates aggregated in the latest accepted round (0 if refused).
+        Node ids whose updates made the latest accepted round (empty if refused).
     rejections
         (round, reason) of every refused round.
     """
@@ -93,7 +93,7 @@ class GuardedStrategy(Strategy):
         self.fit_config = dict(fit_config)
         self.observer = observer
         self.privacy = PrivacyLedger(cfg.dp, n_partners) if cfg.dp.enabled else None
-        self.last_participants = 0
+        self.last_participants: list[int] = []
         self.rejections: list[tuple[int, str]] = []
 
     def __repr__(self) -> str:
@@ -114,7 +114,7 @@ class GuardedStrategy(Strategy):
 
     def aggregate_fit(self, server_round: int, results: list[tuple[ClientProxy, FitRes]],
                       failures: list[tuple[ClientProxy, FitRes] | BaseException]) -> tuple[Parameters | None, dict[str, Scalar]]:
-        self.last_participants = 0
+        self.last_participants = []
         if self.observer is not None:
             self.observer(server_round, [parameters_to_ndarrays(r.parameters) for _, r in results],
                           [r.num_examples for _, r in results])
@@ -130,7 +130,7 @@ class GuardedStrategy(Strategy):
             return self._refuse(server_round, f"aggregate rejected: {exc.what}")
         if self.privacy is not None:
             aggregated = self._add_noise(aggregated, len(results))
-        self.last_participants = len(results)
+        self.last_participants = sorted(proxy.node_id for proxy, _ in results)
         return aggregated, metrics
 
     def _add_noise(self, aggregated: Parameters, n_results: int) -> Parameters:

@@ -1,0 +1,143 @@
+"""One real Flower simulation with SecAgg+ on, 4 partners, 3 rounds; partner D drops out of
+round 2 after key sharing. Shared by: dropout tolerance, the strategy seeing only sums, the
+wire audit, final models, local histories and the ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fedqsar.federation.audit import read_records, wire_recorder
+from fedqsar.federation.checkpoint import latest_checkpoint
+from fedqsar.federation.config import FederationConfig, SecAggConfig
+from fedqsar.federation.payload import NUM_EXAMPLES_KEY
+from fedqsar.federation.simulation import run_simulation
+from fedqsar.ledger import verify
+from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.io import load_model
+
+MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
+TRAIN = TrainConfig(batch_size=64, lr=1e-2)
+SECAGG_KEYS = {"pk1", "pk2", "dsts", "ctxts", "masked_params", "nids", "shares"}
+HANDSHAKE_KEYS = {"prep_hash", "key_id", "format_version", "fingerprint", "manifest_sha256", "n_bits", "partner", "num_examples"}
+
+
+def crash_in_stage(partition: int, round_label: str, stage: str):
+    """A client mod: the node of ``partition`` dies in ``stage`` of round ``round_label``."""
+
+    def crash(msg, context, call_next):
+        configs = msg.content.config_records.get("secaggplus_configs", {}) if msg.has_content() else {}
+        if (int(context.node_config.get("partition-id", -1)) == partition and msg.metadata.group_id == round_label
+                and configs.get("stage") == stage):
+            raise RuntimeError(f"simulated crash of partition {partition} in round {round_label}, stage {stage}")
+        return call_next(msg, context)
+
+    return crash
+
+
+@pytest.fixture(scope="module")
+def secagg_run(partners4: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("secagg")
+    seen: list[tuple[int, list[list[np.ndarray]], list[int]]] = []
+    run = run_simulation(
+        partners4, MODEL, TRAIN, FederationConfig(rounds=3, min_partners=3, secagg=SecAggConfig(enabled=True)),
+        root / "run",
+        outer_mods=[wire_recorder(root / "wire"), crash_in_stage(3, "2", "collect_masked_vectors")],
+        inner_mods=[wire_recorder(root / "plain")],
+        observer=lambda rnd, arrays, counts: seen.append((rnd, arrays, counts)),
+        num_cpus=2,
+    )
+    return run, seen, root
+
+
+def test_round_completes_without_the_partner_that_died(secagg_run) -> None:
+    run, _, _ = secagg_run
+    assert run.summary["participants"] == {"1": ["A", "B", "C", "D"], "2": ["A", "B", "C"], "3": ["A", "B", "C", "D"]}
+    assert run.summary["refused_rounds"] == []
+
+
+def _plain_updates(root: Path, round_label: str) -> dict[str, tuple[list[np.ndarray], int]]:
+    updates = {}
+    for entry in read_records(root / "plain"):
+        if entry["incoming_type"] == "train" and entry["group_id"] == round_label and "arrays" in entry:
+            arrays = [v for k, v in entry["arrays"].items() if k.startswith("fitres.parameters::")]
+            updates[entry["node"]] = (arrays, None)
+    return updates
+
+
+def test_strategy_only_ever_receives_the_aggregate(secagg_run) -> None:
+    _, seen, root = secagg_run
+    assert [rnd for rnd, _, _ in seen] == [1, 2, 3]
+    for rnd, received, counts in seen[:2]:
+        plain = _plain_updates(root, str(rnd))
+        assert len(plain) == len(received) == len(counts)
+        weights = np.asarray(counts, dtype=np.float64) / sum(counts)
+        # the weighted mean of the individual (pre-mask) updates, as recorded inside each node
+        mean = [sum(w * arrays[i].astype(np.float64) for w, (arrays, _) in zip(weights, plain.values()))
+                for i in range(len(received[0]))]
+        for result in received:
+            assert all(np.allclose(r, m, atol=1e-4) for r, m in zip(result, mean))
+            for arrays, _ in plain.values():
+                assert not all(np.allclose(r, a, atol=1e-4) for r, a in zip(result, arrays))
+
+
+def test_wire_audit_secagg(secagg_run, partners4) -> None:
+    _, seen, root = secagg_run
+    records = read_records(root / "wire")
+    assert {r["node"] for r in records} == {"partition-0", "partition-1", "partition-2", "partition-3"}
+    n_trunk = len(seen[0][1][0])
+    stages = set()
+    for entry in records:
+        kind = entry["incoming_type"]
+        content = entry.get("records", {})
+        if kind == "query":
+            assert set(content) == {"handshake"} and set(content["handshake"]["entries"]) == HANDSHAKE_KEYS
+        elif kind == "evaluate":
+            assert content == {}
+        else:
+            assert kind == "train"
+            stages.add(entry["stage"])
+            configs = content.pop("secaggplus_configs")
+            assert set(configs["entries"]) <= SECAGG_KEYS
+            if entry["stage"] == "collect_masked_vectors":
+                assert configs["entries"]["masked_params"]["length"] == n_trunk + 1  # + the weight factor
+                assert content["fitres.parameters"]["entries"] == {}  # plain arrays removed by SecAgg+
+                assert set(content[NUM_EXAMPLES_KEY]["entries"]) == {"num_examples"}
+                assert content["fitres.metrics"]["entries"] == {}
+                assert set(content) == {"fitres.parameters", NUM_EXAMPLES_KEY, "fitres.metrics", "fitres.status"}
+            else:
+                assert content == {}
+            assert "arrays" not in entry or all(v.size == 0 for v in entry["arrays"].values())
+    assert stages == {"setup", "share_keys", "collect_masked_vectors", "unmask"}
+
+
+def test_every_partner_holds_final_trunk_and_own_head(secagg_run) -> None:
+    run, _, _ = secagg_run
+    final = latest_checkpoint(run.out / "checkpoints")
+    assert final is not None and final.round == 3
+    for partner, folder in run.partner_models.items():
+        saved = load_model(folder)
+        assert saved.partner == partner and list(saved.model.heads) == [partner]
+        trunk = saved.model.trunk_state()
+        assert all(np.array_equal(trunk[k], final.trunk[k]) for k in final.trunk)
+
+
+def test_history_is_local_and_complete(secagg_run) -> None:
+    run, _, _ = secagg_run
+    history = run.history
+    losses = history[history.metric == "train_loss"]
+    assert sorted(map(tuple, losses[["round", "partner"]].values.tolist())) == sorted(
+        [(r, p) for r in (1, 2, 3) for p in "ABCD" if not (r == 2 and p == "D")])
+    final_val = history[(history["round"] == 3) & (history.metric == "val_auc_roc")]
+    assert set(final_val.partner) == set("ABCD")
+    assert (run.out / "history.csv").is_file()
+
+
+def test_ledger_records_the_run(secagg_run) -> None:
+    run, _, _ = secagg_run
+    result = verify(run.out / "ledger.sqlite")
+    assert result.complete
+    kinds = [e.kind for e in __import__("fedqsar.ledger", fromlist=["read_entries"]).read_entries(run.out / "ledger.sqlite")]
+    assert kinds == ["run_start"] + ["partner"] * 4 + ["round"] * 3 + ["final_model", "run_end"]
