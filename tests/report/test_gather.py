@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from fedqsar.errors import ReportError
+from fedqsar.prepared import TASK_COLUMNS, PreparedSet
 from fedqsar.report import gather
 from fedqsar.report.files import RUN_FILES
 
@@ -123,3 +126,36 @@ def test_tampered_ledger_fails_verification(run_copy: Path) -> None:
     head.write_text(json.dumps({"seq": record["seq"] - 1, "hash": record["hash"]}), encoding="utf-8")
     status = gather(run_copy).ledger
     assert status.state == "failed" and "FAILED" in status.detail
+
+
+def tiny_prepared_set(n_compounds: int, n_tasks: int, accounting: dict) -> PreparedSet:
+    """A valid PreparedSet: every compound measured (value 1, exact) in every regression task."""
+    Y = sp.csr_matrix(np.ones((n_compounds, n_tasks), dtype=np.float32))
+    censor = Y.astype(np.int8)
+    censor.data[:] = 0
+    tasks = pd.DataFrame({c: [0] * n_tasks for c in TASK_COLUMNS})
+    tasks["task_id"], tasks["task_name"], tasks["kind"] = range(n_tasks), [f"t{i}" for i in range(n_tasks)], "regression"
+    return PreparedSet(
+        X=sp.csr_matrix((n_compounds, 64), dtype=np.float32), Y=Y, censor=censor,
+        compounds=pd.DataFrame({"row": range(n_compounds), "compound_id": [f"c{i}" for i in range(n_compounds)],
+                                "fold": [0] * n_compounds}),
+        tasks=tasks, accounting=accounting, manifest={"prep_hash": "abc123"},
+    )
+
+
+def test_without_consortium_json_partners_come_from_prepared_sets(run_copy: Path) -> None:
+    (run_copy / "consortium.json").unlink()
+    accounting = {"input_rows": 9, "used": 5, "merged": 1, "rejected": {"invalid_smiles": 3}}
+    tiny_prepared_set(5, 2, accounting).save(run_copy / "prepared" / "lab_z")
+    data = gather(run_copy)
+    assert data.sources["partners"] == "prepared/"
+    (partner,) = data.partners
+    assert (partner.name, partner.n_compounds, partner.n_tasks, partner.prep_hash) == ("lab_z", 5, 2, "abc123")
+    assert partner.rejected == {"invalid_smiles": 3} and partner.accounting_balances
+
+
+def test_without_config_toml_the_evaluation_config_is_read(run_copy: Path) -> None:
+    (run_copy / "evaluation" / "config.toml").write_text((run_copy / "config.toml").read_text(encoding="utf-8"))
+    (run_copy / "config.toml").unlink()
+    data = gather(run_copy)
+    assert data.sources["config"] == "evaluation/config.toml" and data.config["federation"]["rounds"] == 12

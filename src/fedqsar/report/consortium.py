@@ -7,8 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from fedqsar.errors import ReportError
 from fedqsar.report.files import RUN_FILES
+
+PREPARED_DIR = "prepared"
 
 
 @dataclass(frozen=True)
@@ -51,20 +56,32 @@ class PartnerInfo:
         return self.input_rows == self.used + self.merged + self.n_rejected
 
 
-def read_consortium(run_dir: Path) -> tuple[PartnerInfo, ...]:
-    """Read ``consortium.json`` of ``run_dir``, partners sorted by name.
+def read_consortium(run_dir: Path) -> tuple[tuple[PartnerInfo, ...], str]:
+    """Read the partners of ``run_dir``, sorted by name, and say where they came from.
+
+    ``consortium.json`` is read when present; otherwise the PreparedSets under
+    ``prepared/<partner>/`` (their ``accounting.json``, ``manifest.json`` and tables).
+
+    Returns
+    -------
+    (tuple of PartnerInfo, str)
+        The partners and the source (``"consortium.json"`` or ``"prepared/"``).
 
     Raises
     ------
     ReportError
-        If the file is missing, is not JSON, lists no partner, or a partner lacks
-        ``n_compounds`` / ``n_tasks``.
+        If neither source exists, the JSON is malformed, it lists no partner, or a partner
+        lacks ``n_compounds`` / ``n_tasks``.
     """
     spec = RUN_FILES["consortium"]
     path = run_dir / spec.relative
     if not path.is_file():
+        partners = partners_from_prepared(run_dir / PREPARED_DIR)
+        if partners:
+            return partners, f"{PREPARED_DIR}/"
         raise ReportError(
-            f"{path} does not exist, so {run_dir} is not a complete run folder",
+            f"{path} does not exist and {run_dir / PREPARED_DIR} holds no PreparedSet, so {run_dir} is not a "
+            "complete run folder",
             f"point `fedqsar report` at a folder written by {spec.producer}",
         )
     try:
@@ -76,7 +93,42 @@ def read_consortium(run_dir: Path) -> tuple[PartnerInfo, ...]:
             f"{path} must map partner names to their descriptions; it lists no partner",
             f"re-run {spec.producer}",
         )
-    return tuple(_partner(name, raw[name], path) for name in sorted(raw))
+    return tuple(_partner(name, raw[name], path) for name in sorted(raw)), spec.relative
+
+
+def partners_from_prepared(folder: Path) -> tuple[PartnerInfo, ...]:
+    """Partners described by the PreparedSets ``folder/<partner>/`` (empty if there are none).
+
+    Only the small files are read: ``accounting.json``, ``manifest.json`` and the row counts
+    of ``compounds.parquet`` / ``tasks.parquet`` (Parquet metadata, no data).
+    """
+    if not folder.is_dir():
+        return ()
+    partners = []
+    for sub in sorted(p for p in folder.iterdir() if (p / "accounting.json").is_file()):
+        entry = {
+            "n_compounds": _parquet_rows(sub / "compounds.parquet"),
+            "n_tasks": _parquet_rows(sub / "tasks.parquet"),
+            "accounting": _json(sub / "accounting.json"),
+            "prep_hash": _json(sub / "manifest.json").get("prep_hash", ""),
+        }
+        partners.append(_partner(sub.name, entry, sub))
+    return tuple(partners)
+
+
+def _parquet_rows(path: Path) -> int:
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (OSError, pa.ArrowException) as exc:
+        raise ReportError(f"{path} cannot be read: {exc}", "re-run `fedqsar prepare` for that partner") from exc
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path} is not valid JSON: {exc}", "re-run `fedqsar prepare` for that partner") from exc
+    return value if isinstance(value, dict) else {}
 
 
 def _partner(name: str, entry: Any, path: Path) -> PartnerInfo:

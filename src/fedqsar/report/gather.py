@@ -38,6 +38,8 @@ class ReportData:
         Optional file name -> sentence saying it is missing and which command writes it.
     ledger
         Ledger verification outcome.
+    sources
+        ``"config"`` / ``"partners"`` -> the file or folder they were read from.
     versions
         Library -> installed version, at report time.
     created
@@ -52,6 +54,7 @@ class ReportData:
     missing: dict[str, str] = field(default_factory=dict)
     ledger: LedgerStatus = LedgerStatus("missing", "")
     versions: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
     created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def table(self, name: str) -> pd.DataFrame | None:
@@ -70,8 +73,10 @@ def gather(run_dir: Path) -> ReportData:
     Raises
     ------
     ReportError
-        If ``run_dir`` is not a folder, ``config.toml`` or ``consortium.json`` is missing or
-        malformed, or a present CSV lacks a column / has text in a numeric column.
+        If ``run_dir`` is not a folder, the configuration (``config.toml``, else
+        ``evaluation/config.toml``) or the partners (``consortium.json``, else
+        ``prepared/<partner>/``) are missing or malformed, or a present CSV lacks a column /
+        has text in a numeric column.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -79,8 +84,8 @@ def gather(run_dir: Path) -> ReportData:
             f"run folder {run_dir} does not exist or is not a folder",
             "give the folder written by `fedqsar demo --out RUN` or `fedqsar federate --out RUN`",
         )
-    config, config_hash = read_config(run_dir)
-    partners = read_consortium(run_dir)
+    config, config_hash, config_source = read_config(run_dir)
+    partners, partners_source = read_consortium(run_dir)
     tables: dict[str, pd.DataFrame] = {}
     missing: dict[str, str] = {}
     for name in OPTIONAL_TABLES:
@@ -100,4 +105,5 @@ def gather(run_dir: Path) -> ReportData:
         missing=missing,
         ledger=check_ledger(run_dir),
         versions=library_versions(),
+        sources={"config": config_source, "partners": partners_source},
     )

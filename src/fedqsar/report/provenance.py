@@ -34,25 +34,32 @@ class LedgerStatus:
     detail: str
 
 
-def read_config(run_dir: Path) -> tuple[dict[str, Any], str]:
-    """Parse ``config.toml`` and hash it.
+CONFIG_FALLBACK = "evaluation/config.toml"
+"""Written by ``fedqsar evaluate``; read when the run folder has no top-level config.toml."""
+
+
+def read_config(run_dir: Path) -> tuple[dict[str, Any], str, str]:
+    """Parse the run's configuration and hash it.
 
     Returns
     -------
-    (dict, str)
-        The configuration tables and the sha256 of their canonical JSON (sorted keys, no
-        spaces), the same recipe as :func:`fedqsar.config.config_hash`.
+    (dict, str, str)
+        The configuration tables, the sha256 of their canonical JSON (sorted keys, no
+        spaces; the recipe of :func:`fedqsar.config.config_hash`), and the file read
+        (``config.toml``, else ``evaluation/config.toml``).
 
     Raises
     ------
     ReportError
-        If the file is missing or not valid TOML.
+        If neither file exists or the file is not valid TOML.
     """
     spec = RUN_FILES["config"]
     path = run_dir / spec.relative
+    if not path.is_file() and (run_dir / CONFIG_FALLBACK).is_file():
+        path = run_dir / CONFIG_FALLBACK
     if not path.is_file():
         raise ReportError(
-            f"{path} does not exist, so {run_dir} is not a complete run folder",
+            f"{run_dir / spec.relative} does not exist, so {run_dir} is not a complete run folder",
             f"point `fedqsar report` at a folder written by {spec.producer}",
         )
     try:
@@ -60,7 +67,7 @@ def read_config(run_dir: Path) -> tuple[dict[str, Any], str]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path} is not valid TOML: {exc}", "fix the syntax at the position named") from exc
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return config, hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return config, hashlib.sha256(canonical.encode("utf-8")).hexdigest(), path.relative_to(run_dir).as_posix()
 
 
 def check_ledger(run_dir: Path) -> LedgerStatus:

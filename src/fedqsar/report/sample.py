@@ -23,7 +23,9 @@ ENDPOINTS = {"logD7.4": (2.1, 1.1), "logS": (-4.0, 1.3), "log_clearance": (1.2, 
 ROUNDS = 12
 
 
-def write_synthetic_run(folder: Path, seed: int = 0, n_tasks: int = 16, with_trust: bool = True) -> Path:
+def write_synthetic_run(
+    folder: Path, seed: int = 0, n_tasks: int = 16, with_trust: bool = True, endpoint_values: int | None = None
+) -> Path:
     """Write a synthetic run folder (layout of docs/CONTRACTS.md) for tests and benchmarks.
 
     Parameters
@@ -36,6 +38,9 @@ def write_synthetic_run(folder: Path, seed: int = 0, n_tasks: int = 16, with_tru
         Tasks per partner: three quarters classification (AUC-PR), the rest regression (RMSE).
     with_trust
         Whether to write ``trust/coverage.csv`` and ``trust/domain.csv``.
+    endpoint_values
+        Values per partner and endpoint in ``evaluation/endpoints.csv`` (default: a sixth of
+        the partner's compounds, at least 50).
 
     Returns
     -------
@@ -53,7 +58,7 @@ def write_synthetic_run(folder: Path, seed: int = 0, n_tasks: int = 16, with_tru
     uplift_table(metrics, UpliftConfig(n_bootstrap=400, seed=seed)).to_csv(folder / "evaluation" / "uplift.csv", index=False)
     _history(rng).to_csv(folder / "federation" / "history.csv", index=False)
     _write_ledger(folder)
-    _endpoints(rng).to_csv(folder / "evaluation" / "endpoints.csv", index=False)
+    _endpoints(rng, endpoint_values).to_csv(folder / "evaluation" / "endpoints.csv", index=False)
     if with_trust:
         _coverage(rng, n_tasks).to_csv(folder / "trust" / "coverage.csv", index=False)
         _domain(rng, n_tasks).to_csv(folder / "trust" / "domain.csv", index=False)
@@ -132,12 +137,12 @@ def _history(rng: np.random.Generator) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["round", "partner", "metric", "value"])
 
 
-def _endpoints(rng: np.random.Generator) -> pd.DataFrame:
+def _endpoints(rng: np.random.Generator, per_endpoint: int | None) -> pd.DataFrame:
     frames = []
     for partner, (n_compounds, _) in SYNTHETIC_PARTNERS.items():
         for endpoint, (mean, sd) in ENDPOINTS.items():
             shift = 1.0 if (partner == "pharma_b" and endpoint == "logD7.4") else 0.0
-            values = rng.normal(mean + shift, sd, size=max(50, n_compounds // 6))
+            values = rng.normal(mean + shift, sd, size=per_endpoint or max(50, n_compounds // 6))
             frames.append(pd.DataFrame({"partner": partner, "endpoint": endpoint, "value": values}))
     return pd.concat(frames, ignore_index=True)
 

@@ -141,6 +141,8 @@ def provenance_section(data: ReportData) -> Section:
     rows = (
         ("run folder", str(data.run_dir.resolve())),
         ("report created", data.created.strftime("%Y-%m-%d %H:%M:%S UTC")),
+        ("configuration", data.sources.get("config", "config.toml")),
+        ("partners read from", data.sources.get("partners", "consortium.json")),
         ("configuration hash (sha256)", data.config_hash),
         ("ledger", f"{ledger_label.get(data.ledger.state, data.ledger.state)}: {data.ledger.detail}"),
     ) + tuple((f"{name} version", version) for name, version in data.versions.items())
@@ -149,4 +151,5 @@ def provenance_section(data: ReportData) -> Section:
     return Section("provenance", "Provenance", (
         "The configuration hash identifies every setting of this run; the ledger is an append-only, hash-chained "
         "record of datasets, configurations, rounds and models.",
-    ), tables=(Table(("item", "value"), rows, text_columns=(0, 1)),), warnings=warnings, blocks=(("configuration (config.toml)", config_text),))
+    ), tables=(Table(("item", "value"), rows, text_columns=(0, 1)),), warnings=warnings,
+        blocks=((f"configuration ({data.sources.get('config', 'config.toml')})", config_text),))
