@@ -17,7 +17,8 @@ from fedqsar.datasets.scenarios.common import (
 )
 from fedqsar.errors import DatasetError
 
-Builder = Callable[[Path | None, bytes], dict[str, pd.DataFrame]]
+Sample = Callable[[pd.DataFrame], pd.DataFrame]
+Builder = Callable[[Path | None, bytes, Sample], dict[str, pd.DataFrame]]
 SCENARIOS: dict[str, Builder] = {"admet": admet.build, "potency": potency.build}
 
 
@@ -30,11 +31,11 @@ def scenario_tables(
         raise DatasetError(f"unknown scenario {name!r}", f"choose one of {sorted(SCENARIOS)}")
     salt = key if key is not None else SCENARIO_SALT
     data = Path(data_dir) if data_dir is not None else None
-    tables = SCENARIOS[name](data, salt)
-    return {
-        partner: finish(subsample_compounds(subsample_assays(table, max_assays, salt), max_compounds, salt), f"{name}/{partner}")
-        for partner, table in tables.items()
-    }
+    def sample(table: pd.DataFrame) -> pd.DataFrame:
+        return subsample_compounds(subsample_assays(table, max_assays, salt), max_compounds, salt)
+
+    tables = SCENARIOS[name](data, salt, sample)
+    return {partner: finish(table, f"{name}/{partner}") for partner, table in tables.items()}
 
 
 def build_scenario(

@@ -24,6 +24,7 @@ of its species) stays its own task; the rest become one task ``CHEMBL_LIT_<endpo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,7 @@ from fedqsar.datasets.fetch import fetch
 from fedqsar.datasets.scenarios import endpoints as E
 from fedqsar.datasets.scenarios.common import group_small_assays
 
+Sample = Callable[[pd.DataFrame], pd.DataFrame]
 MIN_ASSAY_VALUES = 50
 MAX_ASSAYS_PER_ENDPOINT = 8
 AZ_DEPOSIT = ("CHEMBL 3301361 AZ", "CHEMBL3301361")
@@ -90,10 +92,14 @@ def astrazeneca(data_dir: Path | None) -> pd.DataFrame:
     return _rows(ids, raw["smiles"], "CHEMBL3301361", raw["lipo"], E.LOG_UNITLESS, E.LOGD)
 
 
-def chembl_literature(data_dir: Path | None) -> pd.DataFrame:
-    """PharmaBench ChEMBL assays for logD, microsomal CL, PPB and solubility (AZ deposit excluded)."""
+def chembl_literature(data_dir: Path | None, sample: Sample = lambda table: table) -> pd.DataFrame:
+    """PharmaBench ChEMBL assays for logD, microsomal CL, PPB and solubility (AZ deposit excluded).
+
+    ``sample`` (subsampling for quick runs) is applied before small assays are grouped, so
+    that a subsample never leaves a crowd of tiny per-assay tasks.
+    """
     parts = [_literature_logd(data_dir), _literature_clearance(data_dir), _literature_ppb(data_dir), _literature_solubility(data_dir)]
-    table = pd.concat(parts, ignore_index=True)
+    table = sample(pd.concat(parts, ignore_index=True))
     grouped = group_small_assays(table, MIN_ASSAY_VALUES, MAX_ASSAYS_PER_ENDPOINT, "CHEMBL_LIT_")
     grouped["endpoint"] = grouped["endpoint"].map(lambda e: E.CLINT_MICROSOMAL if e in CLEARANCE_SPECIES.values() else e)
     return grouped
@@ -139,10 +145,15 @@ def aqsoldb(data_dir: Path | None) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-PARTNERS = {"biogen": biogen, "astrazeneca": astrazeneca, "chembl_literature": chembl_literature, "aqsoldb": aqsoldb}
+PARTNERS = {"biogen": biogen, "astrazeneca": astrazeneca, "aqsoldb": aqsoldb}
 
 
-def build(data_dir: Path | None, salt: bytes) -> dict[str, pd.DataFrame]:
-    """Raw tables of the four ADMET partners (``salt`` is unused: partners are real owners)."""
+def build(data_dir: Path | None, salt: bytes, sample: Sample = lambda table: table) -> dict[str, pd.DataFrame]:
+    """Raw tables of the four ADMET partners, each passed through ``sample``.
+
+    ``salt`` is unused: the partners are the real data owners, nothing is dealt.
+    """
     del salt
-    return {name: reader(data_dir) for name, reader in PARTNERS.items()}
+    tables = {name: sample(reader(data_dir)) for name, reader in PARTNERS.items()}
+    tables["chembl_literature"] = chembl_literature(data_dir, sample)
+    return {name: tables[name] for name in ("biogen", "astrazeneca", "chembl_literature", "aqsoldb")}

@@ -15,6 +15,7 @@ scaffold test fold). The keyed assignment is still per ChEMBL assay.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -57,14 +58,16 @@ def assign_partners(assay_ids: pd.Series, salt: bytes, n_partners: int = N_PARTN
     return assay_ids.astype(str).map(bucket)
 
 
-def build(data_dir: Path | None, salt: bytes) -> dict[str, pd.DataFrame]:
-    """Raw tables of the four potency partners."""
+def build(
+    data_dir: Path | None, salt: bytes, sample: Callable[[pd.DataFrame], pd.DataFrame] = lambda table: table
+) -> dict[str, pd.DataFrame]:
+    """Raw tables of the four potency partners, each passed through ``sample``."""
     sets = read_sets(data_dir).drop_duplicates(["assay_chembl_id", "compound_chembl_id", "activity"])
     sets["partner"] = assign_partners(sets["assay_chembl_id"], salt)
     tables = {}
     for index, name in enumerate(PARTNER_NAMES):
         mine = sets[sets["partner"] == index]
-        tables[name] = pd.DataFrame({
+        tables[name] = sample(pd.DataFrame({
             "compound_id": mine["compound_chembl_id"].astype(str).to_numpy(),
             "smiles": mine["canonical_smiles"].astype(str).to_numpy(),
             "assay_id": (mine["target"] + "_" + mine["activity"]).to_numpy(),
@@ -73,5 +76,5 @@ def build(data_dir: Path | None, salt: bytes) -> dict[str, pd.DataFrame]:
             "qualifier": "=",
             "endpoint": mine["activity"].map(ENDPOINT).to_numpy(),
             "date": "",
-        })
+        }))
     return tables
