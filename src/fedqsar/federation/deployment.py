@@ -393,21 +393,25 @@ class ProcessGroup:
         for pid in targets:
             _signal_quietly(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_pid_alive(pid) for pid in targets):
+        while time.monotonic() < deadline and any(pid_alive(pid) for pid in targets):
             self._reap()
             time.sleep(0.1)
         for pid in targets:
-            _signal_quietly(pid, signal.SIGKILL)
-        self._reap()
-        time.sleep(0.1)
-        return [pid for pid in targets if _pid_alive(pid)]
+            if pid_alive(pid):
+                _signal_quietly(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0  # SIGKILLed processes can take a moment to vanish
+        while time.monotonic() < deadline and any(pid_alive(pid) for pid in targets):
+            self._reap()
+            time.sleep(0.05)
+        return [pid for pid in targets if pid_alive(pid)]
 
     def _reap(self) -> None:
         for process in self.processes:
             process.popen.poll()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (Linux ``/proc``)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
