@@ -267,8 +267,8 @@ def _finish_activities(acts: pd.DataFrame) -> pd.DataFrame:
 
 def _as_text(series: pd.Series) -> pd.Series:
     """Stripped strings, None for empty / missing cells (object dtype)."""
-    out = [_text_or_none(v) for v in series.astype(object).to_numpy()]
-    return pd.Series(out, index=series.index, dtype=object)
+    text = [_text_or_none(v) for v in series.to_numpy(dtype=object)]
+    return pd.Series(text, index=series.index, dtype=object)
 
 
 def assays_from_activities(acts: pd.DataFrame) -> pd.DataFrame:
@@ -458,10 +458,11 @@ def _tuner_assays(t0: pd.DataFrame) -> pd.DataFrame:
 
 
 def _text_or_none(value: object) -> str | None:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+    if isinstance(value, str):
+        return value.strip() or None
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
-    text = str(value).strip()
-    return text or None
+    return str(value).strip() or None
 
 
 def _read_tuner_legacy(roles: dict[str, Path]) -> RawInput:

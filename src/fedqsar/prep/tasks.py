@@ -244,11 +244,10 @@ def _groups(aggregated: pd.DataFrame, meta: dict[str, dict]) -> list[_Group]:
     endpoint = aggregated["endpoint"].fillna("").astype(str).to_numpy(object) if len(aggregated) else np.zeros(0, object)
     if len(aggregated) == 0:
         return []
-    pairs = pd.MultiIndex.from_arrays([assay, endpoint])
-    codes, uniques = pd.factorize(pairs, sort=True)
+    codes = pd.DataFrame({"a": assay, "e": endpoint}).groupby(["a", "e"], sort=True).ngroup().to_numpy()
     order = np.argsort(codes, kind="stable")
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
-    n_endpoints = pd.Series([a for a, _ in uniques]).value_counts()
+    n_endpoints = pd.Series(endpoint).groupby(assay).nunique()
     cols = {
         "keys": aggregated["structure_key"].to_numpy(object),
         "rows": aggregated["input_row"].to_numpy(np.int64),
@@ -265,7 +264,7 @@ def _groups(aggregated: pd.DataFrame, meta: dict[str, dict]) -> list[_Group]:
             assay_id=name, endpoint=endpoint_name, unit=str(cols["unit"][members[0]]),
             family=str(cols["family"][members[0]]), keys=cols["keys"][members], rows=cols["rows"][members],
             values=cols["values"][members], censor=cols["censor"][members],
-            meta={**meta.get(assay_id, {}), "assay_id_raw": assay_id},
+            meta={**meta.get(assay_id, {}), "assay_id_raw": assay_id},  # small dict per group
         ))
     return groups
 
@@ -287,7 +286,8 @@ def _group_tasks(group: _Group, cfg: TaskConfig):  # type: ignore[no-untyped-def
     direction = _direction(group)
     for threshold, auxiliary in thresholds_for(group, cfg):
         y = class_labels(group.values, group.censor, threshold, direction)
-        yield ("classification", threshold, auxiliary, False), np.nan_to_num(y), zeros, ~np.isnan(y)
+        undetermined = np.isnan(y)
+        yield ("classification", threshold, auxiliary, False), np.where(undetermined, 0.0, y), zeros, ~undetermined
 
 
 def _task_row(task_id: int, group: _Group, spec: tuple, y: np.ndarray, censor: np.ndarray, cfg: TaskConfig) -> dict:
@@ -297,11 +297,12 @@ def _task_row(task_id: int, group: _Group, spec: tuple, y: np.ndarray, censor: n
     weight = 1.0 if weight is None or (isinstance(weight, float) and math.isnan(weight)) else float(weight)
     if kind == "regression":
         n_pos = n_neg = 0
-        n_cens = int(np.sum(censor != 0))
+        n_cens = int(np.count_nonzero(censor))
         passes = n >= cfg.min_regression_values and (n - n_cens) >= cfg.min_uncensored_values
         name = group.assay_id
     else:
-        n_pos, n_neg, n_cens = int(np.sum(y == 1.0)), int(np.sum(y == 0.0)), 0
+        n_pos = int(np.count_nonzero(y == 1.0))
+        n_neg, n_cens = n - n_pos, 0
         passes = n_pos >= cfg.min_positives and n_neg >= cfg.min_negatives
         name = group.assay_id if ready_labels or math.isnan(threshold) else f"{group.assay_id}@{threshold:g}"
     return {

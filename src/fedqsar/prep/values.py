@@ -78,71 +78,71 @@ OK_COLUMNS = ("value_canonical", "censor", "endpoint", "canonical_unit", "family
 
 # --- parsing ------------------------------------------------------------------------------
 def _text(series: pd.Series) -> np.ndarray:
-    values = series.astype(object).to_numpy()
-    return np.array(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v).strip() for v in values], dtype=object)
+    """Stripped strings ('' for missing cells), object array (n,)."""
+    return np.array([_cell_text(v) for v in series.to_numpy(dtype=object)], dtype=object)
 
 
-def split_qualifiers(qualifier: pd.Series, value: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardised qualifiers and the value text without an embedded qualifier.
+def _cell_text(value: object) -> str:
+    if isinstance(value, str):
+        return value.strip()
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def parse_cells(qualifier: pd.Series, value: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Standardised qualifiers, float values and reject reasons per row.
+
+    Cells that ``pd.to_numeric`` reads as finite numbers take a vectorised path; only the
+    others (embedded qualifiers, words, empty cells, inf) are inspected one by one.
 
     Returns
     -------
     qualifiers
         object (n,): "=", "<" or ">" ("" where unknown).
-    value_text
-        object (n,): the value cell without a leading qualifier.
-    reasons
+    numbers
+        float64 (n,), NaN where not parsable.
+    value_reasons
+        object (n,): ``missing_value`` / ``non_numeric_value`` / ``non_finite_value`` or None.
+    qualifier_reasons
         object (n,): ``unknown_qualifier`` or None.
     """
-    quals = _text(qualifier)
+    n = len(value)
+    column = pd.Series(_text(qualifier)).str.replace(" ", "", regex=False).map(QUALIFIERS).to_numpy(dtype=object)
     raw = value.astype(object).to_numpy()
-    n = len(quals)
-    out_q = np.full(n, "", dtype=object)
-    out_v = np.empty(n, dtype=object)
-    reasons = np.full(n, None, dtype=object)
-    for i in range(n):
-        cell = raw[i]
-        if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
-            embedded, out_v[i] = "", cell
-        else:
-            match = _EMBEDDED.match("" if cell is None else str(cell))
-            embedded, out_v[i] = (match.group(1) or "", match.group(2)) if match else ("", cell)
-        column = QUALIFIERS.get(quals[i].replace(" ", ""))
-        inner = QUALIFIERS[embedded] if embedded else None
-        if column is None or (inner is not None and column != "=" and inner != column):
-            reasons[i] = R.UNKNOWN_QUALIFIER
-            continue
-        out_q[i] = inner if inner is not None and column == "=" else column
-    return out_q, out_v, reasons
+    numbers = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").to_numpy(np.float64, copy=True)
+    inner = np.full(n, None, dtype=object)
+    value_reasons = np.full(n, None, dtype=object)
+    for i in np.flatnonzero(~np.isfinite(numbers)):
+        inner[i], numbers[i], value_reasons[i] = _parse_slow(raw[i])
+    known = pd.notna(column)
+    conflict = np.not_equal(inner, None) & known & (column != "=") & (inner != column)
+    qualifier_reasons = np.where(~known | conflict, R.UNKNOWN_QUALIFIER, None).astype(object)
+    quals = np.where(np.not_equal(inner, None) & (column == "="), inner, column)
+    quals = np.where(np.equal(qualifier_reasons, None), quals, "").astype(object)
+    return quals, numbers, value_reasons, qualifier_reasons
 
 
-def parse_numbers(value_text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Float64 values and reject reasons (missing / non-numeric / non-finite) per cell."""
-    n = len(value_text)
-    numbers = np.full(n, np.nan)
-    reasons = np.full(n, None, dtype=object)
-    for i, cell in enumerate(value_text):
-        if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
-            number = float(cell)
-            if np.isnan(number):
-                reasons[i] = R.MISSING_VALUE
-            elif not np.isfinite(number):
-                reasons[i] = R.NON_FINITE_VALUE
-            else:
-                numbers[i] = number
-            continue
-        text = "" if cell is None else str(cell).strip()
-        low = text.lower()
-        if low in MISSING_TOKENS:
-            reasons[i] = R.MISSING_VALUE
-        elif low in NON_FINITE_TOKENS:
-            reasons[i] = R.NON_FINITE_VALUE
-        else:
-            try:
-                numbers[i] = float(text)
-            except ValueError:
-                reasons[i] = R.NON_NUMERIC_VALUE
-    return numbers, reasons
+def _parse_slow(cell: object) -> tuple[str | None, float, str | None]:
+    """(embedded qualifier or None, number or NaN, reason or None) for one awkward cell."""
+    if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
+        number = float(cell)
+        if np.isnan(number):
+            return None, np.nan, R.MISSING_VALUE
+        return None, np.nan, R.NON_FINITE_VALUE if not np.isfinite(number) else None
+    match = _EMBEDDED.match("" if cell is None else str(cell))
+    embedded, text = (match.group(1), match.group(2)) if match else (None, str(cell))
+    inner = QUALIFIERS[embedded] if embedded else None
+    low = text.strip().lower()
+    if low in MISSING_TOKENS:
+        return inner, np.nan, R.MISSING_VALUE
+    if low in NON_FINITE_TOKENS:
+        return inner, np.nan, R.NON_FINITE_VALUE
+    try:
+        number = float(text)
+    except ValueError:
+        return inner, np.nan, R.NON_NUMERIC_VALUE
+    return inner, number, None if np.isfinite(number) else R.NON_FINITE_VALUE
 
 
 # --- endpoint / unit resolution -------------------------------------------------------------
@@ -227,8 +227,7 @@ def harmonise(
     if "reject_reason" in df.columns:
         reasons[df["reject_reason"].notna().to_numpy()] = df["reject_reason"][df["reject_reason"].notna()].to_numpy()
     _first(reasons, np.where(_text(df["assay_id"]) == "", R.MISSING_ASSAY, None))
-    quals, value_text, qual_reasons = split_qualifiers(df["qualifier"], df["value"])
-    numbers, number_reasons = parse_numbers(value_text)
+    quals, numbers, number_reasons, qual_reasons = parse_cells(df["qualifier"], df["value"])
     _first(reasons, number_reasons)
     _first(reasons, qual_reasons)
     resolved = resolve_endpoints(df["endpoint"], df["unit"])
@@ -241,7 +240,7 @@ def harmonise(
     ok["value_canonical"] = canonical[~rejected].astype(np.float64)
     ok["censor"] = censor[~rejected].astype(np.int8)
     ok["endpoint"] = resolved["endpoint"].to_numpy()[~rejected]
-    ok["canonical_unit"] = [U.canonical_unit_name(k) for k in resolved["canonical_key"].to_numpy()[~rejected]]
+    ok["canonical_unit"] = resolved["canonical_key"][~rejected].map(U.canonical_unit_name).to_numpy(dtype=object)
     ok["family"] = resolved["family"].to_numpy()[~rejected]
     rejected_df = pd.DataFrame({
         "input_row": df.loc[rejected, "input_row"].to_numpy(np.int64),
