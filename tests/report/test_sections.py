@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 
 from fedqsar.report import gather
+from fedqsar.report.metric_names import curve_order, metric_info
 from fedqsar.report.plot_results import task_pairs, verdict
 from fedqsar.report.plots import PartnerStyle
 from fedqsar.report.sections_data import consistency_section, consortium_section, endpoint_summary, trust_section
-from fedqsar.report.sections_results import partner_sentence, summary_section, uplift_section
+from fedqsar.report.sections_results import curves_section, partner_sentence, summary_section, uplift_section
 
 
 def uplift_rows(*rows: tuple[str, float, float, float]) -> pd.DataFrame:
@@ -120,3 +121,21 @@ def test_consortium_section_warns_on_unbalanced_accounting_and_differing_prep(ru
     assert section.tables[0].flags == (False, True, False)
     assert any("pharma_a" in w and "unaccounted" in w for w in section.warnings)
     assert any("prep hashes differ" in w for w in section.warnings)
+
+
+def test_history_metrics_read_losses_first_and_timings_last() -> None:
+    names = ["train_seconds", "val_spearman", "val_auc_roc", "train_loss", "val_loss", "val_auc_pr", "val_rmse"]
+    assert curve_order(names) == ["train_loss", "val_loss", "val_auc_pr", "val_rmse", "val_auc_roc", "val_spearman",
+                                  "train_seconds"]
+    assert metric_info("val_auc_pr").label == "validation AUC-PR" and metric_info("val_rmse").higher_is_better is False
+    assert metric_info("odd_metric").higher_is_better is None
+
+
+def test_curves_section_says_which_metrics_it_leaves_out(run_copy: Path) -> None:
+    path = run_copy / "federation" / "history.csv"
+    history = pd.read_csv(path)
+    extra = [history.assign(metric=name) for name in ("val_loss", "val_rmse", "val_auc_roc", "val_r2", "train_seconds")]
+    pd.concat([history, *extra]).to_csv(path, index=False)
+    data = gather(run_copy)
+    section = curves_section(data, PartnerStyle.for_partners(data.partner_names))
+    assert "Showing 6 of 7 recorded metrics; not shown: training seconds." in section.paragraphs[0]

@@ -35,12 +35,11 @@ METRICS: dict[str, MetricInfo] = {
     "logloss": MetricInfo("log-loss", False),
     "brier": MetricInfo("Brier score", False),
     "loss": MetricInfo("loss", False),
-    "train_loss": MetricInfo("training loss", False),
-    "val_loss": MetricInfo("validation loss", False),
-    "val_auc_pr": MetricInfo("validation AUC-PR", True),
-    "val_auc_roc": MetricInfo("validation AUC-ROC", True),
-    "val_rmse": MetricInfo("validation RMSE", False),
+    "seconds": MetricInfo("seconds", False),
 }
+
+PREFIXES = {"val_": "validation", "train_": "training", "test_": "test"}
+"""Prefixes of history metrics (``val_auc_pr``): the label gets the word, the direction stays."""
 
 PREFERRED_ORDER = ("auc_pr", "aucpr", "rmse", "auc_roc", "aucroc", "r2", "spearman")
 """Metrics the uplift and scatter sections show first (AUC-PR and RMSE are the headline)."""
@@ -52,8 +51,28 @@ def metric_key(name: str) -> str:
 
 
 def metric_info(name: str) -> MetricInfo:
-    """Registry entry for ``name``; unknown metrics keep their name and unknown direction."""
-    return METRICS.get(metric_key(name), MetricInfo(name, None))
+    """Registry entry for ``name`` (prefix ``val_``/``train_``/``test_`` allowed); unknown metrics
+    keep their name and an unknown direction."""
+    key = metric_key(name)
+    for prefix, word in PREFIXES.items():
+        if key.startswith(prefix) and key[len(prefix):] in METRICS:
+            base = METRICS[key[len(prefix):]]
+            return MetricInfo(f"{word} {base.label}", base.higher_is_better)
+    return METRICS.get(key, MetricInfo(name, None))
+
+
+def curve_order(names: list[str] | tuple[str, ...]) -> list[str]:
+    """History metrics in reading order: losses, then headline metrics, others, timings last."""
+    rank = {key: i for i, key in enumerate(PREFERRED_ORDER)}
+
+    def key(name: str) -> tuple[int, int, str]:
+        base = metric_key(name)
+        for prefix in PREFIXES:
+            base = base.removeprefix(prefix)
+        group = 0 if base == "loss" else 2 if "second" in base or "time" in base else 1
+        return group, rank.get(base, len(rank)), name
+
+    return sorted(set(names), key=key)
 
 
 def ordered_metrics(names: list[str] | tuple[str, ...]) -> list[str]:

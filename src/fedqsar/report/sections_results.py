@@ -6,7 +6,7 @@ import pandas as pd
 
 from fedqsar.report.files import missing_message
 from fedqsar.report.gather import ReportData
-from fedqsar.report.metric_names import metric_info, metric_key, ordered_metrics
+from fedqsar.report.metric_names import curve_order, metric_info, metric_key, ordered_metrics
 from fedqsar.report.plot_results import (
     plot_recovered_share, plot_task_scatter, plot_training_curves, plot_uplift_forest, task_pairs, verdict,
 )
@@ -170,12 +170,16 @@ def curves_section(data: ReportData, style: PartnerStyle) -> Section:
     history = data.table("history")
     if history is None or history.empty:
         return Section("curves", "Training curves", missing=(_missing_or_empty(data, "history"),))
-    names = ordered_metrics(list(history["metric"].unique()))[:MAX_CURVE_METRICS]
+    every = curve_order(list(history["metric"].unique()))
+    names = every[:MAX_CURVE_METRICS]
     rounds = int(history["round"].max())
+    shown = "" if len(every) == len(names) else (
+        f" Showing {len(names)} of {len(every)} recorded metrics; not shown: "
+        + ", ".join(metric_info(m).label for m in every[len(names):]) + ".")
     caption = ("One line per partner, measured after each federation round. Losses should fall and settle; "
                "validation scores should rise and plateau. A partner whose curve turns back up is over-fitting "
                "or disagrees with the others.")
-    return Section("curves", "Training curves", (f"{rounds} federation rounds.",),
+    return Section("curves", "Training curves", (f"{rounds} federation rounds.{shown}",),
                    (Figure(plot_training_curves(history, names, style), caption),))
 
 
