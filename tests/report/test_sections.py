@@ -24,7 +24,7 @@ def uplift_rows(*rows: tuple[str, float, float, float]) -> pd.DataFrame:
 @pytest.mark.parametrize(
     "delta, low, high, higher_is_better, expected",
     [(0.02, 0.01, 0.03, True, "better"), (0.02, -0.01, 0.03, True, "unclear"), (-0.02, -0.03, -0.01, True, "worse"),
-     (-0.02, -0.03, -0.01, False, "better"), (0.02, 0.01, 0.03, False, "worse"), (0.02, np.nan, np.nan, True, "unclear"),
+     (-0.02, -0.03, -0.01, False, "better"), (0.02, 0.01, 0.03, False, "worse"), (0.02, np.nan, np.nan, True, "no interval"),
      (0.02, 0.01, 0.03, None, "unclear")],
 )
 def test_verdict_follows_the_interval_and_the_metric_direction(delta, low, high, higher_is_better, expected) -> None:
@@ -40,6 +40,10 @@ def test_partner_sentences_say_helped_not_helped_and_hurt() -> None:
     assert hurt.startswith("Federation did not help partner C; it made it worse")
     mixed = partner_sentence("D", uplift_rows(("auc_pr", 0.03, 0.01, 0.05), ("rmse", 0.05, 0.02, 0.08)))
     assert "some metrics" in mixed
+    single_task = partner_sentence("E", uplift_rows(("auc_pr", 0.03, np.nan, np.nan)))
+    assert single_task.startswith("Whether federation helped E cannot be told") and "CI — to —" in single_task
+    half = partner_sentence("F", uplift_rows(("auc_pr", 0.03, np.nan, np.nan), ("rmse", 0.01, -0.01, 0.03)))
+    assert half.startswith("Federation did not help partner F")
 
 
 def test_summary_names_the_partner_federation_did_not_help(synthetic_run: Path) -> None:

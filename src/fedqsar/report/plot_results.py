@@ -12,11 +12,15 @@ from fedqsar.report.plots import (
 
 
 def verdict(delta: float, ci_low: float, ci_high: float, higher_is_better: bool | None) -> str:
-    """``"better"``, ``"worse"`` or ``"unclear"``: does the 95% interval of the delta exclude 0?
+    """Does the 95% interval of the delta exclude 0, and on which side?
 
-    ``delta`` is federated minus local; for an error metric a negative delta is better.
+    Returns ``"better"``, ``"worse"``, ``"unclear"`` (the interval includes 0, or the metric's
+    direction is unknown) or ``"no interval"`` (the interval is missing, e.g. a single task).
+    ``delta`` is challenger minus reference; for an error metric a negative delta is better.
     """
-    if higher_is_better is None or not np.isfinite([ci_low, ci_high]).all():
+    if not np.isfinite([ci_low, ci_high]).all():
+        return "no interval"
+    if higher_is_better is None:
         return "unclear"
     if ci_low > 0:
         return "better" if higher_is_better else "worse"
@@ -25,7 +29,7 @@ def verdict(delta: float, ci_low: float, ci_high: float, higher_is_better: bool 
     return "unclear"
 
 
-VERDICT_COLOURS = {"better": BETTER, "worse": WORSE, "unclear": UNCLEAR}
+VERDICT_COLOURS = {"better": BETTER, "worse": WORSE, "unclear": UNCLEAR, "no interval": UNCLEAR}
 
 
 def plot_uplift_forest(uplift: pd.DataFrame, metrics: list[str], partners: list[str]) -> Plot:
@@ -49,7 +53,7 @@ def plot_uplift_forest(uplift: pd.DataFrame, metrics: list[str], partners: list[
                 continue
             row = rows.loc[partner]
             colour = VERDICT_COLOURS[verdict(row.delta_abs, row.ci_low, row.ci_high, info.higher_is_better)]
-            low, high = row.delta_abs - row.ci_low, row.ci_high - row.delta_abs
+            low, high = np.nan_to_num([row.delta_abs - row.ci_low, row.ci_high - row.delta_abs])
             ax.errorbar(row.delta_abs, y, xerr=[[max(low, 0)], [max(high, 0)]], fmt="o", color=colour, capsize=4, ms=7)
         ax.axvline(0, color="black", linewidth=0.9)
         ax.set_yticks(range(len(partners)), list(reversed(partners)))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.report.gather import ReportData
-from fedqsar.report.plot_data import plot_coverage, plot_domain_error, plot_endpoint_distributions
+from fedqsar.report.plot_data import MAX_ENDPOINTS, plot_coverage, plot_domain_error, plot_endpoint_distributions
 from fedqsar.report.plots import PartnerStyle
 from fedqsar.report.sections import Figure, Section, Table, fmt
 
@@ -88,8 +88,10 @@ def consistency_section(data: ReportData, style: PartnerStyle) -> Section:
                   tuple(bool(f) for f in flagged),
                   "Median shift: this partner's median minus the consensus (the median of all partners' medians), "
                   f"in within-partner standard deviations; highlighted beyond ±{SHIFT_LIMIT_SD}.", text_columns=(0, 1))
+    n_endpoints = endpoints["endpoint"].nunique()
+    shown = "" if n_endpoints <= MAX_ENDPOINTS else f" The figure shows the {MAX_ENDPOINTS} most measured; the table lists all."
     return Section("consistency", "Data consistency", (
-        f"{endpoints['endpoint'].nunique()} endpoints, {len(endpoints):,} values.",),
+        f"{n_endpoints} endpoints, {len(endpoints):,} values.{shown}",),
         (Figure(plot_endpoint_distributions(endpoints, style), caption),), (table,), warnings=warnings)
 
 

@@ -54,7 +54,10 @@ def partner_sentence(partner: str, rows: pd.DataFrame) -> str:
         return f"Federation helped {partner} on some metrics and hurt it on others: {evidence}."
     if "worse" in verdicts:
         return f"Federation did not help partner {partner}; it made it worse: {evidence}."
-    return f"Federation did not help partner {partner}: every 95% interval includes zero ({evidence})."
+    if set(verdicts) == {"no interval"}:
+        return (f"Whether federation helped {partner} cannot be told: no confidence interval could be computed "
+                f"(too few tasks): {evidence}.")
+    return f"Federation did not help partner {partner}: no 95% interval excludes zero ({evidence})."
 
 
 def summary_section(data: ReportData) -> Section:
