@@ -20,6 +20,10 @@ chain and compares its end with the head, which detects:
 - a removed last entry or an appended foreign entry (chain end differs from the head file);
 - a missing head file.
 
+The head file is replaced atomically right after each committed append; a crash between the
+two leaves the head one entry behind, which ``verify`` reports like an appended entry (the
+honest reading: that last entry was not anchored).
+
 Not detectable from the run folder alone: someone with write access who rebuilds the whole
 chain *and* rewrites the head file consistently. Against that, publish the head hash outside
 the run folder (e.g. send it to every partner at ``run_end``; ``fedqsar ledger show`` prints it)
