@@ -101,14 +101,15 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     config = fitins.config
     model_cfg, train_cfg = _configs(config)
     round_number = int(config["round"])
-    runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg, float(config.get("proximal_mu", 0.0)))
+    runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg, float(config.get("proximal_mu", 0.0)),
+                             before_round=round_number)
     spec = TrunkSpec.of(runtime.trunk_state())
     received = spec.to_dict(parameters_to_ndarrays(fitins.parameters))
     runtime.load_trunk(received)
     if round_number > 1:
         runtime.record_validation(round_number - 1)
     runtime.train(int(config["local_epochs"]), round_number)
-    runtime.save_private_state()
+    runtime.save_private_state(round_number)
     trunk = runtime.trunk_state()
     if "clipping_norm" in config:
         trunk = _clipped(trunk, received, spec, float(config["clipping_norm"]))

@@ -2,8 +2,11 @@
 
 Everything here stays on the partner's machine. The private state folder holds
 
-* ``private.safetensors``: ``LocalTrainer.state_dict()`` (head, its optimiser moments, epoch);
+* ``private_round_NNNN.safetensors``: ``LocalTrainer.state_dict()`` (head, its optimiser
+  moments, epoch) after round NNNN; the latest two are kept. A round the server re-runs after
+  a restart starts again from the state *before* that round, so no round trains twice;
 * ``history.csv``: round, partner, metric, value (local training loss, validation metrics);
+  a re-run round's rows replace the earlier ones when read;
 * ``model/``: the final model (global trunk + own head), written when the run ends.
 
 Only ``trunk_state()`` and the training example count are handed to the ClientApp to send.
@@ -26,7 +29,7 @@ from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.training import LocalTrainer
 from fedqsar.prepared import PreparedSet, read_manifest
 
-PRIVATE_STATE = "private.safetensors"
+PRIVATE_STATE = "private_round_{:04d}.safetensors"
 HISTORY = "history.csv"
 MODEL_DIR = "model"
 HISTORY_COLUMNS = ("round", "partner", "metric", "value")
@@ -63,14 +66,15 @@ class PartnerRuntime:
     restarted node continues exactly where its state folder says.
     """
 
-    def __init__(self, paths: PartnerPaths, model_cfg: ModelConfig, train_cfg: TrainConfig, proximal_mu: float = 0.0) -> None:
+    def __init__(self, paths: PartnerPaths, model_cfg: ModelConfig, train_cfg: TrainConfig, proximal_mu: float = 0.0,
+                 before_round: int | None = None) -> None:
         self.paths, self.model_cfg, self.train_cfg = paths, model_cfg, train_cfg
         self.prepared = load_prepared(paths.prepared)
         heads = {paths.partner: HeadSpec.from_tasks(self.prepared.tasks)}
         self.model = MultitaskModel(self.prepared.n_bits, model_cfg, heads)
         self.trainer = _make_trainer(self.model, paths.partner, self.prepared, train_cfg, proximal_mu)
-        state_file = paths.state_dir / PRIVATE_STATE
-        if state_file.is_file():
+        state_file = latest_private_state(paths.state_dir, before_round)
+        if state_file is not None:
             self.trainer.load_state_dict(load_file(str(state_file)))
 
     @property
@@ -106,11 +110,17 @@ class PartnerRuntime:
             values.update({f"{prefix}_{name}": float(v) for name, v in means.items()})
         self.append_history(round_number, values)
 
-    def save_private_state(self) -> None:
-        self.paths.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.paths.state_dir / f".{PRIVATE_STATE}.tmp"
+    def save_private_state(self, round_number: int) -> None:
+        """Write the private state after ``round_number``; keep it and the one before."""
+        folder = self.paths.state_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        name = PRIVATE_STATE.format(round_number)
+        tmp = folder / f".{name}.tmp"
         save_file({k: v.contiguous() for k, v in self.trainer.state_dict().items()}, str(tmp))
-        tmp.replace(self.paths.state_dir / PRIVATE_STATE)
+        tmp.replace(folder / name)
+        for other, path in _private_states(folder).items():
+            if other > round_number or other < round_number - 1:
+                path.unlink(missing_ok=True)
 
     def append_history(self, round_number: int, values: dict[str, float]) -> None:
         path = self.paths.state_dir / HISTORY
@@ -133,11 +143,28 @@ class PartnerRuntime:
 
 
 def read_history(state_dir: Path) -> pd.DataFrame:
-    """A partner's local history table (empty with the right columns if none)."""
+    """A partner's local history (round, partner, metric, value); a re-run round's last rows win."""
     path = Path(state_dir) / HISTORY
     if not path.is_file():
         return pd.DataFrame(columns=list(HISTORY_COLUMNS))
-    return pd.read_csv(path)
+    history = pd.read_csv(path)
+    return history.drop_duplicates(subset=["round", "partner", "metric"], keep="last").reset_index(drop=True)
+
+
+def _private_states(folder: Path) -> dict[int, Path]:
+    out = {}
+    for path in Path(folder).glob("private_round_*.safetensors"):
+        try:
+            out[int(path.stem.rsplit("_", 1)[1])] = path
+        except ValueError:
+            continue
+    return out
+
+
+def latest_private_state(folder: Path, before_round: int | None = None) -> Path | None:
+    """The newest private state file of a round < ``before_round`` (any round if None)."""
+    states = {r: p for r, p in _private_states(folder).items() if before_round is None or r < before_round}
+    return states[max(states)] if states else None
 
 
 def _make_trainer(model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig,
