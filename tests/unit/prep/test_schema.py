@@ -236,3 +236,16 @@ def test_thresholds_file_errors(tmp_path: Path) -> None:
     direction = write(tmp_path / "thr3.csv", "assay_id,thresholds,direction\nA,6,up\n")
     with pytest.raises(InputSchemaError, match="direction"):
         schema.read_thresholds(direction)
+
+
+def test_thresholds_toml(tmp_path: Path) -> None:
+    path = write(tmp_path / "thr.toml", '[A]\nthresholds = [7.5, 6]\ndirection = "low"\nweight = 2\n\n["CHEMBL 1"]\nthresholds = 5\n')
+    table = schema.read_thresholds(path).set_index("assay_id")
+    assert table.loc["A", "thresholds"] == (6.0, 7.5) and table.loc["A", "direction"] == "low"
+    assert table.loc["A", "weight"] == 2.0 and table.loc["CHEMBL 1", "thresholds"] == (5.0,)
+    with pytest.raises(InputSchemaError, match="may have"):
+        schema.read_thresholds(write(tmp_path / "bad.toml", "[A]\nthreshold = [6]\n"))
+    with pytest.raises(InputFileError, match="not valid TOML"):
+        schema.read_thresholds(write(tmp_path / "broken.toml", "[A\nthresholds = [6]\n"))
+    with pytest.raises(InputSchemaError, match="not numbers"):
+        schema.read_thresholds(write(tmp_path / "words.toml", '[A]\nthresholds = ["six"]\n'))

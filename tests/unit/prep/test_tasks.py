@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedqsar.prep import schema
+from fedqsar.prep import tables
 from fedqsar.prep.config import TaskConfig
 from fedqsar.prep.tasks import (
     build_tasks,
@@ -33,7 +33,7 @@ def aggregated(values: list[float], censor: list[int] | None = None, assay: str 
 
 
 def assays(**fields: object) -> pd.DataFrame:
-    return pd.DataFrame([schema._assay_row("A", **fields)])
+    return pd.DataFrame([tables.assay_row("A", **fields)])
 
 
 @pytest.mark.parametrize(("value", "censor", "expected"), [
