@@ -214,3 +214,10 @@ def test_empty_input_gives_empty_outputs() -> None:
     assert ok.empty and rejected.empty
     assert {"value_canonical", "censor", "endpoint", "canonical_unit"} <= set(ok.columns)
     assert list(rejected.columns) == ["input_row", "reason", "detail"]
+
+
+def test_label_words() -> None:
+    ok, rejected = harmonise(table([("Active", "label", "=", "label"), ("inactive", None, "=", "label"),
+                                    ("maybe", "label", "=", "label"), ("active", "nM", "=", None)]), CFG)
+    assert ok["value_canonical"].tolist() == [1.0, 0.0]
+    assert rejected["reason"].tolist() == [R.NON_NUMERIC_VALUE, R.NON_NUMERIC_VALUE]  # words only mean labels for labels
