@@ -24,7 +24,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fedqsar.trust.calibrate import EmbedFn, TrustArtefacts, domain_scores
-from fedqsar.trust.conformal import difficulty
 
 SET_LABELS = {(False, False): "", (True, False): "0", (False, True): "1", (True, True): "0,1"}
 
@@ -67,15 +66,15 @@ def annotate_predictions(
     if scores.embedding_distance is not None:
         columns["embedding_distance"] = scores.embedding_distance
     columns["in_domain"] = scores.in_domain
-    sigma = difficulty(scores.similarity, artefacts.config.difficulty_beta)
     for task, (name, kind) in enumerate(zip(artefacts.tasks["task_name"], artefacts.tasks["kind"])):
-        columns.update(_task_columns(artefacts, task, str(name), str(kind), predictions[:, task], sigma, confidence))
+        columns.update(_task_columns(artefacts, task, str(name), str(kind), predictions[:, task], X, scores.similarity,
+                                     confidence))
     return pd.DataFrame(columns)
 
 
 def _task_columns(
-    artefacts: TrustArtefacts, task: int, name: str, kind: str, prediction: np.ndarray, sigma: np.ndarray,
-    confidence: float,
+    artefacts: TrustArtefacts, task: int, name: str, kind: str, prediction: np.ndarray, X: sp.csr_matrix,
+    similarity: np.ndarray, confidence: float,
 ) -> dict[str, np.ndarray]:
     n = prediction.size
     if kind == "classification":
@@ -91,5 +90,5 @@ def _task_columns(
     regressor = artefacts.regressors.get(task)
     if regressor is None:
         return {f"{name}:low": np.full(n, np.nan), f"{name}:high": np.full(n, np.nan)}
-    intervals = regressor.intervals(prediction, sigma, confidence)
+    intervals = regressor.intervals(prediction, artefacts.sigma(task, X, similarity), confidence)
     return {f"{name}:low": intervals[:, 0], f"{name}:high": intervals[:, 1]}

@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fedqsar.errors import ConfigError
 from fedqsar.prepared import PreparedSet
-from fedqsar.trust.conformal import ClassificationCalibrator, RegressionCalibrator, difficulty
+from fedqsar.trust.conformal import ClassificationCalibrator, RegressionCalibrator
+from fedqsar.trust.difficulty import DIFFICULTIES, DifficultyInputs
 from fedqsar.trust.domain import DomainThresholds, binarise, choose_thresholds, embedding_knn_distance, tanimoto_knn
 
 PredictFn = Callable[[sp.csr_matrix], np.ndarray]
@@ -32,8 +34,12 @@ class TrustConfig:
         Nearest training compounds averaged in the domain scores.
     domain_quantile
         Share of calibration compounds allowed outside each domain threshold.
+    difficulty
+        Difficulty estimate normalising regression intervals (``fedqsar.trust.difficulty``).
+    difficulty_k
+        Neighbours of the ``knn_spread`` difficulty.
     difficulty_beta
-        Floor of the regression difficulty ``σ = β + 1 - similarity``.
+        Floor of the regression difficulty σ.
     confidence
         Default confidence of prediction sets and intervals in ``predict`` output.
     max_block_bytes
@@ -42,9 +48,18 @@ class TrustConfig:
 
     k: int = 5
     domain_quantile: float = 0.05
+    difficulty: str = "knn_spread"
+    difficulty_k: int = 10
     difficulty_beta: float = 0.05
     confidence: float = 0.9
     max_block_bytes: int = 32 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.difficulty not in DIFFICULTIES:
+            raise ConfigError(f"unknown difficulty {self.difficulty!r}", f"use one of {sorted(DIFFICULTIES)}")
+        if not 0.0 < self.confidence < 1.0 or not 0.0 <= self.domain_quantile < 0.5:
+            raise ConfigError(f"confidence {self.confidence} / domain_quantile {self.domain_quantile} out of range",
+                              "confidence in (0, 1), domain_quantile in [0, 0.5)")
 
 
 @dataclass
@@ -63,6 +78,9 @@ class TrustArtefacts:
         Binarised CSR (n_train, n_bits): the training fingerprints (domain reference).
     thresholds
         In-domain thresholds.
+    reference_values
+        CSR (n_train, n_tasks): exact regression values of the training rows (for the
+        ``knn_spread`` difficulty); an entry is a value iff stored.
     """
 
     config: TrustConfig
@@ -71,6 +89,7 @@ class TrustArtefacts:
     regressors: dict[int, RegressionCalibrator]
     reference: sp.csr_matrix
     thresholds: DomainThresholds
+    reference_values: sp.csr_matrix
     _reference_embedding: np.ndarray | None = field(default=None, repr=False)
 
     def reference_embedding(self, embed: EmbedFn | None) -> np.ndarray | None:
@@ -80,6 +99,16 @@ class TrustArtefacts:
         if self._reference_embedding is None:
             self._reference_embedding = np.asarray(embed(self.reference), dtype=np.float32)
         return self._reference_embedding
+
+    def sigma(self, task: int, X: sp.csr_matrix, similarity: np.ndarray) -> np.ndarray:
+        """Difficulty (n,) of rows ``X`` for regression ``task``; ``similarity`` from :func:`domain_scores`."""
+        column = self.reference_values[:, [task]].tocsc()
+        rows = column.indices
+        inputs = DifficultyInputs(
+            X=X, similarity=similarity, reference_X=self.reference[rows], reference_y=column.data.astype(np.float64),
+            k=self.config.difficulty_k, beta=self.config.difficulty_beta, max_block_bytes=self.config.max_block_bytes,
+        )
+        return DIFFICULTIES[self.config.difficulty](inputs)
 
 
 @dataclass(frozen=True)
@@ -143,16 +172,31 @@ def fit_trust(
     TrustArtefacts
     """
     calibration_rows = np.asarray(calibration_rows, dtype=np.int64)
-    reference = binarise(prepared.X[np.asarray(reference_rows, dtype=np.int64)])
+    reference_rows = np.asarray(reference_rows, dtype=np.int64)
+    reference = binarise(prepared.X[reference_rows])
     X_cal = prepared.X[calibration_rows]
     reference_embedding = None if embed is None else np.asarray(embed(reference), dtype=np.float32)
     mean_sim, _, distance = raw_domain_scores(X_cal, reference, config, embed, reference_embedding)
-    thresholds = choose_thresholds(mean_sim, distance, k=config.k, quantile=config.domain_quantile)
-    predictions = np.asarray(predict(X_cal), dtype=np.float64)
-    sigma = difficulty(mean_sim, config.difficulty_beta)
-    classifiers, regressors = _fit_calibrators(prepared, calibration_rows, predictions, sigma)
     tasks = prepared.tasks.sort_values("task_id").loc[:, ["task_name", "kind"]].reset_index(drop=True)
-    return TrustArtefacts(config, tasks, classifiers, regressors, reference, thresholds, reference_embedding)
+    artefacts = TrustArtefacts(
+        config=config, tasks=tasks, classifiers={}, regressors={}, reference=reference,
+        thresholds=choose_thresholds(mean_sim, distance, k=config.k, quantile=config.domain_quantile),
+        reference_values=exact_regression_values(prepared, reference_rows), _reference_embedding=reference_embedding,
+    )
+    predictions = np.asarray(predict(X_cal), dtype=np.float64)
+    _fit_calibrators(artefacts, prepared, calibration_rows, predictions, mean_sim)
+    return artefacts
+
+
+def exact_regression_values(prepared: PreparedSet, rows: np.ndarray) -> sp.csr_matrix:
+    """CSR (len(rows), n_tasks) of the uncensored regression values of ``rows`` (explicit zeros kept)."""
+    Y, censor = prepared.Y[rows].tocoo(), prepared.censor[rows].tocoo()
+    is_regression = (prepared.tasks.sort_values("task_id")["kind"] == "regression").to_numpy()
+    keep = is_regression[Y.col] & (censor.data == 0)
+    order = np.lexsort((Y.col[keep], Y.row[keep]))
+    r, c, v = Y.row[keep][order], Y.col[keep][order], Y.data[keep][order]
+    indptr = np.r_[0, np.cumsum(np.bincount(r, minlength=len(rows)))]
+    return sp.csr_matrix((v.astype(np.float32), c, indptr), shape=Y.shape)
 
 
 @dataclass(frozen=True)
@@ -178,19 +222,18 @@ class TaskObservations:
 
 
 def _fit_calibrators(
-    prepared: PreparedSet, rows: np.ndarray, predictions: np.ndarray, sigma: np.ndarray
-) -> tuple[dict[int, ClassificationCalibrator], dict[int, RegressionCalibrator]]:
+    artefacts: TrustArtefacts, prepared: PreparedSet, rows: np.ndarray, predictions: np.ndarray, similarity: np.ndarray
+) -> None:
     """One calibrator per task with calibration observations; censored values are skipped."""
-    classifiers: dict[int, ClassificationCalibrator] = {}
-    regressors: dict[int, RegressionCalibrator] = {}
     observations = TaskObservations.of(prepared, rows)
-    for task, kind in zip(prepared.tasks["task_id"].astype(int), prepared.tasks["kind"]):
+    X = prepared.X[rows]
+    for task, kind in enumerate(artefacts.tasks["kind"]):
         positions, values, censor = observations.task(task)
         if kind == "classification" and positions.size:
-            classifiers[task] = ClassificationCalibrator(predictions[positions, task], values.astype(np.int64))
+            artefacts.classifiers[task] = ClassificationCalibrator(predictions[positions, task], values.astype(np.int64))
         elif kind == "regression":
-            exact = censor == 0
-            if exact.any():
-                residual = values[exact] - predictions[positions[exact], task]
-                regressors[task] = RegressionCalibrator(residual, sigma[positions[exact]])
-    return classifiers, regressors
+            exact = positions[censor == 0]
+            if exact.size:
+                residual = values[censor == 0] - predictions[exact, task]
+                sigma = artefacts.sigma(task, X[exact], similarity[exact])
+                artefacts.regressors[task] = RegressionCalibrator(residual, sigma)

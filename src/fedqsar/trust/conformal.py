@@ -17,7 +17,7 @@ Why crepes and venn-abers (and not MAPIE or hand-written code):
 
 Non-conformity for classification is crepes' hinge score, ``1 - p(class)``; Mondrian
 categories are the true classes, so coverage holds separately for actives and inactives.
-Regression uses ``|y - ŷ| / σ`` with a difficulty ``σ`` (see :func:`difficulty`), so intervals
+Regression uses ``|y - ŷ| / σ`` with a difficulty ``σ`` (see :mod:`fedqsar.trust.difficulty`), so intervals
 are narrower for compounds close to the training set. p-values are *not* smoothed
 (deterministic, at most ``1/(n_cal+1)`` conservative).
 """
@@ -30,27 +30,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from crepes import ConformalClassifier, ConformalRegressor
 from venn_abers import VennAbers
-
-DIFFICULTY_BETA = 0.05
-
-
-def difficulty(knn_similarity: np.ndarray, beta: float = DIFFICULTY_BETA) -> np.ndarray:
-    """Difficulty estimate ``σ = β + (1 - mean k-NN Tanimoto similarity to training)``.
-
-    Parameters
-    ----------
-    knn_similarity
-        (n,) mean Tanimoto similarity of each compound to its nearest training compounds.
-    beta
-        Floor keeping σ > 0 for compounds identical to training ones.
-
-    Returns
-    -------
-    np.ndarray
-        float64 (n,), in ``[beta, 1 + beta]``.
-    """
-    return beta + (1.0 - np.clip(np.asarray(knn_similarity, dtype=np.float64), 0.0, 1.0))
-
 
 def hinge_scores(probability: np.ndarray) -> np.ndarray:
     """Non-conformity of both classes: (n, 2) with column c = ``1 - p(class c)``."""

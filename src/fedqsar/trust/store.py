@@ -6,6 +6,7 @@ Layout of ``<model folder>/trust/``::
     calibration.npz   per task the calibration scores (probabilities + labels, or residuals +
                       difficulties); the crepes / venn-abers objects are rebuilt from them
     reference.npz     binarised CSR training fingerprints (the applicability-domain reference)
+    reference_values.npz  CSR exact regression values of those rows (k-NN spread difficulty)
 
 These files hold the partner's private calibration data and training fingerprints: they
 stay on the partner's machine like the PreparedSet itself.
@@ -28,7 +29,7 @@ from fedqsar.trust.domain import DomainThresholds
 
 FORMAT_VERSION = 1
 TRUST_DIR = "trust"
-FILES = ("trust.json", "calibration.npz", "reference.npz")
+FILES = ("trust.json", "calibration.npz", "reference.npz", "reference_values.npz")
 
 
 def trust_folder(model_folder: Path) -> Path:
@@ -53,6 +54,7 @@ def save_trust(artefacts: TrustArtefacts, model_folder: Path) -> Path:
                 arrays[f"{kind}/{task}/{name}"] = values
     np.savez_compressed(folder / "calibration.npz", **arrays)
     sp.save_npz(folder / "reference.npz", sp.csr_matrix(artefacts.reference, dtype=np.float32), compressed=True)
+    sp.save_npz(folder / "reference_values.npz", artefacts.reference_values, compressed=True)  # keeps explicit zeros
     meta = {
         "format_version": FORMAT_VERSION,
         "config": dataclasses.asdict(artefacts.config),
@@ -87,6 +89,7 @@ def load_trust(model_folder: Path) -> TrustArtefacts:
         with np.load(folder / "calibration.npz", allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
         reference = sp.load_npz(folder / "reference.npz").tocsr()
+        reference_values = sp.load_npz(folder / "reference_values.npz").tocsr()
     except (OSError, ValueError, KeyError) as exc:
         raise ModelFileError(f"cannot read trust artefacts in {folder}: {exc}", "re-fit them") from exc
     if meta.get("format_version") != FORMAT_VERSION:
@@ -100,6 +103,7 @@ def load_trust(model_folder: Path) -> TrustArtefacts:
         regressors=regressors,
         reference=reference,
         thresholds=DomainThresholds(**meta["thresholds"]),
+        reference_values=reference_values,
     )
 
 

@@ -20,7 +20,6 @@ import pandas as pd
 
 from fedqsar.prepared import PreparedSet
 from fedqsar.trust.calibrate import EmbedFn, PredictFn, TaskObservations, TrustArtefacts, domain_scores
-from fedqsar.trust.conformal import difficulty
 
 COVERAGE_COLUMNS = ("partner", "task", "confidence", "coverage", "efficiency", "kind", "n")
 DOMAIN_COLUMNS = ("partner", "task", "decile", "similarity", "abs_error", "n")
@@ -47,7 +46,6 @@ def report_tables(
     X = prepared.X[test_rows]
     predictions = np.asarray(predict(X), dtype=np.float64)
     similarity = domain_scores(artefacts, X, embed).similarity
-    sigma = difficulty(similarity, artefacts.config.difficulty_beta)
     observations = TaskObservations.of(prepared, test_rows)
     coverage_rows: list[dict] = []
     domain_rows: list[dict] = []
@@ -59,8 +57,9 @@ def report_tables(
             continue
         p = predictions[positions, task]
         base = {"partner": partner, "task": str(name)}
+        sigma = artefacts.sigma(task, X[positions], similarity[positions]) if kind == "regression" else None
         for confidence in confidences:
-            row = _coverage(artefacts, task, str(kind), p, values, sigma[positions], confidence)
+            row = _coverage(artefacts, task, str(kind), p, values, sigma, confidence)
             if row is not None:
                 coverage_rows.append({**base, "confidence": float(confidence), **row, "kind": str(kind), "n": int(positions.size)})
         errors = _abs_errors(artefacts, task, str(kind), p, values)
@@ -70,7 +69,8 @@ def report_tables(
 
 
 def _coverage(
-    artefacts: TrustArtefacts, task: int, kind: str, p: np.ndarray, y: np.ndarray, sigma: np.ndarray, confidence: float
+    artefacts: TrustArtefacts, task: int, kind: str, p: np.ndarray, y: np.ndarray, sigma: np.ndarray | None,
+    confidence: float,
 ) -> dict | None:
     if kind == "classification":
         calibrator = artefacts.classifiers.get(task)

@@ -119,3 +119,13 @@ def test_report_tables_cover_near_nominal_and_error_grows_far_out(fitted, tmp_pa
         assert np.all(np.diff(group["similarity"].to_numpy()) >= 0)
     paths = write_report_tables(tmp_path, coverage, domain)
     assert pd.read_csv(paths["coverage"]).shape == coverage.shape
+
+
+def test_reference_values_hold_exact_training_regression_values_only(fitted) -> None:
+    prepared, _, artefacts, folder, _ = fitted
+    train = prepared.rows_in_folds([0, 1, 2])
+    Y, censor = prepared.Y[train], prepared.censor[train]
+    exact = (Y[:, 1].getnnz()) - int((censor[:, 1].toarray() != 0).sum())
+    assert artefacts.reference_values[:, 0].getnnz() == 0  # classification column left out
+    assert artefacts.reference_values[:, 1].getnnz() == exact
+    assert load_trust(folder).reference_values.nnz == artefacts.reference_values.nnz

@@ -8,10 +8,14 @@ import pytest
 from fedqsar.trust.conformal import (
     ClassificationCalibrator,
     RegressionCalibrator,
-    difficulty,
     interval_coverage,
     set_coverage,
 )
+
+
+def difficulty(similarity: np.ndarray) -> np.ndarray:
+    """A difficulty growing with distance, as ``fedqsar.trust.difficulty.distance``."""
+    return 0.05 + 1.0 - similarity
 
 
 def _classification_data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
