@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from rdkit import Chem, rdBase
-from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from fedqsar.prep.keys import ConsortiumKey
 
@@ -25,7 +24,10 @@ ACYCLIC_PREFIX = "acyclic:"
 def generic_scaffold(mol_or_smiles: Chem.Mol | str) -> str:
     """Generic Murcko scaffold (all atoms carbon, all bonds single) as canonical SMILES.
 
-    Returns ``"acyclic:<canonical SMILES>"`` for molecules without rings.
+    The ring systems and the linkers between them: every atom that is not on a ring or on a
+    path between rings is removed (atoms double-bonded to a ring go too), then all atoms
+    become carbon and all bonds single. Returns ``"acyclic:<canonical SMILES>"`` for
+    molecules without rings.
 
     Raises
     ------
@@ -38,10 +40,43 @@ def generic_scaffold(mol_or_smiles: Chem.Mol | str) -> str:
             raise ValueError(f"cannot parse SMILES {mol_or_smiles!r}; standardise structures first")
         if mol.GetRingInfo().NumRings() == 0:
             return ACYCLIC_PREFIX + Chem.MolToSmiles(mol)
-        murcko = MurckoScaffold.GetScaffoldForMol(mol)
-        generic = MurckoScaffold.MakeScaffoldGeneric(murcko)
-        # exocyclic double-bonded atoms kept by Murcko became side chains: strip them again
-        return Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(generic))
+        edges = [(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()) for bond in mol.GetBonds()]
+        keep = _ring_and_linker_atoms(mol.GetNumAtoms(), edges)
+        return Chem.MolToSmiles(_carbon_graph(keep, edges))
+
+
+def _ring_and_linker_atoms(n_atoms: int, edges: list[tuple[int, int]]) -> list[bool]:
+    """Atoms left after repeatedly pruning atoms with at most one remaining neighbour."""
+    neighbours: list[list[int]] = [[] for _ in range(n_atoms)]
+    for begin, end in edges:
+        neighbours[begin].append(end)
+        neighbours[end].append(begin)
+    degree = [len(found) for found in neighbours]
+    keep = [True] * n_atoms
+    leaves = [atom for atom in range(n_atoms) if degree[atom] <= 1]
+    while leaves:
+        atom = leaves.pop()
+        if not keep[atom]:
+            continue
+        keep[atom] = False
+        for other in neighbours[atom]:
+            if keep[other]:
+                degree[other] -= 1
+                if degree[other] <= 1:
+                    leaves.append(other)
+    return keep
+
+
+def _carbon_graph(keep: list[bool], edges: list[tuple[int, int]]) -> Chem.Mol:
+    """All-carbon, single-bonded molecule of the kept atoms (ready for canonical SMILES)."""
+    graph = Chem.RWMol()
+    new_index = {atom: graph.AddAtom(Chem.Atom(6)) for atom, kept in enumerate(keep) if kept}
+    for begin, end in edges:
+        if keep[begin] and keep[end]:
+            graph.AddBond(new_index[begin], new_index[end], Chem.BondType.SINGLE)
+    graph.UpdatePropertyCache(strict=False)
+    Chem.FastFindRings(graph)
+    return graph
 
 
 def scaffold_fold(scaffold: str, key: ConsortiumKey, n_folds: int) -> int:

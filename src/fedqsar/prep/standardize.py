@@ -120,9 +120,12 @@ def _charge_parent(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
 
 
 def _remove_isotopes(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
+    labelled = [atom.GetIdx() for atom in mol.GetAtoms() if atom.GetIsotope()]
+    if not labelled:
+        return mol
     mol = Chem.Mol(mol)
-    for atom in mol.GetAtoms():
-        atom.SetIsotope(0)
+    for index in labelled:
+        mol.GetAtomWithIdx(index).SetIsotope(0)
     return mol
 
 
@@ -135,6 +138,15 @@ def _remove_stereo(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
 def _canonical_tautomer(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
     return tools.tautomer_enumerator.Canonicalize(mol)
 
+
+# Steps that are parts of RDKit's cleanup: they change nothing on a molecule that a complete
+# cleanup produced, whatever its stereo and isotope labels (checked on real compounds by the
+# tests and the benchmark against the plain recipe).
+CLEANUP_STEPS: frozenset[str] = frozenset({"remove_hs", "metal_disconnect", "normalize", "reionize"})
+# Steps that end with a complete cleanup.
+ENDS_CLEAN: frozenset[str] = frozenset({"charge_parent"})
+# Expensive steps: their outcome is memoised per process on the molecule they receive.
+MEMOISED_STEPS: frozenset[str] = frozenset({"canonical_tautomer"})
 
 STEPS: dict[str, StepFunction] = {
     "charge_parent": _charge_parent,
@@ -187,23 +199,89 @@ def parse_input(smiles: object) -> tuple[Chem.Mol | None, str | None]:
     return (None, UNPARSABLE_SMILES) if mol is None else (mol, None)
 
 
-def standardize_parsed(mol: Chem.Mol, cfg: StandardizeConfig) -> Standardized:
-    """Apply ``cfg.steps`` to an already parsed molecule (not modified). Call under BlockLogs."""
+def _graph_key(mol: Chem.Mol) -> str:
+    """Canonical SMILES without stereo or isotopes: what cleanup steps can see."""
+    return Chem.MolToSmiles(mol, isomericSmiles=False)
+
+
+def _cleanup_run_end(steps: tuple[str, ...], start: int) -> int:
+    end = start
+    while end < len(steps) and steps[end] in CLEANUP_STEPS:
+        end += 1
+    return end
+
+
+def run_steps(
+    mol: Chem.Mol, cfg: StandardizeConfig, memo: dict[tuple[int, str], Standardized] | None = None
+) -> tuple[Chem.Mol | None, tuple[int, str] | None, Standardized | None]:
+    """Apply ``cfg.steps`` to a copy of ``mol``.
+
+    A run of cleanup steps is skipped when the molecule has not changed since a step that
+    ended with a complete cleanup (so it would change nothing). Before a memoised step the
+    molecule's SMILES is looked up in ``memo``.
+
+    Returns
+    -------
+    tuple
+        ``(standardised mol, memo key or None, None)``, or ``(None, None, cached outcome)``
+        on a memo hit.
+    """
+    tools = tools_for(cfg)
+    steps = cfg.steps
+    clean_key: str | None = None
+    memo_key: tuple[int, str] | None = None
+    out = Chem.Mol(mol)
+    position = 0
+    while position < len(steps):
+        name = steps[position]
+        if name in CLEANUP_STEPS:
+            end = _cleanup_run_end(steps, position)
+            if clean_key is None or _graph_key(out) != clean_key:
+                for cleanup_name in steps[position:end]:
+                    out = STEPS[cleanup_name](out, tools)
+            position = end
+            continue
+        if memo is not None and memo_key is None and name in MEMOISED_STEPS:
+            memo_key = (position, Chem.MolToSmiles(out))
+            if memo_key in memo:
+                return None, None, memo[memo_key]
+        out = STEPS[name](out, tools)
+        clean_key = _graph_key(out) if name in ENDS_CLEAN else clean_key
+        position += 1
+    return out, memo_key, None
+
+
+def standardize_parsed(
+    mol: Chem.Mol, cfg: StandardizeConfig, memo: dict[tuple[int, str], Standardized] | None = None
+) -> Standardized:
+    """Apply ``cfg.steps`` to an already parsed molecule (not modified). Call under BlockLogs.
+
+    ``memo`` (optional, per process) maps a molecule entering an expensive step to its
+    outcome, so that structures differing only before that step (salt forms, stereoisomers)
+    are canonicalised once.
+    """
     if mol.GetNumHeavyAtoms() >= cfg.max_heavy_atoms:
         return Standardized(None, TOO_MANY_HEAVY_ATOMS, None, mol)
-    tools = tools_for(cfg)
     try:
-        out = Chem.Mol(mol)
-        for name in cfg.steps:
-            out = STEPS[name](out, tools)
-        parsed_back = Chem.MolFromSmiles(Chem.MolToSmiles(out))
+        out, memo_key, cached = run_steps(mol, cfg, memo)
+        if cached is not None:
+            return cached._replace(input_mol=mol)
+        result = _finish(out, cfg, mol)
     except Exception:  # noqa: BLE001 - RDKit raises many unrelated types; each is a reject
-        return Standardized(None, STANDARDISATION_FAILED, None, mol)
+        result = Standardized(None, STANDARDISATION_FAILED, None, mol)
+    if memo is not None and memo_key is not None:
+        memo[memo_key] = result._replace(input_mol=None)
+    return result
+
+
+def _finish(out: Chem.Mol, cfg: StandardizeConfig, input_mol: Chem.Mol) -> Standardized:
+    """Write canonical SMILES and read it back (as TUNER does); check the size."""
+    parsed_back = Chem.MolFromSmiles(Chem.MolToSmiles(out))
     if parsed_back is None:
-        return Standardized(None, STANDARDISATION_FAILED, None, mol)
+        return Standardized(None, STANDARDISATION_FAILED, None, input_mol)
     if parsed_back.GetNumHeavyAtoms() < cfg.min_heavy_atoms:
-        return Standardized(None, TOO_FEW_HEAVY_ATOMS, None, mol)
-    return Standardized(Chem.MolToSmiles(parsed_back), None, parsed_back, mol)
+        return Standardized(None, TOO_FEW_HEAVY_ATOMS, None, input_mol)
+    return Standardized(Chem.MolToSmiles(parsed_back), None, parsed_back, input_mol)
 
 
 def standardize(smiles: object, cfg: StandardizeConfig) -> Standardized:

@@ -2,10 +2,11 @@
 
 Each distinct input SMILES is processed once, in one pass per molecule: parse, standardise
 (``prep.standardize``), keyed fingerprint (``prep.fingerprints``), generic scaffold and its
-keyed fold (``prep.folds``), heavy atoms and molecular weight. Inside a process, input
-SMILES that are textually different but the same molecule (same canonical SMILES of the
-parsed input) are standardised once too. Work is spread over processes in small chunks;
-each worker builds its RDKit objects and the key's permutation once.
+keyed fold (``prep.folds``), heavy atoms and molecular weight. Inside a process, inputs that
+become the same molecule before tautomer canonicalisation (salt forms, stereoisomers,
+other spellings) are canonicalised once (``standardize.standardize_parsed``'s memo). Work is
+spread over processes in small chunks; each worker builds its RDKit objects and the key's
+permutation once.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
 
 IN_PROCESS_BELOW = 64  # fewer unique SMILES than this: not worth starting processes
-MEMO_LIMIT = 200_000  # per-process memo of canonical input SMILES -> result
+MEMO_LIMIT = 200_000  # per-process memo entries (molecule entering the tautomer step -> outcome)
 
 
 class MoleculeResult(NamedTuple):
@@ -88,7 +89,7 @@ class StructureWorker:
         self.cfg = cfg
         self.key = key
         self.permutation = key.permutation(cfg.fingerprint.n_bits)
-        self.memo: dict[str, MoleculeResult] = {}
+        self.memo: dict[tuple[int, str], standardize.Standardized] = {}
         standardize.tools_for(cfg.standardize)
         fingerprints.generator_for(cfg.fingerprint)
 
@@ -102,18 +103,12 @@ class StructureWorker:
         input_mol, reason = standardize.parse_input(smiles)
         if input_mol is None:
             return MoleculeResult(None, reason, _EMPTY_BITS, _EMPTY_VALUES, -1, -1, float("nan"), float("nan"))
-        canonical_input = Chem.MolToSmiles(input_mol)
-        cached = self.memo.get(canonical_input)
-        if cached is not None:
-            return cached
-        result = self._standardised(input_mol)
         if len(self.memo) >= MEMO_LIMIT:
             self.memo.clear()
-        self.memo[canonical_input] = result
-        return result
+        return self._standardised(input_mol)
 
     def _standardised(self, input_mol: Chem.Mol) -> MoleculeResult:
-        outcome = standardize.standardize_parsed(input_mol, self.cfg.standardize)
+        outcome = standardize.standardize_parsed(input_mol, self.cfg.standardize, self.memo)
         input_weight = Descriptors.MolWt(input_mol)
         if outcome.mol is None:
             heavy = input_mol.GetNumHeavyAtoms()

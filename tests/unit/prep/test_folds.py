@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from rdkit import Chem
+from rdkit.Chem.Scaffolds import MurckoScaffold
 
 from fedqsar.prep.folds import generic_scaffold, parse_dates, scaffold_fold, time_folds
 from fedqsar.prep.keys import ConsortiumKey, generate_key
@@ -74,3 +79,26 @@ def test_parse_dates_reads_years_and_iso_and_flags_the_rest() -> None:
     assert bad.tolist() == [False, False, False, True, True, False, False]
     assert parsed[1] == pd.Timestamp("2016-01-01") and parsed[6] == pd.Timestamp("2018-01-01")
     assert parsed[0] == pd.Timestamp("2015-03-01") and parsed[5].year == 2014
+
+
+def _rdkit_generic_murcko(mol: Chem.Mol) -> str:
+    generic = MurckoScaffold.MakeScaffoldGeneric(MurckoScaffold.GetScaffoldForMol(mol))
+    written = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(generic))
+    return Chem.MolToSmiles(Chem.MolFromSmiles(written))  # RDKit's own output is not always canonical
+
+
+def test_generic_scaffold_equals_rdkit_murcko_made_generic_and_ignores_atom_order(shared_data: Path) -> None:
+    table = pd.read_csv(shared_data / "ci" / "chemprop_testdata" / "tests" / "data" / "regression.csv")
+    rng = random.Random(7)
+    compared = 0
+    for smiles in table.iloc[:300, 0]:
+        mol = Chem.MolFromSmiles(smiles)
+        if mol is None or mol.GetRingInfo().NumRings() == 0:
+            continue
+        ours = generic_scaffold(mol)
+        assert ours == _rdkit_generic_murcko(mol), smiles
+        order = list(range(mol.GetNumAtoms()))
+        rng.shuffle(order)
+        assert generic_scaffold(Chem.RenumberAtoms(mol, order)) == ours, smiles
+        compared += 1
+    assert compared > 200

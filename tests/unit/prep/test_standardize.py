@@ -152,3 +152,49 @@ def test_rdkit_log_is_silenced_only_inside_the_call(capfd: pytest.CaptureFixture
     assert "kekulize" not in capfd.readouterr().err
     Chem.MolFromSmiles("c1cccc1")
     assert "kekulize" in capfd.readouterr().err
+
+
+def tuner_recipe(smiles: str) -> str | None:
+    """MELLODDY-TUNER's standardisation written out with plain RDKit calls (no shortcuts)."""
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None or mol.GetNumHeavyAtoms() >= 100:
+        return None
+    mol = rdMolStandardize.ChargeParent(mol)
+    for atom in mol.GetAtoms():
+        atom.SetIsotope(0)
+    Chem.RemoveStereochemistry(mol)
+    enumerator = rdMolStandardize.TautomerEnumerator()
+    enumerator.SetMaxTautomers(256)
+    enumerator.SetRemoveSp3Stereo(False)
+    mol = enumerator.Canonicalize(mol)
+    Chem.SanitizeMol(mol)
+    mol = Chem.RemoveHs(mol)
+    mol = rdMolStandardize.MetalDisconnector().Disconnect(mol)
+    mol = rdMolStandardize.Normalizer().normalize(mol)
+    mol = rdMolStandardize.Reionizer().reionize(mol)
+    Chem.AssignStereochemistry(mol, force=True, cleanIt=True)
+    return Chem.MolToSmiles(Chem.MolFromSmiles(Chem.MolToSmiles(mol)))
+
+
+def test_default_standardisation_equals_tuners_recipe_on_real_molecules(shared_data: Path) -> None:
+    table = pd.read_csv(shared_data / "ci" / "chemprop_testdata" / "tests" / "data" / "classification.csv")
+    smiles = table["smiles"].iloc[250:370].tolist() + ["[2H]C([2H])([2H])Oc1ccccc1.Cl", "O=c1cccc[nH]1.[Na+].[Cl-]"]
+    memo: dict = {}
+    with rdBase.BlockLogs():
+        for s in smiles:
+            expected = tuner_recipe(s)
+            assert standardize_smiles(s, DEFAULT)[0] == expected, s
+            mol = Chem.MolFromSmiles(s)
+            if mol is not None:  # the per-process memo changes nothing either
+                assert st.standardize_parsed(mol, DEFAULT, memo).smiles == expected, s
+    assert memo
+
+
+def test_memo_reuses_the_tautomer_outcome_of_a_salt_form() -> None:
+    memo: dict = {}
+    with rdBase.BlockLogs():
+        first = st.standardize_parsed(Chem.MolFromSmiles("Oc1ccccn1"), DEFAULT, memo)
+        second = st.standardize_parsed(Chem.MolFromSmiles("Oc1ccccn1.Cl"), DEFAULT, memo)
+    assert len(memo) == 1
+    assert second.smiles == first.smiles and second.mol is first.mol
+    assert Chem.MolToSmiles(second.input_mol) == "Cl.Oc1ccccn1"
