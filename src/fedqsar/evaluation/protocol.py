@@ -17,7 +17,8 @@ Outputs (run-folder contract, docs/CONTRACTS.md)::
     evaluation/endpoints.csv   partner, endpoint, value (canonical regression values)
     evaluation/timings.csv     stage, partner, seconds
     evaluation/config.toml     model, train, federation and evaluation settings
-    federation/ledger.sqlite   + an ``evaluation`` entry with the hashes of the files above
+    evaluation/ledger.sqlite   hash-chained: configs, partner manifests, hashes of the files
+                               above and the head of federation/ledger.sqlite
 
 Everything is seeded (``TrainConfig.seed``, ``ModelConfig.init_seed``, ``RandomForestConfig.seed``,
 ``UpliftConfig.seed``); a run is reproduced from its config.toml and PreparedSets.
@@ -42,7 +43,7 @@ from fedqsar.evaluation.pooled import fit_pooled
 from fedqsar.evaluation.scoring import score
 from fedqsar.evaluation.uplift import compound_bootstrap, uplift_table, write_uplift
 from fedqsar.federation.config import FederationConfig
-from fedqsar.ledger import Ledger, hash_file
+from fedqsar.ledger import Ledger, hash_file, hash_json, verify
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.metrics import classification_metrics, regression_metrics
 from fedqsar.model.network import HeadSpec, MultitaskModel
@@ -202,13 +203,28 @@ def _write(out: Path, result_tables: dict[str, pd.DataFrame], configs: dict[str,
     return files
 
 
-def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepared: Mapping[str, PreparedSet]) -> None:
-    ledger = Ledger(out / "federation" / "ledger.sqlite")
+def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepared: Mapping[str, PreparedSet]) -> Path:
+    """Write ``evaluation/ledger.sqlite``: configs, partners' manifests, result hashes.
+
+    The federation's own ledger (``federation/ledger.sqlite``, written only by the server)
+    is left untouched; its head hash is recorded here, chaining the two.
+    """
+    from fedqsar.model.io import manifest_hash
+
+    path = out / "evaluation" / "ledger.sqlite"
+    ledger = Ledger(path)
+    ledger.append("run_start", {"config_hash": hash_json({k: to_dict(v) for k, v in sorted(configs.items())}),
+                                "config_hashes": {k: config_hash(v) for k, v in sorted(configs.items())}})
+    for name, p in sorted(prepared.items()):
+        ledger.append("partner", {"partner": name, "manifest_hash": manifest_hash(p.manifest),
+                                  "prep_hash": str(p.manifest.get("prep_hash", ""))})
+    federation = out / "federation" / "ledger.sqlite"
     ledger.append("evaluation", {
-        "files": {name: hash_file(path) for name, path in sorted(files.items())},
-        "config_hashes": {name: config_hash(cfg) for name, cfg in sorted(configs.items())},
-        "prep_hashes": {name: str(p.manifest.get("prep_hash", "")) for name, p in sorted(prepared.items())},
+        "files": {name: hash_file(file) for name, file in sorted(files.items())},
+        "federation_ledger_head": verify(federation).head_hash if federation.is_file() else None,
     })
+    ledger.append("run_end", {})
+    return path
 
 
 def run_protocol(
@@ -263,5 +279,5 @@ def run_protocol(
     configs = {"model": model_cfg, "train": train_cfg, "federation": fed_cfg, "evaluation": eval_cfg}
     tables = {"metrics": metrics, "uplift": uplift, "endpoints": endpoint_values(prepared), "timings": timings}
     files = _write(out, tables, configs)
-    _record(out, files, configs, prepared)
+    files["ledger"] = _record(out, files, configs, prepared)
     return ProtocolResult(out, metrics, uplift, timings, files)

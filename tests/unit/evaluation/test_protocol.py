@@ -52,7 +52,8 @@ def test_protocol_writes_the_run_folder(tmp_path: Path) -> None:
     assert {"local", "pooled", "rf", "uplift"} <= set(timings["stage"])
     endpoints = pd.read_csv(folder / "endpoints.csv")
     assert set(endpoints["endpoint"]) == {"logD7.4"} and len(endpoints) > 500
-    assert verify(tmp_path / "run" / "federation" / "ledger.sqlite").kinds["evaluation"] == 1
+    ledger = verify(tmp_path / "run" / "evaluation" / "ledger.sqlite")
+    assert ledger.complete and ledger.kinds["partner"] == 3 and ledger.kinds["evaluation"] == 1
     assert "evaluation" in (folder / "config.toml").read_text()
     # reproducible from the seeds
     again = run_protocol(partners, MODEL, TRAIN, FederationConfig(), EVAL, tmp_path / "run2")
