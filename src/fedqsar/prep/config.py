@@ -65,6 +65,7 @@ class ValueConfig:
     potency_replicates: str = "median"  # rule for exact replicate values: median | mean | max | min
     adme_replicates: str = "median"
     max_replicate_spread: float = 2.0  # log units; wider disagreement -> "duplicate_conflict"
+    max_replicate_spread_percent: float = 40.0  # the same for endpoints in % (e.g. % inhibition)
     min_fraction_unbound: float = 0.001  # PPB: fu below this (e.g. "100 % bound") -> censored '<' at it
     check_ranges: bool = True  # reject canonical values outside the endpoint's credible range
 

@@ -3,7 +3,8 @@
 Rows are grouped by (``structure_key``, ``assay_id``, ``endpoint``). Within a group:
 
 * labels: the majority label; a tie is a ``duplicate_conflict``.
-* exact values present: they must span at most ``max_replicate_spread``; the group value is
+* exact values present: they must span at most ``max_replicate_spread`` (log units; for
+  endpoints in % ``max_replicate_spread_percent``); the group value is
   the rule (``potency_replicates`` for potency endpoints, ``adme_replicates`` otherwise:
   median, mean, max or min) of the exact values, censor 0. Censored rows of the group
   must not contradict it by more than the spread (``<5`` next to ``=8`` with spread 2 is a
@@ -70,11 +71,13 @@ def aggregate_replicates(df: pd.DataFrame, cfg: ValueConfig) -> tuple[pd.DataFra
     conflicts: list[np.ndarray] = []
     rows = df["input_row"].to_numpy(np.int64)
     families = df["family"].to_numpy() if "family" in df.columns else np.full(len(df), "other", dtype=object)
+    percent = (df["canonical_unit"].to_numpy() == "%") if "canonical_unit" in df.columns else np.zeros(len(df), bool)
     multi_index = np.flatnonzero(~single)
     order = multi_index[np.argsort(group[multi_index], kind="stable")]
     bounds = np.flatnonzero(np.diff(group[order])) + 1
     for members in np.split(order, bounds) if order.size else []:
-        result = aggregate_group(values[members], censor[members], str(families[members[0]]), cfg)
+        spread = cfg.max_replicate_spread_percent if percent[members[0]] else cfg.max_replicate_spread
+        result = aggregate_group(values[members], censor[members], str(families[members[0]]), cfg, spread)
         if result is None:
             conflicts.append(rows[members])
             continue
@@ -101,9 +104,14 @@ def _check_rules(cfg: ValueConfig) -> None:
             raise ConfigError(f"values.{name} = {rule!r} is not a replicate rule", f"use one of {sorted(REPLICATE_RULES)}")
 
 
-def aggregate_group(values: np.ndarray, censor: np.ndarray, family: str, cfg: ValueConfig) -> tuple[float, int] | None:
-    """(value, censor) of one replicate group, or None for a conflict (rules: module doc)."""
-    spread = cfg.max_replicate_spread
+def aggregate_group(
+    values: np.ndarray, censor: np.ndarray, family: str, cfg: ValueConfig, spread: float | None = None
+) -> tuple[float, int] | None:
+    """(value, censor) of one replicate group, or None for a conflict (rules: module doc).
+
+    ``spread`` defaults to ``cfg.max_replicate_spread`` (log units).
+    """
+    spread = cfg.max_replicate_spread if spread is None else spread
     if family == "label":
         ones = int(np.sum(values == 1.0))
         zeros = len(values) - ones

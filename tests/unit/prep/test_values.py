@@ -221,3 +221,12 @@ def test_label_words() -> None:
                                     ("maybe", "label", "=", "label"), ("active", "nM", "=", None)]), CFG)
     assert ok["value_canonical"].tolist() == [1.0, 0.0]
     assert rejected["reason"].tolist() == [R.NON_NUMERIC_VALUE, R.NON_NUMERIC_VALUE]  # words only mean labels for labels
+
+
+def test_percent_endpoints_use_their_own_spread() -> None:
+    df = observations([40.0, 60.0], [0, 0], "potency")
+    df["endpoint"], df["canonical_unit"] = "inhibition_pct", "%"
+    aggregated, _, conflicts = aggregate_replicates(df, ValueConfig(max_replicate_spread=2.0, max_replicate_spread_percent=30.0))
+    assert aggregated["value_canonical"].tolist() == [50.0] and conflicts.size == 0
+    _, _, conflicts = aggregate_replicates(df, ValueConfig(max_replicate_spread_percent=10.0))
+    assert conflicts.tolist() == [10, 11]
