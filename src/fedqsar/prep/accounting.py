@@ -6,9 +6,10 @@ reason code. ``accounting.json`` is :meth:`Accounting.to_dict`; ``rejected.csv``
 :meth:`Accounting.rejected_table`. The invariant ``used + merged + sum(rejected) ==
 input_rows`` is checked by :meth:`Accounting.check`.
 
-Reason codes live here, in one place. Chemistry codes are produced by
-``prep.standardize``; they are listed below so that documentation and reports know them,
-but any non-empty string is accepted as a reason.
+Reason codes live here, in one place (``REASONS``: code -> meaning). Structure codes are
+defined by ``prep.standardize`` and re-exported; the readers (``prep.tables``), tasks
+(``prep.tasks``) and the pipeline add theirs to ``REASONS``. Any non-empty string is
+accepted as a reason.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.errors import AccountingError
-
-# --- structure: codes defined by prep.standardize (re-exported here) ---------------------
-from fedqsar.prep.standardize import (  # noqa: E402
+from fedqsar.prep.standardize import (  # noqa: F401 - structure codes, defined there, re-exported here
     EMPTY_SMILES,
     STANDARDISATION_FAILED,
     STRUCTURE_REJECT_REASONS,
@@ -30,6 +29,7 @@ from fedqsar.prep.standardize import (  # noqa: E402
     UNPARSABLE_SMILES,
 )
 
+# --- structure ---------------------------------------------------------------------------
 MISSING_STRUCTURE = "missing_structure"  # activity row whose compound has no SMILES in the input
 
 # --- values (prep.values) ----------------------------------------------------------------
