@@ -6,13 +6,19 @@ Everything else in ``fedqsar.trust`` works on plain callables (``predict(X) -> (
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import scipy.sparse as sp
 
+from fedqsar.errors import ModelFileError
+from fedqsar.model.io import load_model
 from fedqsar.model.network import MultitaskModel
 from fedqsar.model.predict import predict as model_predict
 from fedqsar.model.predict import trunk_embedding
-from fedqsar.trust.calibrate import EmbedFn, PredictFn
+from fedqsar.prepared import PreparedSet
+from fedqsar.trust.calibrate import EmbedFn, PredictFn, TrustConfig, fit_trust
+from fedqsar.trust.store import save_trust
 
 
 def model_functions(model: MultitaskModel, partner: str) -> tuple[PredictFn, EmbedFn]:
@@ -25,3 +31,32 @@ def model_functions(model: MultitaskModel, partner: str) -> tuple[PredictFn, Emb
         return trunk_embedding(model, sp.csr_matrix(X, dtype=np.float32))
 
     return predict, embed
+
+
+def fit_trust_for_saved_model(model_folder: Path, prepared: PreparedSet, config: TrustConfig = TrustConfig()) -> Path:
+    """Fit and save the trust artefacts of a saved partner model (call after ``save_model``).
+
+    Calibration rows: the model's validation fold; domain reference: its training rows
+    (every fold not held out). The test fold is never read.
+
+    Returns
+    -------
+    Path
+        ``<model_folder>/trust``.
+
+    Raises
+    ------
+    ModelFileError
+        When the PreparedSet is not the one the model was trained on, or the validation fold is empty.
+    """
+    saved = load_model(model_folder)
+    if saved.prep_hash and prepared.manifest.get("prep_hash") and saved.prep_hash != prepared.manifest["prep_hash"]:
+        raise ModelFileError(f"{model_folder} was trained on data prepared with another config",
+                             "pass the PreparedSet the model was trained on")
+    calibration = prepared.rows_in_folds([saved.train_cfg.validation_fold])
+    if calibration.size == 0:
+        raise ModelFileError(f"validation fold {saved.train_cfg.validation_fold} has no rows: nothing to calibrate on",
+                             "train with a validation fold that holds compounds")
+    reference = np.flatnonzero(~np.isin(prepared.folds, saved.train_cfg.held_out_folds))
+    predict, embed = model_functions(saved.model, saved.partner)
+    return save_trust(fit_trust(predict, prepared, calibration, reference, embed=embed, config=config), model_folder)

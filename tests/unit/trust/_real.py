@@ -66,7 +66,7 @@ def _task(task_id: int, name: str, kind: str, label: np.ndarray) -> dict:
 def trained_model(prepared: PreparedSet, folder: Path) -> MultitaskModel:
     """Small model trained on folds 0-2 (validation 3, test 4), saved into ``folder``."""
     model_cfg = ModelConfig(hidden_sizes=(128,), dropout=0.1)
-    train_cfg = replace(TrainConfig(), epochs=15, batch_size=64, validation_fold=3, test_fold=4)
+    train_cfg = replace(TrainConfig(), epochs=8, batch_size=64, validation_fold=3, test_fold=4)
     model = MultitaskModel(prepared.n_bits, model_cfg, {"A": HeadSpec.from_tasks(prepared.tasks)})
     fit(model, "A", prepared, train_cfg)
     save_model(folder, model, model_cfg, train_cfg, prepared.tasks, prepared.manifest, partner="A")

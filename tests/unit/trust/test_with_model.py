@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from fedqsar.cli.main import app
 from fedqsar.model.io import load_model
 from fedqsar.prep.keys import save_key
-from fedqsar.trust import annotate_predictions, fit_trust, load_trust, report_tables, save_trust
+from fedqsar.trust import annotate_predictions, load_trust, report_tables
 from fedqsar.trust.explain import explain_smiles
-from fedqsar.trust.model_adapter import model_functions
+from fedqsar.trust.model_adapter import fit_trust_for_saved_model, model_functions
 
 from ._real import KEY, biogen_rppb, trained_model
 
@@ -26,10 +26,8 @@ SMILES = "CC(C)[C@@](C)(O)[C@@H]1CN(c2nc(-c3[nH]nc4ncccc34)c(F)cc2Cl)CCN1"
 def model_folder(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     prepared, smiles = biogen_rppb(shared_data)
     folder = tmp_path_factory.mktemp("model")
-    model = trained_model(prepared, folder)
-    predict, embed = model_functions(model, "A")
-    artefacts = fit_trust(predict, prepared, prepared.rows_in_folds([3]), prepared.rows_in_folds([0, 1, 2]), embed=embed)
-    save_trust(artefacts, folder)
+    trained_model(prepared, folder)
+    assert fit_trust_for_saved_model(folder, prepared) == folder / "trust"
     training_smiles = smiles[int(prepared.rows_in_folds([0])[0])]
     return prepared, folder, training_smiles
 
@@ -84,6 +82,13 @@ def test_explain_rejects_unknown_task_and_wrong_key(model_folder, tmp_path: Path
     result = runner.invoke(app, ["explain", "--model", str(folder), "--smiles", SMILES, "--task", "rPPB",
                                  "--key", str(other_key), "--out", str(tmp_path / "y")])
     assert result.exit_code != 0 and "key" in result.output
+
+
+def test_calibration_rows_are_the_validation_fold(model_folder) -> None:
+    prepared, folder, _ = model_folder
+    artefacts = load_trust(folder)
+    assert artefacts.classifiers[0].n_calibration == prepared.rows_in_folds([3]).size
+    assert artefacts.reference.shape[0] == prepared.rows_in_folds([0, 1, 2]).size
 
 
 def test_explain_smiles_reports_trust_for_the_compound(model_folder, tmp_path: Path) -> None:
