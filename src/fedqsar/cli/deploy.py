@@ -116,7 +116,7 @@ def _node_specs(partners: dict[str, Path], keys: Path, state_root: Path, ports: 
 
 
 def _command_sections(spec: dep.DeploymentSpec, nodes: list[dep.NodeSpec], run_dir: Path, rounds: int) -> list[tuple[str, list[str]]]:
-    env = "export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1"
+    env = "export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 FLWR_TELEMETRY_ENABLED=0 FLWR_DISABLE_UPDATE_CHECK=1"
     if spec.profile == "warm":
         env += f" FLWR_SUPEREXEC_TASK_POLL_INTERVAL={spec.poll_interval} FEDQSAR_NODE_POLL={spec.poll_interval}"
     link = [env, dep.shell_line(dep.superlink_command(spec))]

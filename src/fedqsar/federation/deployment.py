@@ -242,12 +242,14 @@ def flwr_connection_toml(spec: DeploymentSpec) -> str:
 
 
 def deployment_env(spec: DeploymentSpec, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for every process: venv on PATH, private Flower home, no runtime installs."""
+    """Environment for every process: venv on PATH, private Flower home, no runtime installs,
+    no telemetry or update checks."""
     env = dict(os.environ if base is None else base)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["FLWR_HOME"] = str(spec.flwr_home.resolve())
     env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] = "1"
     env["FLWR_TELEMETRY_ENABLED"] = "0"
+    env["FLWR_DISABLE_UPDATE_CHECK"] = "1"  # no calls to the internet from any process
     env["PYTHONUNBUFFERED"] = "1"
     if spec.profile == "warm":
         env["FLWR_SUPEREXEC_TASK_POLL_INTERVAL"] = str(spec.poll_interval)

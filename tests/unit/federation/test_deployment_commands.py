@@ -85,6 +85,7 @@ def test_connection_toml_and_env(tmp_path: Path) -> None:
     env = dep.deployment_env(spec, base={"PATH": "/usr/bin"})
     assert env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] == "1"
     assert env["FLWR_HOME"] == str(spec.flwr_home.resolve())
+    assert env["FLWR_DISABLE_UPDATE_CHECK"] == "1" and env["FLWR_TELEMETRY_ENABLED"] == "0"
     assert float(env["FLWR_SUPEREXEC_TASK_POLL_INTERVAL"]) == spec.poll_interval
 
 
