@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from fedqsar.errors import ReportError
+from fedqsar.errors import FedQSARError, ReportError
 from fedqsar.prepared import TASK_COLUMNS, PreparedSet
 from fedqsar.report import gather
 from fedqsar.report.files import RUN_FILES
@@ -24,7 +24,11 @@ def test_gathers_every_file_of_a_complete_run(synthetic_run: Path) -> None:
     assert data.table("uplift")["delta_abs"].dtype == "float64"
     assert data.table("coverage")["n"].dtype == "float64"  # extra column of the producer, typed
     assert all(p.accounting_balances for p in data.partners)
-    assert data.ledger.state == "verified" and "entries chain correctly" in data.ledger.detail
+    federation, evaluation = data.ledgers
+    assert (federation.name, federation.state) == ("federation/ledger.sqlite", "verified")
+    assert "all 18 entries chain correctly" in federation.detail and "closed" in federation.detail
+    assert (evaluation.name, evaluation.state) == ("evaluation/ledger.sqlite", "verified")
+    assert "The 3 result files match" in evaluation.detail
     assert len(data.config_hash) == 64 and data.config["federation"]["rounds"] == 12
 
 
@@ -51,7 +55,9 @@ def test_missing_run_folder_is_a_report_error(tmp_path: Path) -> None:
         gather(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("name", ["history", "metrics", "uplift", "endpoints", "coverage", "domain", "ledger"])
+@pytest.mark.parametrize(
+    "name", ["history", "metrics", "uplift", "endpoints", "coverage", "domain", "ledger", "evaluation_ledger"]
+)
 def test_missing_optional_file_names_its_producer(run_copy: Path, name: str) -> None:
     (run_copy / RUN_FILES[name].relative).unlink()
     data = gather(run_copy)
@@ -124,8 +130,32 @@ def test_tampered_ledger_fails_verification(run_copy: Path) -> None:
     head = run_copy / "federation" / "ledger.head"
     record = json.loads(head.read_text(encoding="utf-8"))
     head.write_text(json.dumps({"seq": record["seq"] - 1, "hash": record["hash"]}), encoding="utf-8")
-    status = gather(run_copy).ledger
-    assert status.state == "failed" and "FAILED" in status.detail
+    federation, evaluation = gather(run_copy).ledgers
+    assert federation.state == "failed" and "FAILED" in federation.detail
+    assert evaluation.state == "verified"
+
+
+def test_result_file_edited_after_evaluation_is_detected(run_copy: Path) -> None:
+    path = run_copy / "evaluation" / "uplift.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace("pharma_b", "pharma_B", 1), encoding="utf-8")
+    federation, evaluation = gather(run_copy).ledgers
+    assert federation.state == "verified" and evaluation.state == "failed"
+    assert "evaluation/uplift.csv changed after the evaluation recorded it" in evaluation.detail
+    assert "metrics.csv" not in evaluation.detail
+
+
+def test_federation_ledger_extended_after_evaluation_is_detected(run_copy: Path) -> None:
+    from fedqsar.ledger import Ledger
+
+    with pytest.raises(FedQSARError):  # the closed federation ledger refuses appends ...
+        Ledger(run_copy / "federation" / "ledger.sqlite").append("round", {"round": 99, "participants": [],
+                                                                            "aggregate_hash": "0" * 64})
+    (run_copy / "federation" / "ledger.sqlite").unlink()  # ... so replace it with another valid one
+    (run_copy / "federation" / "ledger.head").unlink()
+    Ledger(run_copy / "federation" / "ledger.sqlite").append("run_start", {"config_hash": "x"})
+    federation, evaluation = gather(run_copy).ledgers
+    assert federation.state == "verified" and "not closed" in federation.detail
+    assert evaluation.state == "failed" and "not at the head" in evaluation.detail
 
 
 def tiny_prepared_set(n_compounds: int, n_tasks: int, accounting: dict) -> PreparedSet:

@@ -46,12 +46,14 @@ def test_report_has_every_section_in_order_and_inline_images(rendered_report: Pa
     assert all(img["src"].startswith("data:image/svg+xml;base64,") and img["alt"] for img in page.images)
     text = " ".join(page.text)
     assert "Federation did not help partner pharma_b" in text
-    assert "verified" in text and "entries chain correctly" in text
+    assert "federation/ledger.sqlite" in text and "evaluation/ledger.sqlite" in text
+    assert "The 3 result files match the sha256 hashes the evaluation recorded" in text
 
 
 def test_missing_optional_files_are_explained_in_their_sections(run_copy: Path) -> None:
     for relative in ("evaluation/uplift.csv", "evaluation/metrics.csv", "federation/history.csv",
-                     "evaluation/endpoints.csv", "trust/coverage.csv", "trust/domain.csv", "federation/ledger.sqlite"):
+                     "evaluation/endpoints.csv", "trust/coverage.csv", "trust/domain.csv", "federation/ledger.sqlite",
+                     "evaluation/ledger.sqlite"):
         (run_copy / relative).unlink()
     html = render_html(gather(run_copy))
     page = outline(html)

@@ -38,6 +38,7 @@ RUN_FILES: dict[str, RunFile] = {
         "federation/history.csv", ("round", "partner", "metric", "value"), False, "`fedqsar federate`"
     ),
     "ledger": RunFile("federation/ledger.sqlite", (), False, "`fedqsar federate`"),
+    "evaluation_ledger": RunFile("evaluation/ledger.sqlite", (), False, "`fedqsar evaluate`"),
     "metrics": RunFile(
         "evaluation/metrics.csv",
         ("partner", "task", "endpoint", "model_kind", "fold", "metric", "value"),

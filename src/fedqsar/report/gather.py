@@ -12,7 +12,8 @@ import pandas as pd
 from fedqsar.errors import ReportError
 from fedqsar.report.consortium import PartnerInfo, read_consortium
 from fedqsar.report.files import RUN_FILES, missing_message
-from fedqsar.report.provenance import LedgerStatus, check_ledger, library_versions, read_config
+from fedqsar.report.ledgers import LEDGERS, LedgerStatus, check_ledgers
+from fedqsar.report.provenance import library_versions, read_config
 from fedqsar.report.tables import read_run_table
 
 OPTIONAL_TABLES = ("history", "metrics", "uplift", "endpoints", "coverage", "domain")
@@ -36,8 +37,8 @@ class ReportData:
         (partner, metric, comparison).
     missing
         Optional file name -> sentence saying it is missing and which command writes it.
-    ledger
-        Ledger verification outcome.
+    ledgers
+        Verification of the federation and the evaluation ledger, in that order.
     sources
         ``"config"`` / ``"partners"`` -> the file or folder they were read from.
     versions
@@ -52,7 +53,7 @@ class ReportData:
     partners: tuple[PartnerInfo, ...]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
-    ledger: LedgerStatus = LedgerStatus("missing", "")
+    ledgers: tuple[LedgerStatus, ...] = ()
     versions: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -94,8 +95,9 @@ def gather(run_dir: Path) -> ReportData:
             missing[name] = missing_message(name)
         else:
             tables[name] = table
-    if not (run_dir / RUN_FILES["ledger"].relative).is_file():
-        missing["ledger"] = missing_message("ledger")
+    for name in LEDGERS:
+        if not (run_dir / RUN_FILES[name].relative).is_file():
+            missing[name] = missing_message(name)
     return ReportData(
         run_dir=run_dir,
         config=config,
@@ -103,7 +105,7 @@ def gather(run_dir: Path) -> ReportData:
         partners=partners,
         tables=tables,
         missing=missing,
-        ledger=check_ledger(run_dir),
+        ledgers=check_ledgers(run_dir),
         versions=library_versions(),
         sources={"config": config_source, "partners": partners_source},
     )

@@ -57,8 +57,8 @@ def write_synthetic_run(
     metrics.to_csv(folder / "evaluation" / "metrics.csv", index=False)
     uplift_table(metrics, UpliftConfig(n_bootstrap=400, seed=seed)).to_csv(folder / "evaluation" / "uplift.csv", index=False)
     _history(rng).to_csv(folder / "federation" / "history.csv", index=False)
-    _write_ledger(folder)
     _endpoints(rng, endpoint_values).to_csv(folder / "evaluation" / "endpoints.csv", index=False)
+    _write_ledgers(folder)
     if with_trust:
         _coverage(rng, n_tasks).to_csv(folder / "trust" / "coverage.csv", index=False)
         _domain(rng, n_tasks).to_csv(folder / "trust" / "domain.csv", index=False)
@@ -147,15 +147,21 @@ def _endpoints(rng: np.random.Generator, per_endpoint: int | None) -> pd.DataFra
     return pd.concat(frames, ignore_index=True)
 
 
-def _write_ledger(folder: Path) -> None:
-    ledger = Ledger(folder / "federation" / "ledger.sqlite")
-    ledger.append("run_start", {"config_hash": hash_file(folder / "config.toml")})
+def _write_ledgers(folder: Path) -> None:
+    """The federation's ledger and the evaluation's, which records the result files' hashes."""
+    federation = Ledger(folder / "federation" / "ledger.sqlite")
+    federation.append("run_start", {"config_hash": hash_file(folder / "config.toml")})
     for name in SYNTHETIC_PARTNERS:
-        ledger.append("partner", {"partner": name, "manifest_hash": "3f9a1c0d5e7b2a64"})
+        federation.append("partner", {"partner": name, "manifest_hash": "3f9a1c0d5e7b2a64"})
     for r in range(1, ROUNDS + 1):
-        ledger.append("round", {"round": r, "participants": sorted(SYNTHETIC_PARTNERS), "aggregate_hash": f"{r:064x}"})
-    ledger.append("final_model", {"model_hash": "f" * 64})
-    ledger.append("run_end", {})
+        federation.append("round", {"round": r, "participants": sorted(SYNTHETIC_PARTNERS), "aggregate_hash": f"{r:064x}"})
+    federation.append("final_model", {"model_hash": "f" * 64})
+    federation.append("run_end", {})
+    evaluation = Ledger(folder / "evaluation" / "ledger.sqlite")
+    evaluation.append("run_start", {"config_hash": hash_file(folder / "config.toml")})
+    files = {name: hash_file(folder / "evaluation" / f"{name}.csv") for name in ("endpoints", "metrics", "uplift")}
+    evaluation.append("evaluation", {"files": files, "federation_ledger_head": federation.head()[1]})
+    evaluation.append("run_end", {})
 
 
 def _coverage(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:

@@ -146,12 +146,14 @@ def provenance_section(data: ReportData) -> Section:
         ("configuration", data.sources.get("config", "config.toml")),
         ("partners read from", data.sources.get("partners", "consortium.json")),
         ("configuration hash (sha256)", data.config_hash),
-        ("ledger", f"{ledger_label.get(data.ledger.state, data.ledger.state)}: {data.ledger.detail}"),
+    ) + tuple((ledger.name, f"{ledger_label.get(ledger.state, ledger.state)}: {ledger.detail}") for ledger in data.ledgers
     ) + tuple((f"{name} version", version) for name, version in data.versions.items())
-    warnings = (f"The run ledger failed verification: {data.ledger.detail}",) if data.ledger.state == "failed" else ()
+    warnings = tuple(f"{ledger.name} failed verification: {ledger.detail}" for ledger in data.ledgers
+                     if ledger.state == "failed")
     config_text = json.dumps(data.config, indent=2, sort_keys=True, default=str)
     return Section("provenance", "Provenance", (
-        "The configuration hash identifies every setting of this run; the ledger is an append-only, hash-chained "
-        "record of datasets, configurations, rounds and models.",
+        "The configuration hash identifies every setting of this run. The ledgers are append-only, hash-chained "
+        "records: the federation's (partners, rounds, models) and the evaluation's (configurations, partners' "
+        "manifests, sha256 of every result file, the federation ledger's head).",
     ), tables=(Table(("item", "value"), rows, text_columns=(0, 1)),), warnings=warnings,
         blocks=((f"configuration ({data.sources.get('config', 'config.toml')})", config_text),))
