@@ -31,3 +31,30 @@ def reports_errors(func: F) -> F:
             raise typer.Exit(code=exc.exit_code) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+class StageProgress:
+    """Rich progress bars, one per pipeline stage: ``factory(stage, total)(n_done)``.
+
+    Use as a context manager; pass the instance as a library ``progress`` factory.
+    Disabled (no output) when ``enabled`` is false, e.g. for ``--quiet``.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, disable=not enabled, transient=False,
+        )
+
+    def __enter__(self) -> "StageProgress":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, stage: str, total: int) -> Callable[[int], None]:
+        task = self._progress.add_task(stage, total=total)
+        return lambda n: self._progress.advance(task, n)

@@ -1,0 +1,94 @@
+"""``fedqsar prepare``: one partner's raw tables -> a PreparedSet folder."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from fedqsar.cli.common import StageProgress, console, reports_errors
+from fedqsar.config import load_toml, save_toml
+from fedqsar.errors import InputSchemaError
+from fedqsar.prep.config import PrepConfig
+from fedqsar.prep.keys import ConsortiumKey, generate_key, load_key, save_key
+from fedqsar.prep.pipeline import PrepareResult, prepare
+from fedqsar.prep.wide import wide_to_long
+
+
+@reports_errors
+def prepare_command(
+    inputs: list[Path] = typer.Option(..., "--input", "-i", help="long-form CSV/Parquet/SDF file, or a TUNER folder / T0,T1,T2 files (repeat --input)"),
+    out: Path = typer.Option(..., "--out", "-o", help="PreparedSet folder to write"),
+    key_file: Path | None = typer.Option(None, "--key", help="consortium key file (fedqsar keygen); without it a new key is created beside --out"),
+    config_file: Path | None = typer.Option(None, "--config", help="PrepConfig TOML; must be identical for every partner"),
+    thresholds: Path | None = typer.Option(None, "--thresholds", help="CSV of expert classification thresholds per assay"),
+    wide: bool = typer.Option(False, "--wide", help="input is wide: one row per compound, one column per assay (unit in the header's parentheses)"),
+    smiles_column: str = typer.Option("smiles", "--smiles-column", help="wide input: SMILES column"),
+    id_column: str | None = typer.Option(None, "--id-column", help="wide input: compound id column"),
+    value_columns: list[str] | None = typer.Option(None, "--value-column", help="wide input: assay columns (repeat; default: numeric columns)"),
+    jobs: int = typer.Option(-1, "--jobs", "-j", help="processes for standardisation (-1: all cores)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+) -> None:
+    """Standardise, fingerprint (keyed), fold, harmonise values and build tasks for one partner."""
+    config = load_toml(PrepConfig, config_file) if config_file else PrepConfig()
+    key = _key_for(key_file, out)
+    with tempfile.TemporaryDirectory(prefix="fedqsar-wide-") as scratch:
+        source: Path | list[Path] = inputs[0] if len(inputs) == 1 else inputs
+        if wide:
+            source = _widened(inputs, Path(scratch), smiles_column, id_column, value_columns)
+        with StageProgress(enabled=not quiet) as progress:
+            result = prepare(source, out, key, config, n_jobs=jobs, thresholds=thresholds, progress=progress)
+    save_toml(config, out / "prep_config.toml")
+    _print_summary(result)
+
+
+def _widened(inputs: list[Path], scratch: Path, smiles: str, ident: str | None, columns: list[str] | None) -> Path:
+    """Wide files -> one long Parquet file in a scratch folder (never inside the PreparedSet)."""
+    if len(inputs) != 1:
+        raise InputSchemaError("--wide takes exactly one --input file", "convert and prepare one wide file at a time")
+    long_file = scratch / "long.parquet"
+    wide_to_long(inputs[0], smiles_column=smiles, id_column=ident, value_columns=columns).to_parquet(long_file, index=False)
+    return long_file
+
+
+def _key_for(key_file: Path | None, out: Path) -> ConsortiumKey:
+    if key_file is not None:
+        return load_key(key_file)
+    new_file = out.with_name(out.name + ".key")
+    key = generate_key()
+    save_key(key, new_file)
+    console.print(
+        f"[yellow]no --key given: created a new consortium key {new_file} (id {key.key_id}).[/] "
+        "Give this file to your partners (never the server) so that all of you prepare with the same key."
+    )
+    return key
+
+
+def _print_summary(result: PrepareResult) -> None:
+    accounting = result.prepared.accounting
+    table = Table(title=f"PreparedSet {result.out}", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("input rows", str(accounting["input_rows"]))
+    table.add_row("  used", str(accounting["used"]))
+    table.add_row("  merged into replicates", str(accounting["merged"]))
+    for reason, count in sorted(accounting["rejected"].items(), key=lambda item: -item[1]):
+        table.add_row(f"  rejected: {reason}", str(count))
+    tasks = result.prepared.tasks
+    table.add_row("distinct input SMILES (standardised once)", str(result.n_unique_smiles))
+    table.add_row("compounds", str(result.prepared.n_compounds))
+    for kind in ("classification", "regression"):
+        of_kind = tasks[tasks["kind"] == kind]
+        table.add_row(f"{kind} tasks (passing quorum)", f"{len(of_kind)} ({int(of_kind['passes_quorum'].sum())})")
+    folds = result.prepared.compounds["fold"].value_counts().sort_index()
+    table.add_row("compounds per fold", " ".join(f"{int(f)}:{int(n)}" for f, n in folds.items()))
+    console.print(table)
+    timing = "  ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.seconds.items())
+    console.print(f"time per stage: {timing}")
+    console.print(f"rejected rows with reasons: {result.out / 'rejected.csv'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("prepare")(prepare_command)

@@ -1,0 +1,297 @@
+"""``prepare``: one partner's raw tables -> a PreparedSet folder.
+
+Stages, each accounting for every input row it closes::
+
+    read (schema)          -> rows already unusable (missing structure, malformed line ...)
+    structures             -> standardise, fingerprint, keyed scaffold fold (each unique SMILES once)
+    values                 -> parse, qualifiers -> censoring, units -> canonical scale
+    dates (time folds)     -> rows without a usable date when folds are by time
+    replicates             -> merged / duplicate_conflict
+    tasks                  -> thresholds, quorums, weights; observations feeding no task
+    matrices               -> X, Y, censor CSR; compounds and tasks tables; manifest
+
+Every input row ends in exactly one bucket (used, merged, rejected with a reason); the
+accounting is checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fedqsar.errors import InputFileError
+from fedqsar.prep import accounting as reasons
+from fedqsar.prep import folds as fold_rules
+from fedqsar.prep import schema, tasks, values
+from fedqsar.prep.accounting import Accounting
+from fedqsar.prep.config import PrepConfig
+from fedqsar.prep.keys import ConsortiumKey
+from fedqsar.prep.manifest import build_manifest
+from fedqsar.prep.structures import StructureBatch, process_structures
+from fedqsar.prepared import PreparedSet
+
+MISSING_DATE = "missing_date"
+reasons.REASONS.setdefault(MISSING_DATE, "folds are by time but this row has no parsable date")
+
+# progress(stage, total) -> advance(n); the CLI turns it into progress bars.
+ProgressFactory = Callable[[str, int], Callable[[int], None]]
+
+
+@dataclass
+class PrepareResult:
+    """What ``prepare`` produced.
+
+    Attributes
+    ----------
+    prepared
+        The PreparedSet written to ``out``.
+    rejected
+        The rejected input rows with their reason (also ``out/rejected.csv``).
+    n_unique_smiles
+        Distinct input SMILES standardised (each once).
+    seconds
+        Wall time per stage.
+    """
+
+    out: Path
+    prepared: PreparedSet
+    rejected: pd.DataFrame
+    n_unique_smiles: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Rows:
+    """Working state shared by the stages: the activities table and the accounting."""
+
+    activities: pd.DataFrame
+    accounting: Accounting
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def open(self) -> pd.DataFrame:
+        """Activities not yet assigned to a bucket."""
+        return self.activities.iloc[self.accounting.open_rows]
+
+
+def prepare(
+    inputs: str | Path | Sequence[str | Path],
+    out: Path,
+    key: ConsortiumKey,
+    config: PrepConfig = PrepConfig(),
+    *,
+    n_jobs: int = 1,
+    thresholds: str | Path | None = None,
+    rename: dict[str, str] | None = None,
+    progress: ProgressFactory | None = None,
+) -> PrepareResult:
+    """Prepare one partner's data into a PreparedSet folder.
+
+    Parameters
+    ----------
+    inputs
+        A long-form file (CSV/Parquet/SDF) or a MELLODDY-TUNER folder / file list.
+    out
+        Output folder (created; existing PreparedSet files are overwritten).
+    key
+        The consortium key (fingerprint permutation and fold hashing).
+    config
+        Preparation settings; their hash goes into the manifest.
+    n_jobs
+        Processes for the structure stage (<= 0: all cores). Does not change the output.
+    thresholds, rename
+        Optional expert-threshold table and column renaming for long-form input.
+    progress
+        Optional factory of progress callbacks, ``progress(stage, total)(n_done)``.
+
+    Returns
+    -------
+    PrepareResult
+
+    Raises
+    ------
+    InputFileError, InputSchemaError
+        For unreadable, empty or malformed input files (never for bad rows: those are
+        rejected and counted).
+    """
+    clock = time.perf_counter()
+    raw = schema.read_partner_input(inputs, rename=rename, thresholds=thresholds)
+    if raw.activities.empty:
+        raise InputFileError(f"{inputs} holds no activity rows", "check that the file has data below its header")
+    rows = _Rows(raw.activities.reset_index(drop=True), Accounting(len(raw.activities)))
+    rows.accounting.reject_table(schema.pre_rejects(rows.activities))
+    rows.seconds["read"] = time.perf_counter() - clock
+
+    batch, std_of_row, mw_of_row = _run_structures(rows, config, key, n_jobs, progress)
+    ok = _run_values(rows, config, mw_of_row, std_of_row, batch.std_smiles)
+    ok, dates = _run_dates(rows, ok, config)
+    aggregated, merged = _run_replicates(rows, ok, config)
+    tasks_df, labels = _run_tasks(rows, ok, aggregated, merged, raw.assays, config)
+    rows.accounting.check()
+
+    clock = time.perf_counter()
+    prepared = _assemble(rows, batch, std_of_row, tasks_df, labels, dates, config, key, raw.source_format)
+    rejected = rows.accounting.rejected_table(rows.activities).drop(columns=["reject_reason"], errors="ignore")
+    prepared.save(out, rejected=rejected)
+    rows.seconds["assemble_and_write"] = time.perf_counter() - clock
+    return PrepareResult(Path(out), prepared, rejected, batch.n_unique, rows.seconds)
+
+
+# --- stages ---------------------------------------------------------------------------------
+def _run_structures(
+    rows: _Rows, config: PrepConfig, key: ConsortiumKey, n_jobs: int, progress: ProgressFactory | None
+) -> tuple[StructureBatch, pd.Series, pd.Series]:
+    """Standardise the distinct SMILES of open rows; reject rows whose structure fails.
+
+    Returns the batch (one entry per distinct SMILES) and, indexed by ``input_row``, each
+    open row's position in it and its parent molecular weight.
+    """
+    clock = time.perf_counter()
+    open_rows = rows.open()
+    distinct = pd.unique(open_rows["smiles"].astype(object))
+    advance = progress("standardise + fingerprint", len(distinct)) if progress else None
+    batch = process_structures(list(distinct), config, key, n_jobs=n_jobs, progress=advance)
+    position = pd.Series(np.arange(len(distinct)), index=pd.Index(distinct, dtype=object))
+    position_of_row = pd.Series(position.reindex(open_rows["smiles"].astype(object)).to_numpy(), index=open_rows["input_row"])
+    failed = np.array([batch.reasons[p] for p in position_of_row.to_numpy()], dtype=object)
+    bad = pd.notna(failed) & (failed != None)  # noqa: E711 - object array of str | None
+    rows.accounting.reject(position_of_row.index.to_numpy()[bad], failed[bad].tolist())
+    position_of_row = position_of_row[~bad]
+    mol_weight = pd.Series(batch.mol_weight[position_of_row.to_numpy()], index=position_of_row.index)
+    rows.seconds["structures"] = time.perf_counter() - clock
+    return batch, position_of_row, mol_weight
+
+
+def _run_values(
+    rows: _Rows, config: PrepConfig, mol_weight: pd.Series, position_of_row: pd.Series, batch_smiles: list[str | None]
+) -> pd.DataFrame:
+    """Harmonise values of open rows; rejects are counted; adds ``structure_key``/``position``."""
+    clock = time.perf_counter()
+    ok, rejected = values.harmonise(rows.open(), config.values, mol_weight=mol_weight)
+    rows.accounting.reject_table(rejected)
+    ok["position"] = position_of_row.reindex(ok["input_row"]).to_numpy(np.int64)
+    ok["structure_key"] = np.asarray(batch_smiles, dtype=object)[ok["position"].to_numpy()] if len(ok) else []
+    rows.seconds["values"] = time.perf_counter() - clock
+    return ok
+
+
+def _run_dates(rows: _Rows, ok: pd.DataFrame, config: PrepConfig) -> tuple[pd.DataFrame, pd.Series | None]:
+    """With time folds, reject rows without a usable date; returns dates by ``input_row``."""
+    if not _uses_time_folds(ok, config):
+        return ok, None
+    parsed, bad = fold_rules.parse_dates(ok["date"])
+    rows.accounting.reject(ok["input_row"].to_numpy(np.int64)[bad], MISSING_DATE)
+    kept = ok.loc[~bad].reset_index(drop=True)
+    return kept, pd.Series(parsed[~bad].to_numpy(), index=kept["input_row"].to_numpy())
+
+
+def _uses_time_folds(ok: pd.DataFrame, config: PrepConfig) -> bool:
+    scheme = config.folds.scheme
+    if scheme == "time":
+        return True
+    if scheme == "auto" and "date" in ok.columns and len(ok):
+        return not bool(fold_rules.parse_dates(ok["date"])[1].any())
+    return False
+
+
+def _run_replicates(rows: _Rows, ok: pd.DataFrame, config: PrepConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """Fold replicates per (structure, assay, endpoint); conflicting rows rejected.
+
+    Merged rows are returned, not yet counted: they are counted once tasks show whether
+    their group feeds any task.
+    """
+    clock = time.perf_counter()
+    aggregated, merged, conflicts = values.aggregate_replicates(ok, config.values)
+    rows.accounting.reject(conflicts, reasons.DUPLICATE_CONFLICT)
+    rows.seconds["replicates"] = time.perf_counter() - clock
+    return aggregated, merged
+
+
+def _run_tasks(
+    rows: _Rows, ok: pd.DataFrame, aggregated: pd.DataFrame, merged: np.ndarray, assays: pd.DataFrame, config: PrepConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Build tasks; observations feeding no task (and their merged replicates) are rejected."""
+    clock = time.perf_counter()
+    tasks_df, labels = tasks.build_tasks(aggregated, assays, config.tasks)
+    orphan = tasks.rows_without_task(aggregated, labels)
+    orphan_groups = aggregated.loc[aggregated["input_row"].isin(orphan), list(values.GROUP_KEYS)]
+    in_orphan_group = ok.merge(orphan_groups, on=list(values.GROUP_KEYS), how="inner")["input_row"].to_numpy(np.int64)
+    orphans = np.union1d(orphan, np.intersect1d(in_orphan_group, merged))
+    rows.accounting.reject(orphans, tasks.NO_TASK)
+    rows.accounting.merge(np.setdiff1d(merged, orphans))
+    used = np.setdiff1d(aggregated["input_row"].to_numpy(np.int64), orphan)
+    rows.accounting.use(used)
+    rows.seconds["tasks"] = time.perf_counter() - clock
+    return tasks_df, labels
+
+
+# --- assembly -------------------------------------------------------------------------------
+def _assemble(
+    rows: _Rows,
+    batch: StructureBatch,
+    position_of_row: pd.Series,
+    tasks_df: pd.DataFrame,
+    labels: pd.DataFrame,
+    dates: pd.Series | None,
+    config: PrepConfig,
+    key: ConsortiumKey,
+    source_format: str,
+) -> PreparedSet:
+    """Matrices, compound and task tables, manifest; compounds ordered by first input row."""
+    first_row = labels.groupby("structure_key", sort=False)["input_row"].min().sort_values()
+    structure_keys = first_row.index.to_numpy()
+    positions = position_of_row.reindex(first_row.to_numpy()).to_numpy(np.int64)
+    row_of_key = pd.Series(np.arange(len(structure_keys)), index=structure_keys)
+    X = batch.X[positions].astype(np.float32)
+    Y, censor = _label_matrices(labels, row_of_key, len(structure_keys), len(tasks_df))
+    compounds = pd.DataFrame({
+        "row": np.arange(len(structure_keys), dtype=np.int64),
+        "compound_id": rows.activities["compound_id"].to_numpy()[first_row.to_numpy()].astype(str),
+        "fold": _compound_folds(labels, row_of_key, batch, positions, dates, config),
+    })
+    counts = {"compounds": len(compounds), "tasks": len(tasks_df), "input_rows": rows.accounting.n_rows,
+              "observations": int(Y.nnz), "unique_input_smiles": batch.n_unique}
+    manifest = build_manifest(config, key.key_id, counts, source_format)
+    manifest["fold_scheme"] = "time" if dates is not None else "scaffold"
+    return PreparedSet(X.tocsr(), Y, censor, compounds, tasks_df.reset_index(drop=True),
+                       rows.accounting.to_dict(), manifest)
+
+
+def _label_matrices(labels: pd.DataFrame, row_of_key: pd.Series, n_rows: int, n_tasks: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Y (float32) and censor (int8) CSR with identical patterns; every label is stored."""
+    row = row_of_key.reindex(labels["structure_key"].to_numpy()).to_numpy(np.int64)
+    col = labels["task_id"].to_numpy(np.int64)
+    order = np.lexsort((col, row))
+    row, col = row[order], col[order]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.add.at(indptr, row + 1, 1)
+    indptr = np.cumsum(indptr)
+    y = labels["y"].to_numpy(np.float32)[order]
+    c = labels["censor"].to_numpy(np.int8)[order]
+    Y = sp.csr_matrix((y, col.astype(np.int32), indptr), shape=(n_rows, n_tasks))
+    censor = sp.csr_matrix((c, col.astype(np.int32).copy(), indptr.copy()), shape=(n_rows, n_tasks))
+    return Y, censor
+
+
+def _compound_folds(
+    labels: pd.DataFrame,
+    row_of_key: pd.Series,
+    batch: StructureBatch,
+    positions: np.ndarray,
+    dates: pd.Series | None,
+    config: PrepConfig,
+) -> np.ndarray:
+    """Keyed scaffold fold per compound, or time fold from each compound's earliest date."""
+    if dates is None:
+        return batch.scaffold_folds[positions].astype(np.int64)
+    earliest = (
+        pd.DataFrame({"key": labels["structure_key"].to_numpy(), "date": dates.reindex(labels["input_row"]).to_numpy()})
+        .groupby("key")["date"].min()
+        .reindex(row_of_key.index)
+    )
+    return fold_rules.time_folds(earliest.reset_index(drop=True), config.folds.n_folds)
