@@ -125,3 +125,22 @@ def test_value_stages_on_messy_long_file(tmp_path: Path) -> None:
         R.MISSING_VALUE: 1, R.DUPLICATE_CONFLICT: 2}}
     table = acc.rejected_table(raw.activities)
     assert table.loc[table.compound_id == "d", "reason"].item() == R.NON_NUMERIC_VALUE
+
+
+def test_value_stages_on_tuner_t0_t1_t2(tmp_path: Path) -> None:
+    folder = tmp_path / "tuner"
+    folder.mkdir()
+    (folder / "T0.csv").write_text(
+        "input_assay_id,assay_type,use_in_regression,expert_threshold_1,direction,is_binary\n"
+        "1,OTHER,True,6.5,high,False\n2,AUX_HTS,False,,,True\n")
+    (folder / "T1.csv").write_text(
+        "input_compound_id,input_assay_id,standard_qualifier,standard_value\n"
+        "a,1,=,7\nb,1,<,6\nc,1,>,7\nd,1,<,7\na,2,,1\nb,2,,-1\nc,2,,0.5\ne,1,=,5\n")
+    (folder / "T2.csv").write_text("input_compound_id,smiles\na,CCO\nb,CCN\nc,CCC\nd,CCCl\n")
+    raw = read_partner_input(folder)
+    acc, tasks = run_value_stages(raw)
+    assert acc.to_dict() == {"input_rows": 8, "used": 6, "merged": 0,
+                             "rejected": {R.INVALID_LABEL: 1, R.MISSING_STRUCTURE: 1}}
+    assert tasks["task_name"].tolist() == ["1", "1@6.5", "2"]
+    assert tasks["n_observed"].tolist() == [4, 3, 2]  # "<7" undetermined at 6.5; label 0.5 rejected
+    assert tasks["n_positive"].tolist() == [0, 2, 1] and tasks["n_censored"].tolist() == [3, 0, 0]
