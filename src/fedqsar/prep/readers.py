@@ -183,7 +183,7 @@ def read_sdf(path: Path) -> pd.DataFrame:
 def _record(mol, chem) -> dict[str, object]:  # type: ignore[no-untyped-def]
     if mol is None:
         return {MOLBLOCK_ERROR: True}
-    props: dict[str, object] = {str(k): str(v) for k, v in mol.GetPropsAsDict(includePrivate=False, includeComputed=False).items()}
+    props: dict[str, object] = {str(k): mol.GetProp(k) for k in mol.GetPropNames()}  # as written: "007" stays "007"
     props["_Name"] = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
     if not any(k.strip().lower() == "smiles" for k in props):
         props["smiles"] = chem.MolToSmiles(mol)

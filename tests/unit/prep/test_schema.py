@@ -130,7 +130,7 @@ def test_sdf_with_properties(tmp_path: Path) -> None:
 
     path = tmp_path / "acts.sdf"
     writer = Chem.SDWriter(str(path))
-    for name, smi, value in (("mol-a", "CCO", "5.1"), ("mol-b", "c1ccccc1", "<4")):
+    for name, smi, value in (("mol-a", "CCO", "5.10"), ("mol-b", "c1ccccc1", "<4")):
         mol = Chem.MolFromSmiles(smi)
         mol.SetProp("_Name", name)
         for key, val in (("assay_id", "A7"), ("value", value), ("unit", "pIC50"), ("qualifier", "="), ("endpoint", "pXC50")):
@@ -144,7 +144,7 @@ def test_sdf_with_properties(tmp_path: Path) -> None:
     assert len(acts) == 3
     assert acts["compound_id"].tolist()[:2] == ["mol-a", "mol-b"]  # title line as compound id
     assert acts["smiles"].tolist()[:2] == ["CCO", "c1ccccc1"]
-    assert acts["value"].tolist()[:2] == ["5.1", "<4"]
+    assert acts["value"].tolist()[:2] == ["5.10", "<4"]  # properties as written, not re-typed
     assert acts["unit"].tolist()[:2] == ["pIC50", "pIC50"]
     assert acts.loc[2, "reject_reason"] == schema.UNPARSABLE_MOLBLOCK
 
