@@ -32,8 +32,10 @@ def verdict(delta: float, ci_low: float, ci_high: float, higher_is_better: bool 
 VERDICT_COLOURS = {"better": BETTER, "worse": WORSE, "unclear": UNCLEAR, "no interval": UNCLEAR}
 
 
-def plot_uplift_forest(uplift: pd.DataFrame, metrics: list[str], partners: list[str]) -> Plot:
-    """Forest plot: per metric a panel, per partner the delta (federated - local) and its 95% CI.
+def plot_uplift_forest(
+    uplift: pd.DataFrame, metrics: list[str], partners: list[str], models: tuple[str, str] = ("federated", "local")
+) -> Plot:
+    """Forest plot: per metric a panel, per partner the delta (challenger - reference) and its 95% CI.
 
     Parameters
     ----------
@@ -43,7 +45,10 @@ def plot_uplift_forest(uplift: pd.DataFrame, metrics: list[str], partners: list[
         Metric names, one panel each, in order.
     partners
         Partners top to bottom.
+    models
+        (challenger, reference) of the comparison, for the axis labels.
     """
+    challenger, reference = models
     fig, axes = new_figure(len(metrics), max_columns=2, height=max(2.4, 0.9 + 0.55 * len(partners)))
     for ax, metric in zip(axes, metrics):
         info = metric_info(metric)
@@ -58,11 +63,11 @@ def plot_uplift_forest(uplift: pd.DataFrame, metrics: list[str], partners: list[
         ax.axvline(0, color="black", linewidth=0.9)
         ax.set_yticks(range(len(partners)), list(reversed(partners)))
         ax.set_ylim(-0.6, len(partners) - 0.4)
-        better = {True: "→ federated better", False: "← federated better", None: ""}[info.higher_is_better]
-        ax.set_xlabel(f"Δ {info.label} (federated − local)   {better}")
+        better = {True: f"→ {challenger} better", False: f"← {challenger} better", None: ""}[info.higher_is_better]
+        ax.set_xlabel(f"Δ {info.label} ({challenger} − {reference})   {better}")
         ax.set_title(info.label)
     return to_plot(fig, "Forest plot of the change in " + ", ".join(metric_info(m).label for m in metrics)
-                   + " from local to federated training per partner, with 95% confidence intervals.")
+                   + f" from the {reference} to the {challenger} model per partner, with 95% confidence intervals.")
 
 
 def plot_recovered_share(uplift: pd.DataFrame, metrics: list[str], partners: list[str]) -> Plot:

@@ -34,8 +34,25 @@ def headline_metrics(uplift: pd.DataFrame) -> list[str]:
     return headline or names[:2]
 
 
-def partner_sentence(partner: str, rows: pd.DataFrame) -> str:
-    """One sentence on whether federation helped ``partner``, quoting each delta with its CI.
+FEDERATED_VS_LOCAL = "federated_vs_local"
+
+
+def comparison_parts(comparison: str) -> tuple[str, str]:
+    """``"pooled_vs_local"`` -> ``("pooled", "local")``; a name without ``_vs_`` -> (name, "reference")."""
+    challenger, _, reference = comparison.partition("_vs_")
+    return challenger, reference or "reference"
+
+
+def comparison_subject(comparison: str) -> str:
+    """Subject of the summary sentences: "Federation" for federated vs local, else the challenger."""
+    if comparison == FEDERATED_VS_LOCAL:
+        return "Federation"
+    challenger, reference = comparison_parts(comparison)
+    return f"The {challenger} model (compared with {reference})"
+
+
+def partner_sentence(partner: str, rows: pd.DataFrame, subject: str = "Federation") -> str:
+    """One sentence on whether ``subject`` (federation) helped ``partner``, quoting each delta with its CI.
 
     ``partner`` ``"(all)"`` gives the sentence for the consortium as a whole.
     """
@@ -49,15 +66,15 @@ def partner_sentence(partner: str, rows: pd.DataFrame) -> str:
     if partner == ALL_PARTNERS:
         return f"Over all partners' tasks together: {evidence}."
     if "better" in verdicts and "worse" not in verdicts:
-        return f"Federation helped {partner}: {evidence}."
+        return f"{subject} helped {partner}: {evidence}."
     if "better" in verdicts:
-        return f"Federation helped {partner} on some metrics and hurt it on others: {evidence}."
+        return f"{subject} helped {partner} on some metrics and hurt it on others: {evidence}."
     if "worse" in verdicts:
-        return f"Federation did not help partner {partner}; it made it worse: {evidence}."
+        return f"{subject} did not help partner {partner}; it made it worse: {evidence}."
     if set(verdicts) == {"no interval"}:
-        return (f"Whether federation helped {partner} cannot be told: no confidence interval could be computed "
-                f"(too few tasks): {evidence}.")
-    return f"Federation did not help partner {partner}: no 95% interval excludes zero ({evidence})."
+        return (f"Whether {subject[0].lower() + subject[1:]} helped {partner} cannot be told: no confidence "
+                f"interval could be computed (too few tasks): {evidence}.")
+    return f"{subject} did not help partner {partner}: no 95% interval excludes zero ({evidence})."
 
 
 def summary_section(data: ReportData) -> Section:
@@ -74,9 +91,13 @@ def summary_section(data: ReportData) -> Section:
         return Section("summary", "Summary", tuple(paragraphs), missing=(missing_message("uplift"),))
     chosen = main_comparison(uplift)
     metrics = headline_metrics(chosen)
+    comparison = str(chosen["comparison"].iloc[0])
+    if comparison != FEDERATED_VS_LOCAL:
+        paragraphs.append(f"This run has no federated-vs-local comparison; the sentences below compare {comparison}.")
     for partner in sorted(chosen["partner"].unique(), key=_order(data)):
         rows = chosen[(chosen["partner"] == partner) & chosen["metric"].isin(metrics)]
-        paragraphs.append(partner_sentence(partner, rows.sort_values("metric", key=_metric_rank(metrics))))
+        paragraphs.append(partner_sentence(partner, rows.sort_values("metric", key=_metric_rank(metrics)),
+                                           comparison_subject(comparison)))
     return Section("summary", "Summary", tuple(paragraphs))
 
 
@@ -91,21 +112,26 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
     others = uplift[uplift["comparison"] != chosen["comparison"].iloc[0]]
     tables = (_main_uplift_table(chosen, _order(data)),) + (
         (_other_comparisons_table(others, _order(data)),) if len(others) else ())
-    figures = (
-        Figure(plot_uplift_forest(chosen, metrics, partners),
+    comparison = str(chosen["comparison"].iloc[0])
+    challenger, reference = comparison_parts(comparison)
+    figures = [
+        Figure(plot_uplift_forest(chosen, metrics, partners, (challenger, reference)),
                "Each dot is a partner's mean change over its tasks, the bar its 95% bootstrap interval. "
-               "Green: the interval excludes zero in the good direction; red: federation made it worse; "
-               "grey: no detectable effect. Look for partners whose interval lies on the good side of zero."),
-        Figure(plot_recovered_share(chosen, metrics, partners),
-               "How much of the gain of pooling everyone's data in one place (the upper bound) federation "
-               "achieved without sharing any data: 1 (dashed line) means as good as pooling, 0 means no better "
-               "than training alone."),
-    )
+               f"Green: the interval excludes zero in the good direction; red: {challenger} is worse than "
+               f"{reference}; grey: no detectable effect. Look for partners whose interval lies on the good side "
+               "of zero."),
+    ]
+    if comparison == FEDERATED_VS_LOCAL and chosen["recovered_share"].notna().any():
+        figures.append(Figure(plot_recovered_share(chosen, metrics, partners),
+                              "How much of the gain of pooling everyone's data in one place (the upper bound) "
+                              "federation achieved without sharing any data: 1 (dashed line) means as good as "
+                              "pooling, 0 means no better than training alone."))
     return Section("uplift", "Uplift per partner", (
-        f"Figures show the comparison {chosen['comparison'].iloc[0]}: Δ is federated minus local on the same "
+        f"Figures show the comparison {challenger} vs {reference}: Δ is {challenger} minus {reference} on the same "
         "test fold, averaged over the partner's tasks; “(all)” pools every partner's tasks. "
-        "RIPtoP = (federated − local) / (1 − local) for AUC-PR is the share of the possible improvement realised.",
-    ), figures, tables)
+        f"RIPtoP = ({challenger} − {reference}) / (perfect − {reference}) is the share of the possible improvement "
+        "realised.",
+    ), tuple(figures), tables)
 
 
 def _main_uplift_table(chosen: pd.DataFrame, order) -> Table:  # noqa: ANN001 - a sort key
