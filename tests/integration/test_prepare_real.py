@@ -111,7 +111,9 @@ def test_biogen_wide_file_subset(shared_data: Path, tmp_path: Path) -> None:
     assert prepared.accounting["input_rows"] == n_cells == len(long)
     assert _accounted(prepared) == n_cells
     regression = prepared.tasks[prepared.tasks["kind"] == "regression"]
-    assert len(regression) >= 5  # every endpoint whose unit is known gives a regression task
+    assert "unknown_unit" not in prepared.accounting["rejected"]  # every header unit is understood
+    assert len(regression) == 6  # one regression task per Biogen endpoint column
+    assert {"efflux_ratio", "PPB", "logS", "CLint_scaled"} <= set(regression["endpoint"])
 
 
 def test_same_key_same_folds_other_key_other_permutation(shared_data: Path, tmp_path: Path) -> None:

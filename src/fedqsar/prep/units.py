@@ -145,7 +145,7 @@ LINEAR_FAMILIES: dict[str, dict[str, float]] = {
     "cl_body": {"ml/min/kg": 1.0, "l/h/kg": 1000.0 / 60.0},
     "cl_cells": {"ul/min/10^6cells": 1.0, "ul/min/1e6cells": 1.0, "ul/min/millioncells": 1.0},
     "papp": {"cm/s": 1.0, "10^-6cm/s": 1e-6, "1e-6cm/s": 1e-6, "x10^-6cm/s": 1e-6, "nm/s": 1e-7},
-    "ratio": {"ratio": 1.0},
+    "ratio": {"ratio": 1.0, "b-a/a-b": 1.0, "er": 1.0},  # efflux ratio as Biogen writes it
     "time": {"h": 1.0, "hr": 1.0, "min": 1.0 / 60.0, "s": 1.0 / 3600.0},
 }
 
