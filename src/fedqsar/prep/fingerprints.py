@@ -56,14 +56,12 @@ def _as_mol(mol_or_smiles: Chem.Mol | str) -> Chem.Mol:
 
 def folded_bits(mol: Chem.Mol, cfg: FingerprintConfig) -> tuple[np.ndarray, np.ndarray]:
     """Folded, *unpermuted* bits and values of ``mol``: (int64[k] sorted, float32[k])."""
-    generator = generator_for(cfg)
+    counts = generator_for(cfg).GetCountFingerprint(mol).GetNonzeroElements()  # the bits set are those > 0
+    bits = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
     if cfg.counts:
-        counts = generator.GetCountFingerprint(mol).GetNonzeroElements()
-        bits = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         values = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
     else:
-        bits = np.asarray(list(generator.GetFingerprint(mol).GetOnBits()), dtype=np.int64)
-        values = np.ones(len(bits), dtype=np.float32)
+        values = np.ones(len(counts), dtype=np.float32)
     order = np.argsort(bits)
     return bits[order], values[order]
 

@@ -19,6 +19,7 @@ from rdkit import Chem, rdBase
 from fedqsar.prep.keys import ConsortiumKey
 
 ACYCLIC_PREFIX = "acyclic:"
+_CARBON = Chem.Atom(6)
 
 
 def generic_scaffold(mol_or_smiles: Chem.Mol | str) -> str:
@@ -40,40 +41,31 @@ def generic_scaffold(mol_or_smiles: Chem.Mol | str) -> str:
             raise ValueError(f"cannot parse SMILES {mol_or_smiles!r}; standardise structures first")
         if mol.GetRingInfo().NumRings() == 0:
             return ACYCLIC_PREFIX + Chem.MolToSmiles(mol)
-        edges = [(bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()) for bond in mol.GetBonds()]
-        keep = _ring_and_linker_atoms(mol.GetNumAtoms(), edges)
-        return Chem.MolToSmiles(_carbon_graph(keep, edges))
+        adjacency = Chem.GetAdjacencyMatrix(mol)
+        return Chem.MolToSmiles(_carbon_graph(adjacency, _ring_and_linker_atoms(adjacency)))
 
 
-def _ring_and_linker_atoms(n_atoms: int, edges: list[tuple[int, int]]) -> list[bool]:
-    """Atoms left after repeatedly pruning atoms with at most one remaining neighbour."""
-    neighbours: list[list[int]] = [[] for _ in range(n_atoms)]
-    for begin, end in edges:
-        neighbours[begin].append(end)
-        neighbours[end].append(begin)
-    degree = [len(found) for found in neighbours]
-    keep = [True] * n_atoms
-    leaves = [atom for atom in range(n_atoms) if degree[atom] <= 1]
-    while leaves:
-        atom = leaves.pop()
-        if not keep[atom]:
-            continue
-        keep[atom] = False
-        for other in neighbours[atom]:
-            if keep[other]:
-                degree[other] -= 1
-                if degree[other] <= 1:
-                    leaves.append(other)
+def _ring_and_linker_atoms(adjacency: np.ndarray) -> np.ndarray:
+    """bool (n,): atoms left after repeatedly pruning atoms with at most one kept neighbour."""
+    keep = np.ones(len(adjacency), dtype=bool)
+    degree = adjacency.sum(axis=1)
+    leaves = keep & (degree <= 1)
+    while leaves.any():
+        keep &= ~leaves
+        degree = degree - adjacency[:, leaves].sum(axis=1)
+        leaves = keep & (degree <= 1)
     return keep
 
 
-def _carbon_graph(keep: list[bool], edges: list[tuple[int, int]]) -> Chem.Mol:
+def _carbon_graph(adjacency: np.ndarray, keep: np.ndarray) -> Chem.Mol:
     """All-carbon, single-bonded molecule of the kept atoms (ready for canonical SMILES)."""
+    kept = np.flatnonzero(keep)
     graph = Chem.RWMol()
-    new_index = {atom: graph.AddAtom(Chem.Atom(6)) for atom, kept in enumerate(keep) if kept}
-    for begin, end in edges:
-        if keep[begin] and keep[end]:
-            graph.AddBond(new_index[begin], new_index[end], Chem.BondType.SINGLE)
+    for _ in range(len(kept)):
+        graph.AddAtom(_CARBON)
+    begins, ends = np.nonzero(np.triu(adjacency[np.ix_(kept, kept)]))
+    for begin, end in zip(begins.tolist(), ends.tolist()):
+        graph.AddBond(begin, end, Chem.BondType.SINGLE)
     graph.UpdatePropertyCache(strict=False)
     Chem.FastFindRings(graph)
     return graph

@@ -83,7 +83,7 @@ def tools_for(cfg: StandardizeConfig) -> StandardizeTools:
     )
 
 
-# --- steps: (mol, tools) -> mol ----------------------------------------------------------
+# --- steps: (mol, tools) -> mol; a step may change the molecule it is given in place -----
 StepFunction = Callable[[Chem.Mol, StandardizeTools], Chem.Mol]
 
 
@@ -120,17 +120,11 @@ def _charge_parent(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
 
 
 def _remove_isotopes(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
-    labelled = [atom.GetIdx() for atom in mol.GetAtoms() if atom.GetIsotope()]
-    if not labelled:
-        return mol
-    mol = Chem.Mol(mol)
-    for index in labelled:
-        mol.GetAtomWithIdx(index).SetIsotope(0)
+    rdMolStandardize.IsotopeParentInPlace(mol, skipStandardize=True)  # every isotope label to 0
     return mol
 
 
 def _remove_stereo(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
-    mol = Chem.Mol(mol)
     Chem.RemoveStereochemistry(mol)
     return mol
 
@@ -139,13 +133,16 @@ def _canonical_tautomer(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
     return tools.tautomer_enumerator.Canonicalize(mol)
 
 
-# Steps that are parts of RDKit's cleanup: they change nothing on a molecule that a complete
-# cleanup produced, whatever its stereo and isotope labels (checked on real compounds by the
-# tests and the benchmark against the plain recipe).
+# Shortcuts that change no result (checked on real compounds against TUNER's plain recipe by
+# the tests and the benchmark):
+# - cleanup steps change nothing on a molecule that a complete cleanup produced, whatever its
+#   stereo and isotope labels (explicit H left by isotope removal go in the final round trip);
+# - so a run of them is skipped while the molecule is "clean": after a step that ends with a
+#   complete cleanup, through label-only steps, and through a step that left its SMILES equal;
+# - expensive steps are memoised per process on the SMILES of the molecule they receive.
 CLEANUP_STEPS: frozenset[str] = frozenset({"remove_hs", "metal_disconnect", "normalize", "reionize"})
-# Steps that end with a complete cleanup.
 ENDS_CLEAN: frozenset[str] = frozenset({"charge_parent"})
-# Expensive steps: their outcome is memoised per process on the molecule they receive.
+LABEL_ONLY_STEPS: frozenset[str] = frozenset({"remove_isotopes", "remove_stereo"})
 MEMOISED_STEPS: frozenset[str] = frozenset({"canonical_tautomer"})
 
 STEPS: dict[str, StepFunction] = {
@@ -199,11 +196,6 @@ def parse_input(smiles: object) -> tuple[Chem.Mol | None, str | None]:
     return (None, UNPARSABLE_SMILES) if mol is None else (mol, None)
 
 
-def _graph_key(mol: Chem.Mol) -> str:
-    """Canonical SMILES without stereo or isotopes: what cleanup steps can see."""
-    return Chem.MolToSmiles(mol, isomericSmiles=False)
-
-
 def _cleanup_run_end(steps: tuple[str, ...], start: int) -> int:
     end = start
     while end < len(steps) and steps[end] in CLEANUP_STEPS:
@@ -211,44 +203,43 @@ def _cleanup_run_end(steps: tuple[str, ...], start: int) -> int:
     return end
 
 
+class StepsOutcome(NamedTuple):
+    """What ``run_steps`` produced: a molecule (and its SMILES if already written), or a memo hit."""
+
+    mol: Chem.Mol | None
+    smiles: str | None
+    memo_key: tuple[int, str] | None
+    cached: Standardized | None
+
+
 def run_steps(
     mol: Chem.Mol, cfg: StandardizeConfig, memo: dict[tuple[int, str], Standardized] | None = None
-) -> tuple[Chem.Mol | None, tuple[int, str] | None, Standardized | None]:
-    """Apply ``cfg.steps`` to a copy of ``mol``.
-
-    A run of cleanup steps is skipped when the molecule has not changed since a step that
-    ended with a complete cleanup (so it would change nothing). Before a memoised step the
-    molecule's SMILES is looked up in ``memo``.
-
-    Returns
-    -------
-    tuple
-        ``(standardised mol, memo key or None, None)``, or ``(None, None, cached outcome)``
-        on a memo hit.
-    """
+) -> StepsOutcome:
+    """Apply ``cfg.steps`` to a copy of ``mol``, with the result-preserving shortcuts above."""
     tools = tools_for(cfg)
     steps = cfg.steps
-    clean_key: str | None = None
-    memo_key: tuple[int, str] | None = None
-    out = Chem.Mol(mol)
+    out, smiles, clean, memo_key = Chem.Mol(mol), None, False, None
     position = 0
     while position < len(steps):
         name = steps[position]
         if name in CLEANUP_STEPS:
             end = _cleanup_run_end(steps, position)
-            if clean_key is None or _graph_key(out) != clean_key:
+            if not clean:
                 for cleanup_name in steps[position:end]:
                     out = STEPS[cleanup_name](out, tools)
+                smiles = None
             position = end
             continue
-        if memo is not None and memo_key is None and name in MEMOISED_STEPS:
-            memo_key = (position, Chem.MolToSmiles(out))
+        before = Chem.MolToSmiles(out) if name in MEMOISED_STEPS else None
+        if before is not None and memo is not None and memo_key is None:
+            memo_key = (position, before)
             if memo_key in memo:
-                return None, None, memo[memo_key]
+                return StepsOutcome(None, None, None, memo[memo_key])
         out = STEPS[name](out, tools)
-        clean_key = _graph_key(out) if name in ENDS_CLEAN else clean_key
+        smiles = Chem.MolToSmiles(out) if before is not None else None
+        clean = name in ENDS_CLEAN or (clean and (name in LABEL_ONLY_STEPS or (before is not None and smiles == before)))
         position += 1
-    return out, memo_key, None
+    return StepsOutcome(out, smiles, memo_key, None)
 
 
 def standardize_parsed(
@@ -263,20 +254,23 @@ def standardize_parsed(
     if mol.GetNumHeavyAtoms() >= cfg.max_heavy_atoms:
         return Standardized(None, TOO_MANY_HEAVY_ATOMS, None, mol)
     try:
-        out, memo_key, cached = run_steps(mol, cfg, memo)
-        if cached is not None:
-            return cached._replace(input_mol=mol)
-        result = _finish(out, cfg, mol)
+        outcome = run_steps(mol, cfg, memo)
     except Exception:  # noqa: BLE001 - RDKit raises many unrelated types; each is a reject
+        return Standardized(None, STANDARDISATION_FAILED, None, mol)
+    if outcome.cached is not None:
+        return outcome.cached._replace(input_mol=mol)
+    try:
+        result = _finish(outcome.mol, outcome.smiles, cfg, mol)
+    except Exception:  # noqa: BLE001
         result = Standardized(None, STANDARDISATION_FAILED, None, mol)
-    if memo is not None and memo_key is not None:
-        memo[memo_key] = result._replace(input_mol=None)
+    if memo is not None and outcome.memo_key is not None:
+        memo[outcome.memo_key] = result._replace(input_mol=None)
     return result
 
 
-def _finish(out: Chem.Mol, cfg: StandardizeConfig, input_mol: Chem.Mol) -> Standardized:
-    """Write canonical SMILES and read it back (as TUNER does); check the size."""
-    parsed_back = Chem.MolFromSmiles(Chem.MolToSmiles(out))
+def _finish(out: Chem.Mol, smiles: str | None, cfg: StandardizeConfig, input_mol: Chem.Mol) -> Standardized:
+    """Write canonical SMILES (unless ``smiles`` already is) and read it back, as TUNER does."""
+    parsed_back = Chem.MolFromSmiles(smiles if smiles is not None else Chem.MolToSmiles(out))
     if parsed_back is None:
         return Standardized(None, STANDARDISATION_FAILED, None, input_mol)
     if parsed_back.GetNumHeavyAtoms() < cfg.min_heavy_atoms:
