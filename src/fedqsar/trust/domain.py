@@ -51,9 +51,9 @@ def binarise(X: sp.spmatrix) -> sp.csr_matrix:
     return csr
 
 
-def _block_rows(n_ref: int, max_block_bytes: int) -> int:
-    """Number of query rows per block so a dense ``rows x n_ref`` float32 block fits."""
-    return max(1, int(max_block_bytes // (4 * max(n_ref, 1))))
+def _block_rows(n_cols: int, max_block_bytes: int) -> int:
+    """Number of query rows per block so a dense ``rows x n_cols`` float32 block fits."""
+    return max(1, int(max_block_bytes // (4 * max(n_cols, 1))))
 
 
 def tanimoto_knn(
@@ -74,7 +74,8 @@ def tanimoto_knn(
     k
         Number of neighbours; clipped to ``n_ref`` (or ``n_ref - 1`` with ``exclude_self``).
     max_block_bytes
-        Upper bound of the dense similarity block held in memory at once.
+        Size of one dense block (query rows x max(n_ref, n_bits) float32); the working set
+        is about four such blocks, whatever ``n_query``.
     exclude_self
         When query and reference are the same matrix, skip the diagonal (leave-one-out).
 
