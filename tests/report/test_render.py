@@ -62,7 +62,7 @@ def test_missing_optional_files_are_explained_in_their_sections(run_copy: Path) 
     for relative in ("evaluation/uplift.csv", "evaluation/metrics.csv", "federation/history.csv",
                      "evaluation/endpoints.csv", "trust/coverage.csv", "trust/domain.csv"):
         assert f"{relative} is not in this run folder" in text
-    assert "Trust metrics were not computed for this run." in text and "(not computed)" in text
+    assert "Trust metrics were not computed for this run." in text and "Not computed: trust/coverage.csv" in text
     assert "no ledger" in text
 
 

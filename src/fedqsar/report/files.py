@@ -61,13 +61,13 @@ RUN_FILES: dict[str, RunFile] = {
         "trust/coverage.csv",
         ("partner", "task", "confidence", "coverage", "efficiency"),
         False,
-        "the trust step of `fedqsar evaluate` (or `fedqsar demo`)",
+        "`fedqsar demo` (its trust step, `fedqsar.trust.write_report_tables`)",
     ),
     "domain": RunFile(
         "trust/domain.csv",
         ("partner", "task", "decile", "similarity", "abs_error"),
         False,
-        "the trust step of `fedqsar evaluate` (or `fedqsar demo`)",
+        "`fedqsar demo` (its trust step, `fedqsar.trust.write_report_tables`)",
     ),
 }
 

@@ -91,7 +91,7 @@ def consistency_section(data: ReportData, style: PartnerStyle) -> Section:
     n_endpoints = endpoints["endpoint"].nunique()
     shown = "" if n_endpoints <= MAX_ENDPOINTS else f" The figure shows the {MAX_ENDPOINTS} most measured; the table lists all."
     return Section("consistency", "Data consistency", (
-        f"{n_endpoints} endpoints, {len(endpoints):,} values.{shown}",),
+        f"{n_endpoints} endpoint{'s' if n_endpoints != 1 else ''}, {len(endpoints):,} values.{shown}",),
         (Figure(plot_endpoint_distributions(endpoints, style), caption),), (table,), warnings=warnings)
 
 
@@ -117,7 +117,7 @@ def trust_section(data: ReportData, style: PartnerStyle) -> Section:
                               "tell you when to distrust a prediction."))
     paragraphs = () if figures else ("Trust metrics were not computed for this run.",)
     return Section("trust", "Trust: calibrated uncertainty and applicability domain", paragraphs, tuple(figures),
-                   tuple(tables), missing=tuple(m + " (not computed)" for m in missing), warnings=tuple(warnings))
+                   tuple(tables), missing=tuple("Not computed: " + m for m in missing), warnings=tuple(warnings))
 
 
 def _coverage_table(coverage: pd.DataFrame) -> tuple[Table, list[str]]:

@@ -93,7 +93,8 @@ def summary_section(data: ReportData) -> Section:
     metrics = headline_metrics(chosen)
     comparison = str(chosen["comparison"].iloc[0])
     if comparison != FEDERATED_VS_LOCAL:
-        paragraphs.append(f"This run has no federated-vs-local comparison; the sentences below compare {comparison}.")
+        paragraphs.append("This run has no federated-vs-local comparison; the sentences below compare "
+                          + " vs ".join(comparison_parts(comparison)) + ".")
     for partner in sorted(chosen["partner"].unique(), key=_order(data)):
         rows = chosen[(chosen["partner"] == partner) & chosen["metric"].isin(metrics)]
         paragraphs.append(partner_sentence(partner, rows.sort_values("metric", key=_metric_rank(metrics)),
@@ -110,10 +111,10 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
     metrics = headline_metrics(chosen)
     partners = sorted(chosen["partner"].unique(), key=_order(data))
     others = uplift[uplift["comparison"] != chosen["comparison"].iloc[0]]
-    tables = (_main_uplift_table(chosen, _order(data)),) + (
-        (_other_comparisons_table(others, _order(data)),) if len(others) else ())
     comparison = str(chosen["comparison"].iloc[0])
     challenger, reference = comparison_parts(comparison)
+    tables = (_main_uplift_table(chosen, _order(data), (challenger, reference)),) + (
+        (_other_comparisons_table(others, _order(data)),) if len(others) else ())
     figures = [
         Figure(plot_uplift_forest(chosen, metrics, partners, (challenger, reference)),
                "Each dot is a partner's mean change over its tasks, the bar its 95% bootstrap interval. "
@@ -134,7 +135,7 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
     ), tuple(figures), tables)
 
 
-def _main_uplift_table(chosen: pd.DataFrame, order) -> Table:  # noqa: ANN001 - a sort key
+def _main_uplift_table(chosen: pd.DataFrame, order, models: tuple[str, str]) -> Table:  # noqa: ANN001 - a sort key
     with_rf = "rf" in chosen.columns and bool(chosen["rf"].notna().any())
     header = ("partner", "metric", "tasks", "local", "federated", "pooled") + (("RF",) if with_rf else ()) + (
         "Δ abs", "Δ rel", "95% CI of Δ", "RIPtoP", "recovered")
@@ -151,7 +152,7 @@ def _main_uplift_table(chosen: pd.DataFrame, order) -> Table:  # noqa: ANN001 - 
                  "Mean over the partner's tasks on the test fold. Δ rel: Δ as a share of the local value. "
                  "RIPtoP: share of the distance to a perfect score closed (positive = better, also for RMSE). "
                  "Recovered: share of the pooled model's gain reached by federation. "
-                 "Highlighted rows: federation made the metric worse.", text_columns=(0, 1))
+                 f"Highlighted rows: the {models[0]} model is worse than the {models[1]} one.", text_columns=(0, 1))
 
 
 def _other_comparisons_table(others: pd.DataFrame, order) -> Table:  # noqa: ANN001 - a sort key
