@@ -10,8 +10,9 @@ Measures, on real ChEMBL-derived compounds from ``../shared/data`` (or ``FEDQSAR
    - ours, ``process_structures(n_jobs=1)``, without and with tautomer canonicalisation
      (everything: parse, all steps, round trip, fingerprint, scaffold fold, weights).
 2. Time per stage of our pipeline (one process, TUNER's steps), on the same sample.
-3. ``process_structures`` end to end on all molecules with 1 and 2 processes, with and
-   without tautomer canonicalisation: molecules per second and scaling.
+3. ``process_structures`` end to end with 1 and 2 processes, with and without tautomer
+   canonicalisation: molecules per second and scaling (on ``--n-scaling`` molecules, default
+   all), and on all molecules with the largest process count.
 
 Usage::
 
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-molecules", type=int, default=50_000, help="distinct input SMILES for the end-to-end runs")
     parser.add_argument("--n-baseline", type=int, default=3_000, help="sample (every k-th molecule) for baselines and stages")
     parser.add_argument("--jobs", default="1,2", help="process counts for the end-to-end runs")
+    parser.add_argument("--n-scaling", type=int, default=0, help="molecules for the 1-vs-2-process runs (0: all)")
     parser.add_argument("--skip-tautomer-e2e", action="store_true", help="end-to-end runs without tautomers only")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
@@ -265,18 +267,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {name:30s} {1000 * s / len(sample):7.3f} ms/mol  {100 * s / total:5.1f}%")
     print(f"  {'total':30s} {1000 * total / len(sample):7.3f} ms/mol  ({len(sample) / total:.1f} mol/s; {accepted} accepted)")
 
-    print("\n== 3. end to end, process_structures, all molecules ==")
+    print("\n== 3. end to end, process_structures ==")
     configs = {"no tautomers": NO_TAUTOMER} if args.skip_tautomer_e2e else {"no tautomers": NO_TAUTOMER, "TUNER steps": TUNER}
+    jobs = [int(j) for j in args.jobs.split(",")]
+    scaling_set = smiles[: args.n_scaling] if args.n_scaling else smiles
     for label, cfg in configs.items():
         first_rate = None
-        for n_jobs in (int(j) for j in args.jobs.split(",")):
-            elapsed, batch = end_to_end(smiles, cfg, n_jobs)
-            r = len(smiles) / elapsed
+        runs = [(scaling_set, n_jobs) for n_jobs in jobs]
+        if len(scaling_set) < len(smiles):
+            runs.append((smiles, max(jobs)))
+        for molecules, n_jobs in runs:
+            elapsed, batch = end_to_end(molecules, cfg, n_jobs)
+            r = len(molecules) / elapsed
             first_rate = first_rate or r
             distinct = len({s for s in batch.std_smiles if s is not None})
             rejected = sum(reason is not None for reason in batch.reasons)
-            print(f"  {label:13s} {n_jobs} process(es): {elapsed:8.1f} s  {r:8.1f} mol/s  "
-                  f"scaling x{r / first_rate:.2f}  ({batch.n_unique} unique inputs -> {distinct} structures, {rejected} rejected)")
+            scaling = f"scaling x{r / first_rate:.2f}" if molecules is scaling_set else "all molecules"
+            print(f"  {label:13s} {len(molecules):6d} mol, {n_jobs} process(es): {elapsed:8.1f} s  {r:8.1f} mol/s  "
+                  f"{scaling}  ({batch.n_unique} unique inputs -> {distinct} structures, {rejected} rejected)")
             sys.stdout.flush()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

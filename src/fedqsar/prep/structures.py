@@ -81,7 +81,7 @@ _EMPTY_VALUES = np.zeros(0, dtype=np.float32)
 
 
 class StructureWorker:
-    """Per-process state: configs, the key's permutation and a memo of finished molecules."""
+    """Per-process state: configs, the key's permutation and memos of finished structures."""
 
     def __init__(self, cfg: PrepConfig, key: ConsortiumKey) -> None:
         standardize.check_config(cfg.standardize)
@@ -90,6 +90,7 @@ class StructureWorker:
         self.key = key
         self.permutation = key.permutation(cfg.fingerprint.n_bits)
         self.memo: dict[tuple[int, str], standardize.Standardized] = {}
+        self.by_structure: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}  # std SMILES -> bits, values, fold
         standardize.tools_for(cfg.standardize)
         fingerprints.generator_for(cfg.fingerprint)
 
@@ -103,8 +104,9 @@ class StructureWorker:
         input_mol, reason = standardize.parse_input(smiles)
         if input_mol is None:
             return MoleculeResult(None, reason, _EMPTY_BITS, _EMPTY_VALUES, -1, -1, float("nan"), float("nan"))
-        if len(self.memo) >= MEMO_LIMIT:
+        if len(self.memo) >= MEMO_LIMIT or len(self.by_structure) >= MEMO_LIMIT:
             self.memo.clear()
+            self.by_structure.clear()
         return self._standardised(input_mol)
 
     def _standardised(self, input_mol: Chem.Mol) -> MoleculeResult:
@@ -114,11 +116,19 @@ class StructureWorker:
             heavy = input_mol.GetNumHeavyAtoms()
             return MoleculeResult(None, outcome.reason, _EMPTY_BITS, _EMPTY_VALUES, -1, heavy, float("nan"), input_weight)
         mol = outcome.mol
-        bits, values = fingerprints.fingerprint_bits(mol, self.cfg.fingerprint, self.permutation)
-        fold = folds.scaffold_fold(folds.generic_scaffold(mol), self.key, self.cfg.folds.n_folds)
+        bits, values, fold = self._fingerprint_and_fold(outcome.smiles, mol)
         return MoleculeResult(
             outcome.smiles, None, bits, values, fold, mol.GetNumHeavyAtoms(), Descriptors.MolWt(mol), input_weight
         )
+
+    def _fingerprint_and_fold(self, smiles: str, mol: Chem.Mol) -> tuple[np.ndarray, np.ndarray, int]:
+        """Keyed fingerprint and scaffold fold, once per standardised structure and process."""
+        known = self.by_structure.get(smiles)
+        if known is None:
+            bits, values = fingerprints.fingerprint_bits(mol, self.cfg.fingerprint, self.permutation)
+            fold = folds.scaffold_fold(folds.generic_scaffold(mol), self.key, self.cfg.folds.n_folds)
+            known = self.by_structure[smiles] = (bits, values, fold)
+        return known
 
 
 # --- worker-process entry points (module level so that spawn can pickle them) -----------
