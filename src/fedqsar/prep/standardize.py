@@ -10,7 +10,9 @@ MELLODDY-TUNER's (see ``fedqsar.prep.config.TUNER_STEPS``):
     again. Built here from cached RDKit objects; the result equals
     ``rdMolStandardize.ChargeParent`` (checked by the tests and the benchmark).
 ``remove_isotopes``
-    every atom to its natural isotope (deuterium becomes hydrogen).
+    every atom to its natural isotope; deuterium and tritium atoms become implicit hydrogen
+    (TUNER leaves them as explicit H atoms until its later RemoveHs, so its tautomer step
+    fails on deuterated tautomerisable molecules: the one place where results differ).
 ``remove_stereo``
     drop all tetrahedral and double-bond stereo.
 ``canonical_tautomer``
@@ -121,6 +123,10 @@ def _charge_parent(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
 
 def _remove_isotopes(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
     rdMolStandardize.IsotopeParentInPlace(mol, skipStandardize=True)  # every isotope label to 0
+    if mol.GetNumAtoms() != mol.GetNumHeavyAtoms():
+        # former deuterium/tritium atoms are now plain explicit H: make them implicit, or the
+        # tautomer step fails on them (TUNER's own recipe rejects e.g. [2H]Oc1ccccn1 this way)
+        mol = Chem.RemoveHs(mol)
     return mol
 
 

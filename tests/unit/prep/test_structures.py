@@ -9,6 +9,7 @@ from rdkit import Chem
 from rdkit.Chem import Descriptors
 
 from fedqsar.errors import ConfigError
+from fedqsar.prep import parallel, structures
 from fedqsar.prep import standardize as st
 from fedqsar.prep.config import PrepConfig, StandardizeConfig
 from fedqsar.prep.fingerprints import fingerprint_bits
@@ -101,3 +102,32 @@ def test_empty_input_and_bad_config() -> None:
     assert empty.X.shape == (0, CFG.fingerprint.n_bits) and empty.n_unique == 0
     with pytest.raises(ConfigError):
         process_structures(["CCO"], PrepConfig(standardize=StandardizeConfig(steps=("wash",))), KEY)
+
+
+def test_each_structure_is_canonicalised_and_fingerprinted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"tautomer": 0, "fingerprint": 0}
+    tautomer_step = st.STEPS["canonical_tautomer"]
+    fingerprint = structures.fingerprints.fingerprint_bits
+
+    def counted_tautomer(mol, tools):  # noqa: ANN001, ANN202
+        calls["tautomer"] += 1
+        return tautomer_step(mol, tools)
+
+    def counted_fingerprint(*args):  # noqa: ANN002, ANN202
+        calls["fingerprint"] += 1
+        return fingerprint(*args)
+
+    monkeypatch.setitem(st.STEPS, "canonical_tautomer", counted_tautomer)
+    monkeypatch.setattr(structures.fingerprints, "fingerprint_bits", counted_fingerprint)
+    forms = ["Oc1ccccn1", "Oc1ccccn1.Cl", "[Na+].[Cl-].Oc1ccccn1", "Oc1ccccn1", "[2H]Oc1ccccn1", "O=c1cccc[nH]1"]
+    batch = process_structures(forms, CFG, KEY, n_jobs=1)
+    assert len(set(batch.std_smiles)) == 1 and batch.n_unique == 5
+    assert calls["tautomer"] == 2  # the hydroxy form (salts, isotopes stripped first) and the oxo form
+    assert calls["fingerprint"] == 1
+
+
+def test_job_counts_and_chunks() -> None:
+    assert parallel.resolve_n_jobs(-1) == parallel.available_cores() >= 1
+    assert parallel.resolve_n_jobs(3) == 3
+    assert parallel.split(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert 1 <= parallel.chunk_size(50_000, 2) <= 100 and parallel.chunk_size(5, 2) == 1
