@@ -71,10 +71,11 @@ def federate(
     dp: bool = typer.Option(False, "--dp", help="central differential privacy (client clipping + server noise)"),
     dp_noise: float | None = typer.Option(None, "--dp-noise", help="DP noise multiplier (implies --dp)"),
     dp_clip: float | None = typer.Option(None, "--dp-clip", help="DP clipping norm of each update (implies --dp)"),
+    wire_dtype: str | None = typer.Option(None, "--wire-dtype", help="float32 or float16 (halves bytes; only with --no-secagg)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Train one model per partner (shared trunk, private heads) with Flower; only trunk updates leave a partner."""
-    overrides = {"rounds": rounds, "local_epochs": local_epochs, "strategy": strategy}
+    overrides = {"rounds": rounds, "local_epochs": local_epochs, "strategy": strategy, "wire_dtype": wire_dtype}
     fed_cfg, model_cfg, train_cfg = _configs(_tables(config_file), overrides, secagg, dp, dp_noise, dp_clip)
     folders = _partner_folders(list(partners) + list(more_partners or []))
     with StageProgress(enabled=not quiet) as progress:

@@ -113,7 +113,7 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     trunk = runtime.trunk_state()
     if "clipping_norm" in config:
         trunk = _clipped(trunk, received, spec, float(config["clipping_norm"]))
-    return Message(fit_reply_content(trunk, runtime.n_examples), reply_to=msg)
+    return Message(fit_reply_content(trunk, runtime.n_examples, str(config.get("wire_dtype", "float32"))), reply_to=msg)
 
 
 def _clipped(trunk: dict, received: dict, spec: TrunkSpec, clipping_norm: float) -> dict:

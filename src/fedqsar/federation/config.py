@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 STRATEGY_NAMES = ("fedavg", "fedprox", "fedadam")
+WIRE_DTYPES = ("float32", "float16")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class FederationConfig:
         Seconds the server waits for replies in a round without SecAgg+ (None: for all).
     checkpoint_every
         Save the global trunk every this many rounds (and always after the last round).
+    wire_dtype
+        ``"float32"`` or ``"float16"``: precision of the trunk arrays a partner sends without
+        SecAgg+ (float16 halves the bytes; SecAgg+ quantises on its own and needs float32).
     secagg, dp
         See ``SecAggConfig`` and ``DPConfig``.
     """
@@ -94,6 +98,7 @@ class FederationConfig:
     max_update_norm: float = 1.0e4
     round_timeout: float | None = None
     checkpoint_every: int = 1
+    wire_dtype: str = "float32"
     secagg: SecAggConfig = field(default_factory=SecAggConfig)
     dp: DPConfig = field(default_factory=DPConfig)
 
@@ -106,6 +111,10 @@ class FederationConfig:
             raise ValueError(f"min_partners must be >= 1, got {self.min_partners}")
         if self.checkpoint_every < 1:
             raise ValueError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
+        if self.wire_dtype not in WIRE_DTYPES:
+            raise ValueError(f"wire_dtype must be one of {WIRE_DTYPES}, got {self.wire_dtype!r}")
+        if self.wire_dtype != "float32" and self.secagg.enabled:
+            raise ValueError("wire_dtype float16 needs secagg.enabled = false (SecAgg+ quantises updates itself)")
         if self.max_update_norm <= 0:
             raise ValueError(f"max_update_norm must be > 0, got {self.max_update_norm}")
         if self.dp.enabled and (self.dp.clipping_norm <= 0 or self.dp.noise_multiplier < 0 or not 0 < self.dp.delta < 1):

@@ -62,11 +62,14 @@ class TrunkSpec:
         return state
 
 
-def trunk_record(state: Mapping[str, np.ndarray]) -> ArrayRecord:
-    """ArrayRecord with one float32 array per trunk tensor, keys = trunk names."""
+WIRE_DTYPES = {"float32": np.float32, "float16": np.float16}
+
+
+def trunk_record(state: Mapping[str, np.ndarray], dtype: str = "float32") -> ArrayRecord:
+    """ArrayRecord with one array per trunk tensor (``dtype``: float32 or float16), keys = trunk names."""
     record = ArrayRecord()
     for name, value in state.items():
-        record[name] = Array(np.ascontiguousarray(value, dtype=np.float32))
+        record[name] = Array(np.ascontiguousarray(value, dtype=WIRE_DTYPES[dtype]))
     return record
 
 
@@ -75,10 +78,10 @@ def record_to_arrays(record: ArrayRecord) -> dict[str, np.ndarray]:
     return {name: array.numpy() for name, array in record.items()}
 
 
-def fit_reply_content(state: Mapping[str, np.ndarray], num_examples: int) -> RecordDict:
+def fit_reply_content(state: Mapping[str, np.ndarray], num_examples: int, dtype: str = "float32") -> RecordDict:
     """The only content a partner's training reply may carry."""
     content = RecordDict()
-    content.array_records[PARAMETERS_KEY] = trunk_record(state)
+    content.array_records[PARAMETERS_KEY] = trunk_record(state, dtype)
     content.metric_records[NUM_EXAMPLES_KEY] = MetricRecord({"num_examples": int(num_examples)})
     content.config_records[METRICS_KEY] = ConfigRecord()
     return compat._embed_status_into_recorddict("fitres", Status(Code.OK, ""), content)  # noqa: SLF001
@@ -100,6 +103,10 @@ def read_fit_reply(content: RecordDict, spec: TrunkSpec, reference: Mapping[str,
             "partners must run fedqsar's ClientApp of the same version",
         )
     state = record_to_arrays(content.array_records[PARAMETERS_KEY])
+    odd = sorted(name for name, value in state.items() if value.dtype not in (np.float32, np.float16))
+    if odd:
+        raise MalformedUpdateError(f"update arrays {odd} are not float32/float16", "partners must run fedqsar's ClientApp")
+    state = {name: value.astype(np.float32) for name, value in state.items()}
     count = content.metric_records[NUM_EXAMPLES_KEY].get("num_examples")
     if not isinstance(count, int) or count < 1:
         raise MalformedUpdateError(f"example count {count!r} is not a positive integer", "check the partner's data")

@@ -76,6 +76,7 @@ class ServerPlan:
             "model_config": json.dumps(to_dict(self.model_cfg), sort_keys=True),
             "train_config": json.dumps(to_dict(self.train_cfg), sort_keys=True),
             "local_epochs": int(self.fed_cfg.local_epochs),
+            "wire_dtype": self.fed_cfg.wire_dtype,
         }
 
 

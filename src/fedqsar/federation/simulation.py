@@ -124,6 +124,7 @@ def run_simulation(
     plan = ServerPlan(fed_cfg, model_cfg, train_cfg, out, len(partners), observer=observer, progress=progress)
     client_app = build_client_app(PartitionTable(table), outer_mods, inner_mods)
     server_app = build_server_app(lambda context: plan)
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a Ray FutureWarning on stderr
     cpus = int(num_cpus or os.cpu_count() or 1)
     backend_config = {
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},

@@ -126,3 +126,21 @@ def test_dp_noise_and_epsilon_grow_with_rounds() -> None:
     assert 0 < eps1 < strategy.privacy.epsilon
     ledger = PrivacyLedger(DPConfig(enabled=True, noise_multiplier=1.0, delta=1e-5), 4)
     assert ledger.epsilon == 0.0
+
+
+def test_float16_wire_halves_bytes_and_reads_back_as_float32() -> None:
+    big = {"input.weight": np.random.default_rng(0).normal(size=(512, 64)).astype(np.float32)}
+
+    def wire_bytes(dtype: str) -> int:
+        return sum(len(a.data) for a in fit_reply_content(big, 3, dtype).array_records["fitres.parameters"].values())
+
+    assert wire_bytes("float16") < 0.51 * wire_bytes("float32")
+    state, _ = read_fit_reply(fit_reply_content(big, 3, "float16"), TrunkSpec.of(big))
+    assert np.allclose(state["input.weight"], big["input.weight"], atol=2e-3)
+    assert all(v.dtype == np.float32 for v in state.values())
+
+
+def test_float16_wire_needs_secagg_off() -> None:
+    with pytest.raises(ValueError, match="secagg"):
+        FederationConfig(wire_dtype="float16")
+    FederationConfig(wire_dtype="float16", secagg=SecAggConfig(enabled=False))
