@@ -150,8 +150,11 @@ def loopback_command(
 ) -> None:
     """Run a whole deployment on this machine (SuperLink + one SuperNode per partner, TLS + auth)."""
     from fedqsar.ledger import verify
+    from fedqsar.prepared import read_manifest
 
     parsed = _parse_partners(partners)
+    for folder in parsed.values():
+        read_manifest(folder)  # fails early, with a fix-it message, on a wrong PreparedSet path
     tls = create_tls_certificates(out / "tls", overwrite=True)
     create_all_node_keys(list(parsed), out / "keys", overwrite=True)
     spec = dep.DeploymentSpec(out, tls, dep.free_port(), profile=profile,

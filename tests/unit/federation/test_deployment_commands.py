@@ -141,3 +141,23 @@ def test_warm_exec_help_runs() -> None:
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0
     assert "--runtime-api-address" in done.stdout
+
+
+def test_cli_prints_commands_for_every_partner(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fedqsar.cli.deploy import deploy_app
+
+    runner = CliRunner()
+    assert runner.invoke(deploy_app, ["certs", "--out", str(tmp_path / "tls")]).exit_code == 0
+    assert runner.invoke(deploy_app, ["node-keys", "A", "B", "C", "--out", str(tmp_path / "keys")]).exit_code == 0
+    args = ["commands", "--tls", str(tmp_path / "tls"), "--keys", str(tmp_path / "keys"), "--profile", "flower"]
+    for name in "ABC":
+        args += ["--partner", f"{name}={tmp_path / 'prepared' / name}"]
+    done = runner.invoke(deploy_app, args, terminal_width=400)
+    assert done.exit_code == 0, done.output
+    assert done.output.count("flower-supernode") == 3
+    assert done.output.count("flwr supernode register") == 3
+    assert "--enable-supernode-auth" in done.output and "--insecure" not in done.output
+    missing = runner.invoke(deploy_app, [*args, "--partner", f"D={tmp_path}"])
+    assert missing.exit_code != 0 and "node-keys D" in missing.output
