@@ -1,0 +1,1 @@
+"""Federation on Flower: ClientApp, ServerApp, strategy, simulation and deployment helpers."""
