@@ -1,0 +1,221 @@
+"""Consortium uplift benchmark: both scenarios, end to end, per partner.
+
+For each scenario (ADMET: four real data owners; potency: ChEMBL assays dealt to four
+partners by a keyed hash) this builds the raw partner tables from the data mirror, prepares
+every partner with one consortium key, then runs the evaluation protocol: local-only,
+federated (Flower simulation, SecAgg+), pooled (upper bound) and a random-forest peer, all
+on the same keyed-scaffold test fold with the same training budget. It prints and writes
+(into BENCHMARKS.md, section "Consortium uplift") the per-partner uplift tables, the
+per-endpoint value distributions behind them and the runtime of every stage.
+
+Run (from the repository root)::
+
+    FEDQSAR_DATA=../shared/data .venv/bin/python bench/bench_consortium.py
+
+Sizes are chosen to fit a 2-core machine in a few minutes per scenario; raise
+``--max-compounds`` / ``--max-assays`` for a fuller run. Nothing is tuned on the test fold:
+the settings below are fixed before any run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from fedqsar.datasets.scenarios import build_scenario
+from fedqsar.evaluation.config import EvalConfig, RandomForestConfig
+from fedqsar.evaluation.protocol import run_protocol
+from fedqsar.federation.config import FederationConfig, SecAggConfig
+from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.prep.config import PrepConfig
+from fedqsar.prep.keys import ConsortiumKey
+from fedqsar.prep.pipeline import prepare
+
+REPO = Path(__file__).resolve().parents[1]
+SECTION_TITLE = "## Consortium uplift (evaluation)"
+MARK = "<!-- consortium-uplift:{}:{} -->"
+BENCH_KEY = ConsortiumKey(hashlib.sha256(b"fedqsar consortium benchmark key").digest())
+SIZES = {"admet": {"max_compounds": 800, "max_assays": None}, "potency": {"max_compounds": 800, "max_assays": 6}}
+MAIN_METRIC = {"classification": "auc_pr", "regression": "rmse"}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", choices=["admet", "potency", "both"], default="both")
+    parser.add_argument("--max-compounds", type=int, default=None, help="per partner (default: per scenario)")
+    parser.add_argument("--max-assays", type=int, default=None, help="per partner (default: per scenario)")
+    parser.add_argument("--epochs", type=int, default=20, help="local and pooled epochs (early stopping on validation)")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--local-epochs", type=int, default=2, help="per round: rounds x local epochs = --epochs")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench_consortium")
+    parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser.add_argument("--reuse-prepared", action="store_true", help="keep PreparedSets already in --out")
+    parser.add_argument("--secagg", action=argparse.BooleanOptionalAction, default=False,
+                        help="SecAgg+ (off by default here: masking dominates round time on a shared 2-core box)")
+    parser.add_argument("--report-only", action="store_true", help="re-render from finished run folders in --out")
+    return parser.parse_args()
+
+
+def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, FederationConfig, EvalConfig]:
+    model = ModelConfig(hidden_sizes=(args.hidden,), dropout=0.2)
+    train = TrainConfig(epochs=args.epochs, batch_size=256, lr=1e-3, early_stopping_patience=5,
+                        validation_fold=3, test_fold=4, seed=0)
+    federation = FederationConfig(rounds=args.rounds, local_epochs=args.local_epochs, min_partners=4,
+                                  secagg=SecAggConfig(enabled=args.secagg))
+    evaluation = EvalConfig(rf=RandomForestConfig(n_estimators=200, n_jobs=args.n_jobs))
+    return model, train, federation, evaluation
+
+
+def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
+    out = args.out / name
+    sizes = dict(SIZES[name])
+    if args.max_compounds is not None:
+        sizes["max_compounds"] = args.max_compounds
+    if args.max_assays is not None:
+        sizes["max_assays"] = args.max_assays
+    stages: list[tuple[str, str, float]] = []
+    started = time.perf_counter()
+    raw = build_scenario(name, out / "raw", os.environ.get("FEDQSAR_DATA"), **sizes)
+    stages.append(("build scenario", "all", time.perf_counter() - started))
+    prepared = {}
+    for partner, path in raw.items():
+        folder = out / "prepared" / partner
+        if args.reuse_prepared and (folder / "manifest.json").is_file():
+            prepared[partner] = folder
+            continue
+        started = time.perf_counter()
+        result = prepare(path, folder, BENCH_KEY, PrepConfig(), n_jobs=args.n_jobs)
+        stages.append(("prepare", partner, time.perf_counter() - started))
+        prepared[partner] = result.out
+        acc = result.prepared.accounting
+        print(f"[{name}] prepared {partner}: {result.prepared.n_compounds} compounds, {result.prepared.n_tasks} tasks "
+              f"({int(result.prepared.tasks['passes_quorum'].sum())} pass quorum); rows used {acc['used']}, "
+              f"merged {acc['merged']}, rejected {sum(acc['rejected'].values())}", flush=True)
+    if args.reuse_prepared and (out / "stages.csv").is_file():
+        previous = pd.read_csv(out / "stages.csv")
+        stages += [tuple(r) for r in previous[previous["stage"] == "prepare"].itertuples(index=False)]
+    for stale in ("federation", "evaluation"):
+        if (out / stale).exists():
+            shutil.rmtree(out / stale)
+    model, train, federation, evaluation = configs(args)
+    result = run_protocol(prepared, model, train, federation, evaluation, out,
+                          progress=lambda stage, detail: print(f"[{name}] {stage}: {detail}", flush=True))
+    stages += [(s, p, float(t)) for s, p, t in result.timings.itertuples(index=False)]
+    pd.DataFrame(stages, columns=["stage", "partner", "seconds"]).to_csv(out / "stages.csv", index=False)
+    (out / "sizes.txt").write_text(repr(sizes), encoding="utf-8")
+    return load_results(name, args.out)
+
+
+def load_results(name: str, root: Path) -> dict[str, object]:
+    """Results of a finished scenario run from its run folder (also used by --report-only)."""
+    out = root / name
+    return {"name": name, "sizes": (out / "sizes.txt").read_text(encoding="utf-8"),
+            "uplift": pd.read_csv(out / "evaluation" / "uplift.csv"),
+            "endpoints": pd.read_csv(out / "evaluation" / "endpoints.csv"),
+            "stages": pd.read_csv(out / "stages.csv")}
+
+
+def _fmt(value: float, digits: int = 3) -> str:
+    return "–" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def uplift_markdown(uplift: pd.DataFrame) -> str:
+    rows = uplift[uplift["comparison"] == "federated_vs_local"]
+    lines = ["| partner | metric | tasks | local | federated | pooled | RF | Δ fed−local [95% CI] | Δ rel | RIPtoP | recovered share of pooled gain |",
+             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for r in rows.itertuples(index=False):
+        lines.append(f"| {r.partner} | {r.metric} | {r.n_tasks} | {_fmt(r.local)} | {_fmt(r.federated)} | {_fmt(r.pooled)} | "
+                     f"{_fmt(r.rf)} | {_fmt(r.delta_abs)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | {_fmt(r.delta_rel)} | "
+                     f"{_fmt(r.riptop)} | {_fmt(r.recovered_share, 2)} |")
+    return "\n".join(lines)
+
+
+def verdicts(uplift: pd.DataFrame) -> str:
+    """One factual line per partner and metric: did federation help, with its interval."""
+    rows = uplift[(uplift["comparison"] == "federated_vs_local") & (uplift["partner"] != "(all)")]
+    lines = []
+    for r in rows.itertuples(index=False):
+        better = (r.delta_abs < 0) if r.metric.startswith("rmse") else (r.delta_abs > 0)
+        if pd.isna(r.ci_low):
+            verdict = "no interval (too few tasks/compounds)"
+        elif r.ci_low > 0 or r.ci_high < 0:
+            verdict = "federation helps" if better else "federation hurts"
+        else:
+            verdict = "no significant difference (95% CI includes 0)"
+        lines.append(f"- {r.partner}, {r.metric}: {verdict}.")
+    return "\n".join(lines)
+
+
+def endpoints_markdown(endpoints: pd.DataFrame) -> str:
+    stats = endpoints.groupby(["endpoint", "partner"])["value"].agg(["count", "mean", "std"]).reset_index()
+    lines = ["| endpoint | partner | values | mean | sd |", "|---|---|---:|---:|---:|"]
+    for r in stats.itertuples(index=False):
+        lines.append(f"| {r.endpoint} | {r.partner} | {r.count} | {_fmt(r.mean, 2)} | {_fmt(r.std, 2)} |")
+    return "\n".join(lines)
+
+
+def stages_markdown(stages: pd.DataFrame) -> str:
+    total = stages.groupby("stage", sort=False)["seconds"].sum()
+    lines = ["| stage | seconds |", "|---|---:|"] + [f"| {s} | {v:.1f} |" for s, v in total.items()]
+    return "\n".join(lines)
+
+
+def section(res: dict[str, object], command: str) -> str:
+    """Markdown block of one scenario, between its own markers."""
+    parts = [MARK.format(res["name"], "start"), "", f"### Scenario `{res['name']}` (sizes: {res['sizes']})", "",
+             f"Command: `{command}`", "",
+             f"Machine: {os.cpu_count()} cores (shared with other jobs while measured), CPU only. "
+             f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    parts += ["Per-partner means over the tasks that pass quorum (prepare's quorum and ≥ 10 exact values / "
+              "≥ 3 per class on the test fold). AUC-PR: higher is better; RMSE (canonical units): lower is better. "
+              "RIPtoP = (fed − local)/(perfect − local): positive = better. CI: bootstrap over tasks "
+              "(over test compounds where a partner has one task).", "",
+              uplift_markdown(res["uplift"]), "", verdicts(res["uplift"]), "",
+              "Canonical values per endpoint and partner (what the partners actually federate on):", "",
+              endpoints_markdown(res["endpoints"]), "", "Runtime per stage:", "", stages_markdown(res["stages"]), ""]
+    parts.append(MARK.format(res["name"], "end"))
+    return "\n".join(parts)
+
+
+def write_section(name: str, text: str) -> None:
+    """Replace scenario ``name``'s block in BENCHMARKS.md (section created if missing)."""
+    path = REPO / "BENCHMARKS.md"
+    current = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
+    start, end = MARK.format(name, "start"), MARK.format(name, "end")
+    if start in current and end in current:
+        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+        current = pattern.sub(lambda _: text, current)
+    elif SECTION_TITLE in current:
+        head, tail = current.split(SECTION_TITLE, 1)
+        following = re.search(r"\n## ", tail)
+        cut = following.start() if following else len(tail)
+        current = head + SECTION_TITLE + tail[:cut].rstrip() + "\n\n" + text + "\n" + tail[cut:]
+    else:
+        current = current.rstrip() + "\n\n" + SECTION_TITLE + "\n\n" + text + "\n"
+    path.write_text(current, encoding="utf-8")
+
+
+def main() -> None:
+    args = parse_args()
+    names = ["admet", "potency"] if args.scenario == "both" else [args.scenario]
+    command = ("FEDQSAR_DATA=../shared/data .venv/bin/python bench/bench_consortium.py " + " ".join(sys.argv[1:])).strip()
+    for name in names:
+        result = load_results(name, args.out) if args.report_only else run_scenario(name, args)
+        text = section(result, command)
+        print(text, flush=True)
+        if not args.no_write:
+            write_section(name, text)
+
+
+if __name__ == "__main__":
+    main()
