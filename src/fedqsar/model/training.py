@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from fedqsar.errors import TrainingError
-from fedqsar.model.batching import sparse_batch, target_batch
+from fedqsar.model.batching import SparseBatch, sparse_batch, target_batch
 from fedqsar.model.config import TrainConfig
 from fedqsar.model.losses import multitask_loss
 from fedqsar.model.metrics import task_metrics
@@ -144,31 +145,43 @@ class LocalTrainer:
         self.head.scaling_fitted.fill_(True)
 
     # ------------------------------------------------------------------ training
-    def _batch_loss(self, rows: np.ndarray, gathered: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    def _batch_loss(self, rows: np.ndarray) -> tuple[torch.Tensor, SparseBatch, torch.Tensor]:
+        """Loss of a batch whose first-layer output is a leaf: returns (loss, batch, pre-activation)."""
         x = sparse_batch(self.prepared.X, rows, self.model.model_cfg.input_transform)
         y = target_batch(self.prepared.Y, self.prepared.censor, rows)
-        unique = table_rows = None
-        if gathered:
-            unique, local = torch.unique(x.indices, return_inverse=True)
-            table_rows = self.model.trunk.input.weight.detach().index_select(0, unique).requires_grad_(True)
-            hidden = self.model.trunk.forward_gathered(x, local, table_rows)
-        else:
-            hidden = self.model.trunk(x)
+        first = self.model.trunk.input
+        with torch.no_grad():
+            summed = F.embedding_bag(x.indices, first.weight, x.offsets, mode="sum", per_sample_weights=x.values)
+        summed.requires_grad_(True)
+        hidden = self.model.trunk.from_first_layer(summed + first.bias)
         raw = self.head(hidden)
         loss = multitask_loss(raw, self.head.standardise(y.values), y.observed, y.censor, self.head.is_regression,
                               self.task_weights, self.cfg.regression_weight)
-        return loss, unique, table_rows
+        return loss, x, summed
+
+    def train_step(self, rows: np.ndarray) -> float:
+        """One optimiser step on ``rows`` (current learning rate, global torch RNG for dropout).
+
+        Returns
+        -------
+        float
+            The batch's loss per row before the step.
+        """
+        self.model.train()
+        return self._step(np.asarray(rows, dtype=np.int64)) / max(len(rows), 1)
 
     def _step(self, rows: np.ndarray) -> float:
-        loss, unique, table_rows = self._batch_loss(rows, gathered=True)
+        loss, x, summed = self._batch_loss(rows)
         if not torch.isfinite(loss):
             raise TrainingError(f"training loss became {loss.item()} at epoch {self.epoch}",
                                 "lower the learning rate (TrainConfig.lr) or check the PreparedSet for extreme values")
         self.dense.zero_grad(set_to_none=True)
         loss.backward()
         self.dense.step()
-        assert unique is not None and table_rows is not None and table_rows.grad is not None
-        self.sparse.step(unique, table_rows.grad)
+        assert summed.grad is not None
+        lengths = torch.diff(x.offsets, append=torch.tensor([x.indices.shape[0]]))
+        entry_rows = torch.repeat_interleave(torch.arange(x.n_rows), lengths)
+        self.sparse.step_from_output_grad(x.indices, entry_rows, x.values, summed.grad)
         return float(loss.item()) * len(rows)
 
     def train_epochs(self, n: int, rows: np.ndarray | None = None) -> list[EpochLog]:
