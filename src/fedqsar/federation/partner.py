@@ -103,11 +103,13 @@ class PartnerRuntime:
         rows = self.trainer.validation_rows
         if len(rows) == 0:
             return
+        started = time.perf_counter()
         values = {f"{prefix}_loss": self.trainer.loss(rows)}
         metrics = self.trainer.evaluate(rows)
         if len(metrics):
             means = metrics.dropna(subset=["value"]).groupby("metric")["value"].mean()
             values.update({f"{prefix}_{name}": float(v) for name, v in means.items()})
+        values["validation_seconds"] = time.perf_counter() - started
         self.append_history(round_number, values)
 
     def save_private_state(self, round_number: int) -> None:
