@@ -58,3 +58,9 @@ def write_partners(root: Path, names: tuple[str, ...] = ("A", "B", "C", "D"), **
 @pytest.fixture(scope="module")
 def partners4(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_partners(tmp_path_factory.mktemp("prepared"))
+
+
+@pytest.fixture()
+def make_prepared():
+    """The ``synthetic_prepared`` builder, for tests that need an in-memory PreparedSet."""
+    return synthetic_prepared
