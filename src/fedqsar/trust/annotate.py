@@ -76,19 +76,19 @@ def _task_columns(
     artefacts: TrustArtefacts, task: int, name: str, kind: str, prediction: np.ndarray, X: sp.csr_matrix,
     similarity: np.ndarray, confidence: float,
 ) -> dict[str, np.ndarray]:
-    n = prediction.size
-    if kind == "classification":
-        calibrator = artefacts.classifiers.get(task)
-        if calibrator is None:
-            nan = np.full(n, np.nan)
-            return {f"{name}:set": np.full(n, "", dtype=object), f"{name}:p_calibrated": nan,
-                    f"{name}:p_low": nan, f"{name}:p_high": nan}
-        sets = calibrator.prediction_sets(prediction, confidence)
-        p, low, high = calibrator.calibrated_probability(prediction)
-        labels = np.array([SET_LABELS[(bool(a), bool(b))] for a, b in sets], dtype=object)
-        return {f"{name}:set": labels, f"{name}:p_calibrated": p, f"{name}:p_low": low, f"{name}:p_high": high}
-    regressor = artefacts.regressors.get(task)
-    if regressor is None:
-        return {f"{name}:low": np.full(n, np.nan), f"{name}:high": np.full(n, np.nan)}
-    intervals = regressor.intervals(prediction, artefacts.sigma(task, X, similarity), confidence)
-    return {f"{name}:low": intervals[:, 0], f"{name}:high": intervals[:, 1]}
+    """One task's columns; rows without a finite prediction (rejected structures) get NaN / ""."""
+    fields = ("set", "p_calibrated", "p_low", "p_high") if kind == "classification" else ("low", "high")
+    columns = {f: (np.full(prediction.size, "", dtype=object) if f == "set" else np.full(prediction.size, np.nan))
+               for f in fields}
+    ok = np.flatnonzero(np.isfinite(prediction))
+    calibrator = (artefacts.classifiers if kind == "classification" else artefacts.regressors).get(task)
+    if calibrator is not None and ok.size:
+        p = prediction[ok]
+        if kind == "classification":
+            sets = calibrator.prediction_sets(p, confidence)
+            columns["set"][ok] = [SET_LABELS[(bool(a), bool(b))] for a, b in sets]
+            columns["p_calibrated"][ok], columns["p_low"][ok], columns["p_high"][ok] = calibrator.calibrated_probability(p)
+        else:
+            intervals = calibrator.intervals(p, artefacts.sigma(task, X[ok], similarity[ok]), confidence)
+            columns["low"][ok], columns["high"][ok] = intervals[:, 0], intervals[:, 1]
+    return {f"{name}:{field}": values for field, values in columns.items()}

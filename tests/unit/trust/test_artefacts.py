@@ -129,3 +129,15 @@ def test_reference_values_hold_exact_training_regression_values_only(fitted) -> 
     assert artefacts.reference_values[:, 0].getnnz() == 0  # classification column left out
     assert artefacts.reference_values[:, 1].getnnz() == exact
     assert load_trust(folder).reference_values.nnz == artefacts.reference_values.nnz
+
+
+def test_rows_without_a_prediction_get_empty_trust_columns(fitted) -> None:
+    prepared, predict, artefacts, _, test = fitted
+    X = prepared.X[test[:4]]
+    predictions = predict(X)
+    predictions[1, :] = np.nan  # e.g. a rejected structure
+    out = annotate_predictions(artefacts, predictions, X)
+    assert out.loc[1, "active:set"] == "" and np.isnan(out.loc[1, "active:p_calibrated"])
+    assert np.isnan(out.loc[1, "logD:low"]) and np.isnan(out.loc[1, "logD:high"])
+    assert np.isfinite(out.loc[[0, 2, 3], "active:p_calibrated"]).all()
+    assert np.isfinite(out.loc[[0, 2, 3], "logD:low"]).all()
