@@ -97,3 +97,29 @@ def test_explain_smiles_reports_trust_for_the_compound(model_folder, tmp_path: P
     assert result.kind == "classification" and 0.0 <= result.prediction <= 1.0
     assert {"domain_similarity", "in_domain", "rPPB_high:set", "rPPB_high:p_calibrated"} <= set(result.trust)
     assert result.trust["nearest_similarity"] == pytest.approx(1.0)  # this compound is a training compound
+
+
+def test_trust_columns_for_the_predict_table(model_folder) -> None:
+    """The predict CLI's table -> trust columns; fingerprints rebuilt from std SMILES are the prepare ones."""
+    from fedqsar.prep.structures import process_structures
+    from fedqsar.trust.predict_columns import trust_columns
+
+    from ._real import PREP
+
+    _, folder, training_smiles = model_folder
+    saved = load_model(folder)
+    smiles = [training_smiles, SMILES, "not a smiles", "CCO"]
+    batch = process_structures(smiles, PREP, KEY)
+    predict, embed = model_functions(saved.model, saved.partner)
+    values = predict(batch.X).astype(float)
+    rejected = np.array([r is not None for r in batch.reasons])
+    values[rejected] = np.nan
+    names = saved.tasks.sort_values("task_id")["task_name"].tolist()
+    table = pd.concat([pd.DataFrame({"std_smiles": [s or "" for s in batch.std_smiles]}),
+                       pd.DataFrame(values, columns=names)], axis=1)
+    columns = trust_columns(saved, table, KEY)
+    expected = annotate_predictions(load_trust(folder), values, batch.X, embed=embed)
+    pd.testing.assert_frame_equal(columns, expected)
+    assert rejected[2] and columns.loc[2, "rPPB:low"] != columns.loc[2, "rPPB:low"]  # NaN for the rejected row
+    assert not columns.loc[2, "in_domain"]
+    assert columns.loc[0, "nearest_similarity"] == pytest.approx(1.0)
