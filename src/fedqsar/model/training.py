@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -279,7 +280,13 @@ def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet
                             "build the head with HeadSpec.from_tasks(prepared.tasks)")
 
 
-def fit(model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig) -> FitResult:
+def fit(
+    model: MultitaskModel,
+    partner: str,
+    prepared: PreparedSet,
+    train_cfg: TrainConfig,
+    progress: Callable[[EpochLog], None] | None = None,
+) -> FitResult:
     """Train up to ``train_cfg.epochs`` epochs, keep the epoch with the lowest validation loss.
 
     Early stopping watches the validation fold only; the test fold is neither trained on nor
@@ -300,6 +307,8 @@ def fit(model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: T
         (log,) = trainer.train_epochs(1)
         validation_loss = trainer.loss(trainer.validation_rows)
         result.history.append(EpochLog(log.epoch, log.train_loss, log.lr, log.n_rows, log.seconds, validation_loss))
+        if progress is not None:
+            progress(result.history[-1])
         if best_state is None or validation_loss < result.best_validation_loss:
             result.best_epoch, result.best_validation_loss = log.epoch, validation_loss
             best_state = copy.deepcopy(model.state_dict())

@@ -1,0 +1,106 @@
+"""``fedqsar train --data PREPARED --out MODEL``: local training of one partner's model."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.table import Table
+
+from fedqsar.cli.common import console, reports_errors
+from fedqsar.config import load_toml, save_toml
+from fedqsar.errors import ConfigError, ModelFileError
+from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.io import CONFIG_FILE, save_model
+from fedqsar.model.metrics import aggregate_metrics
+from fedqsar.model.network import HeadSpec, MultitaskModel
+from fedqsar.model.training import EpochLog, fit
+from fedqsar.prepared import PreparedSet
+
+TABLE_METRICS = {"classification": ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier"),
+                 "regression": ("rmse", "r2", "spearman", "rmse_censored")}
+
+
+def _configs(model_file: Path | None, train_file: Path | None, epochs: int | None, hidden: str | None,
+             batch_size: int | None, lr: float | None, seed: int | None) -> tuple[ModelConfig, TrainConfig]:
+    model_cfg = load_toml(ModelConfig, model_file) if model_file else ModelConfig()
+    train_cfg = load_toml(TrainConfig, train_file) if train_file else TrainConfig()
+    try:
+        if hidden:
+            model_cfg = dataclasses.replace(model_cfg, hidden_sizes=tuple(int(h) for h in hidden.split(",")))
+        overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}.items() if v is not None}
+        train_cfg = dataclasses.replace(train_cfg, **overrides)
+    except ValueError as exc:
+        raise ConfigError(f"invalid option: {exc}", "e.g. --hidden 512 or --hidden 1000,200; --epochs 20") from exc
+    return model_cfg, train_cfg
+
+
+def _metrics_table(long_df: pd.DataFrame, tasks: pd.DataFrame, fold: int) -> Table:
+    wide = long_df.pivot_table(index="task", columns="metric", values="value", aggfunc="first")
+    table = Table(title=f"validation fold {fold}: metrics per task")
+    columns = ["task", "kind", "n"] + [m for kind in TABLE_METRICS for m in TABLE_METRICS[kind]]
+    for name in columns:
+        table.add_column(name, justify="left" if name in ("task", "kind") else "right")
+    for _, task in tasks.sort_values("task_id").iterrows():
+        name = str(task["task_name"])
+        row = wide.loc[name] if name in wide.index else pd.Series(dtype=float)
+        cells = [name, str(task["kind"]), f"{row.get('n', 0):.0f}"]
+        for kind, names in TABLE_METRICS.items():
+            cells += [f"{row.get(m, float('nan')):.3f}" if task["kind"] == kind else "" for m in names]
+        table.add_row(*cells)
+    return table
+
+
+@reports_errors
+def train(
+    data: Path = typer.Option(..., "--data", "-d", help="PreparedSet folder (fedqsar prepare --out)"),
+    out: Path = typer.Option(..., "--out", "-o", help="model folder to write"),
+    partner: str | None = typer.Option(None, "--partner", help="name of this partner's head (default: the data folder's name)"),
+    model_config: Path | None = typer.Option(None, "--model-config", help="ModelConfig TOML (hidden_sizes, dropout, ...)"),
+    train_config: Path | None = typer.Option(None, "--train-config", help="TrainConfig TOML (epochs, lr, folds, ...)"),
+    epochs: int | None = typer.Option(None, "--epochs", help="maximum epochs (early stopping on the validation fold)"),
+    hidden: str | None = typer.Option(None, "--hidden", help="trunk widths, e.g. 512 or 2000,500"),
+    batch_size: int | None = typer.Option(None, "--batch-size"),
+    lr: float | None = typer.Option(None, "--lr"),
+    seed: int | None = typer.Option(None, "--seed"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing model folder"),
+    threads: int = typer.Option(2, "--threads", help="torch CPU threads"),
+) -> None:
+    """Train a local model on one PreparedSet; print and save validation metrics per task."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    if (out / CONFIG_FILE).exists() and not force:
+        raise ModelFileError(f"{out} already holds a model", "choose another --out or pass --force to overwrite it")
+    model_cfg, train_cfg = _configs(model_config, train_config, epochs, hidden, batch_size, lr, seed)
+    prepared = PreparedSet.load(data)
+    partner = partner or data.resolve().name
+    model = MultitaskModel(prepared.n_bits, model_cfg, {partner: HeadSpec.from_tasks(prepared.tasks)})
+    console.print(f"training {partner!r}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks, "
+                  f"hidden {model_cfg.hidden_sizes}, up to {train_cfg.epochs} epochs; validation fold {train_cfg.validation_fold}, "
+                  f"test fold {train_cfg.test_fold} held out")
+
+    def report(log: EpochLog) -> None:
+        console.print(f"epoch {log.epoch:3d}  train loss {log.train_loss:.4f}  validation loss {log.validation_loss:.4f}  "
+                      f"{log.n_rows / max(log.seconds, 1e-9):,.0f} rows/s")
+
+    result = fit(model, partner, prepared, train_cfg, progress=report)
+    save_model(out, model, model_cfg, train_cfg, prepared.tasks, prepared.manifest, partner=partner)
+    save_toml(model_cfg, out / "model_config.toml")
+    save_toml(train_cfg, out / "train_config.toml")
+    metrics = result.validation_metrics.assign(fold=train_cfg.validation_fold)[["task", "fold", "metric", "value"]]
+    metrics.to_csv(out / "metrics.csv", index=False)
+    pd.DataFrame([dataclasses.asdict(h) for h in result.history]).to_csv(out / "history.csv", index=False)
+    console.print(_metrics_table(result.validation_metrics, prepared.tasks, train_cfg.validation_fold))
+    summary = aggregate_metrics(result.validation_metrics, prepared.tasks).dropna(subset=["value"])
+    if not summary.empty:
+        console.print("aggregation-weighted means over tasks passing quorum:")
+        console.print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    console.print(f"best epoch {result.best_epoch} (validation loss {result.best_validation_loss:.4f}"
+                  f"{', stopped early' if result.stopped_early else ''}); model written to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
