@@ -7,8 +7,9 @@ MELLODDY-TUNER's (see ``fedqsar.prep.config.TUNER_STEPS``):
 ``charge_parent``
     RDKit's ChargeParent: cleanup (RemoveHs, metal disconnection, normalisation,
     reionisation), keep the largest fragment (strips salts and solvents), neutralise, cleanup
-    again. Built here from cached RDKit objects; the result equals
-    ``rdMolStandardize.ChargeParent`` (checked by the tests and the benchmark).
+    again (skipped for a neutral single fragment, where it changes nothing). Built here from
+    cached RDKit objects; the result equals ``rdMolStandardize.ChargeParent`` (checked by
+    the tests and the benchmark).
 ``remove_isotopes``
     every atom to its natural isotope; deuterium and tritium atoms become implicit hydrogen
     (TUNER leaves them as explicit H atoms until its later RemoveHs, so its tautomer step
@@ -113,10 +114,20 @@ def _cleanup(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
     return mol
 
 
+_CHARGED_ATOM = Chem.MolFromSmarts("[!+0]")
+
+
 def _charge_parent(mol: Chem.Mol, tools: StandardizeTools) -> Chem.Mol:
-    """RDKit's ``ChargeParent``: cleanup, largest fragment, uncharge, cleanup."""
+    """RDKit's ``ChargeParent``: cleanup, largest fragment, uncharge, cleanup.
+
+    When the cleaned molecule is one fragment without charged atoms, choosing and uncharging
+    change nothing, so the second cleanup would not either and is skipped.
+    """
     mol = _cleanup(mol, tools)
-    mol = tools.fragment_chooser.choose(mol)
+    single_fragment = len(Chem.GetMolFrags(mol)) == 1
+    if single_fragment and not mol.HasSubstructMatch(_CHARGED_ATOM):
+        return mol
+    mol = mol if single_fragment else tools.fragment_chooser.choose(mol)
     mol = tools.uncharger.uncharge(mol)
     return _cleanup(mol, tools)
 
