@@ -24,6 +24,7 @@ import hmac
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -91,7 +92,7 @@ def _hmac(secret: bytes, message: bytes) -> bytes:
     return hmac.new(secret, message, hashlib.sha256).digest()
 
 
-def _hmac_words(secret: bytes, label: bytes):  # noqa: ANN202 - generator of int
+def _hmac_words(secret: bytes, label: bytes) -> Iterator[int]:
     """Endless stream of 64-bit words: HMAC-SHA256(secret, label || counter), 4 words a block."""
     counter = 0
     while True:
@@ -101,7 +102,7 @@ def _hmac_words(secret: bytes, label: bytes):  # noqa: ANN202 - generator of int
             yield int.from_bytes(block[start : start + 8], "big")
 
 
-def _uniform_below(words, bound: int) -> int:  # noqa: ANN001
+def _uniform_below(words: Iterator[int], bound: int) -> int:
     """Unbiased integer in ``[0, bound)`` from 64-bit words (rejection sampling)."""
     limit = (1 << 64) - ((1 << 64) % bound)
     while True:
