@@ -113,13 +113,21 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
     stages += [(s, p, float(t)) for s, p, t in result.timings.itertuples(index=False)]
     pd.DataFrame(stages, columns=["stage", "partner", "seconds"]).to_csv(out / "stages.csv", index=False)
     (out / "sizes.txt").write_text(repr(sizes), encoding="utf-8")
+    (out / "settings.txt").write_text(
+        f"ECFP6 32,768 bits, keyed scaffold folds (validation 3, test 4); network hidden {model.hidden_sizes}, "
+        f"dropout {model.dropout}; local and pooled: up to {train.epochs} epochs, early stopping (patience "
+        f"{train.early_stopping_patience}) on the validation fold; federated: FedAvg {federation.rounds} rounds x "
+        f"{federation.local_epochs} local epochs, SecAgg+ {'on' if federation.secagg.enabled else 'off'}; RF "
+        f"{evaluation.rf.n_estimators} trees per task", encoding="utf-8")
     return load_results(name, args.out)
 
 
 def load_results(name: str, root: Path) -> dict[str, object]:
     """Results of a finished scenario run from its run folder (also used by --report-only)."""
     out = root / name
+    settings = out / "settings.txt"
     return {"name": name, "sizes": (out / "sizes.txt").read_text(encoding="utf-8"),
+            "settings": settings.read_text(encoding="utf-8") if settings.is_file() else "see config.toml",
             "uplift": pd.read_csv(out / "evaluation" / "uplift.csv"),
             "endpoints": pd.read_csv(out / "evaluation" / "endpoints.csv"),
             "stages": pd.read_csv(out / "stages.csv")}
@@ -167,6 +175,8 @@ def endpoints_markdown(endpoints: pd.DataFrame) -> str:
 def stages_markdown(stages: pd.DataFrame) -> str:
     total = stages.groupby("stage", sort=False)["seconds"].sum()
     lines = ["| stage | seconds |", "|---|---:|"] + [f"| {s} | {v:.1f} |" for s, v in total.items()]
+    if "prepare" not in total.index:
+        lines.append("| prepare | not timed in this run (PreparedSets reused with --reuse-prepared) |")
     return "\n".join(lines)
 
 
@@ -175,7 +185,8 @@ def section(res: dict[str, object], command: str) -> str:
     parts = [MARK.format(res["name"], "start"), "", f"### Scenario `{res['name']}` (sizes: {res['sizes']})", "",
              f"Command: `{command}`", "",
              f"Machine: {os.cpu_count()} cores (shared with other jobs while measured), CPU only. "
-             f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+             f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+             f"Settings: {res['settings']}", ""]
     parts += ["Per-partner means over the tasks that pass quorum (prepare's quorum and ≥ 10 exact values / "
               "≥ 3 per class on the test fold). AUC-PR: higher is better; RMSE (canonical units): lower is better. "
               "RIPtoP = (fed − local)/(perfect − local): positive = better. CI: bootstrap over tasks "

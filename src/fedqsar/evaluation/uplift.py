@@ -23,8 +23,9 @@ being compared — tasks failing quorum are never in the metrics table):
   seeded). With a single task the interval over tasks is undefined and left NaN; pass
   per-compound bootstrap deltas (see ``compound_bootstrap``) to get one.
 - ``recovered_share = (fed - local) / (pooled - local)``: the share of the pooled (upper
-  bound) gain that federation recovers; NaN when pooling gains nothing (|pooled - local|
-  below ``min_pooled_gain``).
+  bound) gain that federation recovers. Defined only when pooling actually improves on
+  local by more than ``min_pooled_gain`` (in the metric's direction of improvement);
+  otherwise NaN — a ratio over a zero or negative "gain" means nothing.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class UpliftConfig:
     n_bootstrap: int = 2000
     confidence: float = 0.95
     seed: int = 0
-    min_pooled_gain: float = 1e-9
+    min_pooled_gain: float = 0.005
     include_all_partners: bool = True
 
 
@@ -119,10 +120,11 @@ def riptop(challenger: float, reference: float, metric: str) -> float:
     return float((challenger - reference) / (perfect - reference))
 
 
-def recovered_share(federated: float, local: float, pooled: float, min_gain: float) -> float:
-    """(fed - local) / (pooled - local); NaN when pooling changes nothing."""
+def recovered_share(federated: float, local: float, pooled: float, min_gain: float, metric: str = "auc_pr") -> float:
+    """(fed - local) / (pooled - local); NaN unless pooling improves on local by > ``min_gain``."""
     gain = pooled - local
-    if not np.isfinite(gain) or abs(gain) < min_gain:
+    direction = 1.0 if PERFECT_VALUE.get(metric, float("inf")) > local else -1.0
+    if not np.isfinite(gain) or direction * gain <= min_gain:
         return float("nan")
     return float((federated - local) / gain)
 
@@ -160,7 +162,7 @@ def _comparison_row(
         "delta_rel": (chal - ref) / abs(ref) if abs(ref) > 1e-12 else float("nan"),
         "riptop": riptop(chal, ref, metric),
         "ci_low": low, "ci_high": high,
-        "recovered_share": recovered_share(means["federated"], means["local"], means["pooled"], cfg.min_pooled_gain)
+        "recovered_share": recovered_share(means["federated"], means["local"], means["pooled"], cfg.min_pooled_gain, metric)
         if (challenger, reference) == ("federated", "local") else float("nan"),
         "n_tasks": int(len(wide)),
     }

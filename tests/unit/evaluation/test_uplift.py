@@ -39,6 +39,9 @@ def test_riptop_directions() -> None:
 def test_recovered_share() -> None:
     assert recovered_share(0.6, 0.5, 0.7, 1e-9) == pytest.approx(0.5)
     assert np.isnan(recovered_share(0.6, 0.5, 0.5, 1e-9))
+    assert np.isnan(recovered_share(0.6, 0.5, 0.45, 1e-9))  # pooling worse than local: no gain to recover
+    assert recovered_share(0.95, 1.0, 0.9, 1e-9, "rmse") == pytest.approx(0.5)  # lower RMSE is the gain
+    assert np.isnan(recovered_share(0.95, 1.0, 1.1, 1e-9, "rmse"))
 
 
 def test_uplift_table_known_values() -> None:
