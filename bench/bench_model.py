@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/bench_model.py speed   [--rows 100000 --hidden 2000 --batch-sizes 512 4096]
     .venv/bin/python bench/bench_model.py memory  [--rows 1000000 --hidden 2000 --steps 100]
+    .venv/bin/python bench/bench_model.py quality --prepared PREPARED [PREPARED ...] [--trees 200]
 
 ``speed`` trains one epoch with each trainer on the same synthetic set, same initial model,
 same batch order and same dropout seeds, and prints rows/s and the loss after the epoch (mean
@@ -11,13 +12,18 @@ training loss over the epoch and loss on 5,000 held-out rows). The naive trainer
 network read through the full (D, H) table with ``torch.optim.Adam`` over all parameters, so
 every step computes and applies a dense D x H gradient, as SparseChem does.
 
-Synthetic rows: D = 32,768 bits; each row holds ``--bits-per-row`` distinct bits drawn with
+Synthetic rows: D = 32,768 bits; each row holds up to ``--bits-per-row`` bits drawn with
 the bit frequencies of real ECFP6 fingerprints (RDKit Morgan radius 3, 32,768 bits, of the
 Biogen ADME and AstraZeneca logD molecules in the shared data folder; +1 smoothing so every
-bit can occur). Bits are drawn independently, so a batch touches more distinct bits than a
+bit can occur). Bits are drawn independently (with replacement;
+repeats collapse, so rows hold a little fewer than 50 bits: the mean is printed), so a batch touches more distinct bits than a
 batch of real, related molecules would: this favours the dense baseline. Labels: 100
 classification tasks, each row observed in about 5 of them, following a sparse linear rule
 of the bits.
+
+``quality`` trains the default model (``fit``: early stopping on validation fold 3, test fold 4
+untouched) and a scikit-learn random forest per task on the same fingerprints and training
+folds, and prints validation-fold metrics of both side by side.
 
 ``memory`` builds a 1,000,000-row set in this process, runs ``--steps`` training steps of the
 sparse trainer and prints the peak resident memory (ru_maxrss).
@@ -73,24 +79,26 @@ def real_bit_frequencies(data_dir: Path) -> np.ndarray:
 def synthetic_set(n_rows: int, bits_per_row: int, frequencies: np.ndarray, seed: int = 0) -> PreparedSet:
     """PreparedSet of ``n_rows`` rows, 100 classification tasks (see module docstring)."""
     rng = np.random.default_rng(seed)
-    # Gumbel-top-k: k distinct bits per row with probabilities ~ frequencies, chunked for memory
-    log_p = np.log(frequencies).astype(np.float32)
-    indices = np.empty((n_rows, bits_per_row), dtype=np.int32)
-    for start in range(0, n_rows, 2000):
-        stop = min(start + 2000, n_rows)
-        uniform = rng.random((stop - start, N_BITS), dtype=np.float32) + np.float32(1e-12)
-        keys = log_p - np.log(-np.log(uniform))
-        indices[start:stop] = np.argpartition(-keys, bits_per_row, axis=1)[:, :bits_per_row]
-    indices.sort(axis=1)
-    indptr = np.arange(0, n_rows * bits_per_row + 1, bits_per_row, dtype=np.int64)
-    X = sp.csr_matrix((np.ones(indices.size, np.float32), indices.ravel(), indptr), shape=(n_rows, N_BITS))
+    # draw bits_per_row bits per row from the frequency profile; repeats within a row collapse
+    cdf = np.cumsum(frequencies)
+    indices = np.searchsorted(cdf, rng.random((n_rows, bits_per_row)) * cdf[-1]).astype(np.int32)
+    indices = np.minimum(indices, N_BITS - 1)
+    X = sp.csr_matrix((np.ones(indices.size, np.float32), indices.ravel(), np.arange(0, indices.size + 1, bits_per_row)),
+                      shape=(n_rows, N_BITS))
+    X.sum_duplicates()
+    X.data[:] = 1.0
     effects = (rng.normal(0, 1, (N_BITS, N_TASKS)) * (rng.random((N_BITS, N_TASKS)) < 0.02)).astype(np.float32)
     task_of = rng.integers(0, N_TASKS, (n_rows, 5))
     task_of.sort(axis=1)
     keep = np.c_[np.ones((n_rows, 1), bool), np.diff(task_of, axis=1) > 0]
     rows = np.repeat(np.arange(n_rows), 5)[keep.ravel()]
     cols = task_of.ravel()[keep.ravel()]
-    score = np.asarray((X[rows].multiply(effects[:, cols].T)).sum(axis=1)).ravel()
+    score = np.empty(len(rows), np.float32)
+    for start in range(0, len(rows), 200_000):  # score of (row, task) = sum of the task's effects of the row's bits
+        part = slice(start, start + 200_000)
+        sub = X[rows[part]]
+        entry_pair = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
+        score[part] = np.bincount(entry_pair, weights=effects[sub.indices, cols[part][entry_pair]], minlength=sub.shape[0])
     labels = (score > 0).astype(np.float32)
     counts = np.bincount(rows, minlength=n_rows)
     Y = sp.csr_matrix((labels, cols, np.r_[0, np.cumsum(counts)]), shape=(n_rows, N_TASKS))
@@ -203,13 +211,75 @@ def run_memory(args: argparse.Namespace) -> None:
           f"peak resident memory {peak_gb():.2f} GB (limit 4 GB)")
 
 
+def random_forest_predictions(prepared: PreparedSet, train_rows: np.ndarray, eval_rows: np.ndarray, trees: int) -> np.ndarray:
+    """(len(eval_rows), n_tasks) random-forest predictions, one forest per task on its observed training rows.
+
+    Classification: RandomForestClassifier probabilities; regression: RandomForestRegressor on
+    the stated values (censored values used as stated: a forest cannot use qualifiers).
+    max_features="sqrt" for both, 2 jobs.
+    """
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+    tasks = prepared.tasks.sort_values("task_id")
+    Yc = prepared.Y[train_rows].tocsc()
+    X_train, X_eval = prepared.X[train_rows], prepared.X[eval_rows]
+    out = np.full((len(eval_rows), len(tasks)), np.nan)
+    for column, kind in enumerate(tasks["kind"]):
+        rows = Yc.indices[Yc.indptr[column]:Yc.indptr[column + 1]]
+        y = Yc.data[Yc.indptr[column]:Yc.indptr[column + 1]]
+        if kind == "classification":
+            if len(np.unique(y)) < 2:
+                out[:, column] = float(y.mean()) if len(y) else 0.5
+                continue
+            forest = RandomForestClassifier(trees, max_features="sqrt", n_jobs=2, random_state=0).fit(X_train[rows], y)
+            out[:, column] = forest.predict_proba(X_eval)[:, list(forest.classes_).index(1.0)]
+        else:
+            forest = RandomForestRegressor(trees, max_features="sqrt", n_jobs=2, random_state=0).fit(X_train[rows], y)
+            out[:, column] = forest.predict(X_eval)
+    return out
+
+
+def run_quality(args: argparse.Namespace) -> None:
+    """Validation-fold metrics of the default model beside a random forest, per PreparedSet."""
+    from fedqsar.model.metrics import aggregate_metrics, task_metrics
+    from fedqsar.model.predict import predict
+    from fedqsar.model.training import fit
+
+    for folder in args.prepared:
+        prepared = PreparedSet.load(folder)
+        train_cfg = TrainConfig(seed=0)
+        model_cfg = ModelConfig(hidden_sizes=(args.hidden,))
+        model = MultitaskModel(prepared.n_bits, model_cfg, {"p": HeadSpec.from_tasks(prepared.tasks)})
+        started = time.perf_counter()
+        result = fit(model, "p", prepared, train_cfg)
+        model_seconds = time.perf_counter() - started
+        train_rows, eval_rows = result.trainer.train_rows, result.trainer.validation_rows
+        Y, C = prepared.Y[eval_rows], prepared.censor[eval_rows]
+        started = time.perf_counter()
+        forest = random_forest_predictions(prepared, train_rows, eval_rows, args.trees)
+        forest_seconds = time.perf_counter() - started
+        long = {"fedqsar": task_metrics(Y, C, predict(model, "p", prepared.X[eval_rows]), prepared.tasks),
+                "random_forest": task_metrics(Y, C, forest, prepared.tasks)}
+        print(f"\n{folder}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks; train {len(train_rows)} rows, "
+              f"validation fold {train_cfg.validation_fold} {len(eval_rows)} rows; model hidden {model_cfg.hidden_sizes}, "
+              f"best epoch {result.best_epoch} ({model_seconds:.0f} s); forest {args.trees} trees/task ({forest_seconds:.0f} s)")
+        per_task = pd.concat({k: v.pivot_table(index="task", columns="metric", values="value") for k, v in long.items()}, axis=1)
+        wanted = [m for m in ("auc_roc", "auc_pr", "rmse", "r2") if m in per_task.columns.get_level_values(1)]
+        print(per_task.loc[:, [(k, m) for m in wanted for k in long]].round(3).to_string())
+        summary = pd.concat({k: aggregate_metrics(v, prepared.tasks).set_index(["kind", "metric"])["value"] for k, v in long.items()}, axis=1)
+        print("aggregation-weighted means (tasks passing quorum):")
+        print(summary.round(4).to_string())
+
+
 def peak_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["speed", "memory"])
+    parser.add_argument("mode", choices=["speed", "memory", "quality"])
+    parser.add_argument("--prepared", type=Path, nargs="+", default=[], help="quality: PreparedSet folders")
+    parser.add_argument("--trees", type=int, default=200, help="quality: trees per random forest")
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--hidden", type=int, default=2000)
     parser.add_argument("--bits-per-row", type=int, default=50)
@@ -222,7 +292,9 @@ def main(argv: list[str]) -> None:
     torch.set_num_threads(args.threads)
     if args.rows is None:
         args.rows = 100_000 if args.mode == "speed" else 1_000_000
-    {"speed": run_speed, "memory": run_memory}[args.mode](args)
+    if args.mode == "quality" and args.hidden == 2000 and "--hidden" not in argv:
+        args.hidden = ModelConfig().hidden_sizes[0]  # quality uses the default model unless told
+    {"speed": run_speed, "memory": run_memory, "quality": run_quality}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ from fedqsar.prepared import PreparedSet
 TABLE_METRICS = {"classification": ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier"),
                  "regression": ("rmse", "r2", "spearman", "rmse_censored")}
 
+SHORT_NAMES = {"n_positive": "pos", "n_uncensored": "exact", "auc_roc": "AUC", "auc_pr": "AUCPR", "auc_pr_cal": "AUCPRc",
+               "log_loss": "logloss", "rmse_censored": "rmse_c", "spearman": "rho"}
+
 
 def _configs(model_file: Path | None, train_file: Path | None, epochs: int | None, hidden: str | None,
              batch_size: int | None, lr: float | None, seed: int | None) -> tuple[ModelConfig, TrainConfig]:
@@ -37,20 +40,25 @@ def _configs(model_file: Path | None, train_file: Path | None, epochs: int | Non
     return model_cfg, train_cfg
 
 
-def _metrics_table(long_df: pd.DataFrame, tasks: pd.DataFrame, fold: int) -> Table:
+def _metrics_tables(long_df: pd.DataFrame, tasks: pd.DataFrame, fold: int) -> list[Table]:
+    """One rich table per task kind: task, counts, then that kind's metrics."""
     wide = long_df.pivot_table(index="task", columns="metric", values="value", aggfunc="first")
-    table = Table(title=f"validation fold {fold}: metrics per task")
-    columns = ["task", "kind", "n"] + [m for kind in TABLE_METRICS for m in TABLE_METRICS[kind]]
-    for name in columns:
-        table.add_column(name, justify="left" if name in ("task", "kind") else "right")
-    for _, task in tasks.sort_values("task_id").iterrows():
-        name = str(task["task_name"])
-        row = wide.loc[name] if name in wide.index else pd.Series(dtype=float)
-        cells = [name, str(task["kind"]), f"{row.get('n', 0):.0f}"]
-        for kind, names in TABLE_METRICS.items():
-            cells += [f"{row.get(m, float('nan')):.3f}" if task["kind"] == kind else "" for m in names]
-        table.add_row(*cells)
-    return table
+    counts = {"classification": ("n", "n_positive"), "regression": ("n", "n_uncensored")}
+    tables = []
+    for kind, names in TABLE_METRICS.items():
+        kind_tasks = tasks[tasks["kind"] == kind].sort_values("task_id")
+        if kind_tasks.empty:
+            continue
+        table = Table(title=f"validation fold {fold}: {kind} tasks")
+        table.add_column("task", overflow="ellipsis", no_wrap=True, max_width=20)
+        for name in counts[kind] + names:
+            table.add_column(SHORT_NAMES.get(name, name), justify="right", no_wrap=True)
+        for name in kind_tasks["task_name"].astype(str):
+            row = wide.loc[name] if name in wide.index else pd.Series(dtype=float)
+            cells = [f"{row.get(m, 0):.0f}" for m in counts[kind]] + [f"{row.get(m, float('nan')):.3f}" for m in names]
+            table.add_row(name, *cells)
+        tables.append(table)
+    return tables
 
 
 @reports_errors
@@ -93,7 +101,8 @@ def train(
     metrics = result.validation_metrics.assign(fold=train_cfg.validation_fold)[["task", "fold", "metric", "value"]]
     metrics.to_csv(out / "metrics.csv", index=False)
     pd.DataFrame([dataclasses.asdict(h) for h in result.history]).to_csv(out / "history.csv", index=False)
-    console.print(_metrics_table(result.validation_metrics, prepared.tasks, train_cfg.validation_fold))
+    for table in _metrics_tables(result.validation_metrics, prepared.tasks, train_cfg.validation_fold):
+        console.print(table)
     summary = aggregate_metrics(result.validation_metrics, prepared.tasks).dropna(subset=["value"])
     if not summary.empty:
         console.print("aggregation-weighted means over tasks passing quorum:")
