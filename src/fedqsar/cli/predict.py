@@ -12,6 +12,8 @@ from fedqsar.errors import InputFileError, InputSchemaError
 from fedqsar.model.io import load_model
 from fedqsar.model.predict_smiles import STATUS_REJECTED, predict_smiles
 from fedqsar.prep.keys import load_key
+from fedqsar.trust import has_trust
+from fedqsar.trust.predict_columns import trust_columns
 from fedqsar.prep.readers import read_csv
 
 
@@ -36,13 +38,18 @@ def predict(
     smiles_column: str | None = typer.Option(None, "--smiles-column", help="SMILES column (default: 'smiles', any case)"),
     id_column: str | None = typer.Option(None, "--id-column", help="column copied into the output to identify rows"),
     jobs: int = typer.Option(1, "--jobs", "-j", help="processes for standardisation (-1: all cores)"),
+    confidence: float | None = typer.Option(None, "--confidence", help="confidence of prediction sets / intervals "
+                                            "when the model folder has trust artefacts (default 0.9)"),
 ) -> None:
     """Standardise and fingerprint new SMILES as `prepare` did, and predict every task."""
     saved = load_model(model)
     frame, column = _read_smiles(input_file, smiles_column)
     if id_column is not None and id_column not in frame.columns:
         raise InputSchemaError(f"{input_file} has no column {id_column!r}", f"columns are {list(frame.columns)}")
-    result = predict_smiles(saved, frame[column].tolist(), load_key(key_file), n_jobs=jobs)
+    key = load_key(key_file)
+    result = predict_smiles(saved, frame[column].tolist(), key, n_jobs=jobs)
+    if has_trust(model):  # trust step (fedqsar.trust): intervals / sets, calibrated probabilities, domain
+        result = pd.concat([result, trust_columns(saved, result, key, confidence)], axis=1)
     if id_column is not None:
         result.insert(1, id_column, frame[id_column].to_numpy())
     out = out or Path(f"{input_file.stem}.predictions.csv")

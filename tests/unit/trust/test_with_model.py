@@ -123,3 +123,17 @@ def test_trust_columns_for_the_predict_table(model_folder) -> None:
     assert rejected[2] and columns.loc[2, "rPPB:low"] != columns.loc[2, "rPPB:low"]  # NaN for the rejected row
     assert not columns.loc[2, "in_domain"]
     assert columns.loc[0, "nearest_similarity"] == pytest.approx(1.0)
+
+
+def test_predict_cli_adds_trust_columns(model_folder, tmp_path: Path) -> None:
+    _, folder, training_smiles = model_folder
+    key_file, table, out = tmp_path / "k.key", tmp_path / "new.csv", tmp_path / "pred.csv"
+    save_key(KEY, key_file)
+    pd.DataFrame({"smiles": [training_smiles, SMILES, "not a smiles"]}).to_csv(table, index=False)
+    result = CliRunner().invoke(app, ["predict", "--model", str(folder), "--input", str(table), "--key", str(key_file),
+                                      "--out", str(out), "--confidence", "0.8"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(out, keep_default_na=False)
+    assert {"rPPB", "rPPB:low", "rPPB:high", "rPPB_high:set", "rPPB_high:p_calibrated", "in_domain"} <= set(written.columns)
+    assert written.loc[2, "status"] == "rejected" and written.loc[2, "rPPB:low"] == ""
+    assert float(written.loc[0, "rPPB:low"]) <= float(written.loc[0, "rPPB"]) <= float(written.loc[0, "rPPB:high"])
