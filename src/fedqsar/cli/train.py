@@ -18,6 +18,7 @@ from fedqsar.model.metrics import aggregate_metrics
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.training import EpochLog, fit
 from fedqsar.prepared import PreparedSet
+from fedqsar.trust.model_adapter import fit_trust_for_saved_model
 
 TABLE_METRICS = {"classification": ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier"),
                  "regression": ("rmse", "r2", "spearman", "rmse_censored")}
@@ -109,6 +110,8 @@ def train(
         console.print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     console.print(f"best epoch {result.best_epoch} (validation loss {result.best_validation_loss:.4f}"
                   f"{', stopped early' if result.stopped_early else ''}); model written to {out}")
+    trust = fit_trust_for_saved_model(out, prepared)  # trust step: conformal calibration on the validation fold
+    console.print(f"trust artefacts (conformal calibration, applicability domain) written to {trust}")
 
 
 def register(app: typer.Typer) -> None:
