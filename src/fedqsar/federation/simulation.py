@@ -78,6 +78,19 @@ def precheck(partners: Mapping[str, Path], fed_cfg: FederationConfig) -> None:
                               "add partners, or turn secure aggregation off (--no-secagg / secagg.enabled = false)")
 
 
+def refuse_finished(out: Path) -> None:
+    """Refuse to start in a run folder whose ledger is closed (the run already ended)."""
+    from fedqsar.federation.server_app import LEDGER_FILE
+    from fedqsar.ledger import read_entries
+
+    ledger = Path(out) / LEDGER_FILE
+    if ledger.is_file():
+        entries = read_entries(ledger)
+        if entries and entries[-1].kind == "run_end":
+            raise FederationError(f"the federated run in {out} already finished (its ledger ends with run_end)",
+                                  "choose a new --out folder for a new run")
+
+
 def run_simulation(
     partners: Mapping[str, Path],
     model_cfg: ModelConfig,
@@ -116,6 +129,7 @@ def run_simulation(
     partners = {name: Path(folder) for name, folder in partners.items()}
     precheck(partners, fed_cfg)
     out = Path(out)
+    refuse_finished(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, cfg in (("federation", fed_cfg), ("model", model_cfg), ("train", train_cfg)):
         save_toml(cfg, out / f"{name}.toml")

@@ -144,3 +144,16 @@ def test_float16_wire_needs_secagg_off() -> None:
     with pytest.raises(ValueError, match="secagg"):
         FederationConfig(wire_dtype="float16")
     FederationConfig(wire_dtype="float16", secagg=SecAggConfig(enabled=False))
+
+
+def test_a_finished_run_folder_is_not_restarted(tmp_path: Path) -> None:
+    from fedqsar.federation.simulation import refuse_finished
+    from fedqsar.ledger import Ledger
+
+    refuse_finished(tmp_path)  # empty folder: fine
+    ledger = Ledger(tmp_path / "ledger.sqlite")
+    ledger.append("run_start", {"config_hash": "c"})
+    refuse_finished(tmp_path)  # interrupted run: resumable
+    ledger.append("run_end", {})
+    with pytest.raises(FederationError, match="already finished"):
+        refuse_finished(tmp_path)
