@@ -24,7 +24,7 @@ from fedqsar.prep import fingerprints, folds, parallel, standardize
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
 
-IN_PROCESS_BELOW = 64  # fewer unique SMILES than this: not worth starting processes
+IN_PROCESS_BELOW = 256  # fewer distinct SMILES: a pool (~1.5-5 s to start) is not worth it
 MEMO_LIMIT = 200_000  # per-process memo entries (molecule entering the tautomer step -> outcome)
 
 

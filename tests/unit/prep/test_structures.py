@@ -85,7 +85,8 @@ def test_weights_heavy_atoms_and_progress(batch) -> None:
 
 def test_parallel_run_equals_in_process_run(shared_data: Path) -> None:
     table = pd.read_csv(shared_data / "ci" / "chemprop_testdata" / "tests" / "data" / "regression.csv")
-    smiles = table.iloc[:, 0].head(90).tolist() + ["C1CC", ""]
+    smiles = table.iloc[:, 0].head(300).tolist() + ["C1CC", ""]
+    assert len(set(smiles)) >= structures.IN_PROCESS_BELOW  # else n_jobs=2 would run in-process
     fast = PrepConfig(standardize=StandardizeConfig(steps=tuple(s for s in st.STEPS if s != "canonical_tautomer")))
     serial = process_structures(smiles, fast, KEY, n_jobs=1)
     seen: list[int] = []
@@ -94,7 +95,7 @@ def test_parallel_run_equals_in_process_run(shared_data: Path) -> None:
     assert (spread.X != serial.X).nnz == 0
     assert np.array_equal(spread.scaffold_folds, serial.scaffold_folds)
     assert sum(seen) == len(smiles)
-    assert sum(r is None for r in serial.reasons) >= 85
+    assert sum(r is None for r in serial.reasons) >= 290
 
 
 def test_empty_input_and_bad_config() -> None:
