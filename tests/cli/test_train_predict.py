@@ -89,3 +89,25 @@ def test_predict_on_a_missing_model_says_how_to_fix(tmp_path: Path) -> None:
     pd.DataFrame({"smiles": ["CCO"]}).to_csv(new, index=False)
     result = runner.invoke(app, ["predict", "--model", str(tmp_path / "none"), "--input", str(new), "--key", str(tmp_path / "k")])
     assert result.exit_code == 2 and "fedqsar train" in result.output
+
+
+def test_predict_uses_the_same_fingerprints_as_prepare(prepared_biogen: tuple[Path, Path], tmp_path: Path) -> None:
+    """SMILES of prepared compounds get exactly the predictions of their PreparedSet rows."""
+    from fedqsar.model.predict import predict as predict_rows
+    from fedqsar.prepared import PreparedSet
+
+    prepared_dir, key = prepared_biogen
+    model = tmp_path / "model"
+    assert runner.invoke(app, ["train", "--data", str(prepared_dir), "--out", str(model), "--epochs", "1", "--hidden", "16"]).exit_code == 0
+    prepared = PreparedSet.load(prepared_dir)
+    source = pd.read_csv(prepared_dir.parent / "rppb.csv")
+    chosen = prepared.compounds.head(5)
+    smiles = source.set_index("compound_id").loc[chosen["compound_id"], "smiles"].tolist()
+    new = tmp_path / "again.csv"
+    pd.DataFrame({"smiles": smiles}).to_csv(new, index=False)
+    out = tmp_path / "again.pred.csv"
+    assert runner.invoke(app, ["predict", "--model", str(model), "--input", str(new), "--key", str(key), "--out", str(out)]).exit_code == 0
+    saved = load_model(model)
+    expected = predict_rows(saved.model, saved.partner, prepared.X[chosen["row"].to_numpy()])
+    got = pd.read_csv(out)[saved.tasks["task_name"].tolist()].to_numpy()
+    assert np.allclose(got, expected, atol=1e-5)
