@@ -250,7 +250,8 @@ def run_protocol(
     Raises
     ------
     ConfigError
-        If ``train_cfg.test_fold`` is None (there is nothing to evaluate on).
+        If ``train_cfg.test_fold`` is None (there is nothing to evaluate on), or ``out``
+        already holds a finished evaluation.
     ManifestMismatchError
         If the partners' PreparedSets were prepared with different settings.
     """
@@ -258,6 +259,9 @@ def run_protocol(
         raise ConfigError("TrainConfig.test_fold is None: no held-out fold to evaluate on", "set train.test_fold (e.g. 4)")
     report = progress or (lambda stage, detail: None)
     out = Path(out)
+    if (out / "evaluation" / "ledger.sqlite").exists():
+        raise ConfigError(f"{out} already holds an evaluation (evaluation/ledger.sqlite is closed)",
+                          "evaluate into a new run folder; a finished run is never overwritten")
     folders = {name: Path(folder) for name, folder in partners.items()}
     prepared = {name: PreparedSet.load(folder) for name, folder in sorted(folders.items())}
     _check_same_preparation(prepared)

@@ -59,6 +59,8 @@ def test_protocol_writes_the_run_folder(tmp_path: Path) -> None:
     again = run_protocol(partners, MODEL, TRAIN, FederationConfig(), EVAL, tmp_path / "run2")
     pd.testing.assert_frame_equal(result.metrics, again.metrics)
     pd.testing.assert_frame_equal(result.uplift, again.uplift)
+    with pytest.raises(ConfigError, match="already holds an evaluation"):
+        run_protocol(partners, MODEL, TRAIN, FederationConfig(), EVAL, tmp_path / "run")
 
 
 def test_protocol_refuses_without_test_fold(tmp_path: Path) -> None:
