@@ -12,9 +12,15 @@ dozen separate torch kernels over gathered copies. The result equals
 from __future__ import annotations
 
 import math
+import threading
 
 import numba
 import numpy as np
+
+
+# numba's default "workqueue" threading layer must not be entered from two threads at once
+# (e.g. two partners trained in threads of one process): calls are serialised.
+_KERNEL_LOCK = threading.Lock()
 
 
 @numba.njit(parallel=True, cache=True)
@@ -81,8 +87,9 @@ def fused_row_adam(
     (n_bits,), all updated in place. ``grad_out``: float32 (batch, H) gradient of the layer output.
     """
     rows, ptr, grouped_rows, grouped_values = group_entries(bits, entry_rows, values)
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-    _fused_row_adam(weight, exp_avg, exp_avg_sq, row_steps, rows, ptr, grouped_rows, grouped_values,
-                    np.ascontiguousarray(grad_out, dtype=np.float32), float(lr), float(betas[0]), float(betas[1]),
-                    float(eps), float(weight_decay))
+    with _KERNEL_LOCK:
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        _fused_row_adam(weight, exp_avg, exp_avg_sq, row_steps, rows, ptr, grouped_rows, grouped_values,
+                        np.ascontiguousarray(grad_out, dtype=np.float32), float(lr), float(betas[0]), float(betas[1]),
+                        float(eps), float(weight_decay))
     return rows
