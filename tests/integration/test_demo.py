@@ -68,3 +68,12 @@ def test_demo_evaluates_every_partner_and_records_the_run(demo_run: tuple[Path, 
     assert (run / "trust" / "coverage.csv").is_file()
     assert verify(run / "federation").complete  # raises LedgerIntegrityError if edited
     assert verify(run / "evaluation" / "ledger.sqlite").complete
+
+
+def test_demo_refuses_to_overwrite_without_being_asked(demo_run: tuple[Path, str], tmp_path: Path) -> None:
+    run, _ = demo_run
+    again = CliRunner().invoke(app, ["demo", "--out", str(run), "-q"])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+    (tmp_path / "notes.txt").write_text("mine")
+    foreign = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--overwrite", "-q"])
+    assert foreign.exit_code == 2 and (tmp_path / "notes.txt").is_file()

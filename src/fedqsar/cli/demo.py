@@ -21,6 +21,7 @@ def demo(
     scenario: str | None = typer.Option(None, "--scenario", help="admet (default) or potency"),
     max_compounds: int | None = typer.Option(None, "--max-compounds", help="structures kept per partner (default from config)"),
     jobs: int = typer.Option(-1, "--jobs", "-j", help="processes for standardisation (-1: all cores)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace a previous demo run in --out"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Deal a public scenario to partners, prepare, federate, evaluate uplift, write the report."""
@@ -29,7 +30,8 @@ def demo(
     config = dataclasses.replace(config, **overrides)
     data = data_dir or (Path(os.environ["FEDQSAR_DATA"]) if os.environ.get("FEDQSAR_DATA") else None)
     with StageProgress(enabled=not quiet) as progress:
-        result = run_demo(config, out, data_dir=data, n_jobs=jobs, say=console.print, progress=progress)
+        result = run_demo(config, out, data_dir=data, n_jobs=jobs, say=console.print,
+                          progress=progress, overwrite=overwrite)
     console.print(result.protocol.uplift.to_string(index=False, max_colwidth=18) if not quiet else "")
     timing = "  ".join(f"{stage} {seconds:.0f}s" for stage, seconds in result.seconds.items())
     console.print(f"time per stage: {timing}")
