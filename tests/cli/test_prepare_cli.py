@@ -29,6 +29,8 @@ def test_prepare_without_key_creates_one_and_summarises(tmp_path: Path) -> None:
     assert "created a new consortium key" in result.output
     assert "input rows" in result.output and "regression tasks" in result.output
     assert (tmp_path / "p" / "prep_config.toml").is_file()
+    again = runner.invoke(app, ["prepare", "--input", str(source), "--out", str(tmp_path / "p"), "-q", "-j", "1"])
+    assert again.exit_code == 0 and "reusing the key" in again.output
 
 
 def test_two_partners_same_key_are_compatible_other_config_is_not(tmp_path: Path) -> None:

@@ -57,6 +57,10 @@ def _key_for(key_file: Path | None, out: Path) -> ConsortiumKey:
     if key_file is not None:
         return load_key(key_file)
     new_file = out.with_name(out.name + ".key")
+    if new_file.is_file():
+        key = load_key(new_file)
+        console.print(f"no --key given: reusing the key {new_file} (id {key.key_id}) created by an earlier prepare")
+        return key
     key = generate_key()
     save_key(key, new_file)
     console.print(
