@@ -227,6 +227,8 @@ def random_forest_predictions(prepared: PreparedSet, train_rows: np.ndarray, eva
     for column, kind in enumerate(tasks["kind"]):
         rows = Yc.indices[Yc.indptr[column]:Yc.indptr[column + 1]]
         y = Yc.data[Yc.indptr[column]:Yc.indptr[column + 1]]
+        if len(y) == 0:
+            continue  # every compound of this task is held out: no forest, NaN predictions
         if kind == "classification":
             if len(np.unique(y)) < 2:
                 out[:, column] = float(y.mean()) if len(y) else 0.5
