@@ -260,8 +260,13 @@ def run_quality(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         forest = random_forest_predictions(prepared, train_rows, eval_rows, args.trees)
         forest_seconds = time.perf_counter() - started
-        long = {"fedqsar": task_metrics(Y, C, predict(model, "p", prepared.X[eval_rows]), prepared.tasks),
-                "random_forest": task_metrics(Y, C, forest, prepared.tasks)}
+        trained = np.isfinite(forest).all(axis=0)  # tasks with no training label anywhere are left out of both
+        tasks = prepared.tasks.sort_values("task_id").reset_index(drop=True)
+        kept = tasks[trained]
+        long = {"fedqsar": task_metrics(Y[:, trained], C[:, trained], predict(model, "p", prepared.X[eval_rows])[:, trained], kept),
+                "random_forest": task_metrics(Y[:, trained], C[:, trained], forest[:, trained], kept)}
+        if not trained.all():
+            print(f"{int((~trained).sum())} tasks have no training label (all their compounds are in held-out folds): left out")
         print(f"\n{folder}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks; train {len(train_rows)} rows, "
               f"validation fold {train_cfg.validation_fold} {len(eval_rows)} rows; model hidden {model_cfg.hidden_sizes}, "
               f"best epoch {result.best_epoch} ({model_seconds:.0f} s); forest {args.trees} trees/task ({forest_seconds:.0f} s)")
