@@ -15,6 +15,7 @@ Every setting is in :class:`DemoConfig` and is written to ``RUN/config.toml``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -53,6 +54,9 @@ class DemoConfig:
     ----------
     scenario
         ``"admet"`` (Biogen, AstraZeneca, ChEMBL literature, AqSolDB) or ``"potency"``.
+    key_seed
+        The demo's consortium key is derived from this seed so that a run (folds included)
+        is reproducible; None draws a random key. A real consortium uses ``fedqsar keygen``.
     max_compounds
         Distinct structures kept per partner (keyed choice) so the run fits ~15 minutes
         on 2 cores; None keeps everything.
@@ -63,6 +67,7 @@ class DemoConfig:
     """
 
     scenario: str = "admet"
+    key_seed: int | None = 0
     max_compounds: int | None = 1500
     max_assays: int | None = None
     prep: PrepConfig = field(default_factory=PrepConfig)
@@ -123,7 +128,7 @@ def run_demo(
                          max_compounds=config.max_compounds, max_assays=config.max_assays)
     seconds["scenario"] = time.perf_counter() - clock
 
-    key = generate_key()
+    key = demo_key(config.key_seed)
     save_key(key, run_dir / "consortium.key", overwrite=True)
     clock = time.perf_counter()
     prepared = _prepare_partners(raw, run_dir / "prepared", key, config.prep, n_jobs, say, progress)
@@ -147,6 +152,13 @@ def run_demo(
     seconds["report"] = time.perf_counter() - clock
     (run_dir / "demo_timings.json").write_text(json.dumps(seconds, indent=2), encoding="utf-8")
     return DemoResult(run_dir, report, folders, protocol, seconds)
+
+
+def demo_key(seed: int | None) -> ConsortiumKey:
+    """The demo consortium's key: derived from ``seed`` (reproducible runs), or random if None."""
+    if seed is None:
+        return generate_key()
+    return ConsortiumKey(hashlib.sha256(f"fedqsar-demo-consortium-key/{seed}".encode()).digest())
 
 
 def _fresh_run_dir(run_dir: Path, overwrite: bool) -> Path:

@@ -14,7 +14,7 @@ from fedqsar.ledger import verify
 
 SMALL = """
 scenario = "admet"
-max_compounds = 120
+max_compounds = 200
 [train]
 epochs = 3
 [federation]
