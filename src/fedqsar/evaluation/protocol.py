@@ -111,7 +111,7 @@ def _train_federated(run: _Run, folders: Mapping[str, Path], model_cfg: ModelCon
     federated = run_simulation(folders, model_cfg, run.train_cfg, fed_cfg, out / "federation",
                                progress=lambda r, n: progress("federated", f"round {r}/{n}"))
     for name, prepared in run.prepared.items():
-        saved = load_model(federated.partner_models[name])
+        saved = load_model(federated.selected_models.get(name, federated.partner_models[name]))
         run.predictions[(name, "federated")] = predict(saved.model, saved.partner, prepared.X[run.test_rows[name]])
     run.timings.append(("federated", "all", time.perf_counter() - started))
 

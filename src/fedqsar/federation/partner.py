@@ -7,7 +7,13 @@ Everything here stays on the partner's machine. The private state folder holds
   a restart starts again from the state *before* that round, so no round trains twice;
 * ``history.csv``: round, partner, metric, value (local training loss, validation metrics);
   a re-run round's rows replace the earlier ones when read;
-* ``model/``: the final model (global trunk + own head), written when the run ends.
+* ``best_model/`` + ``best.json``: partner-local model selection, the counterpart of local
+  early stopping: when ``TrainConfig.early_stopping_patience > 0`` the partner keeps the
+  model (global trunk + own head) of the round with its lowest validation loss, measured
+  on its own validation fold; nothing about it leaves the partner;
+* ``model/``: the final model (final global trunk + own head), written when the run ends.
+
+:func:`selected_model` says which of the two a partner should use.
 
 Only ``trunk_state()`` and the training example count are handed to the ClientApp to send.
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +39,8 @@ from fedqsar.prepared import PreparedSet, read_manifest
 PRIVATE_STATE = "private_round_{:04d}.safetensors"
 HISTORY = "history.csv"
 MODEL_DIR = "model"
+BEST_DIR = "best_model"
+BEST_FILE = "best.json"
 HISTORY_COLUMNS = ("round", "partner", "metric", "value")
 
 
@@ -111,6 +120,28 @@ class PartnerRuntime:
             values.update({f"{prefix}_{name}": float(v) for name, v in means.items()})
         values["validation_seconds"] = time.perf_counter() - started
         self.append_history(round_number, values)
+        if prefix == "val":
+            self._keep_if_best(round_number, values["val_loss"])
+
+    @property
+    def selects_best_round(self) -> bool:
+        """Partner-local model selection is on (as ``fit``'s early stopping)."""
+        return self.train_cfg.early_stopping_patience > 0
+
+    def best_round(self) -> dict | None:
+        """``{"round", "val_loss"}`` of the best model kept so far, or None."""
+        path = self.paths.state_dir / BEST_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+    def _keep_if_best(self, round_number: int, val_loss: float) -> None:
+        if not self.selects_best_round or not np.isfinite(val_loss):
+            return
+        best = self.best_round()
+        if best is not None and best["round"] != round_number and best["val_loss"] <= val_loss:
+            return
+        self._save_model_to(self.paths.state_dir / BEST_DIR)
+        (self.paths.state_dir / BEST_FILE).write_text(
+            json.dumps({"round": int(round_number), "val_loss": float(val_loss)}), encoding="utf-8")
 
     def save_private_state(self, round_number: int) -> None:
         """Write the private state after ``round_number``; keep it and the one before."""
@@ -136,12 +167,21 @@ class PartnerRuntime:
                 writer.writerow([round_number, self.paths.partner, metric, repr(float(value))])
 
     def save_final_model(self) -> Path:
+        """Write ``model/``: the final global trunk + own head."""
+        return self._save_model_to(self.paths.state_dir / MODEL_DIR)
+
+    def _save_model_to(self, folder: Path) -> Path:
         from fedqsar.model.io import save_model
 
-        folder = self.paths.state_dir / MODEL_DIR
         folder.mkdir(parents=True, exist_ok=True)
         return save_model(folder, self.model, self.model_cfg, self.train_cfg, self.prepared.tasks,
                           dict(self.prepared.manifest), partner=self.paths.partner)
+
+
+def selected_model(state_dir: Path) -> Path:
+    """The partner's model to use: its best validation round if it kept one, else the final model."""
+    best = Path(state_dir) / BEST_DIR
+    return best if (best / "config.json").is_file() else Path(state_dir) / MODEL_DIR
 
 
 def read_history(state_dir: Path) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from fedqsar.errors import FederationError
 from fedqsar.federation.client_app import PartitionTable, build_client_app
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.guards import check_compatible, handshake_summary
-from fedqsar.federation.partner import MODEL_DIR, PartnerPaths, manifest_and_bits, read_history
+from fedqsar.federation.partner import MODEL_DIR, PartnerPaths, manifest_and_bits, read_history, selected_model
 from fedqsar.federation.server_app import SUMMARY_FILE, ServerPlan, build_server_app
 from fedqsar.federation.strategy import AggregateObserver
 from fedqsar.model.config import ModelConfig, TrainConfig
@@ -49,12 +49,16 @@ class FederatedRun:
         Long table (round, partner, metric, value) computed locally by each partner.
     summary
         The server's summary (round seconds, participants, refusals, DP epsilon).
+    selected_models
+        partner -> the model that partner should use: the round with its lowest validation
+        loss (partner-local selection, like local early stopping), else the final model.
     """
 
     out: Path
     partner_models: dict[str, Path]
     history: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    selected_models: dict[str, Path] = field(default_factory=dict)
 
 
 def partner_table(partners: Mapping[str, Path], out: Path) -> dict[int, PartnerPaths]:
@@ -170,7 +174,8 @@ def collect_run(out: Path, table: Mapping[int, PartnerPaths]) -> FederatedRun:
     missing = [name for name, folder in models.items() if not folder.is_dir()]
     if missing:
         raise FederationError(f"partners {missing} did not store the final model", f"see {out / FLOWER_LOG}")
-    return FederatedRun(out, models, history, json.loads(summary_path.read_text(encoding="utf-8")))
+    selected = {paths.partner: selected_model(paths.state_dir) for paths in table.values()}
+    return FederatedRun(out, models, history, json.loads(summary_path.read_text(encoding="utf-8")), selected)
 
 
 @contextlib.contextmanager
