@@ -53,8 +53,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-compounds", type=int, default=None, help="per partner (default: per scenario)")
     parser.add_argument("--max-assays", type=int, default=None, help="per partner (default: per scenario)")
     parser.add_argument("--epochs", type=int, default=20, help="local and pooled epochs (early stopping on validation)")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--local-epochs", type=int, default=2, help="per round: rounds x local epochs = --epochs")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--local-epochs", type=int, default=1, help="per round: rounds x local epochs = --epochs")
+    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench_consortium")
@@ -68,7 +69,7 @@ def parse_args() -> argparse.Namespace:
 
 def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, FederationConfig, EvalConfig]:
     model = ModelConfig(hidden_sizes=(args.hidden,), dropout=0.2)
-    train = TrainConfig(epochs=args.epochs, batch_size=256, lr=1e-3, early_stopping_patience=5,
+    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, early_stopping_patience=5,
                         validation_fold=3, test_fold=4, seed=0)
     federation = FederationConfig(rounds=args.rounds, local_epochs=args.local_epochs, min_partners=4,
                                   secagg=SecAggConfig(enabled=args.secagg))
@@ -116,8 +117,9 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
     (out / "settings.txt").write_text(
         f"ECFP6 32,768 bits, keyed scaffold folds (validation 3, test 4); network hidden {model.hidden_sizes}, "
         f"dropout {model.dropout}; local and pooled: up to {train.epochs} epochs, early stopping (patience "
-        f"{train.early_stopping_patience}) on the validation fold; federated: FedAvg {federation.rounds} rounds x "
-        f"{federation.local_epochs} local epochs, SecAgg+ {'on' if federation.secagg.enabled else 'off'}; RF "
+        f"{train.early_stopping_patience}) on the validation fold, batch {train.batch_size}; federated: FedAvg "
+        f"{federation.rounds} rounds x {federation.local_epochs} local epochs, each partner keeps its best validation "
+        f"round, SecAgg+ {'on' if federation.secagg.enabled else 'off'}; RF "
         f"{evaluation.rf.n_estimators} trees per task", encoding="utf-8")
     return load_results(name, args.out)
 
