@@ -64,3 +64,12 @@ def test_empty_and_undecodable_files_stop_clearly(tmp_path: Path) -> None:
     latin.write_bytes("compound_id,smiles,assay_id,value,unit,qualifier\nc\xe9,CCO,a,1,nM,=\n".encode("latin-1"))
     result = runner.invoke(app, ["prepare", "--input", str(latin), "--out", str(tmp_path / "q"), "-q"])
     assert result.exit_code == 2 and ("utf" in result.output.lower() or "encoding" in result.output.lower())
+
+
+def test_input_with_no_usable_row_exits_non_zero_with_accounting(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("compound_id,smiles,assay_id,value,unit,qualifier\nc1,C1CC(,a,1,nM,=\nc2,CCO,a,x,nM,=\n")
+    result = runner.invoke(app, ["prepare", "--input", str(bad), "--out", str(tmp_path / "p"), "-q", "-j", "1"])
+    assert result.exit_code == 1 and "no usable rows" in result.output
+    rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
+    assert sorted(rejected["reason"]) == ["non_numeric_value", "unparsable_smiles"]

@@ -42,6 +42,9 @@ def prepare_command(
             result = prepare(source, out, key, config, n_jobs=jobs, thresholds=thresholds, progress=progress)
     save_toml(config, out / "prep_config.toml")
     _print_summary(result)
+    if result.prepared.n_compounds == 0:
+        console.print(f"[bold red]no usable rows:[/] every input row was rejected; see {out / 'rejected.csv'}")
+        raise typer.Exit(code=1)
 
 
 def _widened(inputs: list[Path], scratch: Path, smiles: str, ident: str | None, columns: list[str] | None) -> Path:
