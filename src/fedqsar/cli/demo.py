@@ -34,7 +34,7 @@ def demo(
     with StageProgress(enabled=not quiet) as progress:
         result = run_demo(config, out, data_dir=data, n_jobs=jobs, say=console.print,
                           progress=progress, overwrite=overwrite)
-    console.print(_uplift_table(result.protocol.uplift))
+    console.print(_uplift_table(result.protocol.uplift), width=max(console.width, 110))
     timing = "  ".join(f"{stage} {seconds:.0f}s" for stage, seconds in result.seconds.items())
     console.print(f"time per stage: {timing}")
     console.print(f"[bold green]report:[/] {result.report.resolve()}")
