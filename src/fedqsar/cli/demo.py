@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from fedqsar.cli.common import StageProgress, console, reports_errors
@@ -34,7 +35,8 @@ def demo(
     with StageProgress(enabled=not quiet) as progress:
         result = run_demo(config, out, data_dir=data, n_jobs=jobs, say=console.print,
                           progress=progress, overwrite=overwrite)
-    console.print(_uplift_table(result.protocol.uplift), width=max(console.width, 110))
+    wide = console if console.is_terminal else Console(width=120)  # logs and pipes: no truncated columns
+    wide.print(_uplift_table(result.protocol.uplift))
     timing = "  ".join(f"{stage} {seconds:.0f}s" for stage, seconds in result.seconds.items())
     console.print(f"time per stage: {timing}")
     console.print(f"[bold green]report:[/] {result.report.resolve()}")
