@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fedqsar.config import save_toml, to_dict
+from fedqsar.config import save_toml
 from fedqsar.datasets.scenarios import build_scenario
 from fedqsar.errors import ConfigError
 from fedqsar.evaluation.config import EvalConfig
@@ -222,4 +222,4 @@ def _trust_tables(run_dir: Path, folders: dict[str, Path], config: TrustConfig) 
     write_report_tables(run_dir, pd.concat(coverage, ignore_index=True), pd.concat(domain, ignore_index=True))
 
 
-__all__ = ["DemoConfig", "DemoResult", "run_demo", "to_dict"]
+__all__ = ["DemoConfig", "DemoResult", "demo_key", "run_demo"]

@@ -318,18 +318,7 @@ def _read_head(ledger_path: Path) -> tuple[int, str]:
 
 def read_entries(path: Path) -> list[Entry]:
     """Read every entry of a ledger file in ``seq`` order, without checking anything."""
-    try:
-        conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
-        try:
-            rows = conn.execute(
-                "SELECT seq, timestamp, kind, payload, prev_hash, hash FROM entries ORDER BY seq"
-            ).fetchall()
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        raise LedgerIntegrityError(
-            f"ledger {path} is not a readable fedqsar ledger ({exc})", "restore the file from a backup"
-        ) from exc
+    rows = _select_rows(path, "seq")
     return [Entry(int(r[0]), str(r[1]), str(r[2]), _loads(r[3]), str(r[4]), str(r[5])) for r in rows]
 
 
@@ -342,11 +331,20 @@ def _loads(text: Any) -> dict[str, Any]:
 
 
 def _raw_rows(path: Path) -> list[tuple[Any, ...]]:
+    # ORDER BY rowid: the physical insertion order, so reordered seq values show up.
+    return _select_rows(path, "rowid")
+
+
+def _select_rows(path: Path, order_by: str) -> list[tuple[Any, ...]]:
+    """All entry rows of a ledger file (read-only), ordered by ``seq`` or ``rowid``."""
+    if order_by not in ("seq", "rowid"):
+        raise ValueError(f"order_by must be 'seq' or 'rowid', got {order_by!r}")
     try:
         conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
         try:
-            # ORDER BY rowid: the physical insertion order, so reordered seq values show up.
-            return conn.execute("SELECT seq, timestamp, kind, payload, prev_hash, hash FROM entries ORDER BY rowid").fetchall()
+            return conn.execute(
+                f"SELECT seq, timestamp, kind, payload, prev_hash, hash FROM entries ORDER BY {order_by}"
+            ).fetchall()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:

@@ -22,15 +22,20 @@ BLOCKING_FIELDS = ("prep_hash", "key_id", "format_version")
 VERSIONED_PACKAGES = ("rdkit", "numpy", "scipy", "pandas")
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of fedqsar, Python and the libraries that shape a PreparedSet."""
-    versions = {"fedqsar": __version__, "python": platform.python_version()}
-    for name in VERSIONED_PACKAGES:
+def installed_versions(names: tuple[str, ...], missing: str = "missing") -> dict[str, str]:
+    """Installed distribution version of each name (``missing`` where it is not installed)."""
+    versions = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            versions[name] = "missing"
+            versions[name] = missing
     return versions
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of fedqsar, Python and the libraries that shape a PreparedSet."""
+    return {"fedqsar": __version__, "python": platform.python_version(), **installed_versions(VERSIONED_PACKAGES)}
 
 
 def build_manifest(config: PrepConfig, key_id: str, counts: dict[str, int], source_format: str) -> dict[str, Any]:

@@ -159,7 +159,7 @@ def _run_structures(
     position = pd.Series(np.arange(len(distinct)), index=pd.Index(distinct, dtype=object))
     position_of_row = pd.Series(position.reindex(open_rows["smiles"].astype(object)).to_numpy(), index=open_rows["input_row"])
     failed = np.array([batch.reasons[p] for p in position_of_row.to_numpy()], dtype=object)
-    bad = pd.notna(failed) & (failed != None)  # noqa: E711 - object array of str | None
+    bad = pd.notna(failed)  # reason codes; None where the structure was fine
     rows.accounting.reject(position_of_row.index.to_numpy()[bad], failed[bad].tolist())
     position_of_row = position_of_row[~bad]
     mol_weight = pd.Series(batch.mol_weight[position_of_row.to_numpy()], index=position_of_row.index)
@@ -181,22 +181,20 @@ def _run_values(
 
 
 def _run_dates(rows: _Rows, ok: pd.DataFrame, config: PrepConfig) -> tuple[pd.DataFrame, pd.Series | None]:
-    """With time folds, reject rows without a usable date; returns dates by ``input_row``."""
-    if not _uses_time_folds(ok, config):
+    """With time folds, reject rows without a usable date; returns dates by ``input_row``.
+
+    ``scheme = "time"`` always uses dates; ``"auto"`` uses them only when every open row has
+    a parsable date (else scaffold folds, rejecting nothing); anything else is scaffold folds.
+    """
+    scheme = config.folds.scheme
+    if scheme not in ("time", "auto") or (scheme == "auto" and ("date" not in ok.columns or not len(ok))):
         return ok, None
     parsed, bad = fold_rules.parse_dates(ok["date"])
+    if scheme == "auto" and bad.any():
+        return ok, None
     rows.accounting.reject(ok["input_row"].to_numpy(np.int64)[bad], MISSING_DATE)
     kept = ok.loc[~bad].reset_index(drop=True)
     return kept, pd.Series(parsed[~bad].to_numpy(), index=kept["input_row"].to_numpy())
-
-
-def _uses_time_folds(ok: pd.DataFrame, config: PrepConfig) -> bool:
-    scheme = config.folds.scheme
-    if scheme == "time":
-        return True
-    if scheme == "auto" and "date" in ok.columns and len(ok):
-        return not bool(fold_rules.parse_dates(ok["date"])[1].any())
-    return False
 
 
 def _run_replicates(rows: _Rows, ok: pd.DataFrame, config: PrepConfig) -> tuple[pd.DataFrame, np.ndarray]:

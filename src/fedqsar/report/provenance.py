@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from fedqsar.errors import ReportError
+from fedqsar.prep.manifest import installed_versions
 from fedqsar.report.files import RUN_FILES
 
 LIBRARIES = ("fedqsar", "numpy", "pandas", "scipy", "torch", "flwr", "rdkit", "matplotlib", "jinja2")
@@ -53,10 +53,4 @@ def read_config(run_dir: Path) -> tuple[dict[str, Any], str, str]:
 
 def library_versions() -> dict[str, str]:
     """Installed version of each library in ``LIBRARIES`` ("not installed" if absent)."""
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+    return installed_versions(LIBRARIES, missing="not installed")
