@@ -20,5 +20,4 @@ def test_report_verb_explains_a_missing_required_file(run_copy: Path) -> None:
     (run_copy / "consortium.json").unlink()
     result = CliRunner().invoke(app, ["report", str(run_copy)])
     assert result.exit_code == 2
-    output = result.output.replace("\n", "")  # rich wraps long lines
-    assert "consortium.json does not exist" in output and "fix:" in output
+    assert f"{run_copy / 'consortium.json'} does not exist" in result.output and "fix:" in result.output

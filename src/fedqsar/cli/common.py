@@ -8,13 +8,14 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from fedqsar.errors import FedQSARError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)  # paths and commands are never wrapped mid-token
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def reports_errors(func: F) -> F:
@@ -25,12 +26,21 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except FedQSARError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.what}")
-            if exc.fix:
-                err_console.print(f"[bold]fix:[/] {exc.fix}")
+            print_error(exc)
             raise typer.Exit(code=exc.exit_code) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_error(exc: FedQSARError) -> None:
+    """Write ``error: ...`` and ``fix: ...`` to stderr, never wrapped and never read as markup.
+
+    A path or command in the message must stay on one line so that a user can copy it,
+    whatever the terminal width; ``soft_wrap`` lets the terminal fold it instead of rich.
+    """
+    err_console.print(Text.assemble(("error:", "bold red"), " ", exc.what), soft_wrap=True, highlight=False)
+    if exc.fix:
+        err_console.print(Text.assemble(("fix:", "bold"), " ", exc.fix), soft_wrap=True, highlight=False)
 
 
 class StageProgress:
@@ -41,14 +51,27 @@ class StageProgress:
     """
 
     def __init__(self, enabled: bool = True) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, disable=not enabled, transient=False,
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
-    def __enter__(self) -> "StageProgress":
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            disable=not enabled,
+            transient=False,
+        )
+
+    def __enter__(self) -> StageProgress:
         self._progress.start()
         return self
 
