@@ -61,18 +61,30 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench_consortium")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     parser.add_argument("--reuse-prepared", action="store_true", help="keep PreparedSets already in --out")
-    parser.add_argument("--secagg", action=argparse.BooleanOptionalAction, default=False,
-                        help="SecAgg+ (off by default here: masking dominates round time on a shared 2-core box)")
+    parser.add_argument(
+        "--secagg",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="SecAgg+ (off by default here: masking dominates round time on a shared 2-core box)",
+    )
     parser.add_argument("--report-only", action="store_true", help="re-render from finished run folders in --out")
     return parser.parse_args()
 
 
 def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, FederationConfig, EvalConfig]:
     model = ModelConfig(hidden_sizes=(args.hidden,), dropout=0.2)
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=1e-3, early_stopping_patience=5,
-                        validation_fold=3, test_fold=4, seed=0)
-    federation = FederationConfig(rounds=args.rounds, local_epochs=args.local_epochs, min_partners=4,
-                                  secagg=SecAggConfig(enabled=args.secagg))
+    train = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=1e-3,
+        early_stopping_patience=5,
+        validation_fold=3,
+        test_fold=4,
+        seed=0,
+    )
+    federation = FederationConfig(
+        rounds=args.rounds, local_epochs=args.local_epochs, min_partners=4, secagg=SecAggConfig(enabled=args.secagg)
+    )
     evaluation = EvalConfig(rf=RandomForestConfig(n_estimators=200, n_jobs=args.n_jobs))
     return model, train, federation, evaluation
 
@@ -99,9 +111,12 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
         stages.append(("prepare", partner, time.perf_counter() - started))
         prepared[partner] = result.out
         acc = result.prepared.accounting
-        print(f"[{name}] prepared {partner}: {result.prepared.n_compounds} compounds, {result.prepared.n_tasks} tasks "
-              f"({int(result.prepared.tasks['passes_quorum'].sum())} pass quorum); rows used {acc['used']}, "
-              f"merged {acc['merged']}, rejected {sum(acc['rejected'].values())}", flush=True)
+        print(
+            f"[{name}] prepared {partner}: {result.prepared.n_compounds} compounds, {result.prepared.n_tasks} tasks "
+            f"({int(result.prepared.tasks['passes_quorum'].sum())} pass quorum); rows used {acc['used']}, "
+            f"merged {acc['merged']}, rejected {sum(acc['rejected'].values())}",
+            flush=True,
+        )
     if args.reuse_prepared and (out / "stages.csv").is_file():
         previous = pd.read_csv(out / "stages.csv")
         stages += [tuple(r) for r in previous[previous["stage"] == "prepare"].itertuples(index=False)]
@@ -109,8 +124,15 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
         if (out / stale).exists():
             shutil.rmtree(out / stale)
     model, train, federation, evaluation = configs(args)
-    result = run_protocol(prepared, model, train, federation, evaluation, out,
-                          progress=lambda stage, detail: print(f"[{name}] {stage}: {detail}", flush=True))
+    result = run_protocol(
+        prepared,
+        model,
+        train,
+        federation,
+        evaluation,
+        out,
+        progress=lambda stage, detail: print(f"[{name}] {stage}: {detail}", flush=True),
+    )
     stages += [(s, p, float(t)) for s, p, t in result.timings.itertuples(index=False)]
     pd.DataFrame(stages, columns=["stage", "partner", "seconds"]).to_csv(out / "stages.csv", index=False)
     (out / "sizes.txt").write_text(repr(sizes), encoding="utf-8")
@@ -120,7 +142,9 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
         f"{train.early_stopping_patience}) on the validation fold, batch {train.batch_size}; federated: FedAvg "
         f"{federation.rounds} rounds x {federation.local_epochs} local epochs, each partner keeps its best validation "
         f"round, SecAgg+ {'on' if federation.secagg.enabled else 'off'}; RF "
-        f"{evaluation.rf.n_estimators} trees per task", encoding="utf-8")
+        f"{evaluation.rf.n_estimators} trees per task",
+        encoding="utf-8",
+    )
     return load_results(name, args.out)
 
 
@@ -128,11 +152,14 @@ def load_results(name: str, root: Path) -> dict[str, object]:
     """Results of a finished scenario run from its run folder (also used by --report-only)."""
     out = root / name
     settings = out / "settings.txt"
-    return {"name": name, "sizes": (out / "sizes.txt").read_text(encoding="utf-8"),
-            "settings": settings.read_text(encoding="utf-8") if settings.is_file() else "see config.toml",
-            "uplift": pd.read_csv(out / "evaluation" / "uplift.csv"),
-            "endpoints": pd.read_csv(out / "evaluation" / "endpoints.csv"),
-            "stages": pd.read_csv(out / "stages.csv")}
+    return {
+        "name": name,
+        "sizes": (out / "sizes.txt").read_text(encoding="utf-8"),
+        "settings": settings.read_text(encoding="utf-8") if settings.is_file() else "see config.toml",
+        "uplift": pd.read_csv(out / "evaluation" / "uplift.csv"),
+        "endpoints": pd.read_csv(out / "evaluation" / "endpoints.csv"),
+        "stages": pd.read_csv(out / "stages.csv"),
+    }
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -141,12 +168,16 @@ def _fmt(value: float, digits: int = 3) -> str:
 
 def uplift_markdown(uplift: pd.DataFrame) -> str:
     rows = uplift[uplift["comparison"] == "federated_vs_local"]
-    lines = ["| partner | metric | tasks | local | federated | pooled | RF | Δ fed−local [95% CI] | Δ rel | RIPtoP | recovered share of pooled gain |",
-             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        "| partner | metric | tasks | local | federated | pooled | RF | Δ fed−local [95% CI] | Δ rel | RIPtoP | recovered share of pooled gain |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
     for r in rows.itertuples(index=False):
-        lines.append(f"| {r.partner} | {r.metric} | {r.n_tasks} | {_fmt(r.local)} | {_fmt(r.federated)} | {_fmt(r.pooled)} | "
-                     f"{_fmt(r.rf)} | {_fmt(r.delta_abs)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | {_fmt(r.delta_rel)} | "
-                     f"{_fmt(r.riptop)} | {_fmt(r.recovered_share, 2)} |")
+        lines.append(
+            f"| {r.partner} | {r.metric} | {r.n_tasks} | {_fmt(r.local)} | {_fmt(r.federated)} | {_fmt(r.pooled)} | "
+            f"{_fmt(r.rf)} | {_fmt(r.delta_abs)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | {_fmt(r.delta_rel)} | "
+            f"{_fmt(r.riptop)} | {_fmt(r.recovered_share, 2)} |"
+        )
     return "\n".join(lines)
 
 
@@ -184,18 +215,38 @@ def stages_markdown(stages: pd.DataFrame) -> str:
 
 def section(res: dict[str, object], command: str) -> str:
     """Markdown block of one scenario, between its own markers."""
-    parts = [MARK.format(res["name"], "start"), "", f"### Scenario `{res['name']}` (sizes: {res['sizes']})", "",
-             f"Command: `{command}`", "",
-             f"Machine: {os.cpu_count()} cores (shared with other jobs while measured), CPU only. "
-             f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
-             f"Settings: {res['settings']}", ""]
-    parts += ["Per-partner means over the tasks that pass quorum (prepare's quorum and ≥ 10 exact values / "
-              "≥ 3 per class on the test fold). AUC-PR: higher is better; RMSE (canonical units): lower is better. "
-              "RIPtoP = (fed − local)/(perfect − local): positive = better. CI: bootstrap over tasks "
-              "(over test compounds where a partner has one task).", "",
-              uplift_markdown(res["uplift"]), "", verdicts(res["uplift"]), "",
-              "Canonical values per endpoint and partner (what the partners actually federate on):", "",
-              endpoints_markdown(res["endpoints"]), "", "Runtime per stage:", "", stages_markdown(res["stages"]), ""]
+    parts = [
+        MARK.format(res["name"], "start"),
+        "",
+        f"### Scenario `{res['name']}` (sizes: {res['sizes']})",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {os.cpu_count()} cores (shared with other jobs while measured), CPU only. "
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        f"Settings: {res['settings']}",
+        "",
+    ]
+    parts += [
+        "Per-partner means over the tasks that pass quorum (prepare's quorum and ≥ 10 exact values / "
+        "≥ 3 per class on the test fold). AUC-PR: higher is better; RMSE (canonical units): lower is better. "
+        "RIPtoP = (fed − local)/(perfect − local): positive = better. CI: bootstrap over tasks "
+        "(over test compounds where a partner has one task).",
+        "",
+        uplift_markdown(res["uplift"]),
+        "",
+        verdicts(res["uplift"]),
+        "",
+        "Canonical values per endpoint and partner (what the partners actually federate on):",
+        "",
+        endpoints_markdown(res["endpoints"]),
+        "",
+        "Runtime per stage:",
+        "",
+        stages_markdown(res["stages"]),
+        "",
+    ]
     parts.append(MARK.format(res["name"], "end"))
     return "\n".join(parts)
 
@@ -221,7 +272,9 @@ def write_section(name: str, text: str) -> None:
 def main() -> None:
     args = parse_args()
     names = ["admet", "potency"] if args.scenario == "both" else [args.scenario]
-    command = ("FEDQSAR_DATA=../shared/data .venv/bin/python bench/bench_consortium.py " + " ".join(sys.argv[1:])).strip()
+    command = (
+        "FEDQSAR_DATA=../shared/data .venv/bin/python bench/bench_consortium.py " + " ".join(sys.argv[1:])
+    ).strip()
     for name in names:
         result = load_results(name, args.out) if args.report_only else run_scenario(name, args)
         text = section(result, command)

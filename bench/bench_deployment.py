@@ -42,12 +42,16 @@ PROBE_APP = REPO / "tests" / "integration" / "deploy_app"
 NAMES = "ABCDEFGH"
 
 
-def _deploy(root: Path, profile: str, n_nodes: int, preload: tuple[str, ...], node_config: dict) -> tuple[dep.LoopbackDeployment, float]:
+def _deploy(
+    root: Path, profile: str, n_nodes: int, preload: tuple[str, ...], node_config: dict
+) -> tuple[dep.LoopbackDeployment, float]:
     tls = create_tls_certificates(root / "tls")
     names = list(NAMES[:n_nodes])
     keys = create_all_node_keys(names, root / "keys")
     spec = dep.DeploymentSpec(root, tls, dep.free_port(), profile=profile, preload=preload)
-    nodes = [dep.NodeSpec(n, keys[n].private_key, keys[n].public_key, node_config.get(n, {}), dep.free_port()) for n in names]
+    nodes = [
+        dep.NodeSpec(n, keys[n].private_key, keys[n].public_key, node_config.get(n, {}), dep.free_port()) for n in names
+    ]
     deployment = dep.LoopbackDeployment(spec)
     started = time.monotonic()
     deployment.start_federation(nodes)
@@ -61,15 +65,24 @@ def probe_profile(profile: str, rounds: int, n_nodes: int) -> dict:
         deployment, startup = _deploy(root, profile, n_nodes, ("numpy",), {})
         try:
             result_file = root / "rounds.jsonl"
-            outcome = deployment.run(PROBE_APP, {"num-server-rounds": rounds, "result-file": str(result_file)}, timeout=900)
+            outcome = deployment.run(
+                PROBE_APP, {"num-server-rounds": rounds, "result-file": str(result_file)}, timeout=900
+            )
             log = [json.loads(line) for line in result_file.read_text().splitlines()]
         finally:
             survivors = deployment.close()
     ends = [row["t"] for row in log]
     gaps = [b - a for a, b in zip(ends, ends[1:])]
     assert all(row["n_replies"] == n_nodes for row in log), log
-    return {"profile": profile, "startup_s": startup, "run_s": outcome.seconds, "first_round_s": ends[0],
-            "per_round_s": statistics.median(gaps), "per_round_all": gaps, "survivors": survivors}
+    return {
+        "profile": profile,
+        "startup_s": startup,
+        "run_s": outcome.seconds,
+        "first_round_s": ends[0],
+        "per_round_s": statistics.median(gaps),
+        "per_round_all": gaps,
+        "survivors": survivors,
+    }
 
 
 def real_profile(profile: str, n_nodes: int) -> dict:
@@ -85,14 +98,24 @@ def real_profile(profile: str, n_nodes: int) -> dict:
         preload = ("torch", "fedqsar.federation.client_app", "fedqsar.federation.server_app")
         deployment, startup = _deploy(root, profile, n_nodes, preload, node_config)
         try:
-            run_config = {"run-dir": str(root / "run"), "partners": n_nodes, "num-server-rounds": 2,
-                          "config": str(root / "config.toml")}
+            run_config = {
+                "run-dir": str(root / "run"),
+                "partners": n_nodes,
+                "num-server-rounds": 2,
+                "config": str(root / "config.toml"),
+            }
             outcome = deployment.run(dep.app_dir(), run_config, timeout=1800)
             summary = json.loads((root / "run" / "server.json").read_text())
         finally:
             survivors = deployment.close()
     seconds = [float(v) for _, v in sorted(summary["round_seconds"].items(), key=lambda kv: int(kv[0]))]
-    return {"profile": profile, "startup_s": startup, "run_s": outcome.seconds, "round_s": seconds, "survivors": survivors}
+    return {
+        "profile": profile,
+        "startup_s": startup,
+        "run_s": outcome.seconds,
+        "round_s": seconds,
+        "survivors": survivors,
+    }
 
 
 def main() -> None:
@@ -105,17 +128,21 @@ def main() -> None:
     print(f"probe app, {args.nodes} SuperNodes, {args.rounds} rounds, TLS + node authentication, loopback")
     probe = {profile: probe_profile(profile, args.rounds, args.nodes) for profile in ("flower", "warm")}
     for row in probe.values():
-        print(f"  {row['profile']:>6}: start-up {row['startup_s']:.1f} s, first round {row['first_round_s']:.1f} s, "
-              f"per-round overhead (median of rounds 2..{args.rounds}) {row['per_round_s']:.2f} s "
-              f"{[round(g, 2) for g in row['per_round_all']]}, whole run {row['run_s']:.1f} s, survivors {row['survivors']}")
+        print(
+            f"  {row['profile']:>6}: start-up {row['startup_s']:.1f} s, first round {row['first_round_s']:.1f} s, "
+            f"per-round overhead (median of rounds 2..{args.rounds}) {row['per_round_s']:.2f} s "
+            f"{[round(g, 2) for g in row['per_round_all']]}, whole run {row['run_s']:.1f} s, survivors {row['survivors']}"
+        )
     ratio = probe["flower"]["per_round_s"] / probe["warm"]["per_round_s"]
     print(f"  per-round overhead: flower / warm = {ratio:.1f}x")
     if args.real:
         print(f"fedqsar apps (SecAgg+, 4 message stages per round), {args.nodes} partners, 2 rounds")
         real = {profile: real_profile(profile, args.nodes) for profile in ("flower", "warm")}
         for row in real.values():
-            print(f"  {row['profile']:>6}: start-up {row['startup_s']:.1f} s, round seconds {[round(s, 1) for s in row['round_s']]}, "
-                  f"whole run {row['run_s']:.1f} s, survivors {row['survivors']}")
+            print(
+                f"  {row['profile']:>6}: start-up {row['startup_s']:.1f} s, round seconds {[round(s, 1) for s in row['round_s']]}, "
+                f"whole run {row['run_s']:.1f} s, survivors {row['survivors']}"
+            )
         ratio = statistics.mean(real["flower"]["round_s"]) / statistics.mean(real["warm"]["round_s"])
         print(f"  mean round: flower / warm = {ratio:.1f}x")
 

@@ -62,7 +62,9 @@ def parse_args() -> argparse.Namespace:
 def partners(out: Path, max_compounds: int) -> dict[str, Path]:
     """Prepared partner folders (reused when already built with these sizes)."""
     folder = out / f"prepared_{max_compounds}"
-    raw = build_scenario("admet", out / f"raw_{max_compounds}", os.environ.get("FEDQSAR_DATA"), max_compounds=max_compounds)
+    raw = build_scenario(
+        "admet", out / f"raw_{max_compounds}", os.environ.get("FEDQSAR_DATA"), max_compounds=max_compounds
+    )
     result = {}
     for name, path in raw.items():
         result[name] = folder / name
@@ -87,31 +89,51 @@ def pooled(folders: dict[str, Path], model_cfg: ModelConfig, train_cfg: TrainCon
             trainer.train_epochs(1)
     seconds = time.perf_counter() - started
     scores = [quality(t.evaluate(t.validation_rows)) for t in trainers.values()]
-    return {"seconds": seconds, "auc_roc": np.nanmean([s["auc_roc"] for s in scores]),
-            "rmse": np.nanmean([s["rmse"] for s in scores]), "trunk_bytes": sum(v.nbytes for v in model.trunk_state().values())}
+    return {
+        "seconds": seconds,
+        "auc_roc": np.nanmean([s["auc_roc"] for s in scores]),
+        "rmse": np.nanmean([s["rmse"] for s in scores]),
+        "trunk_bytes": sum(v.nbytes for v in model.trunk_state().values()),
+    }
 
 
-def federated(folders: dict[str, Path], model_cfg: ModelConfig, train_cfg: TrainConfig, epochs: int, secagg: bool, out: Path,
-              wire_dtype: str = "float32") -> dict:
+def federated(
+    folders: dict[str, Path],
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    epochs: int,
+    secagg: bool,
+    out: Path,
+    wire_dtype: str = "float32",
+) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     cfg = FederationConfig(rounds=epochs, local_epochs=1, secagg=SecAggConfig(enabled=secagg), wire_dtype=wire_dtype)
     started = time.perf_counter()
-    run = run_simulation(folders, model_cfg, train_cfg, cfg, out / "run", outer_mods=[wire_recorder(out / "wire", keep_arrays=False)])
+    run = run_simulation(
+        folders, model_cfg, train_cfg, cfg, out / "run", outer_mods=[wire_recorder(out / "wire", keep_arrays=False)]
+    )
     total = time.perf_counter() - started
     rounds = {int(k): v for k, v in run.summary["round_seconds"].items()}
     history = run.history
     actors = min(2, os.cpu_count() or 1)  # one ClientApp actor per CPU
-    work = history[(history.metric == "train_seconds") | ((history.metric == "validation_seconds") & (history["round"] < epochs))]
+    work = history[
+        (history.metric == "train_seconds") | ((history.metric == "validation_seconds") & (history["round"] < epochs))
+    ]
     compute_per_round = float(work["value"].sum()) / actors / epochs
     sent = [r for r in read_records(out / "wire") if r["incoming_type"] == "train"]
-    per_partner_round = pd.DataFrame([{"node": r["node"], "round": r["group_id"], "bytes": r.get("payload_bytes", 0)} for r in sent])
+    per_partner_round = pd.DataFrame(
+        [{"node": r["node"], "round": r["group_id"], "bytes": r.get("payload_bytes", 0)} for r in sent]
+    )
     bytes_round = per_partner_round.groupby(["node", "round"])["bytes"].sum()
     last = history[history["round"] == epochs]
     n_bits = PreparedSet.load(next(iter(folders.values()))).n_bits
     return {
         "dense": sum(v.nbytes for v in initial_trunk(n_bits, model_cfg).values()),
-        "total": total, "rounds": sum(rounds.values()), "round_mean": sum(rounds.values()) / len(rounds),
-        "compute": compute_per_round, "bytes_per_round": float(bytes_round.median()),
+        "total": total,
+        "rounds": sum(rounds.values()),
+        "round_mean": sum(rounds.values()) / len(rounds),
+        "compute": compute_per_round,
+        "bytes_per_round": float(bytes_round.median()),
         "auc_roc": float(last[last.metric == "val_auc_roc"]["value"].mean()),
         "rmse": float(last[last.metric == "val_rmse"]["value"].mean()),
     }
@@ -132,18 +154,30 @@ def main() -> None:
     probe_cfg = ModelConfig(hidden_sizes=(8,))
     probe = federated(folders, probe_cfg, train_cfg, args.epochs, True, args.out / "probe")  # SecAgg+ on, tiny trunk
     dense = base["trunk_bytes"]
-    print(f"\ntorch threads {torch.get_num_threads()}, epochs {args.epochs}, hidden {args.hidden}, "
-          f"dense float32 trunk {dense / 1e6:.1f} MB")
-    print("| run | wall total | rounds only | / pooled (total, rounds) | s/round | partner compute/round | rest/round (overhead) | bytes sent/partner/round | val AUC-ROC | val RMSE |")
+    print(
+        f"\ntorch threads {torch.get_num_threads()}, epochs {args.epochs}, hidden {args.hidden}, "
+        f"dense float32 trunk {dense / 1e6:.1f} MB"
+    )
+    print(
+        "| run | wall total | rounds only | / pooled (total, rounds) | s/round | partner compute/round | rest/round (overhead) | bytes sent/partner/round | val AUC-ROC | val RMSE |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    print(f"| pooled (baseline) | {base['seconds']:.1f} s | - | 1.00x | - | - | - | - | {base['auc_roc']:.3f} | {base['rmse']:.3f} |")
-    runs = (("federated, SecAgg+ off", plain), ("federated, SecAgg+ off, float16 wire", half), ("federated, SecAgg+ on", secure),
-            ("overhead probe: SecAgg+ on, hidden 8 (trunk 1.05 MB)", probe))
+    print(
+        f"| pooled (baseline) | {base['seconds']:.1f} s | - | 1.00x | - | - | - | - | {base['auc_roc']:.3f} | {base['rmse']:.3f} |"
+    )
+    runs = (
+        ("federated, SecAgg+ off", plain),
+        ("federated, SecAgg+ off, float16 wire", half),
+        ("federated, SecAgg+ on", secure),
+        ("overhead probe: SecAgg+ on, hidden 8 (trunk 1.05 MB)", probe),
+    )
     for name, r in runs:
-        print(f"| {name} | {r['total']:.1f} s | {r['rounds']:.1f} s | {r['total'] / base['seconds']:.2f}x, "
-              f"{r['rounds'] / base['seconds']:.2f}x | {r['round_mean']:.2f} s | {r['compute']:.2f} s | "
-              f"{r['round_mean'] - r['compute']:.2f} s | {r['bytes_per_round'] / 1e6:.2f} MB "
-              f"({r['bytes_per_round'] / r['dense']:.2f}x its dense float32 trunk) | {r['auc_roc']:.3f} | {r['rmse']:.3f} |")
+        print(
+            f"| {name} | {r['total']:.1f} s | {r['rounds']:.1f} s | {r['total'] / base['seconds']:.2f}x, "
+            f"{r['rounds'] / base['seconds']:.2f}x | {r['round_mean']:.2f} s | {r['compute']:.2f} s | "
+            f"{r['round_mean'] - r['compute']:.2f} s | {r['bytes_per_round'] / 1e6:.2f} MB "
+            f"({r['bytes_per_round'] / r['dense']:.2f}x its dense float32 trunk) | {r['auc_roc']:.3f} | {r['rmse']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

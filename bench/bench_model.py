@@ -72,7 +72,9 @@ def real_bit_frequencies(data_dir: Path) -> np.ndarray:
         on = np.array(list(generator.GetFingerprint(mol).GetOnBits()))
         counts[on] += 1
         bits_per_molecule.append(len(on))
-    print(f"bit profile: {len(bits_per_molecule)} real molecules, {np.mean(bits_per_molecule):.1f} ECFP6 bits per molecule")
+    print(
+        f"bit profile: {len(bits_per_molecule)} real molecules, {np.mean(bits_per_molecule):.1f} ECFP6 bits per molecule"
+    )
     return counts / counts.sum()
 
 
@@ -83,8 +85,10 @@ def synthetic_set(n_rows: int, bits_per_row: int, frequencies: np.ndarray, seed:
     cdf = np.cumsum(frequencies)
     indices = np.searchsorted(cdf, rng.random((n_rows, bits_per_row)) * cdf[-1]).astype(np.int32)
     indices = np.minimum(indices, N_BITS - 1)
-    X = sp.csr_matrix((np.ones(indices.size, np.float32), indices.ravel(), np.arange(0, indices.size + 1, bits_per_row)),
-                      shape=(n_rows, N_BITS))
+    X = sp.csr_matrix(
+        (np.ones(indices.size, np.float32), indices.ravel(), np.arange(0, indices.size + 1, bits_per_row)),
+        shape=(n_rows, N_BITS),
+    )
     X.sum_duplicates()
     X.data[:] = 1.0
     effects = (rng.normal(0, 1, (N_BITS, N_TASKS)) * (rng.random((N_BITS, N_TASKS)) < 0.02)).astype(np.float32)
@@ -98,13 +102,19 @@ def synthetic_set(n_rows: int, bits_per_row: int, frequencies: np.ndarray, seed:
         part = slice(start, start + 200_000)
         sub = X[rows[part]]
         entry_pair = np.repeat(np.arange(sub.shape[0]), np.diff(sub.indptr))
-        score[part] = np.bincount(entry_pair, weights=effects[sub.indices, cols[part][entry_pair]], minlength=sub.shape[0])
+        score[part] = np.bincount(
+            entry_pair, weights=effects[sub.indices, cols[part][entry_pair]], minlength=sub.shape[0]
+        )
     labels = (score > 0).astype(np.float32)
     counts = np.bincount(rows, minlength=n_rows)
     Y = sp.csr_matrix((labels, cols, np.r_[0, np.cumsum(counts)]), shape=(n_rows, N_TASKS))
     C = sp.csr_matrix((np.zeros(len(labels), np.int8), cols, Y.indptr.copy()), shape=(n_rows, N_TASKS))
     tasks = pd.DataFrame({c: [0] * N_TASKS for c in TASK_COLUMNS})
-    tasks["task_id"], tasks["task_name"], tasks["kind"] = np.arange(N_TASKS), [f"t{i}" for i in range(N_TASKS)], "classification"
+    tasks["task_id"], tasks["task_name"], tasks["kind"] = (
+        np.arange(N_TASKS),
+        [f"t{i}" for i in range(N_TASKS)],
+        "classification",
+    )
     tasks["training_weight"], tasks["aggregation_weight"], tasks["passes_quorum"] = 1.0, 1.0, True
     compounds = pd.DataFrame({"row": np.arange(n_rows), "compound_id": np.arange(n_rows).astype(str), "fold": 0})
     return PreparedSet(X=X, Y=Y, censor=C, compounds=compounds, tasks=tasks)
@@ -131,20 +141,22 @@ class NaiveDenseTrainer:
         return float(loss.detach())
 
 
-def interleaved_epoch(trainers: dict[str, object], order: np.ndarray, batch_size: int, block: int = 4) -> dict[str, dict[str, float]]:
+def interleaved_epoch(
+    trainers: dict[str, object], order: np.ndarray, batch_size: int, block: int = 4
+) -> dict[str, dict[str, float]]:
     """One epoch per trainer over the same batches, alternating blocks of ``block`` batches.
 
     Alternating keeps both trainers under the same machine load (others share the cores).
     Each trainer gets its own torch RNG stream (identical seeds), so dropout masks match.
     """
-    batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
     rng_states = {name: torch.manual_seed(0).get_state() for name in trainers}
     stats = {name: {"wall": 0.0, "cpu": 0.0, "loss_sum": 0.0} for name in trainers}
     for start in range(0, len(batches), block):
         for name, trainer in trainers.items():
             torch.set_rng_state(rng_states[name])
             wall, cpu = time.perf_counter(), time.process_time()
-            for rows in batches[start:start + block]:
+            for rows in batches[start : start + block]:
                 stats[name]["loss_sum"] += trainer.train_step(rows) * len(rows)  # type: ignore[attr-defined]
             stats[name]["wall"] += time.perf_counter() - wall
             stats[name]["cpu"] += time.process_time() - cpu
@@ -157,7 +169,9 @@ def warm_up_kernels() -> None:
     from fedqsar.model.sparse_adam import RowSparseAdam
 
     table = torch.nn.Parameter(torch.zeros(4, 3))
-    RowSparseAdam(table).step_from_output_grad(torch.tensor([1, 2]), torch.tensor([0, 0]), torch.ones(2), torch.ones(1, 3))
+    RowSparseAdam(table).step_from_output_grad(
+        torch.tensor([1, 2]), torch.tensor([0, 0]), torch.ones(2), torch.ones(1, 3)
+    )
 
 
 def run_speed(args: argparse.Namespace) -> None:
@@ -165,37 +179,57 @@ def run_speed(args: argparse.Namespace) -> None:
     n_eval = 5000
     prepared = synthetic_set(args.rows + n_eval, args.bits_per_row, frequencies)
     train_rows, eval_rows = np.arange(args.rows), np.arange(args.rows, args.rows + n_eval)
-    print(f"set: {args.rows} training rows, {prepared.X.nnz / prepared.n_compounds:.1f} bits/row, "
-          f"D={N_BITS}, H={args.hidden}, {N_TASKS} tasks, {prepared.Y.nnz} labels; threads={torch.get_num_threads()}", flush=True)
+    print(
+        f"set: {args.rows} training rows, {prepared.X.nnz / prepared.n_compounds:.1f} bits/row, "
+        f"D={N_BITS}, H={args.hidden}, {N_TASKS} tasks, {prepared.Y.nnz} labels; threads={torch.get_num_threads()}",
+        flush=True,
+    )
     model_cfg = ModelConfig(hidden_sizes=(args.hidden,), dropout=0.2)
     warm_up_kernels()
     results = []
     for batch_size in args.batch_sizes:
         cfg = TrainConfig(batch_size=batch_size, lr=1e-3, seed=0, validation_fold=98, test_fold=99)
         order = np.random.default_rng([0, 0]).permutation(train_rows)
-        distinct = np.mean([len(np.unique(prepared.X[order[s:s + batch_size]].indices))
-                            for s in range(0, min(len(order), 20 * batch_size), batch_size)])
+        distinct = np.mean(
+            [
+                len(np.unique(prepared.X[order[s : s + batch_size]].indices))
+                for s in range(0, min(len(order), 20 * batch_size), batch_size)
+            ]
+        )
         models = {name: MultitaskModel(N_BITS, model_cfg, {"p": HeadSpec(N_TASKS, 0)}) for name in args.trainers}
         sparse = LocalTrainer(models["sparse"], "p", prepared, cfg) if "sparse" in models else None
-        trainers = {"sparse": sparse, "naive": NaiveDenseTrainer(models["naive"], prepared, cfg) if "naive" in models else None}
+        trainers = {
+            "sparse": sparse,
+            "naive": NaiveDenseTrainer(models["naive"], prepared, cfg) if "naive" in models else None,
+        }
         trainers = {k: v for k, v in trainers.items() if v is not None}
         stats = interleaved_epoch(trainers, order, batch_size)
         for name, st in stats.items():
             heldout = LocalTrainer(models[name], "p", prepared, cfg).loss(eval_rows)
-            results.append({"batch": batch_size, "trainer": name, "rows_per_s": args.rows / st["wall"],
-                            "rows_per_cpu_s": args.rows / st["cpu"], "wall_s": st["wall"],
-                            "train_loss": st["loss_sum"] / args.rows, "heldout_loss": heldout,
-                            "distinct_bits_per_batch": distinct})
-        print(pd.DataFrame(results[-len(stats):]).to_string(index=False), flush=True)
+            results.append(
+                {
+                    "batch": batch_size,
+                    "trainer": name,
+                    "rows_per_s": args.rows / st["wall"],
+                    "rows_per_cpu_s": args.rows / st["cpu"],
+                    "wall_s": st["wall"],
+                    "train_loss": st["loss_sum"] / args.rows,
+                    "heldout_loss": heldout,
+                    "distinct_bits_per_batch": distinct,
+                }
+            )
+        print(pd.DataFrame(results[-len(stats) :]).to_string(index=False), flush=True)
     table = pd.DataFrame(results)
     print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     for batch_size in args.batch_sizes:
         part = table[table.batch == batch_size].set_index("trainer")
         if {"sparse", "naive"} <= set(part.index):
-            print(f"batch {batch_size}: sparse / naive rows/s = {part.at['sparse', 'rows_per_s'] / part.at['naive', 'rows_per_s']:.2f}x "
-                  f"(per CPU-second {part.at['sparse', 'rows_per_cpu_s'] / part.at['naive', 'rows_per_cpu_s']:.2f}x); "
-                  f"held-out loss sparse {part.at['sparse', 'heldout_loss']:.4f} vs naive {part.at['naive', 'heldout_loss']:.4f}; "
-                  f"sparse rows/s / SparseChem's 590 = {part.at['sparse', 'rows_per_s'] / 590:.1f}x")
+            print(
+                f"batch {batch_size}: sparse / naive rows/s = {part.at['sparse', 'rows_per_s'] / part.at['naive', 'rows_per_s']:.2f}x "
+                f"(per CPU-second {part.at['sparse', 'rows_per_cpu_s'] / part.at['naive', 'rows_per_cpu_s']:.2f}x); "
+                f"held-out loss sparse {part.at['sparse', 'heldout_loss']:.4f} vs naive {part.at['naive', 'heldout_loss']:.4f}; "
+                f"sparse rows/s / SparseChem's 590 = {part.at['sparse', 'rows_per_s'] / 590:.1f}x"
+            )
 
 
 def run_memory(args: argparse.Namespace) -> None:
@@ -203,15 +237,21 @@ def run_memory(args: argparse.Namespace) -> None:
     prepared = synthetic_set(args.rows, args.bits_per_row, frequencies)
     print(f"set built: {args.rows} rows, {prepared.X.nnz} stored bits; peak so far {peak_gb():.2f} GB")
     model = MultitaskModel(N_BITS, ModelConfig(hidden_sizes=(args.hidden,)), {"p": HeadSpec(N_TASKS, 0)})
-    trainer = LocalTrainer(model, "p", prepared, TrainConfig(batch_size=args.batch_sizes[0], validation_fold=98, test_fold=99))
+    trainer = LocalTrainer(
+        model, "p", prepared, TrainConfig(batch_size=args.batch_sizes[0], validation_fold=98, test_fold=99)
+    )
     started = time.perf_counter()
     rows = np.random.default_rng(0).permutation(args.rows)[: args.steps * args.batch_sizes[0]]
     trainer.train_epochs(1, rows=rows)
-    print(f"{args.steps} steps of batch {args.batch_sizes[0]} in {time.perf_counter() - started:.1f} s; "
-          f"peak resident memory {peak_gb():.2f} GB (limit 4 GB)")
+    print(
+        f"{args.steps} steps of batch {args.batch_sizes[0]} in {time.perf_counter() - started:.1f} s; "
+        f"peak resident memory {peak_gb():.2f} GB (limit 4 GB)"
+    )
 
 
-def random_forest_predictions(prepared: PreparedSet, train_rows: np.ndarray, eval_rows: np.ndarray, trees: int) -> np.ndarray:
+def random_forest_predictions(
+    prepared: PreparedSet, train_rows: np.ndarray, eval_rows: np.ndarray, trees: int
+) -> np.ndarray:
     """(len(eval_rows), n_tasks) random-forest predictions, one forest per task on its observed training rows.
 
     Classification: RandomForestClassifier probabilities; regression: RandomForestRegressor on
@@ -225,8 +265,8 @@ def random_forest_predictions(prepared: PreparedSet, train_rows: np.ndarray, eva
     X_train, X_eval = prepared.X[train_rows], prepared.X[eval_rows]
     out = np.full((len(eval_rows), len(tasks)), np.nan)
     for column, kind in enumerate(tasks["kind"]):
-        rows = Yc.indices[Yc.indptr[column]:Yc.indptr[column + 1]]
-        y = Yc.data[Yc.indptr[column]:Yc.indptr[column + 1]]
+        rows = Yc.indices[Yc.indptr[column] : Yc.indptr[column + 1]]
+        y = Yc.data[Yc.indptr[column] : Yc.indptr[column + 1]]
         if len(y) == 0:
             continue  # every compound of this task is held out: no forest, NaN predictions
         if kind == "classification":
@@ -263,17 +303,30 @@ def run_quality(args: argparse.Namespace) -> None:
         trained = np.isfinite(forest).all(axis=0)  # tasks with no training label anywhere are left out of both
         tasks = prepared.tasks.sort_values("task_id").reset_index(drop=True)
         kept = tasks[trained]
-        long = {"fedqsar": task_metrics(Y[:, trained], C[:, trained], predict(model, "p", prepared.X[eval_rows])[:, trained], kept),
-                "random_forest": task_metrics(Y[:, trained], C[:, trained], forest[:, trained], kept)}
+        long = {
+            "fedqsar": task_metrics(
+                Y[:, trained], C[:, trained], predict(model, "p", prepared.X[eval_rows])[:, trained], kept
+            ),
+            "random_forest": task_metrics(Y[:, trained], C[:, trained], forest[:, trained], kept),
+        }
         if not trained.all():
-            print(f"{int((~trained).sum())} tasks have no training label (all their compounds are in held-out folds): left out")
-        print(f"\n{folder}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks; train {len(train_rows)} rows, "
-              f"validation fold {train_cfg.validation_fold} {len(eval_rows)} rows; model hidden {model_cfg.hidden_sizes}, "
-              f"best epoch {result.best_epoch} ({model_seconds:.0f} s); forest {args.trees} trees/task ({forest_seconds:.0f} s)")
-        per_task = pd.concat({k: v.pivot_table(index="task", columns="metric", values="value") for k, v in long.items()}, axis=1)
+            print(
+                f"{int((~trained).sum())} tasks have no training label (all their compounds are in held-out folds): left out"
+            )
+        print(
+            f"\n{folder}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks; train {len(train_rows)} rows, "
+            f"validation fold {train_cfg.validation_fold} {len(eval_rows)} rows; model hidden {model_cfg.hidden_sizes}, "
+            f"best epoch {result.best_epoch} ({model_seconds:.0f} s); forest {args.trees} trees/task ({forest_seconds:.0f} s)"
+        )
+        per_task = pd.concat(
+            {k: v.pivot_table(index="task", columns="metric", values="value") for k, v in long.items()}, axis=1
+        )
         wanted = [m for m in ("auc_roc", "auc_pr", "rmse", "r2") if m in per_task.columns.get_level_values(1)]
         print(per_task.loc[:, [(k, m) for m in wanted for k in long]].round(3).to_string())
-        summary = pd.concat({k: aggregate_metrics(v, prepared.tasks).set_index(["kind", "metric"])["value"] for k, v in long.items()}, axis=1)
+        summary = pd.concat(
+            {k: aggregate_metrics(v, prepared.tasks).set_index(["kind", "metric"])["value"] for k, v in long.items()},
+            axis=1,
+        )
         print("aggregation-weighted means (tasks passing quorum):")
         print(summary.round(4).to_string())
 

@@ -54,7 +54,9 @@ SOURCES: tuple[tuple[str, str], ...] = (
 RECIPE = "TUNER's recipe (plain RDKit calls)"
 KEY = ConsortiumKey(b"benchmark key, not a real secret!")
 TUNER = PrepConfig()
-NO_TAUTOMER = PrepConfig(standardize=StandardizeConfig(steps=tuple(s for s in TUNER_STEPS if s != "canonical_tautomer")))
+NO_TAUTOMER = PrepConfig(
+    standardize=StandardizeConfig(steps=tuple(s for s in TUNER_STEPS if s != "canonical_tautomer"))
+)
 
 
 def data_dir(given: str | None) -> Path:
@@ -260,11 +262,17 @@ def end_to_end(smiles: list[str], cfg: PrepConfig, n_jobs: int) -> tuple[float, 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-molecules", type=int, default=50_000, help="distinct input SMILES for the end-to-end runs")
-    parser.add_argument("--n-baseline", type=int, default=3_000, help="sample (every k-th molecule) for baselines and stages")
+    parser.add_argument(
+        "--n-baseline", type=int, default=3_000, help="sample (every k-th molecule) for baselines and stages"
+    )
     parser.add_argument("--jobs", default="1,2", help="process counts for the end-to-end runs")
     parser.add_argument("--n-scaling", type=int, default=0, help="molecules for the 1-vs-2-process runs (0: all)")
-    parser.add_argument("--n-tautomer-large", type=int, default=0,
-                        help="cap of the large run with tautomers (0: all molecules); it costs ~15 CPU ms per molecule")
+    parser.add_argument(
+        "--n-tautomer-large",
+        type=int,
+        default=0,
+        help="cap of the large run with tautomers (0: all molecules); it costs ~15 CPU ms per molecule",
+    )
     parser.add_argument("--skip-tautomer-e2e", action="store_true", help="end-to-end runs without tautomers only")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
@@ -274,7 +282,9 @@ def main(argv: list[str] | None = None) -> None:
     sample = smiles[::stride][: args.n_baseline]
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start (shared with other users)")
     started = time.perf_counter()
-    print(f"data: {rows} rows read, {len(smiles)} distinct input SMILES; baseline sample {len(sample)} (every {stride}th)")
+    print(
+        f"data: {rows} rows read, {len(smiles)} distinct input SMILES; baseline sample {len(sample)} (every {stride}th)"
+    )
 
     print("\n== 1. per core, same sample, interleaved blocks ==")
     methods = {
@@ -289,10 +299,14 @@ def main(argv: list[str] | None = None) -> None:
     rate = {name: len(sample) / s for name, s in seconds.items()}
     for name, r in rate.items():
         print(f"  {name:44s} {r:8.1f} mol per CPU second")
-    print(f"  ours without tautomers = {100 * rate['ours, no tautomers'] / rate['RDKit ChargeParent alone']:.0f}% of RDKit's standardiser alone "
-          f"(standardisation only: {100 * rate['ours, no tautomers, standardise only'] / rate['RDKit ChargeParent alone']:.0f}%)")
-    print(f"  ours with TUNER steps  = {100 * rate['ours, TUNER steps'] / rate['RDKit ChargeParent + canonical tautomer']:.0f}% of RDKit's tautomer limit, "
-          f"{100 * rate['ours, TUNER steps'] / rate[RECIPE]:.0f}% of TUNER's recipe")
+    print(
+        f"  ours without tautomers = {100 * rate['ours, no tautomers'] / rate['RDKit ChargeParent alone']:.0f}% of RDKit's standardiser alone "
+        f"(standardisation only: {100 * rate['ours, no tautomers, standardise only'] / rate['RDKit ChargeParent alone']:.0f}%)"
+    )
+    print(
+        f"  ours with TUNER steps  = {100 * rate['ours, TUNER steps'] / rate['RDKit ChargeParent + canonical tautomer']:.0f}% of RDKit's tautomer limit, "
+        f"{100 * rate['ours, TUNER steps'] / rate[RECIPE]:.0f}% of TUNER's recipe"
+    )
     same = sum(a == b for a, b in zip(outputs["ours, TUNER steps"], outputs[RECIPE]))
     print(f"  identical standardised SMILES, ours vs TUNER's recipe: {same} of {len(sample)}")
     for a, b, s in zip(outputs["ours, TUNER steps"], outputs[RECIPE], sample):
@@ -304,10 +318,14 @@ def main(argv: list[str] | None = None) -> None:
     total = sum(stages.values())
     for name, s in sorted(stages.items(), key=lambda kv: -kv[1]):
         print(f"  {name:30s} {1000 * s / len(sample):7.3f} CPU ms/mol  {100 * s / total:5.1f}%")
-    print(f"  {'total':30s} {1000 * total / len(sample):7.3f} CPU ms/mol  ({len(sample) / total:.1f} mol per CPU s; {accepted} accepted)")
+    print(
+        f"  {'total':30s} {1000 * total / len(sample):7.3f} CPU ms/mol  ({len(sample) / total:.1f} mol per CPU s; {accepted} accepted)"
+    )
 
     print("\n== 3. end to end, process_structures ==")
-    configs = {"no tautomers": NO_TAUTOMER} if args.skip_tautomer_e2e else {"no tautomers": NO_TAUTOMER, "TUNER steps": TUNER}
+    configs = (
+        {"no tautomers": NO_TAUTOMER} if args.skip_tautomer_e2e else {"no tautomers": NO_TAUTOMER, "TUNER steps": TUNER}
+    )
     jobs = [int(j) for j in args.jobs.split(",")]
     scaling_set = smiles[: args.n_scaling] if args.n_scaling else smiles
     for label, cfg in configs.items():
@@ -323,9 +341,11 @@ def main(argv: list[str] | None = None) -> None:
             distinct = len({s for s in batch.std_smiles if s is not None})
             rejected = sum(reason is not None for reason in batch.reasons)
             scaling = f"scaling x{r / first_rate:.2f}" if molecules is scaling_set else "large run"
-            print(f"  {label:13s} {len(molecules):6d} mol, {n_jobs} process(es): {elapsed:8.1f} s wall  {r:8.1f} mol/s  "
-                  f"{scaling}; {cpu:8.1f} CPU s = {len(molecules) / cpu:6.1f} mol per CPU s  "
-                  f"({batch.n_unique} unique inputs -> {distinct} structures, {rejected} rejected)")
+            print(
+                f"  {label:13s} {len(molecules):6d} mol, {n_jobs} process(es): {elapsed:8.1f} s wall  {r:8.1f} mol/s  "
+                f"{scaling}; {cpu:8.1f} CPU s = {len(molecules) / cpu:6.1f} mol per CPU s  "
+                f"({batch.n_unique} unique inputs -> {distinct} structures, {rejected} rejected)"
+            )
             sys.stdout.flush()
     print(f"\nload average {os.getloadavg()[0]:.2f} at the end; benchmark took {time.perf_counter() - started:.0f} s")
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -53,21 +53,60 @@ def long_table(data: Path) -> pd.DataFrame:
     """One long-form table from PharmaBench ADME files and overlapping-assays potency."""
     parts = []
     logd = pd.read_csv(data / PB / "logd_preprocessing_finished.csv")
-    parts.append(pd.DataFrame({"smiles": logd.Smiles_unify, "assay_id": logd.source, "value": logd.value,
-                               "unit": "log", "endpoint": "logD7.4"}))
+    parts.append(
+        pd.DataFrame(
+            {
+                "smiles": logd.Smiles_unify,
+                "assay_id": logd.source,
+                "value": logd.value,
+                "unit": "log",
+                "endpoint": "logD7.4",
+            }
+        )
+    )
     cl = pd.read_csv(data / PB / "microsomal_cl_preprocessing_finished.csv")
-    parts.append(pd.DataFrame({"smiles": cl.Smiles_unify, "assay_id": cl.source + "|" + cl.species, "value": cl.value,
-                               "unit": cl.unit, "endpoint": ""}))
+    parts.append(
+        pd.DataFrame(
+            {
+                "smiles": cl.Smiles_unify,
+                "assay_id": cl.source + "|" + cl.species,
+                "value": cl.value,
+                "unit": cl.unit,
+                "endpoint": "",
+            }
+        )
+    )
     ppb = pd.read_csv(data / PB / "ppb_preprocessing_finished.csv")
-    parts.append(pd.DataFrame({"smiles": ppb.Smiles_unify, "assay_id": ppb.source, "value": ppb.value,
-                               "unit": "%", "endpoint": "PPB"}))
+    parts.append(
+        pd.DataFrame(
+            {"smiles": ppb.Smiles_unify, "assay_id": ppb.source, "value": ppb.value, "unit": "%", "endpoint": "PPB"}
+        )
+    )
     sol = pd.read_csv(data / PB / "solubility_preprocessing_finished.csv")
-    parts.append(pd.DataFrame({"smiles": sol.Smiles_unify, "assay_id": sol.source, "value": sol.value_nM,
-                               "unit": "nM", "endpoint": "logS"}))
+    parts.append(
+        pd.DataFrame(
+            {
+                "smiles": sol.Smiles_unify,
+                "assay_id": sol.source,
+                "value": sol.value_nM,
+                "unit": "nM",
+                "endpoint": "logS",
+            }
+        )
+    )
     for path in sorted(glob.glob(str(data / "overlapping_assays/datasets/source_data/*.csv.gz"))):
         pot = pd.read_csv(path)
-        parts.append(pd.DataFrame({"smiles": pot.canonical_smiles, "assay_id": pot.assay_chembl_id,
-                                   "value": pot.pchembl_value, "unit": "pchembl", "endpoint": ""}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "smiles": pot.canonical_smiles,
+                    "assay_id": pot.assay_chembl_id,
+                    "value": pot.pchembl_value,
+                    "unit": "pchembl",
+                    "endpoint": "",
+                }
+            )
+        )
     frame = pd.concat(parts, ignore_index=True)
     frame.insert(0, "compound_id", [f"c{i}" for i in range(len(frame))])
     frame["qualifier"] = "="
@@ -76,6 +115,7 @@ def long_table(data: Path) -> pd.DataFrame:
 
 def tuner_style(df: pd.DataFrame) -> pd.DataFrame:
     """TUNER's replicate aggregation pattern: groupby().apply over duplicated groups."""
+
     def aggregate(group: pd.DataFrame) -> pd.Series:
         qualifier = Counter(group["qualifier"]).most_common(1)[0][0]
         return pd.Series([float(np.median(group["value_canonical"])), qualifier], index=["value", "qualifier"])
@@ -122,17 +162,25 @@ def main() -> None:
             times["build_tasks"].append(seconds)
     n = len(table)
     print(f"rows: {n}  ok: {len(ok)}  rejected: {len(rejected)} {rejected['reason'].value_counts().to_dict()}")
-    print(f"aggregated: {len(agg)}  merged: {len(merged)}  conflicts: {len(conflicts)}  "
-          f"tasks: {len(tasks_df)} ({int(tasks_df.passes_quorum.sum())} pass quorum)  labels: {len(labels)}")
+    print(
+        f"aggregated: {len(agg)}  merged: {len(merged)}  conflicts: {len(conflicts)}  "
+        f"tasks: {len(tasks_df)} ({int(tasks_df.passes_quorum.sum())} pass quorum)  labels: {len(labels)}"
+    )
     print(f"{'stage':38s} {'median s':>9s} {'rows/s':>10s}")
     for name, samples in times.items():
         median = statistics.median(samples)
         print(f"{name:38s} {median:9.3f} {n / median:10.0f}")
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"ratio read_partner_input / read_csv:            {med['read_partner_input'] / med['baseline read_csv(dtype=str)']:.2f}")
+    print(
+        f"ratio read_partner_input / read_csv:            {med['read_partner_input'] / med['baseline read_csv(dtype=str)']:.2f}"
+    )
     print(f"ratio harmonise / to_numeric:                   {med['harmonise'] / med['baseline to_numeric(value)']:.1f}")
-    print(f"ratio TUNER-style apply / aggregate_replicates:  {med['baseline TUNER-style groupby.apply'] / med['aggregate_replicates']:.1f}")
-    print(f"ratio aggregate_replicates / groupby.median:    {med['aggregate_replicates'] / med['baseline groupby.median']:.1f}")
+    print(
+        f"ratio TUNER-style apply / aggregate_replicates:  {med['baseline TUNER-style groupby.apply'] / med['aggregate_replicates']:.1f}"
+    )
+    print(
+        f"ratio aggregate_replicates / groupby.median:    {med['aggregate_replicates'] / med['baseline groupby.median']:.1f}"
+    )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -71,9 +71,11 @@ def main() -> None:
             t_total = median_seconds(lambda: write_report(run, Path(tmp) / f"{name}.html"), args.repeats)
             size = (Path(tmp) / f"{name}.html").stat().st_size
             print(f"{name}: rows {rows}")
-            print(f"  gather {t_gather:.2f} s, sections (figures + tables) {t_sections:.2f} s, "
-                  f"write_report total {t_total:.2f} s = {t_total / baseline:.0f} bare figures; "
-                  f"HTML {size / 1e6:.2f} MB")
+            print(
+                f"  gather {t_gather:.2f} s, sections (figures + tables) {t_sections:.2f} s, "
+                f"write_report total {t_total:.2f} s = {t_total / baseline:.0f} bare figures; "
+                f"HTML {size / 1e6:.2f} MB"
+            )
 
 
 if __name__ == "__main__":

@@ -71,9 +71,12 @@ PREP = PrepConfig(standardize=StandardizeConfig(steps=tuple(s for s in TUNER_STE
 KEY = ConsortiumKey(b"fedqsar-bench-trust-key-0123456789")
 TRAIN, CAL, TEST = (0, 1, 2), (3,), (4,)
 BIOGEN_TASKS = {
-    "LOG HLM_CLint (mL/min/kg)": "HLM_CLint", "LOG RLM_CLint (mL/min/kg)": "RLM_CLint",
-    "LOG MDR1-MDCK ER (B-A/A-B)": "MDR1-MDCK_ER", "LOG SOLUBILITY PH 6.8 (ug/mL)": "solubility_pH6.8",
-    "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)": "hPPB_unbound", "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)": "rPPB_unbound",
+    "LOG HLM_CLint (mL/min/kg)": "HLM_CLint",
+    "LOG RLM_CLint (mL/min/kg)": "RLM_CLint",
+    "LOG MDR1-MDCK ER (B-A/A-B)": "MDR1-MDCK_ER",
+    "LOG SOLUBILITY PH 6.8 (ug/mL)": "solubility_pH6.8",
+    "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)": "hPPB_unbound",
+    "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)": "rPPB_unbound",
 }
 
 
@@ -123,8 +126,12 @@ def assemble(long: pd.DataFrame, threshold: float | None) -> tuple[PreparedSet, 
             tasks.append((f"{name}>={cut:.2f}", "classification", cut))
     Y = _csr_columns(columns, len(rows))
     censor = sp.csr_matrix((np.zeros(Y.nnz, np.int8), Y.indices.copy(), Y.indptr.copy()), shape=Y.shape)
-    table = pd.DataFrame([_task_row(i, n, k, t, columns[i][1]) for i, (n, k, t) in enumerate(tasks)], columns=list(TASK_COLUMNS))
-    compounds = pd.DataFrame({"row": np.arange(len(rows)), "compound_id": [f"c{i}" for i in range(len(rows))], "fold": folds})
+    table = pd.DataFrame(
+        [_task_row(i, n, k, t, columns[i][1]) for i, (n, k, t) in enumerate(tasks)], columns=list(TASK_COLUMNS)
+    )
+    compounds = pd.DataFrame(
+        {"row": np.arange(len(rows)), "compound_id": [f"c{i}" for i in range(len(rows))], "fold": folds}
+    )
     manifest = {"prep_hash": PREP.hash(), "prep_config": to_dict(PREP), "key_id": KEY.key_id}
     return PreparedSet(X, Y, censor, compounds, table, manifest=manifest), list(rows)
 
@@ -140,10 +147,22 @@ def _csr_columns(columns: list[tuple[np.ndarray, np.ndarray]], n_rows: int) -> s
 
 def _task_row(task_id: int, name: str, kind: str, threshold: float, values: np.ndarray) -> dict:
     cls = kind == "classification"
-    return {"task_id": task_id, "task_name": name, "assay_id": name, "endpoint": name.split(">=")[0], "kind": kind,
-            "unit": "log", "threshold": threshold, "training_weight": 1.0, "aggregation_weight": 1.0,
-            "n_observed": int(values.size), "n_positive": int(values.sum()) if cls else 0,
-            "n_negative": int(values.size - values.sum()) if cls else 0, "n_censored": 0, "passes_quorum": True}
+    return {
+        "task_id": task_id,
+        "task_name": name,
+        "assay_id": name,
+        "endpoint": name.split(">=")[0],
+        "kind": kind,
+        "unit": "log",
+        "threshold": threshold,
+        "training_weight": 1.0,
+        "aggregation_weight": 1.0,
+        "n_observed": int(values.size),
+        "n_positive": int(values.sum()) if cls else 0,
+        "n_negative": int(values.size - values.sum()) if cls else 0,
+        "n_censored": 0,
+        "passes_quorum": True,
+    }
 
 
 def load_or_build(name: str, work: Path) -> tuple[PreparedSet, list[str]]:
@@ -153,7 +172,9 @@ def load_or_build(name: str, work: Path) -> tuple[PreparedSet, list[str]]:
     long, threshold = (biogen_long(), None) if name == "biogen" else (overlapping_long(), 6.5)
     start = time.perf_counter()
     prepared, smiles = assemble(long, threshold)
-    print(f"[{name}] assembled {prepared.n_compounds} compounds x {prepared.n_tasks} tasks in {time.perf_counter() - start:.0f} s")
+    print(
+        f"[{name}] assembled {prepared.n_compounds} compounds x {prepared.n_tasks} tasks in {time.perf_counter() - start:.0f} s"
+    )
     prepared.save(folder)
     pd.DataFrame({"smiles": smiles}).to_parquet(folder / "smiles.parquet")
     return prepared, smiles
@@ -168,8 +189,10 @@ def quality(name: str, work: Path) -> dict:
     predict, embed = model_functions(model, name)
     start = time.perf_counter()
     artefacts = fit_trust(predict, prepared, cal, train, embed=embed)
-    print(f"[{name}] trust artefacts fitted in {time.perf_counter() - start:.1f} s; min domain similarity "
-          f"{artefacts.thresholds.min_similarity:.3f}, max embedding distance {artefacts.thresholds.max_embedding_distance:.2f}")
+    print(
+        f"[{name}] trust artefacts fitted in {time.perf_counter() - start:.1f} s; min domain similarity "
+        f"{artefacts.thresholds.min_similarity:.3f}, max embedding distance {artefacts.thresholds.max_embedding_distance:.2f}"
+    )
     coverage, domain = report_tables(artefacts, predict, prepared, test, name, embed=embed)
     coverage.to_csv(work / f"{name}_coverage.csv", index=False)
     domain.to_csv(work / f"{name}_domain.csv", index=False)
@@ -200,9 +223,11 @@ def coverage_summary(coverage: pd.DataFrame) -> dict:
         within = (g["coverage"] - confidence).abs() <= 0.03
         weighted = float(np.average(g["coverage"], weights=g["n"]))
         key = f"{kind[:3]}@{confidence:.1f}"
-        out[key] = (f"tasks {len(g)}, observations {int(g['n'].sum())}, pooled coverage {weighted:.3f}, "
-                    f"median task coverage {g['coverage'].median():.3f}, tasks within +-3 pts {within.mean():.0%}, "
-                    f"efficiency (median over tasks) {g['efficiency'].median():.3f}")
+        out[key] = (
+            f"tasks {len(g)}, observations {int(g['n'].sum())}, pooled coverage {weighted:.3f}, "
+            f"median task coverage {g['coverage'].median():.3f}, tasks within +-3 pts {within.mean():.0%}, "
+            f"efficiency (median over tasks) {g['efficiency'].median():.3f}"
+        )
     return out
 
 
@@ -210,10 +235,13 @@ def domain_summary(domain: pd.DataFrame) -> dict:
     first = domain[domain["decile"] == 0].set_index("task")
     last = domain.loc[domain.groupby("task")["decile"].idxmax()].set_index("task")
     lo, hi = first["abs_error"], last.loc[first.index, "abs_error"]
-    return {"error_least_vs_most_similar_decile": (
-        f"mean over {len(lo)} tasks: {lo.mean():.3f} vs {hi.mean():.3f} (ratio {lo.mean() / hi.mean():.2f}); "
-        f"least-similar decile worse in {(lo > hi).mean():.0%} of tasks; similarity {first['similarity'].mean():.2f} "
-        f"vs {last['similarity'].mean():.2f}")}
+    return {
+        "error_least_vs_most_similar_decile": (
+            f"mean over {len(lo)} tasks: {lo.mean():.3f} vs {hi.mean():.3f} (ratio {lo.mean() / hi.mean():.2f}); "
+            f"least-similar decile worse in {(lo > hi).mean():.0%} of tasks; similarity {first['similarity'].mean():.2f} "
+            f"vs {last['similarity'].mean():.2f}"
+        )
+    }
 
 
 def baselines(artefacts, predict, prepared: PreparedSet, test: np.ndarray) -> dict:  # noqa: ANN001
@@ -252,10 +280,13 @@ def baselines(artefacts, predict, prepared: PreparedSet, test: np.ndarray) -> di
     return {
         "regression_90_interval_width": "; ".join(
             f"{arm} {np.mean(widths[arm]):.3f} (coverage {np.mean(covers[arm]):.3f})" for arm in widths
-        ) + f" [mean over {len(widths['plain'])} tasks; normalised = {artefacts.config.difficulty}]",
-        "classification_calibration": (f"Brier raw {np.mean((raw_p[ok] - y_all[ok]) ** 2):.4f} vs Venn-ABERS "
-                                       f"{np.mean((va_p[ok] - y_all[ok]) ** 2):.4f}; ECE raw {ece(raw_p[ok], y_all[ok]):.4f} vs "
-                                       f"Venn-ABERS {ece(va_p[ok], y_all[ok]):.4f} ({ok.sum()} test labels)"),
+        )
+        + f" [mean over {len(widths['plain'])} tasks; normalised = {artefacts.config.difficulty}]",
+        "classification_calibration": (
+            f"Brier raw {np.mean((raw_p[ok] - y_all[ok]) ** 2):.4f} vs Venn-ABERS "
+            f"{np.mean((va_p[ok] - y_all[ok]) ** 2):.4f}; ECE raw {ece(raw_p[ok], y_all[ok]):.4f} vs "
+            f"Venn-ABERS {ece(va_p[ok], y_all[ok]):.4f} ({ok.sum()} test labels)"
+        ),
     }
 
 
@@ -269,7 +300,13 @@ def reg_distance_sigma(artefacts, prepared: PreparedSet, task: int) -> np.ndarra
 
 def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     edges = np.minimum((p * bins).astype(int), bins - 1)
-    return float(sum(abs(p[edges == b].mean() - y[edges == b].mean()) * (edges == b).mean() for b in range(bins) if (edges == b).any()))
+    return float(
+        sum(
+            abs(p[edges == b].mean() - y[edges == b].mean()) * (edges == b).mean()
+            for b in range(bins)
+            if (edges == b).any()
+        )
+    )
 
 
 def in_out_domain(artefacts, predict, embed, prepared: PreparedSet, test: np.ndarray) -> dict:  # noqa: ANN001
@@ -287,13 +324,17 @@ def in_out_domain(artefacts, predict, embed, prepared: PreparedSet, test: np.nda
         errs_in.append(e[flag[pos]])
         errs_out.append(e[~flag[pos]])
     e_in, e_out = np.concatenate(errs_in), np.concatenate(errs_out)
-    return {"regression_abs_error_in_vs_out_of_domain": (
-        f"{e_in.mean():.3f} ({e_in.size} values) vs {e_out.mean():.3f} ({e_out.size} values); "
-        f"test compounds in domain {flag.mean():.0%}")}
+    return {
+        "regression_abs_error_in_vs_out_of_domain": (
+            f"{e_in.mean():.3f} ({e_in.size} values) vs {e_out.mean():.3f} ({e_out.size} values); "
+            f"test compounds in domain {flag.mean():.0%}"
+        )
+    }
 
 
 def attribution_figures(predict, prepared: PreparedSet, smiles: list[str], test: np.ndarray, n: int = 100) -> dict:  # noqa: ANN001
     from rdkit import Chem
+
     permutation = KEY.permutation(prepared.n_bits)
     rng = np.random.default_rng(0)
     rows = rng.choice(test, size=min(n, test.size), replace=False)
@@ -309,10 +350,13 @@ def attribution_figures(predict, prepared: PreparedSet, smiles: list[str], test:
     seconds = (time.perf_counter() - start) / len(rows)
     kept = [r for r in results if r is not None]
     wins = np.mean([r.top_change > r.random_change for r in kept])
-    return {"attribution_deletion": (
-        f"ratio {deletion_ratio(results):.2f} over {len(kept)} compounds (top arm larger in {wins:.0%}; "
-        f"mean bits deleted {np.mean([r.n_bits_deleted for r in kept]):.1f}); {seconds * 1000:.0f} ms per compound "
-        f"(occlusion + mapping + 21-arm deletion test)")}
+    return {
+        "attribution_deletion": (
+            f"ratio {deletion_ratio(results):.2f} over {len(kept)} compounds (top arm larger in {wins:.0%}; "
+            f"mean bits deleted {np.mean([r.n_bits_deleted for r in kept]):.1f}); {seconds * 1000:.0f} ms per compound "
+            f"(occlusion + mapping + 21-arm deletion test)"
+        )
+    }
 
 
 # ---------------------------------------------------------------- knn speed ----------------
@@ -320,7 +364,9 @@ def knn_speed(n_ref: int, n_query: int) -> dict:
     from rdkit import Chem, DataStructs
     from rdkit.Chem import rdFingerprintGenerator
 
-    smiles = pd.concat([pd.read_csv(SHARED / "moleculenet_chemprop" / f) for f in ("muv.csv.gz", "hiv.csv.gz")])["smiles"]
+    smiles = pd.concat([pd.read_csv(SHARED / "moleculenet_chemprop" / f) for f in ("muv.csv.gz", "hiv.csv.gz")])[
+        "smiles"
+    ]
     smiles = smiles.drop_duplicates().tolist()
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=3, fpSize=32768)
     fps, rows = [], []
@@ -347,11 +393,15 @@ def knn_speed(n_ref: int, n_query: int) -> dict:
     base = [np.sort(DataStructs.BulkTanimotoSimilarity(fps[i], fps[n_query:]))[::-1][:5] for i in range(n_base)]
     rdkit_per_query = (time.perf_counter() - start) / n_base
     assert np.allclose(np.array(base), sims[:n_base], atol=1e-6), "k-NN disagrees with RDKit"
-    return {"knn": (f"{n_query} queries x {X_ref.shape[0]} reference (k=5): blocked sparse {n_query / ours:.0f} queries/s; "
-                    f"RDKit BulkTanimotoSimilarity {1 / rdkit_per_query:.0f} queries/s (same run, {n_base} queries); "
-                    f"ratio {rdkit_per_query * n_query / ours:.2f}x; identical top-5 similarities; "
-                    f"k-NN peak traced memory {knn_peak:.0f} MB (default 32 MB blocks); process peak RSS "
-                    f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB incl. RDKit fingerprints")}
+    return {
+        "knn": (
+            f"{n_query} queries x {X_ref.shape[0]} reference (k=5): blocked sparse {n_query / ours:.0f} queries/s; "
+            f"RDKit BulkTanimotoSimilarity {1 / rdkit_per_query:.0f} queries/s (same run, {n_base} queries); "
+            f"ratio {rdkit_per_query * n_query / ours:.2f}x; identical top-5 similarities; "
+            f"k-NN peak traced memory {knn_peak:.0f} MB (default 32 MB blocks); process peak RSS "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB incl. RDKit fingerprints"
+        )
+    }
 
 
 def main(argv: list[str]) -> None:
@@ -363,7 +413,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--n-query", type=int, default=1000)
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    results = [quality(p, args.work) for p in args.partners] if args.part == "quality" else [knn_speed(args.n_ref, args.n_query)]
+    results = (
+        [quality(p, args.work) for p in args.partners]
+        if args.part == "quality"
+        else [knn_speed(args.n_ref, args.n_query)]
+    )
     for figures in results:
         for key, value in figures.items():
             print(f"{key}: {value}")

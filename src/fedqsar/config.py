@@ -133,5 +133,7 @@ def load_toml(cls: type[T], path: Path) -> T:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}", "fix the syntax at the position named") from exc
+        raise ConfigError(
+            f"config file {path} is not valid TOML: {exc}", "fix the syntax at the position named"
+        ) from exc
     return from_dict(cls, data, where=path.name)

@@ -36,7 +36,7 @@ from fedqsar.federation.simulation import PARTNERS_DIR
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey, generate_key, save_key
-from fedqsar.prep.pipeline import ProgressFactory, PrepareResult, prepare
+from fedqsar.prep.pipeline import PrepareResult, ProgressFactory, prepare
 from fedqsar.prepared import PreparedSet
 from fedqsar.report import write_report
 from fedqsar.trust import TrustConfig, report_tables, write_report_tables
@@ -75,7 +75,9 @@ class DemoConfig:
     max_assays: int | None = None
     prep: PrepConfig = field(default_factory=PrepConfig)
     model: ModelConfig = field(default_factory=lambda: ModelConfig(hidden_sizes=(256,), dropout=0.2))
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=16, batch_size=128, early_stopping_patience=4))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=16, batch_size=128, early_stopping_patience=4)
+    )
     federation: FederationConfig = field(default_factory=lambda: FederationConfig(rounds=16, local_epochs=1))
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     trust: TrustConfig = field(default_factory=TrustConfig)
@@ -127,8 +129,13 @@ def run_demo(
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
     say(f"dealing scenario {config.scenario!r} to partners")
-    raw = build_scenario(config.scenario, run_dir / "raw", data_dir=data_dir,
-                         max_compounds=config.max_compounds, max_assays=config.max_assays)
+    raw = build_scenario(
+        config.scenario,
+        run_dir / "raw",
+        data_dir=data_dir,
+        max_compounds=config.max_compounds,
+        max_assays=config.max_assays,
+    )
     seconds["scenario"] = time.perf_counter() - clock
 
     key = demo_key(config.key_seed)
@@ -141,8 +148,15 @@ def run_demo(
     clock = time.perf_counter()
     say("training local, federated (Flower simulation), pooled and random-forest models")
     folders = {name: result.out for name, result in prepared.items()}
-    protocol = run_protocol(folders, config.model, config.train, config.federation, config.evaluation, run_dir,
-                            progress=lambda stage, detail: say(f"  {stage}: {detail}"))
+    protocol = run_protocol(
+        folders,
+        config.model,
+        config.train,
+        config.federation,
+        config.evaluation,
+        run_dir,
+        progress=lambda stage, detail: say(f"  {stage}: {detail}"),
+    )
     seconds["evaluate"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -168,19 +182,27 @@ def _fresh_run_dir(run_dir: Path, overwrite: bool) -> Path:
     """An empty ``run_dir``; a previous demo run there is removed only with ``overwrite``."""
     if run_dir.exists() and any(run_dir.iterdir()):
         if not (run_dir / "config.toml").is_file() or not (run_dir / "consortium.key").is_file():
-            raise ConfigError(f"{run_dir} is not empty and does not look like a demo run",
-                              "choose another --out folder; fedqsar never deletes folders it did not write")
+            raise ConfigError(
+                f"{run_dir} is not empty and does not look like a demo run",
+                "choose another --out folder; fedqsar never deletes folders it did not write",
+            )
         if not overwrite:
-            raise ConfigError(f"{run_dir} holds a previous demo run",
-                              "pass --overwrite to replace it, or choose another --out folder")
+            raise ConfigError(
+                f"{run_dir} holds a previous demo run", "pass --overwrite to replace it, or choose another --out folder"
+            )
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
 
 def _prepare_partners(
-    raw: dict[str, Path], out: Path, key: ConsortiumKey, config: PrepConfig, n_jobs: int,
-    say: Say, progress: ProgressFactory | None,
+    raw: dict[str, Path],
+    out: Path,
+    key: ConsortiumKey,
+    config: PrepConfig,
+    n_jobs: int,
+    say: Say,
+    progress: ProgressFactory | None,
 ) -> dict[str, PrepareResult]:
     results = {}
     for name, table in sorted(raw.items()):

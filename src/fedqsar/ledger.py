@@ -40,7 +40,7 @@ import sqlite3
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +256,7 @@ class Ledger:
                 )
             seq = 1 if last is None else int(last[0]) + 1
             prev_hash = GENESIS_HASH if last is None else str(last[2])
-            timestamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+            timestamp = datetime.now(UTC).isoformat(timespec="microseconds")
             digest = entry_hash(prev_hash, seq, timestamp, kind, payload_json)
             conn.execute(
                 "INSERT INTO entries (seq, timestamp, kind, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)",
@@ -385,7 +385,11 @@ def verify(path: Path) -> VerifyResult:
         if seq != expected_seq:
             raise _bad(expected_seq, f"is missing or out of order (found seq {seq} in its place)", ledger_path)
         if stored_prev != prev_hash:
-            raise _bad(seq, "does not follow the previous entry (prev_hash differs: an entry before it was removed, reordered or edited)", ledger_path)
+            raise _bad(
+                seq,
+                "does not follow the previous entry (prev_hash differs: an entry before it was removed, reordered or edited)",
+                ledger_path,
+            )
         if entry_hash(stored_prev, seq, timestamp, kind, payload_json) != stored_hash:
             raise _bad(seq, "was edited (its content no longer matches its hash)", ledger_path)
         prev_hash = stored_hash

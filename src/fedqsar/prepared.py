@@ -100,14 +100,19 @@ class PreparedSet:
         """Row indices (sorted) whose fold is in ``folds``."""
         return np.flatnonzero(np.isin(self.folds, np.asarray(folds)))
 
-    def subset(self, rows: np.ndarray) -> "PreparedSet":
+    def subset(self, rows: np.ndarray) -> PreparedSet:
         """Rows ``rows`` of this set (tasks unchanged; counts in ``tasks`` not recomputed)."""
         rows = np.asarray(rows, dtype=np.int64)
         compounds = self.compounds.iloc[rows].reset_index(drop=True).copy()
         compounds["row"] = np.arange(len(rows))
         return PreparedSet(
-            X=self.X[rows], Y=self.Y[rows], censor=self.censor[rows], compounds=compounds,
-            tasks=self.tasks, accounting=self.accounting, manifest=self.manifest,
+            X=self.X[rows],
+            Y=self.Y[rows],
+            censor=self.censor[rows],
+            compounds=compounds,
+            tasks=self.tasks,
+            accounting=self.accounting,
+            manifest=self.manifest,
         )
 
     def validate(self) -> None:
@@ -124,7 +129,9 @@ class PreparedSet:
                 f"shapes disagree: X {self.X.shape}, Y {self.Y.shape}, censor {self.censor.shape}",
                 "re-run `fedqsar prepare`; do not edit PreparedSet files by hand",
             )
-        if not (np.array_equal(self.Y.indptr, self.censor.indptr) and np.array_equal(self.Y.indices, self.censor.indices)):
+        if not (
+            np.array_equal(self.Y.indptr, self.censor.indptr) and np.array_equal(self.Y.indices, self.censor.indices)
+        ):
             raise PreparedSetError("censor.npz does not share Y.npz's sparsity pattern", "re-run `fedqsar prepare`")
         if len(self.compounds) != n or len(self.tasks) != self.n_tasks:
             raise PreparedSetError(
@@ -133,7 +140,9 @@ class PreparedSet:
             )
         missing = [c for c in TASK_COLUMNS if c not in self.tasks.columns]
         if missing:
-            raise PreparedSetError(f"tasks.parquet lacks columns {missing}", "re-run `fedqsar prepare` with this version")
+            raise PreparedSetError(
+                f"tasks.parquet lacks columns {missing}", "re-run `fedqsar prepare` with this version"
+            )
         bad_kinds = sorted(set(self.tasks["kind"]) - set(KINDS))
         if bad_kinds:
             raise PreparedSetError(f"unknown task kinds {bad_kinds}", f"kinds must be one of {KINDS}")
@@ -155,7 +164,7 @@ class PreparedSet:
         return folder
 
     @classmethod
-    def load(cls, folder: Path) -> "PreparedSet":
+    def load(cls, folder: Path) -> PreparedSet:
         """Read a PreparedSet folder.
 
         Raises
@@ -165,7 +174,9 @@ class PreparedSet:
         """
         folder = Path(folder)
         if not folder.is_dir():
-            raise PreparedSetError(f"{folder} is not a PreparedSet folder", "run `fedqsar prepare ... --out FOLDER` first")
+            raise PreparedSetError(
+                f"{folder} is not a PreparedSet folder", "run `fedqsar prepare ... --out FOLDER` first"
+            )
         missing = [name for name in FILES if not (folder / name).is_file()]
         if missing:
             raise PreparedSetError(f"{folder} lacks {missing}", "re-run `fedqsar prepare` into an empty folder")

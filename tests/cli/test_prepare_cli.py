@@ -14,10 +14,17 @@ runner = CliRunner()
 
 def _long_file(path: Path, n: int = 40) -> Path:
     smiles = ["C" * (i % 7 + 1) + "O" + "c1ccccc1" * (i % 2) for i in range(n)]
-    pd.DataFrame({
-        "compound_id": [f"c{i}" for i in range(n)], "smiles": smiles, "assay_id": "logd-assay",
-        "value": [0.1 * i for i in range(n)], "unit": "log", "qualifier": "=", "endpoint": "logD7.4",
-    }).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "compound_id": [f"c{i}" for i in range(n)],
+            "smiles": smiles,
+            "assay_id": "logd-assay",
+            "value": [0.1 * i for i in range(n)],
+            "unit": "log",
+            "qualifier": "=",
+            "endpoint": "logD7.4",
+        }
+    ).to_csv(path, index=False)
     return path
 
 
@@ -42,7 +49,12 @@ def test_two_partners_same_key_are_compatible_other_config_is_not(tmp_path: Path
     same = runner.invoke(app, ["manifest-diff", str(tmp_path / "a"), str(tmp_path / "b")])
     assert same.exit_code == 0 and "compatible" in same.output
     (tmp_path / "c.toml").write_text("[fingerprint]\nradius = 2\n")
-    assert runner.invoke(app, ["prepare", *common, "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "c")]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["prepare", *common, "--config", str(tmp_path / "c.toml"), "--out", str(tmp_path / "c")]
+        ).exit_code
+        == 0
+    )
     differ = runner.invoke(app, ["manifest-diff", str(tmp_path / "a"), str(tmp_path / "c")])
     assert differ.exit_code == 1 and "fingerprint.radius" in differ.output
 

@@ -21,13 +21,32 @@ def prepared_biogen(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
     root = tmp_path_factory.mktemp("train_predict")
     source = pd.read_csv(shared_data / "ci" / "biogen_adme" / "MPNN" / "ADME_rPPB_train.csv").head(300)
     long_form = root / "rppb.csv"
-    pd.DataFrame({
-        "compound_id": [f"m{i}" for i in range(len(source))], "smiles": source["smiles"], "assay_id": "rPPB",
-        "value": source["activity"], "unit": "log", "qualifier": "=",
-    }).to_csv(long_form, index=False)
+    pd.DataFrame(
+        {
+            "compound_id": [f"m{i}" for i in range(len(source))],
+            "smiles": source["smiles"],
+            "assay_id": "rPPB",
+            "value": source["activity"],
+            "unit": "log",
+            "qualifier": "=",
+        }
+    ).to_csv(long_form, index=False)
     assert runner.invoke(app, ["keygen", "--out", str(root / "k.key")]).exit_code == 0
-    result = runner.invoke(app, ["prepare", "--input", str(long_form), "--out", str(root / "prepared"),
-                                 "--key", str(root / "k.key"), "-q", "-j", "1"])
+    result = runner.invoke(
+        app,
+        [
+            "prepare",
+            "--input",
+            str(long_form),
+            "--out",
+            str(root / "prepared"),
+            "--key",
+            str(root / "k.key"),
+            "-q",
+            "-j",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return root / "prepared", root / "k.key"
 
@@ -35,8 +54,24 @@ def prepared_biogen(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
 def test_train_writes_model_and_long_validation_metrics(prepared_biogen: tuple[Path, Path], tmp_path: Path) -> None:
     prepared, _ = prepared_biogen
     out = tmp_path / "model"
-    result = runner.invoke(app, ["train", "--data", str(prepared), "--out", str(out), "--epochs", "4", "--hidden", "64",
-                                 "--batch-size", "32", "--partner", "biogen"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(prepared),
+            "--out",
+            str(out),
+            "--epochs",
+            "4",
+            "--hidden",
+            "64",
+            "--batch-size",
+            "32",
+            "--partner",
+            "biogen",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "validation fold 3" in result.output and "rmse" in result.output
     metrics = pd.read_csv(out / "metrics.csv")
@@ -55,13 +90,32 @@ def test_train_writes_model_and_long_validation_metrics(prepared_biogen: tuple[P
 def test_predict_scores_good_smiles_and_reports_bad_ones(prepared_biogen: tuple[Path, Path], tmp_path: Path) -> None:
     prepared, key = prepared_biogen
     model = tmp_path / "model"
-    assert runner.invoke(app, ["train", "--data", str(prepared), "--out", str(model), "--epochs", "2", "--hidden", "32"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["train", "--data", str(prepared), "--out", str(model), "--epochs", "2", "--hidden", "32"]
+        ).exit_code
+        == 0
+    )
     smiles = ["CCOc1ccc(CC(=O)N2CCCC2)cc1", "not_a_smiles", "", "C1CC", "c1ccccc1C(=O)O", "[Na+].CC(=O)[O-]"]
     new = tmp_path / "new.csv"
     pd.DataFrame({"name": [f"n{i}" for i in range(len(smiles))], "SMILES": smiles}).to_csv(new, index=False)
     out = tmp_path / "pred.csv"
-    result = runner.invoke(app, ["predict", "--model", str(model), "--input", str(new), "--key", str(key),
-                                 "--out", str(out), "--id-column", "name"])
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(model),
+            "--input",
+            str(new),
+            "--key",
+            str(key),
+            "--out",
+            str(out),
+            "--id-column",
+            "name",
+        ],
+    )
     assert result.exit_code == 0, result.output
     predictions = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert len(predictions) == len(smiles) and predictions["name"].tolist() == [f"n{i}" for i in range(len(smiles))]
@@ -76,18 +130,27 @@ def test_predict_scores_good_smiles_and_reports_bad_ones(prepared_biogen: tuple[
 def test_predict_refuses_another_consortium_key(prepared_biogen: tuple[Path, Path], tmp_path: Path) -> None:
     prepared, _ = prepared_biogen
     model = tmp_path / "model"
-    assert runner.invoke(app, ["train", "--data", str(prepared), "--out", str(model), "--epochs", "1", "--hidden", "16"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["train", "--data", str(prepared), "--out", str(model), "--epochs", "1", "--hidden", "16"]
+        ).exit_code
+        == 0
+    )
     assert runner.invoke(app, ["keygen", "--out", str(tmp_path / "other.key")]).exit_code == 0
     new = tmp_path / "new.csv"
     pd.DataFrame({"smiles": ["CCO"]}).to_csv(new, index=False)
-    result = runner.invoke(app, ["predict", "--model", str(model), "--input", str(new), "--key", str(tmp_path / "other.key")])
+    result = runner.invoke(
+        app, ["predict", "--model", str(model), "--input", str(new), "--key", str(tmp_path / "other.key")]
+    )
     assert result.exit_code == 2 and "key id" in result.output
 
 
 def test_predict_on_a_missing_model_says_how_to_fix(tmp_path: Path) -> None:
     new = tmp_path / "new.csv"
     pd.DataFrame({"smiles": ["CCO"]}).to_csv(new, index=False)
-    result = runner.invoke(app, ["predict", "--model", str(tmp_path / "none"), "--input", str(new), "--key", str(tmp_path / "k")])
+    result = runner.invoke(
+        app, ["predict", "--model", str(tmp_path / "none"), "--input", str(new), "--key", str(tmp_path / "k")]
+    )
     assert result.exit_code == 2 and "fedqsar train" in result.output
 
 
@@ -98,7 +161,12 @@ def test_predict_uses_the_same_fingerprints_as_prepare(prepared_biogen: tuple[Pa
 
     prepared_dir, key = prepared_biogen
     model = tmp_path / "model"
-    assert runner.invoke(app, ["train", "--data", str(prepared_dir), "--out", str(model), "--epochs", "1", "--hidden", "16"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["train", "--data", str(prepared_dir), "--out", str(model), "--epochs", "1", "--hidden", "16"]
+        ).exit_code
+        == 0
+    )
     prepared = PreparedSet.load(prepared_dir)
     source = pd.read_csv(prepared_dir.parent / "rppb.csv")
     chosen = prepared.compounds.head(5)
@@ -106,7 +174,12 @@ def test_predict_uses_the_same_fingerprints_as_prepare(prepared_biogen: tuple[Pa
     new = tmp_path / "again.csv"
     pd.DataFrame({"smiles": smiles}).to_csv(new, index=False)
     out = tmp_path / "again.pred.csv"
-    assert runner.invoke(app, ["predict", "--model", str(model), "--input", str(new), "--key", str(key), "--out", str(out)]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["predict", "--model", str(model), "--input", str(new), "--key", str(key), "--out", str(out)]
+        ).exit_code
+        == 0
+    )
     saved = load_model(model)
     expected = predict_rows(saved.model, saved.partner, prepared.X[chosen["row"].to_numpy()])
     got = pd.read_csv(out)[saved.tasks["task_name"].tolist()].to_numpy()

@@ -33,8 +33,12 @@ def test_admet_scenario_through_prepare_and_protocol(shared_data: Path, tmp_path
         assert rejected <= 0.05 * accounting["input_rows"], (partner, accounting["rejected"])
         assert set(result.prepared.tasks["endpoint"]) <= set(ENDPOINTS)
         prepared[partner] = result.out
-    cfg = EvalConfig(model_kinds=("local", "pooled", "rf"), compound_bootstrap=50,
-                     uplift=UpliftConfig(n_bootstrap=300), rf=RandomForestConfig(n_estimators=50))
+    cfg = EvalConfig(
+        model_kinds=("local", "pooled", "rf"),
+        compound_bootstrap=50,
+        uplift=UpliftConfig(n_bootstrap=300),
+        rf=RandomForestConfig(n_estimators=50),
+    )
     train = TrainConfig(epochs=6, batch_size=64, early_stopping_patience=3)
     result = run_protocol(prepared, ModelConfig(hidden_sizes=(64,)), train, FederationConfig(), cfg, tmp_path / "run")
     metrics = result.metrics

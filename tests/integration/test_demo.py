@@ -34,8 +34,21 @@ def demo_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     folder = tmp_path_factory.mktemp("demo")
     config = folder / "small.toml"
     config.write_text(SMALL, encoding="utf-8")
-    result = CliRunner().invoke(app, ["demo", "--out", str(folder / "run"), "--config", str(config),
-                                      "--data-dir", str(shared_data), "-q", "-j", "2"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--out",
+            str(folder / "run"),
+            "--config",
+            str(config),
+            "--data-dir",
+            str(shared_data),
+            "-q",
+            "-j",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return folder / "run", result.output
 

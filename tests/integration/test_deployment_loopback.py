@@ -57,17 +57,34 @@ def _synthetic_prepared(seed: int, n_rows: int = 120) -> PreparedSet:
     Y = sp.csr_matrix((dense[r_idx, c_idx], (r_idx, c_idx)), shape=dense.shape)
     Y = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=dense.shape)
     censor = sp.csr_matrix((np.zeros(Y.nnz, np.int8), Y.indices.copy(), Y.indptr.copy()), shape=dense.shape)
-    tasks = pd.DataFrame({
-        "task_id": [0, 1, 2], "task_name": ["c0", "c1", "r0"], "assay_id": "a", "endpoint": "pXC50",
-        "kind": ["classification", "classification", "regression"], "unit": "log",
-        "threshold": [6.0, 7.0, np.nan], "training_weight": 1.0, "aggregation_weight": 1.0,
-        "n_observed": 100, "n_positive": 50, "n_negative": 50, "n_censored": 0, "passes_quorum": True,
-    })[list(TASK_COLUMNS)]
-    compounds = pd.DataFrame({"row": range(n_rows), "compound_id": [f"p{seed}_{i}" for i in range(n_rows)],
-                              "fold": np.arange(n_rows) % 5})
-    manifest = {"prep_hash": "loopback-prep", "key_id": "00112233aabbccdd",
-                "prep_config": {"fingerprint": {"n_bits": N_BITS, "radius": 2}},
-                "fingerprint": {"n_bits": N_BITS, "radius": 2}, "versions": {}}
+    tasks = pd.DataFrame(
+        {
+            "task_id": [0, 1, 2],
+            "task_name": ["c0", "c1", "r0"],
+            "assay_id": "a",
+            "endpoint": "pXC50",
+            "kind": ["classification", "classification", "regression"],
+            "unit": "log",
+            "threshold": [6.0, 7.0, np.nan],
+            "training_weight": 1.0,
+            "aggregation_weight": 1.0,
+            "n_observed": 100,
+            "n_positive": 50,
+            "n_negative": 50,
+            "n_censored": 0,
+            "passes_quorum": True,
+        }
+    )[list(TASK_COLUMNS)]
+    compounds = pd.DataFrame(
+        {"row": range(n_rows), "compound_id": [f"p{seed}_{i}" for i in range(n_rows)], "fold": np.arange(n_rows) % 5}
+    )
+    manifest = {
+        "prep_hash": "loopback-prep",
+        "key_id": "00112233aabbccdd",
+        "prep_config": {"fingerprint": {"n_bits": N_BITS, "radius": 2}},
+        "fingerprint": {"n_bits": N_BITS, "radius": 2},
+        "versions": {},
+    }
     return PreparedSet(X, Y, censor, compounds, tasks, {"input_rows": n_rows}, manifest)
 
 
@@ -79,13 +96,30 @@ def deployment_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     tls = create_tls_certificates(root / "tls")
     keys = create_all_node_keys([*PARTNERS, "rogue"], root / "keys")
     (root / "config.toml").write_text(RUN_CONFIG_TOML, encoding="utf-8")
-    spec = dep.DeploymentSpec(root, tls, dep.free_port(), profile="warm",
-                              preload=("torch", "fedqsar.federation.client_app", "fedqsar.federation.server_app"))
-    nodes = [dep.NodeSpec(name, keys[name].private_key, keys[name].public_key,
-                          {"prepared": str(prepared[name]), "state-dir": str(root / "state" / name)}, dep.free_port())
-             for name in PARTNERS]
-    rogue = dep.NodeSpec("rogue", keys["rogue"].private_key, keys["rogue"].public_key,
-                         {"prepared": str(prepared["A"]), "state-dir": str(root / "state" / "rogue")}, dep.free_port())
+    spec = dep.DeploymentSpec(
+        root,
+        tls,
+        dep.free_port(),
+        profile="warm",
+        preload=("torch", "fedqsar.federation.client_app", "fedqsar.federation.server_app"),
+    )
+    nodes = [
+        dep.NodeSpec(
+            name,
+            keys[name].private_key,
+            keys[name].public_key,
+            {"prepared": str(prepared[name]), "state-dir": str(root / "state" / name)},
+            dep.free_port(),
+        )
+        for name in PARTNERS
+    ]
+    rogue = dep.NodeSpec(
+        "rogue",
+        keys["rogue"].private_key,
+        keys["rogue"].public_key,
+        {"prepared": str(prepared["A"]), "state-dir": str(root / "state" / "rogue")},
+        dep.free_port(),
+    )
     deployment = dep.LoopbackDeployment(spec)
     result: dict = {"root": root, "spec": spec, "tls": tls}
     try:
@@ -93,8 +127,12 @@ def deployment_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         result["superlink_log_start"] = deployment.superlink.log_text() if deployment.superlink else ""
         result["tls_handshake"] = _tls_handshake_results(spec, tls.ca_cert)
         rogue_process = deployment.start_node(rogue)  # tries to join while the federation runs
-        run_config = {"run-dir": str(root / "run"), "partners": len(PARTNERS), "num-server-rounds": ROUNDS,
-                      "config": str(root / "config.toml")}
+        run_config = {
+            "run-dir": str(root / "run"),
+            "partners": len(PARTNERS),
+            "num-server-rounds": ROUNDS,
+            "config": str(root / "config.toml"),
+        }
         result["outcome"] = deployment.run(dep.app_dir(), run_config, timeout=420)
         result["rogue_exit"] = rogue_process.wait_exit(90)
         result["rogue_log"] = rogue_process.log_text()
@@ -108,8 +146,10 @@ def deployment_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 def _tls_handshake_results(spec: dep.DeploymentSpec, ca_cert: Path) -> dict[str, str]:
     """Handshake with our CA (must succeed) and with the system trust store (must fail)."""
     outcomes = {}
-    for label, context in (("our_ca", ssl.create_default_context(cafile=str(ca_cert))),
-                           ("system_ca", ssl.create_default_context())):
+    for label, context in (
+        ("our_ca", ssl.create_default_context(cafile=str(ca_cert))),
+        ("system_ca", ssl.create_default_context()),
+    ):
         try:
             with socket.create_connection((spec.host, spec.superlink_port), timeout=10) as raw:
                 with context.wrap_socket(raw, server_hostname=spec.host) as tls_sock:

@@ -39,8 +39,9 @@ def test_federate_four_real_partners_with_secagg(real_partners: dict[str, Path],
     config = tmp_path / "fed.toml"
     config.write_text("[model]\nhidden_sizes = [32]\n[train]\nbatch_size = 64\n[federation]\nrounds = 2\n")
     folders = [str(p) for p in real_partners.values()]
-    result = CliRunner().invoke(app, ["federate", "--partners", *folders, "--out", str(tmp_path / "run"),
-                                      "--config", str(config), "--quiet"])
+    result = CliRunner().invoke(
+        app, ["federate", "--partners", *folders, "--out", str(tmp_path / "run"), "--config", str(config), "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert "SecAgg+" in result.output
     out = tmp_path / "run"

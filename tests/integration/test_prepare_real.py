@@ -37,7 +37,9 @@ def test_melloddy_example_accounting_sums_to_input(melloddy: PreparedSet, shared
 
 
 def test_melloddy_example_tasks_follow_t3(melloddy: PreparedSet, shared_data: Path) -> None:
-    t3 = pd.read_csv(shared_data / "ci/melloddy_tuner/unit_test/input/chembl/chembl_23_example_T3.csv", encoding="utf-8-sig")
+    t3 = pd.read_csv(
+        shared_data / "ci/melloddy_tuner/unit_test/input/chembl/chembl_23_example_T3.csv", encoding="utf-8-sig"
+    )
     assert len(melloddy.tasks) == len(t3)
     assert set(melloddy.tasks["kind"]) == {"classification"}
     assert set(melloddy.tasks["assay_id"]) == set(t3["input_assay_id"])
@@ -71,10 +73,19 @@ def _aqsoldb_long(shared_data: Path, limit: int | None = None) -> pd.DataFrame:
     for name in ("G", "H"):
         table = pd.read_csv(shared_data / "ci" / "aqsoldb" / "data" / f"dataset-{name}.csv")
         table = table.head(limit) if limit else table
-        parts.append(pd.DataFrame({
-            "compound_id": table["ID"], "smiles": table["SMILES"], "assay_id": f"aqsoldb-{name}",
-            "value": table["Solubility"], "unit": "log10(mol/L)", "qualifier": "=", "endpoint": "logS",
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "compound_id": table["ID"],
+                    "smiles": table["SMILES"],
+                    "assay_id": f"aqsoldb-{name}",
+                    "value": table["Solubility"],
+                    "unit": "log10(mol/L)",
+                    "qualifier": "=",
+                    "endpoint": "logS",
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 

@@ -16,7 +16,10 @@ BIG = "C" * 101  # 101 heavy atoms
 
 def _rows() -> list[dict]:
     good = ["CCO", "CCN", "CCCO", "c1ccccc1O", "CC(=O)O", "CCOC", "CCCN", "c1ccncc1", "CC(C)O", "CCS"]
-    rows = [dict(compound_id=f"g{i}", smiles=s, assay_id="A1", value=5 + i * 0.3, unit="nM", qualifier="=") for i, s in enumerate(good)]
+    rows = [
+        dict(compound_id=f"g{i}", smiles=s, assay_id="A1", value=5 + i * 0.3, unit="nM", qualifier="=")
+        for i, s in enumerate(good)
+    ]
     rows += [
         dict(compound_id="bad_smiles", smiles="C1CC(", assay_id="A1", value=10, unit="nM", qualifier="="),
         dict(compound_id="too_big", smiles=BIG, assay_id="A1", value=10, unit="nM", qualifier="="),

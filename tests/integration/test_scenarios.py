@@ -59,7 +59,9 @@ def test_chembl_partner_tasks_are_bounded(admet: dict[str, pd.DataFrame]) -> Non
     lit = admet["chembl_literature"]
     per_endpoint = lit.groupby("endpoint")["assay_id"].nunique()
     assert (per_endpoint.drop(E.CLINT_MICROSOMAL) <= 8 + 1).all()
-    assert per_endpoint[E.CLINT_MICROSOMAL] <= 3 * (8 + 1)  # per species  # at most 8 own assays + the grouped remainder
+    assert per_endpoint[E.CLINT_MICROSOMAL] <= 3 * (
+        8 + 1
+    )  # per species  # at most 8 own assays + the grouped remainder
     own = lit[~lit["assay_id"].str.startswith("CHEMBL_LIT_")].groupby("assay_id").size()
     assert (own >= 50).all()
 

@@ -20,8 +20,14 @@ from fedqsar.report.sample import write_synthetic_run
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 )
 
 
@@ -47,16 +53,23 @@ def ensure_chromium() -> None:
     """Install Debian's chromium and chromium-driver with apt when missing; fail clearly if that fails."""
     if CHROMIUM.is_file() and CHROMEDRIVER.is_file():
         return
-    commands = (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"])
+    commands = (
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"],
+    )
     for command in commands:
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            pytest.fail(f"`{' '.join(command)}` could not run ({exc}); install chromium and chromium-driver "
-                        "(Debian packages) as root, then re-run the tests")
+            pytest.fail(
+                f"`{' '.join(command)}` could not run ({exc}); install chromium and chromium-driver "
+                "(Debian packages) as root, then re-run the tests"
+            )
         if done.returncode != 0:
-            pytest.fail(f"`{' '.join(command)}` failed (exit {done.returncode}): {done.stderr[-2000:]}\n"
-                        "install chromium and chromium-driver (Debian packages) as root, then re-run the tests")
+            pytest.fail(
+                f"`{' '.join(command)}` failed (exit {done.returncode}): {done.stderr[-2000:]}\n"
+                "install chromium and chromium-driver (Debian packages) as root, then re-run the tests"
+            )
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
         pytest.fail(f"apt installed chromium but {CHROMIUM} or {CHROMEDRIVER} is still missing")
 

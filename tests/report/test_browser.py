@@ -7,7 +7,10 @@ from pathlib import Path
 
 from fedqsar.report import SECTION_IDS
 
-EXTERNAL_REFERENCE = re.compile(r"""(?:src|href|action|srcset|xlink:href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import""", re.I)
+EXTERNAL_REFERENCE = re.compile(
+    r"""(?:src|href|action|srcset|xlink:href)\s*=\s*["']?\s*(?:https?:)?//|url\(\s*["']?\s*(?:https?:)?//|@import""",
+    re.I,
+)
 
 
 def test_html_references_nothing_outside_itself(rendered_report: Path) -> None:

@@ -101,9 +101,12 @@ def test_empty_csv_file_is_a_report_error(run_copy: Path) -> None:
 
 @pytest.mark.parametrize(
     "content, message",
-    [("{not json", "not valid JSON"), ("{}", "lists no partner"),
-     ('{"a": {"n_compounds": -3, "n_tasks": 2}}', "n_compounds=-3"),
-     ('{"a": {"n_compounds": 3, "n_tasks": 2, "accounting": {"rejected": "many"}}}', "reason -> count")],
+    [
+        ("{not json", "not valid JSON"),
+        ("{}", "lists no partner"),
+        ('{"a": {"n_compounds": -3, "n_tasks": 2}}', "n_compounds=-3"),
+        ('{"a": {"n_compounds": 3, "n_tasks": 2, "accounting": {"rejected": "many"}}}', "reason -> count"),
+    ],
 )
 def test_malformed_consortium_is_a_report_error(run_copy: Path, content: str, message: str) -> None:
     (run_copy / "consortium.json").write_text(content, encoding="utf-8")
@@ -148,8 +151,9 @@ def test_federation_ledger_extended_after_evaluation_is_detected(run_copy: Path)
     from fedqsar.ledger import Ledger
 
     with pytest.raises(FedQSARError):  # the closed federation ledger refuses appends ...
-        Ledger(run_copy / "federation" / "ledger.sqlite").append("round", {"round": 99, "participants": [],
-                                                                            "aggregate_hash": "0" * 64})
+        Ledger(run_copy / "federation" / "ledger.sqlite").append(
+            "round", {"round": 99, "participants": [], "aggregate_hash": "0" * 64}
+        )
     (run_copy / "federation" / "ledger.sqlite").unlink()  # ... so replace it with another valid one
     (run_copy / "federation" / "ledger.head").unlink()
     Ledger(run_copy / "federation" / "ledger.sqlite").append("run_start", {"config_hash": "x"})
@@ -164,12 +168,21 @@ def tiny_prepared_set(n_compounds: int, n_tasks: int, accounting: dict) -> Prepa
     censor = Y.astype(np.int8)
     censor.data[:] = 0
     tasks = pd.DataFrame({c: [0] * n_tasks for c in TASK_COLUMNS})
-    tasks["task_id"], tasks["task_name"], tasks["kind"] = range(n_tasks), [f"t{i}" for i in range(n_tasks)], "regression"
+    tasks["task_id"], tasks["task_name"], tasks["kind"] = (
+        range(n_tasks),
+        [f"t{i}" for i in range(n_tasks)],
+        "regression",
+    )
     return PreparedSet(
-        X=sp.csr_matrix((n_compounds, 64), dtype=np.float32), Y=Y, censor=censor,
-        compounds=pd.DataFrame({"row": range(n_compounds), "compound_id": [f"c{i}" for i in range(n_compounds)],
-                                "fold": [0] * n_compounds}),
-        tasks=tasks, accounting=accounting, manifest={"prep_hash": "abc123"},
+        X=sp.csr_matrix((n_compounds, 64), dtype=np.float32),
+        Y=Y,
+        censor=censor,
+        compounds=pd.DataFrame(
+            {"row": range(n_compounds), "compound_id": [f"c{i}" for i in range(n_compounds)], "fold": [0] * n_compounds}
+        ),
+        tasks=tasks,
+        accounting=accounting,
+        manifest={"prep_hash": "abc123"},
     )
 
 

@@ -12,9 +12,12 @@ import pytest
 from fedqsar.report import gather
 from fedqsar.report.plot_data import plot_coverage, plot_domain_error, plot_endpoint_distributions
 from fedqsar.report.plot_results import (
-    plot_recovered_share, plot_task_scatter, plot_training_curves, plot_uplift_forest,
+    plot_recovered_share,
+    plot_task_scatter,
+    plot_training_curves,
+    plot_uplift_forest,
 )
-from fedqsar.report.plots import Plot, PartnerStyle
+from fedqsar.report.plots import PartnerStyle, Plot
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -72,7 +75,7 @@ def test_same_figure_gives_same_svg_and_data_uri_round_trips(data, style) -> Non
     assert first.svg == second.svg
     prefix = "data:image/svg+xml;base64,"
     assert first.data_uri.startswith(prefix)
-    assert base64.b64decode(first.data_uri[len(prefix):]).decode("utf-8") == first.svg
+    assert base64.b64decode(first.data_uri[len(prefix) :]).decode("utf-8") == first.svg
 
 
 def test_partner_missing_from_consortium_still_gets_a_style() -> None:

@@ -33,17 +33,31 @@ def learnable_prepared_set(n: int, seed: int, offset: float, n_bits: int = 128) 
     label = ((X[:, 0] + X[:, 1]) > 0).astype(np.float32)
     logd = (X[:, :4] @ np.array([1.2, -0.8, 0.6, 1.0]) + rng.normal(0, 0.2, n) + offset).astype(np.float32)
     # every entry observed: stored explicitly, zeros (negative labels) included
-    Y = sp.csr_matrix((np.column_stack([label, logd]).ravel(), (np.repeat(np.arange(n), 2), np.tile([0, 1], n))),
-                      shape=(n, 2))
+    Y = sp.csr_matrix(
+        (np.column_stack([label, logd]).ravel(), (np.repeat(np.arange(n), 2), np.tile([0, 1], n))), shape=(n, 2)
+    )
     censor = sp.csr_matrix((np.zeros(Y.nnz, np.int8), Y.indices.copy(), Y.indptr.copy()), shape=Y.shape)
-    tasks = pd.DataFrame({
-        "task_id": [0, 1], "task_name": ["active", "logD"], "assay_id": ["A1", "A2"], "endpoint": ["pXC50", "logD7.4"],
-        "kind": ["classification", "regression"], "unit": ["", "log units"], "threshold": [6.0, np.nan],
-        "training_weight": 1.0, "aggregation_weight": 1.0, "n_observed": n,
-        "n_positive": [int(label.sum()), 0], "n_negative": [int(n - label.sum()), 0], "n_censored": 0,
-        "passes_quorum": True,
-    })[list(TASK_COLUMNS)]
-    compounds = pd.DataFrame({"row": np.arange(n), "compound_id": [f"m{i}" for i in range(n)], "fold": np.arange(n) % 5})
+    tasks = pd.DataFrame(
+        {
+            "task_id": [0, 1],
+            "task_name": ["active", "logD"],
+            "assay_id": ["A1", "A2"],
+            "endpoint": ["pXC50", "logD7.4"],
+            "kind": ["classification", "regression"],
+            "unit": ["", "log units"],
+            "threshold": [6.0, np.nan],
+            "training_weight": 1.0,
+            "aggregation_weight": 1.0,
+            "n_observed": n,
+            "n_positive": [int(label.sum()), 0],
+            "n_negative": [int(n - label.sum()), 0],
+            "n_censored": 0,
+            "passes_quorum": True,
+        }
+    )[list(TASK_COLUMNS)]
+    compounds = pd.DataFrame(
+        {"row": np.arange(n), "compound_id": [f"m{i}" for i in range(n)], "fold": np.arange(n) % 5}
+    )
     accounting = {"input_rows": 2 * n + 7, "used": 2 * n, "merged": 4, "rejected": {"invalid_smiles": 3}}
     return PreparedSet(sp.csr_matrix(X), Y, censor, compounds, tasks, accounting, {"prep_hash": "e2e"})
 
@@ -51,14 +65,21 @@ def learnable_prepared_set(n: int, seed: int, offset: float, n_bits: int = 128) 
 @pytest.fixture(scope="module")
 def protocol_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("protocol") / "RUN"
-    partners = {name: learnable_prepared_set(200, seed, offset).save(run / "prepared" / name)
-                for name, seed, offset in (("alpha", 1, 0.0), ("beta", 2, 0.1), ("gamma", 3, 1.5))}
+    partners = {
+        name: learnable_prepared_set(200, seed, offset).save(run / "prepared" / name)
+        for name, seed, offset in (("alpha", 1, 0.0), ("beta", 2, 0.1), ("gamma", 3, 1.5))
+    }
     run_protocol(
-        partners, ModelConfig(hidden_sizes=(32,), dropout=0.0),
+        partners,
+        ModelConfig(hidden_sizes=(32,), dropout=0.0),
         TrainConfig(epochs=6, batch_size=64, lr=3e-3, early_stopping_patience=3, validation_fold=3, test_fold=4),
         FederationConfig(),
-        EvalConfig(model_kinds=("local", "pooled", "rf"), compound_bootstrap=20, uplift=UpliftConfig(n_bootstrap=100),
-                   rf=RandomForestConfig(n_estimators=10)),
+        EvalConfig(
+            model_kinds=("local", "pooled", "rf"),
+            compound_bootstrap=20,
+            uplift=UpliftConfig(n_bootstrap=100),
+            rf=RandomForestConfig(n_estimators=10),
+        ),
         run,
     )
     return run

@@ -51,24 +51,43 @@ def test_report_has_every_section_in_order_and_inline_images(rendered_report: Pa
 
 
 def test_missing_optional_files_are_explained_in_their_sections(run_copy: Path) -> None:
-    for relative in ("evaluation/uplift.csv", "evaluation/metrics.csv", "federation/history.csv",
-                     "evaluation/endpoints.csv", "trust/coverage.csv", "trust/domain.csv", "federation/ledger.sqlite",
-                     "evaluation/ledger.sqlite"):
+    for relative in (
+        "evaluation/uplift.csv",
+        "evaluation/metrics.csv",
+        "federation/history.csv",
+        "evaluation/endpoints.csv",
+        "trust/coverage.csv",
+        "trust/domain.csv",
+        "federation/ledger.sqlite",
+        "evaluation/ledger.sqlite",
+    ):
         (run_copy / relative).unlink()
     html = render_html(gather(run_copy))
     page = outline(html)
     assert tuple(page.sections) == SECTION_IDS and page.images == []
     text = " ".join(page.text)
-    for relative in ("evaluation/uplift.csv", "evaluation/metrics.csv", "federation/history.csv",
-                     "evaluation/endpoints.csv", "trust/coverage.csv", "trust/domain.csv"):
+    for relative in (
+        "evaluation/uplift.csv",
+        "evaluation/metrics.csv",
+        "federation/history.csv",
+        "evaluation/endpoints.csv",
+        "trust/coverage.csv",
+        "trust/domain.csv",
+    ):
         assert f"{relative} is not in this run folder" in text
     assert "Trust metrics were not computed for this run." in text and "Not computed: trust/coverage.csv" in text
     assert "no ledger" in text
 
 
 def test_header_only_tables_do_not_crash(run_copy: Path) -> None:
-    for relative in ("evaluation/uplift.csv", "evaluation/metrics.csv", "federation/history.csv",
-                     "evaluation/endpoints.csv", "trust/coverage.csv", "trust/domain.csv"):
+    for relative in (
+        "evaluation/uplift.csv",
+        "evaluation/metrics.csv",
+        "federation/history.csv",
+        "evaluation/endpoints.csv",
+        "trust/coverage.csv",
+        "trust/domain.csv",
+    ):
         path = run_copy / relative
         path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     page = outline(render_html(gather(run_copy)))

@@ -23,9 +23,15 @@ def uplift_rows(*rows: tuple[str, float, float, float]) -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     "delta, low, high, higher_is_better, expected",
-    [(0.02, 0.01, 0.03, True, "better"), (0.02, -0.01, 0.03, True, "unclear"), (-0.02, -0.03, -0.01, True, "worse"),
-     (-0.02, -0.03, -0.01, False, "better"), (0.02, 0.01, 0.03, False, "worse"), (0.02, np.nan, np.nan, True, "no interval"),
-     (0.02, 0.01, 0.03, None, "unclear")],
+    [
+        (0.02, 0.01, 0.03, True, "better"),
+        (0.02, -0.01, 0.03, True, "unclear"),
+        (-0.02, -0.03, -0.01, True, "worse"),
+        (-0.02, -0.03, -0.01, False, "better"),
+        (0.02, 0.01, 0.03, False, "worse"),
+        (0.02, np.nan, np.nan, True, "no interval"),
+        (0.02, 0.01, 0.03, None, "unclear"),
+    ],
 )
 def test_verdict_follows_the_interval_and_the_metric_direction(delta, low, high, higher_is_better, expected) -> None:
     assert verdict(delta, low, high, higher_is_better) == expected
@@ -67,8 +73,15 @@ def test_uplift_tables_separate_the_main_comparison(synthetic_run: Path) -> None
 
 def test_task_pairs_average_folds_and_need_both_kinds() -> None:
     metrics = pd.DataFrame(
-        [("A", "t1", "e", kind, fold, "auc_pr", value) for kind, fold, value in
-         [("local", 0, 0.5), ("local", 1, 0.7), ("federated", 0, 0.8), ("federated", 1, 0.6)]]
+        [
+            ("A", "t1", "e", kind, fold, "auc_pr", value)
+            for kind, fold, value in [
+                ("local", 0, 0.5),
+                ("local", 1, 0.7),
+                ("federated", 0, 0.8),
+                ("federated", 1, 0.6),
+            ]
+        ]
         + [("A", "t2", "e", "local", 0, "auc_pr", 0.4)],
         columns=["partner", "task", "endpoint", "model_kind", "fold", "metric", "value"],
     )
@@ -130,8 +143,15 @@ def test_consortium_section_warns_on_unbalanced_accounting_and_differing_prep(ru
 
 def test_history_metrics_read_losses_first_and_timings_last() -> None:
     names = ["train_seconds", "val_spearman", "val_auc_roc", "train_loss", "val_loss", "val_auc_pr", "val_rmse"]
-    assert curve_order(names) == ["train_loss", "val_loss", "val_auc_pr", "val_rmse", "val_auc_roc", "val_spearman",
-                                  "train_seconds"]
+    assert curve_order(names) == [
+        "train_loss",
+        "val_loss",
+        "val_auc_pr",
+        "val_rmse",
+        "val_auc_roc",
+        "val_spearman",
+        "train_seconds",
+    ]
     assert metric_info("val_auc_pr").label == "validation AUC-PR" and metric_info("val_rmse").higher_is_better is False
     assert metric_info("odd_metric").higher_is_better is None
 

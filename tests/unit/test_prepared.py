@@ -15,10 +15,20 @@ from fedqsar.prepared import TASK_COLUMNS, PreparedSet, read_manifest
 def _tasks(n: int) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "task_id": range(n), "task_name": [f"t{i}" for i in range(n)], "assay_id": "a",
-            "endpoint": "pXC50", "kind": ["classification", "regression"][:n], "unit": "log",
-            "threshold": [6.5, np.nan][:n], "training_weight": 1.0, "aggregation_weight": 1.0,
-            "n_observed": 2, "n_positive": 1, "n_negative": 1, "n_censored": 0, "passes_quorum": True,
+            "task_id": range(n),
+            "task_name": [f"t{i}" for i in range(n)],
+            "assay_id": "a",
+            "endpoint": "pXC50",
+            "kind": ["classification", "regression"][:n],
+            "unit": "log",
+            "threshold": [6.5, np.nan][:n],
+            "training_weight": 1.0,
+            "aggregation_weight": 1.0,
+            "n_observed": 2,
+            "n_positive": 1,
+            "n_negative": 1,
+            "n_censored": 0,
+            "passes_quorum": True,
         }
     )[list(TASK_COLUMNS)]
 
@@ -26,7 +36,9 @@ def _tasks(n: int) -> pd.DataFrame:
 def _prepared() -> PreparedSet:
     X = sp.csr_matrix(np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0]], dtype=np.float32))
     # explicit zero label at (1, 0) and regression value 0.0 at (2, 1) are observations
-    Y = sp.csr_matrix((np.array([1.0, 0.0, 0.0], np.float32), np.array([0, 0, 1]), np.array([0, 1, 2, 3])), shape=(3, 2))
+    Y = sp.csr_matrix(
+        (np.array([1.0, 0.0, 0.0], np.float32), np.array([0, 0, 1]), np.array([0, 1, 2, 3])), shape=(3, 2)
+    )
     censor = sp.csr_matrix((np.array([0, 0, -1], np.int8), Y.indices.copy(), Y.indptr.copy()), shape=(3, 2))
     compounds = pd.DataFrame({"row": [0, 1, 2], "compound_id": ["c0", "c1", "c2"], "fold": [0, 1, 2]})
     return PreparedSet(X, Y, censor, compounds, _tasks(2), {"input_rows": 3}, {"prep_hash": "h"})
@@ -58,6 +70,8 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 def test_mismatched_censor_pattern_is_refused() -> None:
     prepared = _prepared()
-    prepared.censor = sp.csr_matrix((2 * np.ones(3, np.int8), np.array([1, 0, 1]), np.array([0, 1, 2, 3])), shape=(3, 2))
+    prepared.censor = sp.csr_matrix(
+        (2 * np.ones(3, np.int8), np.array([1, 0, 1]), np.array([0, 1, 2, 3])), shape=(3, 2)
+    )
     with pytest.raises(PreparedSetError, match="sparsity pattern"):
         prepared.validate()

@@ -25,10 +25,15 @@ def test_unit_from_header(header: str, unit: str) -> None:
 
 def test_wide_to_long_keeps_every_filled_cell(tmp_path: Path) -> None:
     path = tmp_path / "w.csv"
-    pd.DataFrame({
-        "ID": ["a", "b", "c"], "Vendor": [1, 2, 3], "SMILES": ["CCO", "CCN", "CCC"],
-        "IC50 (nM)": [10, None, "<5"], "LOG ER (B-A/A-B)": [0.1, 0.2, None],
-    }).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "ID": ["a", "b", "c"],
+            "Vendor": [1, 2, 3],
+            "SMILES": ["CCO", "CCN", "CCC"],
+            "IC50 (nM)": [10, None, "<5"],
+            "LOG ER (B-A/A-B)": [0.1, 0.2, None],
+        }
+    ).to_csv(path, index=False)
     long = wide_to_long(path, smiles_column="SMILES", id_column="ID")
     assert len(long) == 4  # 6 cells, 2 empty
     assert set(long["assay_id"]) == {"IC50 (nM)", "LOG ER (B-A/A-B)"}  # "Vendor" has no unit: not an assay

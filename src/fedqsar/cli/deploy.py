@@ -1,10 +1,10 @@
 """``fedqsar deploy``: key material, the commands of a real deployment, and a loopback run.
 
-    fedqsar deploy certs --out tls/                      test CA + server cert (127.0.0.1, localhost)
-    fedqsar deploy node-keys A B C --out keys/           one ECDSA P-384 key pair per partner
-    fedqsar deploy commands --tls tls/ --keys keys/ --partner A=/data/A/prepared ...
-    fedqsar deploy app-dir                               the Flower app folder for `flwr run`
-    fedqsar deploy loopback --partner A=... --partner B=... --partner C=... --out RUN/
+fedqsar deploy certs --out tls/                      test CA + server cert (127.0.0.1, localhost)
+fedqsar deploy node-keys A B C --out keys/           one ECDSA P-384 key pair per partner
+fedqsar deploy commands --tls tls/ --keys keys/ --partner A=/data/A/prepared ...
+fedqsar deploy app-dir                               the Flower app folder for `flwr run`
+fedqsar deploy loopback --partner A=... --partner B=... --partner C=... --out RUN/
 """
 
 from __future__ import annotations
@@ -19,11 +19,14 @@ from fedqsar.errors import ConfigError, FederationError
 from fedqsar.federation import deployment as dep
 from fedqsar.federation.certs import DEFAULT_HOSTS, TlsFiles, create_all_node_keys, create_tls_certificates
 
-deploy_app = typer.Typer(help="Run fedqsar on a real Flower SuperLink and SuperNodes (TLS + node authentication).",
-                         no_args_is_help=True)
+deploy_app = typer.Typer(
+    help="Run fedqsar on a real Flower SuperLink and SuperNodes (TLS + node authentication).", no_args_is_help=True
+)
 
 PartnerOpt = Annotated[list[str], typer.Option("--partner", help="NAME=PREPARED_FOLDER, once per partner.")]
-ProfileOpt = Annotated[str, typer.Option(help="'warm' (long-running executors, short polls) or 'flower' (Flower defaults).")]
+ProfileOpt = Annotated[
+    str, typer.Option(help="'warm' (long-running executors, short polls) or 'flower' (Flower defaults).")
+]
 
 
 def _parse_partners(items: list[str]) -> dict[str, Path]:
@@ -44,7 +47,9 @@ def _tls_files(folder: Path) -> TlsFiles:
     files = TlsFiles(folder / "ca.pem", folder / "ca.key", folder / "server.pem", folder / "server.key")
     missing = [str(p) for p in (files.ca_cert, files.server_cert, files.server_key) if not p.is_file()]
     if missing:
-        raise ConfigError(f"TLS files missing: {', '.join(missing)}", f"create them with `fedqsar deploy certs --out {folder}`")
+        raise ConfigError(
+            f"TLS files missing: {', '.join(missing)}", f"create them with `fedqsar deploy certs --out {folder}`"
+        )
     return files
 
 
@@ -52,7 +57,9 @@ def _tls_files(folder: Path) -> TlsFiles:
 @reports_errors
 def certs_command(
     out: Annotated[Path, typer.Option(help="Folder for ca.pem, ca.key, server.pem, server.key.")],
-    host: Annotated[list[str], typer.Option(help="Host name or IP the SuperLink is reached at (repeat).")] = list(DEFAULT_HOSTS),
+    host: Annotated[list[str], typer.Option(help="Host name or IP the SuperLink is reached at (repeat).")] = list(
+        DEFAULT_HOSTS
+    ),
     days: Annotated[int, typer.Option(help="Validity in days.")] = 30,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
@@ -71,7 +78,9 @@ def node_keys_command(
 ) -> None:
     """Create one SuperNode authentication key pair (ECDSA P-384, OpenSSH format) per partner."""
     for name, files in create_all_node_keys(names, out, overwrite).items():
-        console.print(f"{name}: private {files.private_key} (stays with {name}), public {files.public_key} (to the SuperLink operator)")
+        console.print(
+            f"{name}: private {files.private_key} (stays with {name}), public {files.public_key} (to the SuperLink operator)"
+        )
 
 
 @deploy_app.command("app-dir")
@@ -88,14 +97,22 @@ def commands_command(
     keys: Annotated[Path, typer.Option(help="Folder from `fedqsar deploy node-keys`.")],
     superlink_host: Annotated[str, typer.Option(help="Host the SuperLink is reached at.")] = "127.0.0.1",
     superlink_port: Annotated[int, typer.Option(help="SuperLink port (Fleet, Control and Runtime API).")] = 9093,
-    state_root: Annotated[Path, typer.Option(help="Each partner's private state goes to STATE_ROOT/NAME.")] = Path("fedqsar-state"),
+    state_root: Annotated[Path, typer.Option(help="Each partner's private state goes to STATE_ROOT/NAME.")] = Path(
+        "fedqsar-state"
+    ),
     run_dir: Annotated[Path, typer.Option(help="Server run folder (checkpoints, ledger).")] = Path("fedqsar-run"),
     rounds: Annotated[int, typer.Option(help="Federated rounds.")] = 10,
     profile: ProfileOpt = "warm",
 ) -> None:
     """Print the commands of a deployment: SuperLink, registration, one SuperNode per partner, run."""
-    spec = dep.DeploymentSpec(Path("."), _tls_files(tls), superlink_port, superlink_host, profile,
-                              preload=("torch", "fedqsar.federation.client_app"))
+    spec = dep.DeploymentSpec(
+        Path("."),
+        _tls_files(tls),
+        superlink_port,
+        superlink_host,
+        profile,
+        preload=("torch", "fedqsar.federation.client_app"),
+    )
     nodes = _node_specs(_parse_partners(partners), keys, state_root)
     for title, lines in _command_sections(spec, nodes, run_dir, rounds):
         console.print(f"[bold]# {title}[/]", highlight=False)
@@ -104,18 +121,25 @@ def commands_command(
         typer.echo("")
 
 
-def _node_specs(partners: dict[str, Path], keys: Path, state_root: Path, ports: list[int] | None = None) -> list[dep.NodeSpec]:
+def _node_specs(
+    partners: dict[str, Path], keys: Path, state_root: Path, ports: list[int] | None = None
+) -> list[dep.NodeSpec]:
     nodes = []
     for index, (name, prepared) in enumerate(partners.items()):
         private, public = keys / name, keys / f"{name}.pub"
         if not private.is_file() or not public.is_file():
-            raise ConfigError(f"key pair of {name} missing in {keys}", f"create it with `fedqsar deploy node-keys {name} --out {keys}`")
+            raise ConfigError(
+                f"key pair of {name} missing in {keys}",
+                f"create it with `fedqsar deploy node-keys {name} --out {keys}`",
+            )
         config = {"prepared": str(prepared.resolve()), "state-dir": str((state_root / name).resolve())}
         nodes.append(dep.NodeSpec(name, private, public, config, ports[index] if ports else 9094 + index))
     return nodes
 
 
-def _command_sections(spec: dep.DeploymentSpec, nodes: list[dep.NodeSpec], run_dir: Path, rounds: int) -> list[tuple[str, list[str]]]:
+def _command_sections(
+    spec: dep.DeploymentSpec, nodes: list[dep.NodeSpec], run_dir: Path, rounds: int
+) -> list[tuple[str, list[str]]]:
     env = "export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 FLWR_TELEMETRY_ENABLED=0 FLWR_DISABLE_UPDATE_CHECK=1"
     if spec.profile == "warm":
         env += f" FLWR_SUPEREXEC_TASK_POLL_INTERVAL={spec.poll_interval} FEDQSAR_NODE_POLL={spec.poll_interval}"
@@ -131,9 +155,13 @@ def _command_sections(spec: dep.DeploymentSpec, nodes: list[dep.NodeSpec], run_d
         lines = [env, dep.shell_line(dep.supernode_command(spec, node))]
         if spec.profile == "warm":
             lines.append(dep.shell_line(dep.warm_exec_command(f"127.0.0.1:{node.runtime_port}", None, None, spec)))
-        sections.append((f"3. partner {node.name}: start its SuperNode (its data path stays in its node config)", lines))
+        sections.append(
+            (f"3. partner {node.name}: start its SuperNode (its data path stays in its node config)", lines)
+        )
     run_config = {"run-dir": str(run_dir.resolve()), "partners": len(nodes), "num-server-rounds": rounds}
-    sections.append(("4. operator: submit the federation", [dep.shell_line(dep.run_command(dep.app_dir(), run_config))]))
+    sections.append(
+        ("4. operator: submit the federation", [dep.shell_line(dep.run_command(dep.app_dir(), run_config))])
+    )
     sections.append(("5. anyone: verify the run's ledger", [f"fedqsar ledger verify {run_dir}"]))
     return sections
 
@@ -157,11 +185,19 @@ def loopback_command(
         read_manifest(folder)  # fails early, with a fix-it message, on a wrong PreparedSet path
     tls = create_tls_certificates(out / "tls", overwrite=True)
     create_all_node_keys(list(parsed), out / "keys", overwrite=True)
-    spec = dep.DeploymentSpec(out, tls, dep.free_port(), profile=profile,
-                              preload=("torch", "fedqsar.federation.client_app", "fedqsar.federation.server_app"))
+    spec = dep.DeploymentSpec(
+        out,
+        tls,
+        dep.free_port(),
+        profile=profile,
+        preload=("torch", "fedqsar.federation.client_app", "fedqsar.federation.server_app"),
+    )
     nodes = _node_specs(parsed, out / "keys", out / "state", [dep.free_port() for _ in parsed])
-    run_config: dict[str, dep.NodeConfigValue] = {"run-dir": str((out / "run").resolve()), "partners": len(nodes),
-                                                  "num-server-rounds": rounds}
+    run_config: dict[str, dep.NodeConfigValue] = {
+        "run-dir": str((out / "run").resolve()),
+        "partners": len(nodes),
+        "num-server-rounds": rounds,
+    }
     if config is not None:
         run_config["config"] = str(config.resolve())
     with dep.LoopbackDeployment(spec) as deployment:
@@ -171,7 +207,9 @@ def loopback_command(
     if outcome.returncode != 0:
         raise FederationError(f"flwr run exited with {outcome.returncode}", f"see the logs in {out / 'logs'}")
     result = verify(out / "run")
-    console.print(f"done in {outcome.seconds:.1f} s; ledger OK ({result.n_entries} entries, head {result.head_hash[:16]})")
+    console.print(
+        f"done in {outcome.seconds:.1f} s; ledger OK ({result.n_entries} entries, head {result.head_hash[:16]})"
+    )
 
 
 def register(app: typer.Typer) -> None:

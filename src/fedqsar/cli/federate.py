@@ -25,7 +25,9 @@ def _tables(config_file: Path | None) -> dict[str, Any]:
     try:
         tables = tomllib.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {config_file}: {exc}", "give a TOML file with [federation], [model], [train] tables") from exc
+        raise ConfigError(
+            f"cannot read {config_file}: {exc}", "give a TOML file with [federation], [model], [train] tables"
+        ) from exc
     unknown = sorted(set(tables) - {"federation", "model", "train"})
     if unknown:
         raise ConfigError(f"unknown table(s) {unknown} in {config_file}", "use only [federation], [model] and [train]")
@@ -37,41 +39,63 @@ def _partner_folders(folders: list[Path]) -> dict[str, Path]:
     for folder in folders:
         name = folder.resolve().name
         if name in names:
-            raise ConfigError(f"two partner folders are named {name!r}: {names[name]} and {folder}",
-                              "give every partner's PreparedSet folder a distinct name (it is the partner's name)")
+            raise ConfigError(
+                f"two partner folders are named {name!r}: {names[name]} and {folder}",
+                "give every partner's PreparedSet folder a distinct name (it is the partner's name)",
+            )
         names[name] = folder
     return names
 
 
-def _configs(tables: dict[str, Any], overrides: dict[str, Any], secagg: bool | None, dp: bool,
-             dp_noise: float | None, dp_clip: float | None) -> tuple[FederationConfig, ModelConfig, TrainConfig]:
+def _configs(
+    tables: dict[str, Any],
+    overrides: dict[str, Any],
+    secagg: bool | None,
+    dp: bool,
+    dp_noise: float | None,
+    dp_clip: float | None,
+) -> tuple[FederationConfig, ModelConfig, TrainConfig]:
     fed = dict(tables.get("federation", {}))
     fed.update({k: v for k, v in overrides.items() if v is not None})
     if secagg is not None:
         fed["secagg"] = {**fed.get("secagg", {}), "enabled": secagg}
     if dp or dp_noise is not None or dp_clip is not None:
         dp_table = {**fed.get("dp", {}), "enabled": True}
-        dp_table.update({k: v for k, v in (("noise_multiplier", dp_noise), ("clipping_norm", dp_clip)) if v is not None})
+        dp_table.update(
+            {k: v for k, v in (("noise_multiplier", dp_noise), ("clipping_norm", dp_clip)) if v is not None}
+        )
         fed["dp"] = dp_table
-    return (from_dict(FederationConfig, fed, where="federation"),
-            from_dict(ModelConfig, tables.get("model", {}), where="model"),
-            from_dict(TrainConfig, tables.get("train", {}), where="train"))
+    return (
+        from_dict(FederationConfig, fed, where="federation"),
+        from_dict(ModelConfig, tables.get("model", {}), where="model"),
+        from_dict(TrainConfig, tables.get("train", {}), where="train"),
+    )
 
 
 @reports_errors
 def federate(
-    partners: list[Path] = typer.Option(..., "--partners", "-p", help="PreparedSet folders, one per partner (folder name = partner name)"),
-    more_partners: list[Path] = typer.Argument(None, help="more PreparedSet folders (so `--partners A/ B/ C/` works)", show_default=False),
+    partners: list[Path] = typer.Option(
+        ..., "--partners", "-p", help="PreparedSet folders, one per partner (folder name = partner name)"
+    ),
+    more_partners: list[Path] = typer.Argument(
+        None, help="more PreparedSet folders (so `--partners A/ B/ C/` works)", show_default=False
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="run folder (an existing one with checkpoints is resumed)"),
-    config_file: Path | None = typer.Option(None, "--config", help="TOML with \\[federation], \\[model], \\[train] tables"),
+    config_file: Path | None = typer.Option(
+        None, "--config", help="TOML with \\[federation], \\[model], \\[train] tables"
+    ),
     rounds: int | None = typer.Option(None, "--rounds", help="federated rounds"),
     local_epochs: int | None = typer.Option(None, "--local-epochs", help="epochs each partner trains per round"),
     strategy: str | None = typer.Option(None, "--strategy", help=f"one of {', '.join(STRATEGY_NAMES)}"),
-    secagg: bool | None = typer.Option(None, "--secagg/--no-secagg", help="SecAgg+ secure aggregation (default on; needs >= 3 partners)"),
+    secagg: bool | None = typer.Option(
+        None, "--secagg/--no-secagg", help="SecAgg+ secure aggregation (default on; needs >= 3 partners)"
+    ),
     dp: bool = typer.Option(False, "--dp", help="central differential privacy (client clipping + server noise)"),
     dp_noise: float | None = typer.Option(None, "--dp-noise", help="DP noise multiplier (implies --dp)"),
     dp_clip: float | None = typer.Option(None, "--dp-clip", help="DP clipping norm of each update (implies --dp)"),
-    wire_dtype: str | None = typer.Option(None, "--wire-dtype", help="float32 or float16 (halves bytes; only with --no-secagg)"),
+    wire_dtype: str | None = typer.Option(
+        None, "--wire-dtype", help="float32 or float16 (halves bytes; only with --no-secagg)"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Train one model per partner (shared trunk, private heads) with Flower; only trunk updates leave a partner."""
@@ -98,13 +122,19 @@ def _print_summary(run: FederatedRun, fed_cfg: FederationConfig) -> None:
     console.print(table)
     seconds = run.summary.get("round_seconds", {})
     if seconds:
-        console.print(f"{len(seconds)} round(s), median {sorted(seconds.values())[len(seconds) // 2]:.2f} s per round; "
-                      f"secure aggregation: {'SecAgg+' if fed_cfg.secagg.enabled else 'off'}")
+        console.print(
+            f"{len(seconds)} round(s), median {sorted(seconds.values())[len(seconds) // 2]:.2f} s per round; "
+            f"secure aggregation: {'SecAgg+' if fed_cfg.secagg.enabled else 'off'}"
+        )
     if run.summary.get("dp_epsilon") is not None:
-        console.print(f"differential privacy: epsilon {run.summary['dp_epsilon']:.3g} at delta {run.summary['dp_delta']:g}")
+        console.print(
+            f"differential privacy: epsilon {run.summary['dp_epsilon']:.3g} at delta {run.summary['dp_delta']:g}"
+        )
     for partner, folder in sorted(run.partner_models.items()):
         console.print(f"  {partner}: model {folder}")
-    console.print(f"history {run.out / 'history.csv'}, ledger {run.out / 'ledger.sqlite'}, Flower log {run.out / 'flower.log'}")
+    console.print(
+        f"history {run.out / 'history.csv'}, ledger {run.out / 'ledger.sqlite'}, Flower log {run.out / 'flower.log'}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -46,8 +46,13 @@ def show_command(
         table.add_column(column, overflow="fold")
     for entry in entries:
         payload = json.dumps(entry.payload, sort_keys=True)
-        table.add_row(str(entry.seq), entry.timestamp[:19], entry.kind,
-                      payload if len(payload) <= 160 else payload[:157] + "...", entry.hash[:16])
+        table.add_row(
+            str(entry.seq),
+            entry.timestamp[:19],
+            entry.kind,
+            payload if len(payload) <= 160 else payload[:157] + "...",
+            entry.hash[:16],
+        )
     console.print(table)
 
 

@@ -22,7 +22,9 @@ def manifest_diff(
         console.print(difference.describe())
     blocking = [d for d in differences if d.blocking]
     if blocking:
-        console.print(f"[bold red]{len(blocking)} blocking difference(s)[/]: re-run `fedqsar prepare` with the same config and key")
+        console.print(
+            f"[bold red]{len(blocking)} blocking difference(s)[/]: re-run `fedqsar prepare` with the same config and key"
+        )
         raise typer.Exit(code=1)
     console.print("[green]compatible[/]: same prep settings and consortium key")
 

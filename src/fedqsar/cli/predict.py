@@ -12,9 +12,9 @@ from fedqsar.errors import InputFileError, InputSchemaError
 from fedqsar.model.io import load_model
 from fedqsar.model.predict_smiles import STATUS_REJECTED, predict_smiles
 from fedqsar.prep.keys import load_key
+from fedqsar.prep.readers import read_csv
 from fedqsar.trust import has_trust
 from fedqsar.trust.predict_columns import trust_columns
-from fedqsar.prep.readers import read_csv
 
 
 def _read_smiles(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
@@ -24,8 +24,10 @@ def _read_smiles(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
     lowered = {c.lower(): c for c in frame.columns}
     name = column if column is not None else lowered.get("smiles") or lowered.get("canonical_smiles")
     if name is None or name not in frame.columns:
-        raise InputSchemaError(f"{path} has no SMILES column {column or 'smiles'!r} (columns: {list(frame.columns)})",
-                               "name the column with --smiles-column")
+        raise InputSchemaError(
+            f"{path} has no SMILES column {column or 'smiles'!r} (columns: {list(frame.columns)})",
+            "name the column with --smiles-column",
+        )
     return frame, name
 
 
@@ -34,12 +36,19 @@ def predict(
     model: Path = typer.Option(..., "--model", "-m", help="model folder written by fedqsar train"),
     input_file: Path = typer.Option(..., "--input", "-i", help="CSV with a SMILES column"),
     key_file: Path = typer.Option(..., "--key", help="the consortium key file the training data was prepared with"),
-    out: Path | None = typer.Option(None, "--out", "-o", help="predictions CSV (default: INPUT_STEM.predictions.csv here)"),
-    smiles_column: str | None = typer.Option(None, "--smiles-column", help="SMILES column (default: 'smiles', any case)"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="predictions CSV (default: INPUT_STEM.predictions.csv here)"
+    ),
+    smiles_column: str | None = typer.Option(
+        None, "--smiles-column", help="SMILES column (default: 'smiles', any case)"
+    ),
     id_column: str | None = typer.Option(None, "--id-column", help="column copied into the output to identify rows"),
     jobs: int = typer.Option(1, "--jobs", "-j", help="processes for standardisation (-1: all cores)"),
-    confidence: float | None = typer.Option(None, "--confidence", help="confidence of prediction sets / intervals "
-                                            "when the model folder has trust artefacts (default 0.9)"),
+    confidence: float | None = typer.Option(
+        None,
+        "--confidence",
+        help="confidence of prediction sets / intervals when the model folder has trust artefacts (default 0.9)",
+    ),
 ) -> None:
     """Standardise and fingerprint new SMILES as `prepare` did, and predict every task."""
     saved = load_model(model)
@@ -56,8 +65,10 @@ def predict(
     out.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(out, index=False)
     n_rejected = int((result["status"] == STATUS_REJECTED).sum())
-    console.print(f"{len(result)} molecules, {len(result) - n_rejected} predicted, {n_rejected} rejected "
-                  f"(reasons in column 'reason'); {len(saved.tasks)} tasks -> {out}")
+    console.print(
+        f"{len(result)} molecules, {len(result) - n_rejected} predicted, {n_rejected} rejected "
+        f"(reasons in column 'reason'); {len(saved.tasks)} tasks -> {out}"
+    )
     if n_rejected:
         counts = result.loc[result["status"] == STATUS_REJECTED, "reason"].value_counts()
         console.print("rejected: " + ", ".join(f"{reason} {count}" for reason, count in counts.items()))

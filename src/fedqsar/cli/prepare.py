@@ -19,15 +19,29 @@ from fedqsar.prep.wide import wide_to_long
 
 @reports_errors
 def prepare_command(
-    inputs: list[Path] = typer.Option(..., "--input", "-i", help="long-form CSV/Parquet/SDF file, or a TUNER folder / T0,T1,T2 files (repeat --input)"),
+    inputs: list[Path] = typer.Option(
+        ..., "--input", "-i", help="long-form CSV/Parquet/SDF file, or a TUNER folder / T0,T1,T2 files (repeat --input)"
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="PreparedSet folder to write"),
-    key_file: Path | None = typer.Option(None, "--key", help="consortium key file (fedqsar keygen); without it a new key is created beside --out"),
-    config_file: Path | None = typer.Option(None, "--config", help="PrepConfig TOML; must be identical for every partner"),
-    thresholds: Path | None = typer.Option(None, "--thresholds", help="CSV of expert classification thresholds per assay"),
-    wide: bool = typer.Option(False, "--wide", help="input is wide: one row per compound, one column per assay (unit in the header's parentheses)"),
+    key_file: Path | None = typer.Option(
+        None, "--key", help="consortium key file (fedqsar keygen); without it a new key is created beside --out"
+    ),
+    config_file: Path | None = typer.Option(
+        None, "--config", help="PrepConfig TOML; must be identical for every partner"
+    ),
+    thresholds: Path | None = typer.Option(
+        None, "--thresholds", help="CSV of expert classification thresholds per assay"
+    ),
+    wide: bool = typer.Option(
+        False,
+        "--wide",
+        help="input is wide: one row per compound, one column per assay (unit in the header's parentheses)",
+    ),
     smiles_column: str = typer.Option("smiles", "--smiles-column", help="wide input: SMILES column"),
     id_column: str | None = typer.Option(None, "--id-column", help="wide input: compound id column"),
-    value_columns: list[str] | None = typer.Option(None, "--value-column", help="wide input: assay columns (repeat; default: numeric columns)"),
+    value_columns: list[str] | None = typer.Option(
+        None, "--value-column", help="wide input: assay columns (repeat; default: numeric columns)"
+    ),
     jobs: int = typer.Option(-1, "--jobs", "-j", help="processes for standardisation (-1: all cores)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
@@ -52,7 +66,9 @@ def _widened(inputs: list[Path], scratch: Path, smiles: str, ident: str | None, 
     if len(inputs) != 1:
         raise InputSchemaError("--wide takes exactly one --input file", "convert and prepare one wide file at a time")
     long_file = scratch / "long.parquet"
-    wide_to_long(inputs[0], smiles_column=smiles, id_column=ident, value_columns=columns).to_parquet(long_file, index=False)
+    wide_to_long(inputs[0], smiles_column=smiles, id_column=ident, value_columns=columns).to_parquet(
+        long_file, index=False
+    )
     return long_file
 
 

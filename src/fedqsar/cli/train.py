@@ -20,21 +20,42 @@ from fedqsar.model.training import EpochLog, fit
 from fedqsar.prepared import PreparedSet
 from fedqsar.trust.model_adapter import fit_trust_for_saved_model
 
-TABLE_METRICS = {"classification": ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier"),
-                 "regression": ("rmse", "r2", "spearman", "rmse_censored")}
+TABLE_METRICS = {
+    "classification": ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier"),
+    "regression": ("rmse", "r2", "spearman", "rmse_censored"),
+}
 
-SHORT_NAMES = {"n_positive": "pos", "n_uncensored": "exact", "auc_roc": "AUC", "auc_pr": "AUCPR", "auc_pr_cal": "AUCPRc",
-               "log_loss": "logloss", "rmse_censored": "rmse_c", "spearman": "rho"}
+SHORT_NAMES = {
+    "n_positive": "pos",
+    "n_uncensored": "exact",
+    "auc_roc": "AUC",
+    "auc_pr": "AUCPR",
+    "auc_pr_cal": "AUCPRc",
+    "log_loss": "logloss",
+    "rmse_censored": "rmse_c",
+    "spearman": "rho",
+}
 
 
-def _configs(model_file: Path | None, train_file: Path | None, epochs: int | None, hidden: str | None,
-             batch_size: int | None, lr: float | None, seed: int | None) -> tuple[ModelConfig, TrainConfig]:
+def _configs(
+    model_file: Path | None,
+    train_file: Path | None,
+    epochs: int | None,
+    hidden: str | None,
+    batch_size: int | None,
+    lr: float | None,
+    seed: int | None,
+) -> tuple[ModelConfig, TrainConfig]:
     model_cfg = load_toml(ModelConfig, model_file) if model_file else ModelConfig()
     train_cfg = load_toml(TrainConfig, train_file) if train_file else TrainConfig()
     try:
         if hidden:
             model_cfg = dataclasses.replace(model_cfg, hidden_sizes=tuple(int(h) for h in hidden.split(",")))
-        overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}.items() if v is not None}
+        overrides = {
+            k: v
+            for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}.items()
+            if v is not None
+        }
         train_cfg = dataclasses.replace(train_cfg, **overrides)
     except ValueError as exc:
         raise ConfigError(f"invalid option: {exc}", "e.g. --hidden 512 or --hidden 1000,200; --epochs 20") from exc
@@ -66,8 +87,12 @@ def _metrics_tables(long_df: pd.DataFrame, tasks: pd.DataFrame, fold: int) -> li
 def train(
     data: Path = typer.Option(..., "--data", "-d", help="PreparedSet folder (fedqsar prepare --out)"),
     out: Path = typer.Option(..., "--out", "-o", help="model folder to write"),
-    partner: str | None = typer.Option(None, "--partner", help="name of this partner's head (default: the data folder's name)"),
-    model_config: Path | None = typer.Option(None, "--model-config", help="ModelConfig TOML (hidden_sizes, dropout, ...)"),
+    partner: str | None = typer.Option(
+        None, "--partner", help="name of this partner's head (default: the data folder's name)"
+    ),
+    model_config: Path | None = typer.Option(
+        None, "--model-config", help="ModelConfig TOML (hidden_sizes, dropout, ...)"
+    ),
     train_config: Path | None = typer.Option(None, "--train-config", help="TrainConfig TOML (epochs, lr, folds, ...)"),
     epochs: int | None = typer.Option(None, "--epochs", help="maximum epochs (early stopping on the validation fold)"),
     hidden: str | None = typer.Option(None, "--hidden", help="trunk widths, e.g. 512 or 2000,500"),
@@ -87,13 +112,17 @@ def train(
     prepared = PreparedSet.load(data)
     partner = partner or data.resolve().name
     model = MultitaskModel(prepared.n_bits, model_cfg, {partner: HeadSpec.from_tasks(prepared.tasks)})
-    console.print(f"training {partner!r}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks, "
-                  f"hidden {model_cfg.hidden_sizes}, up to {train_cfg.epochs} epochs; validation fold {train_cfg.validation_fold}, "
-                  f"test fold {train_cfg.test_fold} held out")
+    console.print(
+        f"training {partner!r}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks, "
+        f"hidden {model_cfg.hidden_sizes}, up to {train_cfg.epochs} epochs; validation fold {train_cfg.validation_fold}, "
+        f"test fold {train_cfg.test_fold} held out"
+    )
 
     def report(log: EpochLog) -> None:
-        console.print(f"epoch {log.epoch:3d}  train loss {log.train_loss:.4f}  validation loss {log.validation_loss:.4f}  "
-                      f"{log.n_rows / max(log.seconds, 1e-9):,.0f} rows/s")
+        console.print(
+            f"epoch {log.epoch:3d}  train loss {log.train_loss:.4f}  validation loss {log.validation_loss:.4f}  "
+            f"{log.n_rows / max(log.seconds, 1e-9):,.0f} rows/s"
+        )
 
     result = fit(model, partner, prepared, train_cfg, progress=report)
     save_model(out, model, model_cfg, train_cfg, prepared.tasks, prepared.manifest, partner=partner)
@@ -108,8 +137,10 @@ def train(
     if not summary.empty:
         console.print("aggregation-weighted means over tasks passing quorum:")
         console.print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    console.print(f"best epoch {result.best_epoch} (validation loss {result.best_validation_loss:.4f}"
-                  f"{', stopped early' if result.stopped_early else ''}); model written to {out}")
+    console.print(
+        f"best epoch {result.best_epoch} (validation loss {result.best_validation_loss:.4f}"
+        f"{', stopped early' if result.stopped_early else ''}); model written to {out}"
+    )
     trust = fit_trust_for_saved_model(out, prepared)  # trust step: conformal calibration on the validation fold
     console.print(f"trust artefacts (conformal calibration, applicability domain) written to {trust}")
 

@@ -21,8 +21,11 @@ FOREST_BY_KIND = {"classification": RandomForestClassifier, "regression": Random
 
 def _forest(kind: str, cfg: RandomForestConfig, task_index: int) -> RandomForestClassifier | RandomForestRegressor:
     return FOREST_BY_KIND[kind](
-        n_estimators=cfg.n_estimators, max_features=cfg.max_features, min_samples_leaf=cfg.min_samples_leaf,
-        n_jobs=cfg.n_jobs, random_state=cfg.seed + task_index,
+        n_estimators=cfg.n_estimators,
+        max_features=cfg.max_features,
+        min_samples_leaf=cfg.min_samples_leaf,
+        n_jobs=cfg.n_jobs,
+        random_state=cfg.seed + task_index,
     )
 
 
@@ -34,8 +37,14 @@ def _observed(Y: sp.csc_matrix, column: int, rows: np.ndarray) -> tuple[np.ndarr
     return observed_rows[mask], values[mask]
 
 
-def _predict_task(forest_kind: str, X_train: sp.csr_matrix, y: np.ndarray, X_test: sp.csr_matrix,
-                  cfg: RandomForestConfig, task_index: int) -> np.ndarray:
+def _predict_task(
+    forest_kind: str,
+    X_train: sp.csr_matrix,
+    y: np.ndarray,
+    X_test: sp.csr_matrix,
+    cfg: RandomForestConfig,
+    task_index: int,
+) -> np.ndarray:
     if forest_kind == "classification":
         labels = (y > 0.5).astype(np.int64)
         if labels.min() == labels.max():  # one class only: predict its rate

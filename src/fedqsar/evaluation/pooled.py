@@ -43,18 +43,27 @@ class PooledTrainer:
     def __init__(self, prepared: dict[str, PreparedSet], model_cfg: ModelConfig, train_cfg: TrainConfig) -> None:
         n_bits = {p.n_bits for p in prepared.values()}
         if len(n_bits) != 1:
-            raise TrainingError(f"partners have different fingerprint widths {sorted(n_bits)}",
-                                "prepare every partner with the same PrepConfig")
+            raise TrainingError(
+                f"partners have different fingerprint widths {sorted(n_bits)}",
+                "prepare every partner with the same PrepConfig",
+            )
         heads = {name: HeadSpec.from_tasks(p.tasks) for name, p in prepared.items()}
         self.model = MultitaskModel(n_bits.pop(), model_cfg, heads)
         self.cfg = train_cfg
         # per-partner trainers fit each head's regression scaling and measure validation loss
         self.partners = {name: LocalTrainer(self.model, name, p, train_cfg) for name, p in prepared.items()}
         first = self.model.trunk.input.weight
-        self.sparse = RowSparseAdam(first, train_cfg.lr, train_cfg.adam_betas, train_cfg.adam_eps, train_cfg.weight_decay)
+        self.sparse = RowSparseAdam(
+            first, train_cfg.lr, train_cfg.adam_betas, train_cfg.adam_eps, train_cfg.weight_decay
+        )
         dense = [p for p in self.model.parameters() if p is not first]
-        self.dense = torch.optim.AdamW(dense, lr=train_cfg.lr, betas=train_cfg.adam_betas, eps=train_cfg.adam_eps,
-                                       weight_decay=train_cfg.weight_decay)
+        self.dense = torch.optim.AdamW(
+            dense,
+            lr=train_cfg.lr,
+            betas=train_cfg.adam_betas,
+            eps=train_cfg.adam_eps,
+            weight_decay=train_cfg.weight_decay,
+        )
         self.epoch = 0
 
     def _schedule(self) -> list[tuple[str, np.ndarray]]:
@@ -62,7 +71,7 @@ class PooledTrainer:
         batches = []
         for name in sorted(self.partners):
             order = rng.permutation(self.partners[name].train_rows)
-            batches += [(name, order[s:s + self.cfg.batch_size]) for s in range(0, len(order), self.cfg.batch_size)]
+            batches += [(name, order[s : s + self.cfg.batch_size]) for s in range(0, len(order), self.cfg.batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
     def _step(self, name: str, rows: np.ndarray) -> float:
@@ -73,8 +82,15 @@ class PooledTrainer:
         table_rows = self.model.trunk.input.weight.detach().index_select(0, unique).requires_grad_(True)
         head = self.model.heads[name]
         raw = head(self.model.trunk.forward_gathered(x, local, table_rows))
-        loss = multitask_loss(raw, head.standardise(y.values), y.observed, y.censor, head.is_regression,
-                              trainer.task_weights, self.cfg.regression_weight)
+        loss = multitask_loss(
+            raw,
+            head.standardise(y.values),
+            y.observed,
+            y.censor,
+            head.is_regression,
+            trainer.task_weights,
+            self.cfg.regression_weight,
+        )
         if not torch.isfinite(loss):
             raise TrainingError(f"pooled training loss became {loss.item()}", "lower TrainConfig.lr")
         self.dense.zero_grad(set_to_none=True)

@@ -78,8 +78,10 @@ class _Run:
 def _check_same_preparation(prepared: Mapping[str, PreparedSet]) -> None:
     hashes = {name: p.manifest.get("prep_hash") for name, p in prepared.items()}
     if len(set(hashes.values())) > 1:
-        raise ManifestMismatchError(f"partners were prepared with different settings: {hashes}",
-                                    "prepare every partner with the same PrepConfig and key (fedqsar manifest-diff)")
+        raise ManifestMismatchError(
+            f"partners were prepared with different settings: {hashes}",
+            "prepare every partner with the same PrepConfig and key (fedqsar manifest-diff)",
+        )
 
 
 def _train_local(run: _Run, model_cfg: ModelConfig, progress: Progress) -> None:
@@ -101,15 +103,27 @@ def _train_pooled(run: _Run, model_cfg: ModelConfig, progress: Progress) -> None
     run.timings.append(("pooled", "all", time.perf_counter() - started))
 
 
-def _train_federated(run: _Run, folders: Mapping[str, Path], model_cfg: ModelConfig, fed_cfg: FederationConfig,
-                     out: Path, progress: Progress) -> None:
+def _train_federated(
+    run: _Run,
+    folders: Mapping[str, Path],
+    model_cfg: ModelConfig,
+    fed_cfg: FederationConfig,
+    out: Path,
+    progress: Progress,
+) -> None:
     from fedqsar.federation.simulation import run_simulation
     from fedqsar.model.io import load_model
 
     progress("federated", f"{fed_cfg.rounds} rounds")
     started = time.perf_counter()
-    federated = run_simulation(folders, model_cfg, run.train_cfg, fed_cfg, out / "federation",
-                               progress=lambda r, n: progress("federated", f"round {r}/{n}"))
+    federated = run_simulation(
+        folders,
+        model_cfg,
+        run.train_cfg,
+        fed_cfg,
+        out / "federation",
+        progress=lambda r, n: progress("federated", f"round {r}/{n}"),
+    )
     for name, prepared in run.prepared.items():
         saved = load_model(federated.selected_models.get(name, federated.partner_models[name]))
         run.predictions[(name, "federated")] = predict(saved.model, saved.partner, prepared.X[run.test_rows[name]])
@@ -141,24 +155,30 @@ METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
-def single_task_intervals(run: _Run, metrics: pd.DataFrame, cfg: EvalConfig) -> dict[tuple[str, str, str], tuple[float, float]]:
+def single_task_intervals(
+    run: _Run, metrics: pd.DataFrame, cfg: EvalConfig
+) -> dict[tuple[str, str, str], tuple[float, float]]:
     """Per-compound bootstrap intervals where a partner has one counted task for a metric."""
     out: dict[tuple[str, str, str], tuple[float, float]] = {}
     if cfg.compound_bootstrap <= 0 or metrics.empty:
         return out
-    for (partner, metric), group in metrics[metrics["metric"].isin(list(METRIC_FUNCTIONS))].groupby(["partner", "metric"]):
+    for (partner, metric), group in metrics[metrics["metric"].isin(list(METRIC_FUNCTIONS))].groupby(
+        ["partner", "metric"]
+    ):
         tasks = sorted(group["task"].unique())
         if len(tasks) != 1:
             continue
         for challenger, reference in cfg.uplift.comparisons:
             if (partner, challenger) in run.predictions and (partner, reference) in run.predictions:
                 out[(partner, metric, f"{challenger}_vs_{reference}")] = _task_interval(
-                    run, partner, tasks[0], metric, challenger, reference, cfg)
+                    run, partner, tasks[0], metric, challenger, reference, cfg
+                )
     return out
 
 
-def _task_interval(run: _Run, partner: str, task: str, metric: str, challenger: str, reference: str,
-                   cfg: EvalConfig) -> tuple[float, float]:
+def _task_interval(
+    run: _Run, partner: str, task: str, metric: str, challenger: str, reference: str, cfg: EvalConfig
+) -> tuple[float, float]:
     prepared = run.prepared[partner]
     column = int(np.flatnonzero(prepared.tasks.sort_values("task_id")["task_name"].astype(str).to_numpy() == task)[0])
     rows = run.test_rows[partner]
@@ -167,9 +187,15 @@ def _task_interval(run: _Run, partner: str, task: str, metric: str, challenger: 
     observed = y.indices[censor.data == 0] if metric == "rmse" else y.indices
     values = y.toarray().ravel()[observed]
     return compound_bootstrap(
-        values, run.predictions[(partner, challenger)][observed, column], run.predictions[(partner, reference)][observed, column],
-        np.zeros(len(observed), dtype=np.int64), observed, METRIC_FUNCTIONS[metric],
-        n_bootstrap=cfg.compound_bootstrap, confidence=cfg.uplift.confidence, seed=cfg.uplift.seed,
+        values,
+        run.predictions[(partner, challenger)][observed, column],
+        run.predictions[(partner, reference)][observed, column],
+        np.zeros(len(observed), dtype=np.int64),
+        observed,
+        METRIC_FUNCTIONS[metric],
+        n_bootstrap=cfg.compound_bootstrap,
+        confidence=cfg.uplift.confidence,
+        seed=cfg.uplift.seed,
     )
 
 
@@ -182,7 +208,7 @@ def endpoint_values(prepared: Mapping[str, PreparedSet]) -> pd.DataFrame:
         for column, (endpoint, kind) in enumerate(zip(tasks["endpoint"].astype(str), tasks["kind"])):
             if kind != "regression":
                 continue
-            values = Y.data[Y.indptr[column]:Y.indptr[column + 1]]
+            values = Y.data[Y.indptr[column] : Y.indptr[column + 1]]
             parts.append(pd.DataFrame({"partner": name, "endpoint": endpoint, "value": values.astype(float)}))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["partner", "endpoint", "value"])
 
@@ -213,16 +239,30 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
 
     path = out / "evaluation" / "ledger.sqlite"
     ledger = Ledger(path)
-    ledger.append("run_start", {"config_hash": hash_json({k: to_dict(v) for k, v in sorted(configs.items())}),
-                                "config_hashes": {k: config_hash(v) for k, v in sorted(configs.items())}})
+    ledger.append(
+        "run_start",
+        {
+            "config_hash": hash_json({k: to_dict(v) for k, v in sorted(configs.items())}),
+            "config_hashes": {k: config_hash(v) for k, v in sorted(configs.items())},
+        },
+    )
     for name, p in sorted(prepared.items()):
-        ledger.append("partner", {"partner": name, "manifest_hash": manifest_hash(p.manifest),
-                                  "prep_hash": str(p.manifest.get("prep_hash", ""))})
+        ledger.append(
+            "partner",
+            {
+                "partner": name,
+                "manifest_hash": manifest_hash(p.manifest),
+                "prep_hash": str(p.manifest.get("prep_hash", "")),
+            },
+        )
     federation = out / "federation" / "ledger.sqlite"
-    ledger.append("evaluation", {
-        "files": {name: hash_file(file) for name, file in sorted(files.items())},
-        "federation_ledger_head": verify(federation).head_hash if federation.is_file() else None,
-    })
+    ledger.append(
+        "evaluation",
+        {
+            "files": {name: hash_file(file) for name, file in sorted(files.items())},
+            "federation_ledger_head": verify(federation).head_hash if federation.is_file() else None,
+        },
+    )
     ledger.append("run_end", {})
     return path
 
@@ -256,12 +296,16 @@ def run_protocol(
         If the partners' PreparedSets were prepared with different settings.
     """
     if train_cfg.test_fold is None:
-        raise ConfigError("TrainConfig.test_fold is None: no held-out fold to evaluate on", "set train.test_fold (e.g. 4)")
+        raise ConfigError(
+            "TrainConfig.test_fold is None: no held-out fold to evaluate on", "set train.test_fold (e.g. 4)"
+        )
     report = progress or (lambda stage, detail: None)
     out = Path(out)
     if (out / "evaluation" / "ledger.sqlite").exists():
-        raise ConfigError(f"{out} already holds an evaluation (evaluation/ledger.sqlite is closed)",
-                          "evaluate into a new run folder; a finished run is never overwritten")
+        raise ConfigError(
+            f"{out} already holds an evaluation (evaluation/ledger.sqlite is closed)",
+            "evaluate into a new run folder; a finished run is never overwritten",
+        )
     folders = {name: Path(folder) for name, folder in partners.items()}
     prepared = {name: PreparedSet.load(folder) for name, folder in sorted(folders.items())}
     _check_same_preparation(prepared)

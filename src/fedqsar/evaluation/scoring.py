@@ -35,7 +35,10 @@ def counting_tasks(metrics: pd.DataFrame, tasks: pd.DataFrame, cfg: EvalConfig) 
             continue
         row = counts.loc[name]
         if meta.at[name, "kind"] == "classification":
-            ok = row.get("n_positive", 0) >= cfg.min_test_positives and row.get("n_negative", 0) >= cfg.min_test_negatives
+            ok = (
+                row.get("n_positive", 0) >= cfg.min_test_positives
+                and row.get("n_negative", 0) >= cfg.min_test_negatives
+            )
         else:
             ok = row.get("n_uncensored", 0) >= cfg.min_test_uncensored
         if ok:
@@ -44,7 +47,12 @@ def counting_tasks(metrics: pd.DataFrame, tasks: pd.DataFrame, cfg: EvalConfig) 
 
 
 def score(
-    prepared: PreparedSet, rows: np.ndarray, prediction: np.ndarray, partner: str, model_kind: str, fold: int,
+    prepared: PreparedSet,
+    rows: np.ndarray,
+    prediction: np.ndarray,
+    partner: str,
+    model_kind: str,
+    fold: int,
     cfg: EvalConfig,
 ) -> pd.DataFrame:
     """Long metrics (``METRICS_COLUMNS``) of ``prediction`` (n_rows, n_tasks) on ``rows``.

@@ -41,15 +41,35 @@ from fedqsar.errors import InputSchemaError
 
 METRICS_COLUMNS = ("partner", "task", "endpoint", "model_kind", "fold", "metric", "value")
 UPLIFT_COLUMNS = (
-    "partner", "metric", "comparison", "local", "federated", "pooled", "rf",
-    "delta_abs", "delta_rel", "riptop", "ci_low", "ci_high", "recovered_share", "n_tasks",
+    "partner",
+    "metric",
+    "comparison",
+    "local",
+    "federated",
+    "pooled",
+    "rf",
+    "delta_abs",
+    "delta_rel",
+    "riptop",
+    "ci_low",
+    "ci_high",
+    "recovered_share",
+    "n_tasks",
 )
 ALL_PARTNERS = "(all)"
 
 #: value a perfect model reaches, per metric name; sets the direction of improvement.
 PERFECT_VALUE: dict[str, float] = {
-    "auc_pr": 1.0, "auc_roc": 1.0, "auc_pr_cal": 1.0, "spearman": 1.0, "r2": 1.0,
-    "rmse": 0.0, "rmse_censored": 0.0, "mae": 0.0, "log_loss": 0.0, "brier": 0.0,
+    "auc_pr": 1.0,
+    "auc_roc": 1.0,
+    "auc_pr_cal": 1.0,
+    "spearman": 1.0,
+    "r2": 1.0,
+    "rmse": 0.0,
+    "rmse_censored": 0.0,
+    "mae": 0.0,
+    "log_loss": 0.0,
+    "brier": 0.0,
 }
 MODEL_KINDS = ("local", "federated", "pooled", "rf")
 
@@ -60,7 +80,10 @@ class UpliftConfig:
 
     metrics: tuple[str, ...] = ("auc_pr", "rmse")
     comparisons: tuple[tuple[str, str], ...] = (
-        ("federated", "local"), ("pooled", "local"), ("rf", "local"), ("federated", "rf"),
+        ("federated", "local"),
+        ("pooled", "local"),
+        ("rf", "local"),
+        ("federated", "rf"),
     )
     n_bootstrap: int = 2000
     confidence: float = 0.95
@@ -140,8 +163,13 @@ def _means(metrics: pd.DataFrame, partner: str | None, metric: str, tasks: pd.Mu
 
 
 def _comparison_row(
-    metrics: pd.DataFrame, partner: str | None, metric: str, challenger: str, reference: str,
-    cfg: UpliftConfig, compound_cis: Mapping[tuple[str, str, str], tuple[float, float]],
+    metrics: pd.DataFrame,
+    partner: str | None,
+    metric: str,
+    challenger: str,
+    reference: str,
+    cfg: UpliftConfig,
+    compound_cis: Mapping[tuple[str, str, str], tuple[float, float]],
 ) -> dict[str, object] | None:
     wide = task_matrix(metrics, partner, metric, (challenger, reference))
     if wide.empty:
@@ -156,14 +184,20 @@ def _comparison_row(
     if (name, metric, comparison) in compound_cis and not np.isfinite(low):
         low, high = compound_cis[(name, metric, comparison)]
     return {
-        "partner": name, "metric": metric, "comparison": comparison,
+        "partner": name,
+        "metric": metric,
+        "comparison": comparison,
         **{kind: means[kind] for kind in MODEL_KINDS},
         "delta_abs": chal - ref,
         "delta_rel": (chal - ref) / abs(ref) if abs(ref) > 1e-12 else float("nan"),
         "riptop": riptop(chal, ref, metric),
-        "ci_low": low, "ci_high": high,
-        "recovered_share": recovered_share(means["federated"], means["local"], means["pooled"], cfg.min_pooled_gain, metric)
-        if (challenger, reference) == ("federated", "local") else float("nan"),
+        "ci_low": low,
+        "ci_high": high,
+        "recovered_share": recovered_share(
+            means["federated"], means["local"], means["pooled"], cfg.min_pooled_gain, metric
+        )
+        if (challenger, reference) == ("federated", "local")
+        else float("nan"),
         "n_tasks": int(len(wide)),
     }
 
@@ -217,9 +251,15 @@ def uplift_table(
 
 
 def compound_bootstrap(
-    y_true: np.ndarray, pred_challenger: np.ndarray, pred_reference: np.ndarray, task_index: np.ndarray,
-    compound_index: np.ndarray, metric_fn: Callable[[np.ndarray, np.ndarray], float],
-    n_bootstrap: int = 200, confidence: float = 0.95, seed: int = 0,
+    y_true: np.ndarray,
+    pred_challenger: np.ndarray,
+    pred_reference: np.ndarray,
+    task_index: np.ndarray,
+    compound_index: np.ndarray,
+    metric_fn: Callable[[np.ndarray, np.ndarray], float],
+    n_bootstrap: int = 200,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> tuple[float, float]:
     """Bootstrap interval of the mean-over-tasks metric delta, resampling test compounds.
 

@@ -34,7 +34,10 @@ def describe_content(content: RecordDict) -> dict[str, Any]:
     records: dict[str, Any] = {}
     total = 0
     for name, record in content.array_records.items():
-        entries = {key: {"dtype": array.dtype, "shape": list(array.shape), "bytes": len(array.data)} for key, array in record.items()}
+        entries = {
+            key: {"dtype": array.dtype, "shape": list(array.shape), "bytes": len(array.data)}
+            for key, array in record.items()
+        }
         total += sum(e["bytes"] for e in entries.values())
         records[name] = {"kind": "array", "entries": entries}
     for name, record in content.metric_records.items():
@@ -50,7 +53,9 @@ def _value_kind(value: Any) -> dict[str, Any]:
     if isinstance(value, bytes):
         return {"type": "bytes", "bytes": len(value)}
     if isinstance(value, list):
-        size = sum(len(v) for v in value if isinstance(v, bytes)) + 8 * sum(1 for v in value if not isinstance(v, bytes))
+        size = sum(len(v) for v in value if isinstance(v, bytes)) + 8 * sum(
+            1 for v in value if not isinstance(v, bytes)
+        )
         kinds = sorted({type(v).__name__ for v in value})
         return {"type": "list", "item_types": kinds, "length": len(value), "bytes": size}
     return {"type": type(value).__name__, "bytes": len(value) if isinstance(value, str) else 8}
@@ -79,12 +84,19 @@ def wire_recorder(folder: Path, keep_arrays: bool = True) -> Mod:
         target = Path(root) / _node_label(context)
         target.mkdir(parents=True, exist_ok=True)
         stem = f"{os.getpid()}-{next(_COUNTER):05d}-{msg.metadata.message_id[:8]}"
-        entry = {"incoming_type": msg.metadata.message_type, "group_id": msg.metadata.group_id,
-                 "stage": stage, "has_error": reply.has_error()}
+        entry = {
+            "incoming_type": msg.metadata.message_type,
+            "group_id": msg.metadata.group_id,
+            "stage": stage,
+            "has_error": reply.has_error(),
+        }
         if reply.has_content():
             entry.update(describe_content(reply.content))
-            arrays = {f"{name}::{key}": array.numpy() for name, record in reply.content.array_records.items()
-                      for key, array in record.items()}
+            arrays = {
+                f"{name}::{key}": array.numpy()
+                for name, record in reply.content.array_records.items()
+                for key, array in record.items()
+            }
             if keep_arrays and arrays:
                 np.savez(target / f"{stem}.npz", **arrays)
         (target / f"{stem}.json").write_text(json.dumps(entry, sort_keys=True), encoding="utf-8")

@@ -94,9 +94,15 @@ def _ca_certificate(key: ec.EllipticCurvePrivateKey, now: dt.datetime, days: int
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -124,9 +130,7 @@ def _server_certificate(
         .add_extension(_subject_alt_names(hosts), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA384())
     )
 
@@ -152,7 +156,7 @@ def create_tls_certificates(
     out = Path(out)
     files = TlsFiles(out / "ca.pem", out / "ca.key", out / "server.pem", out / "server.key")
     _refuse_overwrite([files.ca_cert, files.ca_key, files.server_cert, files.server_key], overwrite)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(TLS_KEY_CURVE())
     ca_cert = _ca_certificate(ca_key, now, days)
     server_key = ec.generate_private_key(TLS_KEY_CURVE())
@@ -196,7 +200,9 @@ def load_node_public_key(path: Path) -> ec.EllipticCurvePublicKey:
     try:
         key = serialization.load_ssh_public_key(Path(path).read_bytes())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read node public key {path}: {exc}", "create it with `fedqsar deploy node-keys`") from exc
+        raise ConfigError(
+            f"cannot read node public key {path}: {exc}", "create it with `fedqsar deploy node-keys`"
+        ) from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or not key.curve.name.startswith("secp"):
         raise ConfigError(
             f"node public key {path} is not an ECDSA key on a NIST curve", "create it with `fedqsar deploy node-keys`"
@@ -206,9 +212,7 @@ def load_node_public_key(path: Path) -> ec.EllipticCurvePublicKey:
 
 def _check_node_name(name: str) -> None:
     if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
-        raise ConfigError(
-            f"partner name {name!r} cannot name a key file", "use letters, digits, '-' and '_' only"
-        )
+        raise ConfigError(f"partner name {name!r} cannot name a key file", "use letters, digits, '-' and '_' only")
 
 
 def _refuse_overwrite(paths: Sequence[Path], overwrite: bool) -> None:

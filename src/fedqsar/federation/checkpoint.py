@@ -76,13 +76,17 @@ def load_checkpoint(folder: Path, round_number: int) -> Checkpoint:
         meta = json.loads((folder / f"{stem}.json").read_text(encoding="utf-8"))
         raw = load_file(str(folder / f"{stem}.safetensors"))
     except (OSError, ValueError) as exc:
-        raise FederationError(f"checkpoint {folder / stem} is unreadable: {exc}",
-                              "delete that round's files to resume from the round before") from exc
+        raise FederationError(
+            f"checkpoint {folder / stem} is unreadable: {exc}",
+            "delete that round's files to resume from the round before",
+        ) from exc
     order = json.loads(_metadata(folder / f"{stem}.safetensors").get("order", "[]")) or sorted(raw)
     trunk = {name: raw[name] for name in order}
     if trunk_sha256(trunk) != meta.get("trunk_sha256"):
-        raise FederationError(f"checkpoint {folder / stem} does not match its recorded sha256",
-                              "delete that round's files to resume from the round before")
+        raise FederationError(
+            f"checkpoint {folder / stem} does not match its recorded sha256",
+            "delete that round's files to resume from the round before",
+        )
     return Checkpoint(round_number, trunk, meta)
 
 

@@ -55,8 +55,10 @@ def paths_from_node_config(context: Context) -> PartnerPaths:
     config = context.node_config
     missing = [k for k in (NODE_PARTNER, NODE_PREPARED, NODE_STATE) if k not in config]
     if missing:
-        raise FederationError(f"node config lacks {missing}",
-                              'start the node with --node-config \'partner="A" prepared="PATH" state-dir="PATH"\'')
+        raise FederationError(
+            f"node config lacks {missing}",
+            'start the node with --node-config \'partner="A" prepared="PATH" state-dir="PATH"\'',
+        )
     return PartnerPaths(str(config[NODE_PARTNER]), Path(str(config[NODE_PREPARED])), Path(str(config[NODE_STATE])))
 
 
@@ -101,8 +103,9 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     config = fitins.config
     model_cfg, train_cfg = _configs(config)
     round_number = int(config["round"])
-    runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg, float(config.get("proximal_mu", 0.0)),
-                             before_round=round_number)
+    runtime = PartnerRuntime(
+        resolve(context), model_cfg, train_cfg, float(config.get("proximal_mu", 0.0)), before_round=round_number
+    )
     spec = TrunkSpec.of(runtime.trunk_state())
     received = spec.to_dict(parameters_to_ndarrays(fitins.parameters))
     runtime.load_trunk(received)
@@ -133,8 +136,9 @@ def _final(resolve: PathResolver, msg: Message, context: Context) -> Message:
     return Message(RecordDict(), reply_to=msg)
 
 
-def build_client_app(resolve: PathResolver = paths_from_node_config, outer_mods: Sequence[Mod] = (),
-                     inner_mods: Sequence[Mod] = ()) -> ClientApp:
+def build_client_app(
+    resolve: PathResolver = paths_from_node_config, outer_mods: Sequence[Mod] = (), inner_mods: Sequence[Mod] = ()
+) -> ClientApp:
     """fedqsar's ClientApp.
 
     Parameters

@@ -117,5 +117,7 @@ class FederationConfig:
             raise ValueError("wire_dtype float16 needs secagg.enabled = false (SecAgg+ quantises updates itself)")
         if self.max_update_norm <= 0:
             raise ValueError(f"max_update_norm must be > 0, got {self.max_update_norm}")
-        if self.dp.enabled and (self.dp.clipping_norm <= 0 or self.dp.noise_multiplier < 0 or not 0 < self.dp.delta < 1):
+        if self.dp.enabled and (
+            self.dp.clipping_norm <= 0 or self.dp.noise_multiplier < 0 or not 0 < self.dp.delta < 1
+        ):
             raise ValueError("dp needs clipping_norm > 0, noise_multiplier >= 0 and 0 < delta < 1")

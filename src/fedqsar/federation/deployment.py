@@ -160,13 +160,18 @@ def superlink_command(spec: DeploymentSpec) -> list[str]:
     """``flower-superlink`` with TLS, SuperNode authentication and no runtime installs."""
     command = [
         _flwr_bin("flower-superlink"),
-        "--ssl-ca-certfile", str(spec.tls.ca_cert),
-        "--ssl-certfile", str(spec.tls.server_cert),
-        "--ssl-keyfile", str(spec.tls.server_key),
+        "--ssl-ca-certfile",
+        str(spec.tls.ca_cert),
+        "--ssl-certfile",
+        str(spec.tls.server_cert),
+        "--ssl-keyfile",
+        str(spec.tls.server_key),
         "--enable-supernode-auth",
         "--disable-runtime-dependency-installation",
-        "--host", spec.host,
-        "--port", str(spec.superlink_port),
+        "--host",
+        spec.host,
+        "--port",
+        str(spec.superlink_port),
     ]
     if spec.database is not None:
         command += ["--database", str(spec.database)]
@@ -178,14 +183,22 @@ def superlink_command(spec: DeploymentSpec) -> list[str]:
 def supernode_command(spec: DeploymentSpec, node: NodeSpec) -> list[str]:
     """``flower-supernode`` for one partner: TLS root cert, auth key, node config."""
     arguments = [
-        "--superlink", spec.superlink_address,
-        "--root-certificates", str(spec.tls.ca_cert),
-        "--auth-supernode-private-key", str(node.private_key),
-        "--node-config", format_node_config(node.full_node_config()),
-        "--host", "127.0.0.1",
-        "--port", str(node.runtime_port),
-        "--max-retries", "3",
-        "--max-wait-time", "30",
+        "--superlink",
+        spec.superlink_address,
+        "--root-certificates",
+        str(spec.tls.ca_cert),
+        "--auth-supernode-private-key",
+        str(node.private_key),
+        "--node-config",
+        format_node_config(node.full_node_config()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(node.runtime_port),
+        "--max-retries",
+        "3",
+        "--max-wait-time",
+        "30",
     ]
     if spec.profile == "warm":
         return [sys.executable, "-m", "fedqsar.federation.warm_exec", "supernode", *arguments, "--isolation", "process"]
@@ -199,8 +212,16 @@ def warm_exec_command(
 
     With ``parent_pid`` it exits when that process (its SuperLink/SuperNode) exits.
     """
-    command = [sys.executable, "-m", "fedqsar.federation.warm_exec", "superexec",
-               "--runtime-api-address", runtime_address, "--poll", str(spec.poll_interval)]
+    command = [
+        sys.executable,
+        "-m",
+        "fedqsar.federation.warm_exec",
+        "superexec",
+        "--runtime-api-address",
+        runtime_address,
+        "--poll",
+        str(spec.poll_interval),
+    ]
     if parent_pid is not None:
         command += ["--parent-pid", str(parent_pid)]
     command += ["--root-certificates", str(root_certificates)] if root_certificates else ["--insecure"]
@@ -211,11 +232,22 @@ def warm_exec_command(
 
 def register_command(spec: DeploymentSpec, node: NodeSpec) -> list[str]:
     """``flwr supernode register`` of one partner's public key (run by the SuperLink operator)."""
-    return [_flwr_bin("flwr"), "supernode", "register", str(node.public_key), CONNECTION_NAME,
-            "--name", node.name, "--format", "json"]
+    return [
+        _flwr_bin("flwr"),
+        "supernode",
+        "register",
+        str(node.public_key),
+        CONNECTION_NAME,
+        "--name",
+        node.name,
+        "--format",
+        "json",
+    ]
 
 
-def run_command(app_dir: Path, run_config: Mapping[str, NodeConfigValue] | None = None, stream: bool = True) -> list[str]:
+def run_command(
+    app_dir: Path, run_config: Mapping[str, NodeConfigValue] | None = None, stream: bool = True
+) -> list[str]:
     """``flwr run APP fedqsar`` (the connection named ``fedqsar`` in the Flower config)."""
     command = [_flwr_bin("flwr"), "run", str(app_dir), CONNECTION_NAME]
     if run_config:
@@ -362,13 +394,20 @@ class ProcessGroup:
         self.processes: list[ManagedProcess] = []
         atexit.register(self.stop_all)
 
-    def start(self, name: str, command: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> ManagedProcess:
+    def start(
+        self, name: str, command: Sequence[str], env: Mapping[str, str], cwd: Path | None = None
+    ) -> ManagedProcess:
         """Start ``command`` with its output in ``log_dir/<name>.log``."""
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("ab") as log:
             popen = subprocess.Popen(  # noqa: S603 - commands are built above, not from user text
-                list(command), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(env), cwd=cwd, start_new_session=True,
+                list(command),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
             )
         process = ManagedProcess(name, popen, log_path)
         self.processes.append(process)
@@ -479,7 +518,12 @@ class LoopbackDeployment:
     def register(self, node: NodeSpec, timeout: float = 60.0) -> int:
         """Register the node's public key at the SuperLink; returns the node id."""
         done = subprocess.run(  # noqa: S603
-            register_command(self.spec, node), env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            register_command(self.spec, node),
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         match = re.search(r'"node-id"\s*:\s*(\d+)', done.stdout)
         if done.returncode != 0 or match is None:
@@ -522,7 +566,9 @@ class LoopbackDeployment:
         for node in nodes:
             self.wait_node_connected(node.name, timeout)
 
-    def run(self, app_dir: Path, run_config: Mapping[str, NodeConfigValue] | None = None, timeout: float = 300.0) -> RunOutcome:
+    def run(
+        self, app_dir: Path, run_config: Mapping[str, NodeConfigValue] | None = None, timeout: float = 300.0
+    ) -> RunOutcome:
         """``flwr run`` the app and stream its logs until the run ends (bounded by ``timeout``)."""
         started = time.monotonic()
         log_path = self.processes.log_dir / f"flwr-run-{int(time.time() * 1000)}.log"

@@ -59,7 +59,11 @@ def check_compatible(summaries: Mapping[str, Mapping[str, Any]]) -> None:
     for name in names[1:]:
         other = _comparable(summaries[name])
         lines = [d.describe() for d in compare_manifests(first, other) if d.blocking]
-        lines += [f"BLOCKING: {key}: {first[key]!r} != {other[key]!r}" for key in ("fingerprint", "n_bits") if first[key] != other[key]]
+        lines += [
+            f"BLOCKING: {key}: {first[key]!r} != {other[key]!r}"
+            for key in ("fingerprint", "n_bits")
+            if first[key] != other[key]
+        ]
         if lines:
             raise IncompatiblePartnersError(
                 f"partners {names[0]!r} and {name!r} cannot federate: " + "; ".join(lines),
@@ -72,7 +76,9 @@ def _comparable(summary: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(fingerprint, str):
         fingerprint = json.dumps(fingerprint, sort_keys=True)
     return {
-        "prep_hash": summary.get("prep_hash"), "key_id": summary.get("key_id"),
-        "format_version": summary.get("format_version"), "fingerprint": fingerprint,
+        "prep_hash": summary.get("prep_hash"),
+        "key_id": summary.get("key_id"),
+        "format_version": summary.get("format_version"),
+        "fingerprint": fingerprint,
         "n_bits": summary.get("n_bits"),
     }

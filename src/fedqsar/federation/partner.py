@@ -75,8 +75,14 @@ class PartnerRuntime:
     restarted node continues exactly where its state folder says.
     """
 
-    def __init__(self, paths: PartnerPaths, model_cfg: ModelConfig, train_cfg: TrainConfig, proximal_mu: float = 0.0,
-                 before_round: int | None = None) -> None:
+    def __init__(
+        self,
+        paths: PartnerPaths,
+        model_cfg: ModelConfig,
+        train_cfg: TrainConfig,
+        proximal_mu: float = 0.0,
+        before_round: int | None = None,
+    ) -> None:
         self.paths, self.model_cfg, self.train_cfg = paths, model_cfg, train_cfg
         self.prepared = load_prepared(paths.prepared)
         heads = {paths.partner: HeadSpec.from_tasks(self.prepared.tasks)}
@@ -102,10 +108,13 @@ class PartnerRuntime:
         """Train ``epochs`` epochs; records loss and seconds in the history."""
         started = time.perf_counter()
         logs = self.trainer.train_epochs(epochs)
-        self.append_history(round_number, {
-            "train_loss": float(np.mean([log.train_loss for log in logs])),
-            "train_seconds": time.perf_counter() - started,
-        })
+        self.append_history(
+            round_number,
+            {
+                "train_loss": float(np.mean([log.train_loss for log in logs])),
+                "train_seconds": time.perf_counter() - started,
+            },
+        )
 
     def record_validation(self, round_number: int, prefix: str = "val") -> None:
         """Validation loss and task-averaged metrics of the current model, into the history."""
@@ -141,7 +150,8 @@ class PartnerRuntime:
             return
         self._save_model_to(self.paths.state_dir / BEST_DIR)
         (self.paths.state_dir / BEST_FILE).write_text(
-            json.dumps({"round": int(round_number), "val_loss": float(val_loss)}), encoding="utf-8")
+            json.dumps({"round": int(round_number), "val_loss": float(val_loss)}), encoding="utf-8"
+        )
 
     def save_private_state(self, round_number: int) -> None:
         """Write the private state after ``round_number``; keep it and the one before."""
@@ -174,8 +184,15 @@ class PartnerRuntime:
         from fedqsar.model.io import save_model
 
         folder.mkdir(parents=True, exist_ok=True)
-        return save_model(folder, self.model, self.model_cfg, self.train_cfg, self.prepared.tasks,
-                          dict(self.prepared.manifest), partner=self.paths.partner)
+        return save_model(
+            folder,
+            self.model,
+            self.model_cfg,
+            self.train_cfg,
+            self.prepared.tasks,
+            dict(self.prepared.manifest),
+            partner=self.paths.partner,
+        )
 
 
 def selected_model(state_dir: Path) -> Path:
@@ -209,8 +226,9 @@ def latest_private_state(folder: Path, before_round: int | None = None) -> Path 
     return states[max(states)] if states else None
 
 
-def _make_trainer(model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig,
-                  proximal_mu: float) -> LocalTrainer:
+def _make_trainer(
+    model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig, proximal_mu: float
+) -> LocalTrainer:
     if proximal_mu > 0:
         from fedqsar.federation.proximal import ProximalTrainer
 

@@ -36,7 +36,7 @@ class TrunkSpec:
     shapes: tuple[tuple[int, ...], ...]
 
     @classmethod
-    def of(cls, state: Mapping[str, np.ndarray]) -> "TrunkSpec":
+    def of(cls, state: Mapping[str, np.ndarray]) -> TrunkSpec:
         return cls(tuple(state), tuple(tuple(int(d) for d in np.shape(a)) for a in state.values()))
 
     @property
@@ -84,8 +84,12 @@ def fit_reply_content(state: Mapping[str, np.ndarray], num_examples: int, dtype:
     return compat._embed_status_into_recorddict("fitres", Status(Code.OK, ""), content)  # noqa: SLF001
 
 
-def read_fit_reply(content: RecordDict, spec: TrunkSpec, reference: Mapping[str, np.ndarray] | None = None,
-                   max_update_norm: float | None = None) -> tuple[dict[str, np.ndarray], int]:
+def read_fit_reply(
+    content: RecordDict,
+    spec: TrunkSpec,
+    reference: Mapping[str, np.ndarray] | None = None,
+    max_update_norm: float | None = None,
+) -> tuple[dict[str, np.ndarray], int]:
     """Named trunk arrays and example count of a reply, validated.
 
     Raises
@@ -102,7 +106,9 @@ def read_fit_reply(content: RecordDict, spec: TrunkSpec, reference: Mapping[str,
     state = record_to_arrays(content.array_records[PARAMETERS_KEY])
     odd = sorted(name for name, value in state.items() if value.dtype not in (np.float32, np.float16))
     if odd:
-        raise MalformedUpdateError(f"update arrays {odd} are not float32/float16", "partners must run fedqsar's ClientApp")
+        raise MalformedUpdateError(
+            f"update arrays {odd} are not float32/float16", "partners must run fedqsar's ClientApp"
+        )
     state = {name: value.astype(np.float32) for name, value in state.items()}
     count = content.metric_records[NUM_EXAMPLES_KEY].get("num_examples")
     if not isinstance(count, int) or count < 1:
@@ -111,8 +117,12 @@ def read_fit_reply(content: RecordDict, spec: TrunkSpec, reference: Mapping[str,
     return state, count
 
 
-def check_update(state: Mapping[str, np.ndarray], spec: TrunkSpec, reference: Mapping[str, np.ndarray] | None = None,
-                 max_update_norm: float | None = None) -> None:
+def check_update(
+    state: Mapping[str, np.ndarray],
+    spec: TrunkSpec,
+    reference: Mapping[str, np.ndarray] | None = None,
+    max_update_norm: float | None = None,
+) -> None:
     """Raise ``MalformedUpdateError`` naming the first problem of ``state``.
 
     Checks, in order: names equal ``spec.names``; shapes; all values finite; L2 norm of
@@ -128,13 +138,17 @@ def check_update(state: Mapping[str, np.ndarray], spec: TrunkSpec, reference: Ma
     for name, shape in zip(spec.names, spec.shapes, strict=True):
         got = tuple(np.shape(state[name]))
         if got != shape:
-            raise MalformedUpdateError(f"update array {name!r} has shape {got}, expected {shape}",
-                                       "every partner must use the same ModelConfig and n_bits")
+            raise MalformedUpdateError(
+                f"update array {name!r} has shape {got}, expected {shape}",
+                "every partner must use the same ModelConfig and n_bits",
+            )
     squared = _squared_norms(state, reference if reference is not None else {})
     for name, value in squared.items():
         if not np.isfinite(value) and not np.all(np.isfinite(state[name])):
-            raise MalformedUpdateError(f"update array {name!r} holds NaN or Inf",
-                                       "lower the learning rate or check the partner's data for extreme values")
+            raise MalformedUpdateError(
+                f"update array {name!r} holds NaN or Inf",
+                "lower the learning rate or check the partner's data for extreme values",
+            )
     if reference is not None and max_update_norm is not None:
         norm = float(np.sqrt(sum(squared.values())))
         if not norm <= max_update_norm:
@@ -161,7 +175,9 @@ def _squared_norms(state: Mapping[str, np.ndarray], reference: Mapping[str, np.n
 
 def update_norm(state: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> float:
     """L2 norm of ``state - reference`` over all tensors together."""
-    total = sum(float(np.sum((np.asarray(state[n], np.float64) - np.asarray(reference[n], np.float64)) ** 2)) for n in reference)
+    total = sum(
+        float(np.sum((np.asarray(state[n], np.float64) - np.asarray(reference[n], np.float64)) ** 2)) for n in reference
+    )
     return float(np.sqrt(total))
 
 

@@ -26,7 +26,9 @@ FIRST_LAYER = "input.weight"
 class ProximalTrainer(LocalTrainer):
     """``LocalTrainer`` whose steps are followed by FedProx's proximal pull (see module docstring)."""
 
-    def __init__(self, model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig, mu: float) -> None:
+    def __init__(
+        self, model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig, mu: float
+    ) -> None:
         super().__init__(model, partner, prepared, train_cfg)
         self.mu = float(mu)
         self.anchor: dict[str, torch.Tensor] | None = None

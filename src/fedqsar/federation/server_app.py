@@ -39,7 +39,13 @@ from fedqsar.federation.guards import check_compatible
 from fedqsar.federation.payload import TrunkSpec
 from fedqsar.federation.strategy import AggregateObserver, GuardedStrategy, build_strategy
 from fedqsar.federation.workflow import (
-    PlainFitWorkflow, current_trunk, deliver_final, handshake, run_rounds, set_trunk, wait_for_nodes,
+    PlainFitWorkflow,
+    current_trunk,
+    deliver_final,
+    handshake,
+    run_rounds,
+    set_trunk,
+    wait_for_nodes,
 )
 from fedqsar.ledger import Ledger
 from fedqsar.model.config import ModelConfig, TrainConfig
@@ -67,7 +73,11 @@ class ServerPlan:
     progress: Progress | None = field(default=None, compare=False)
 
     def config_hash(self) -> str:
-        parts = {"federation": config_hash(self.fed_cfg), "model": config_hash(self.model_cfg), "train": config_hash(self.train_cfg)}
+        parts = {
+            "federation": config_hash(self.fed_cfg),
+            "model": config_hash(self.model_cfg),
+            "train": config_hash(self.train_cfg),
+        }
         return config_hash_of(parts)
 
     def message_config(self) -> dict[str, Any]:
@@ -108,14 +118,26 @@ class FederationServer:
         spec_trunk = initial_trunk(int(first["n_bits"]), plan.model_cfg)
         spec = TrunkSpec.of(spec_trunk)
         checkpoint = latest_checkpoint(plan.run_dir / CHECKPOINTS)
-        start_trunk, first_round = (spec_trunk, 1) if checkpoint is None else (spec.to_dict(list(checkpoint.trunk.values())), checkpoint.round + 1)
+        start_trunk, first_round = (
+            (spec_trunk, 1)
+            if checkpoint is None
+            else (spec.to_dict(list(checkpoint.trunk.values())), checkpoint.round + 1)
+        )
         if checkpoint is not None and checkpoint.meta.get("config_hash") != plan.config_hash():
-            raise FederationError(f"checkpoints in {plan.run_dir / CHECKPOINTS} come from other settings",
-                                  "resume with the same configs, or use a new --out folder")
+            raise FederationError(
+                f"checkpoints in {plan.run_dir / CHECKPOINTS} come from other settings",
+                "resume with the same configs, or use a new --out folder",
+            )
         ledger = self._open_ledger(summaries, first_round)
         max_weight = float(max(int(s.get("num_examples", 1)) for s in summaries.values()))
-        strategy = build_strategy(cfg, spec.to_list(start_trunk), spec, len(nodes),
-                                  {**plan.message_config(), **self._strategy_config()}, plan.observer)
+        strategy = build_strategy(
+            cfg,
+            spec.to_list(start_trunk),
+            spec,
+            len(nodes),
+            {**plan.message_config(), **self._strategy_config()},
+            plan.observer,
+        )
         legacy = LegacyContext(context, ServerConfig(num_rounds=cfg.rounds), strategy, SimpleClientManager())
         set_trunk(legacy, spec, start_trunk)
         workflow = self._fit_workflow(spec, max_weight)
@@ -125,19 +147,25 @@ class FederationServer:
 
         run_rounds(grid, legacy, workflow, first_round, cfg.rounds, after_round)
         final = current_trunk(legacy, spec)
-        acked = deliver_final(grid, nodes, final, {**plan.message_config(), "round": cfg.rounds}, plan.message_timeout_s)
+        acked = deliver_final(
+            grid, nodes, final, {**plan.message_config(), "round": cfg.rounds}, plan.message_timeout_s
+        )
         self._finish(ledger, final, summaries, acked, strategy, workflow)
 
     def _handshake(self, grid: Grid, nodes: list[int]) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
         by_node = handshake(grid, nodes, self.plan.message_config(), self.plan.message_timeout_s)
         summaries = {str(s["partner"]): s for s in by_node.values()}
         if len(summaries) != len(by_node):
-            raise FederationError(f"two nodes claim the same partner name: {sorted(s['partner'] for s in by_node.values())}",
-                                  "give every partner node a unique partner= in its node config")
+            raise FederationError(
+                f"two nodes claim the same partner name: {sorted(s['partner'] for s in by_node.values())}",
+                "give every partner node a unique partner= in its node config",
+            )
         check_compatible(summaries)
         if self.plan.fed_cfg.secagg.enabled and len(summaries) < 3:
-            raise FederationError(f"SecAgg+ needs at least 3 partners, this federation has {len(summaries)}",
-                                  "add partners, or turn secure aggregation off (FederationConfig.secagg.enabled=false)")
+            raise FederationError(
+                f"SecAgg+ needs at least 3 partners, this federation has {len(summaries)}",
+                "add partners, or turn secure aggregation off (FederationConfig.secagg.enabled=false)",
+            )
         return summaries, {node: str(s["partner"]) for node, s in by_node.items()}
 
     def _strategy_config(self) -> dict[str, Any]:
@@ -150,52 +178,85 @@ class FederationServer:
             return PlainFitWorkflow(spec, cfg.max_update_norm, cfg.round_timeout)
         sec = cfg.secagg
         return SecAggPlusWorkflow(
-            num_shares=sec.num_shares, reconstruction_threshold=sec.reconstruction_threshold,
-            max_weight=max_weight, clipping_range=sec.clipping_range,
-            quantization_range=sec.quantization_range, timeout=sec.timeout,
+            num_shares=sec.num_shares,
+            reconstruction_threshold=sec.reconstruction_threshold,
+            max_weight=max_weight,
+            clipping_range=sec.clipping_range,
+            quantization_range=sec.quantization_range,
+            timeout=sec.timeout,
         )
 
     def _open_ledger(self, summaries: dict[str, dict[str, Any]], first_round: int) -> Ledger:
         ledger = Ledger(self.plan.run_dir / LEDGER_FILE)
         if first_round == 1 and not ledger.entries():
-            ledger.append("run_start", {
-                "config_hash": self.plan.config_hash(), "partners": sorted(summaries), "rounds": self.plan.fed_cfg.rounds,
-                "strategy": self.plan.fed_cfg.strategy, "secagg": self.plan.fed_cfg.secagg.enabled,
-                "dp": self.plan.fed_cfg.dp.enabled,
-            })
+            ledger.append(
+                "run_start",
+                {
+                    "config_hash": self.plan.config_hash(),
+                    "partners": sorted(summaries),
+                    "rounds": self.plan.fed_cfg.rounds,
+                    "strategy": self.plan.fed_cfg.strategy,
+                    "secagg": self.plan.fed_cfg.secagg.enabled,
+                    "dp": self.plan.fed_cfg.dp.enabled,
+                },
+            )
             for name in sorted(summaries):
-                ledger.append("partner", {"partner": name, "manifest_hash": summaries[name]["manifest_sha256"],
-                                          "prep_hash": summaries[name]["prep_hash"]})
+                ledger.append(
+                    "partner",
+                    {
+                        "partner": name,
+                        "manifest_hash": summaries[name]["manifest_sha256"],
+                        "prep_hash": summaries[name]["prep_hash"],
+                    },
+                )
         else:
-            ledger.append("resume", {"config_hash": self.plan.config_hash(), "from_round": first_round,
-                                     "partners": sorted(summaries)})
+            ledger.append(
+                "resume",
+                {"config_hash": self.plan.config_hash(), "from_round": first_round, "partners": sorted(summaries)},
+            )
         return ledger
 
-    def _after_round(self, round_number: int, seconds: float, trunk: dict[str, np.ndarray],
-                     strategy: GuardedStrategy, ledger: Ledger) -> None:
+    def _after_round(
+        self, round_number: int, seconds: float, trunk: dict[str, np.ndarray], strategy: GuardedStrategy, ledger: Ledger
+    ) -> None:
         cfg = self.plan.fed_cfg
         self.round_seconds[round_number] = seconds
         names = sorted(self.node_names.get(node, str(node)) for node in strategy.last_participants)
         self.participants[round_number] = names
         if round_number % cfg.checkpoint_every == 0 or round_number == cfg.rounds:
             digest = trunk_sha256(trunk)
-            save_checkpoint(self.plan.run_dir / CHECKPOINTS, round_number, trunk,
-                            {"config_hash": self.plan.config_hash(), "participants": names})
-            ledger.append("round", {"round": round_number, "participants": names,
-                                    "aggregate_hash": digest})
+            save_checkpoint(
+                self.plan.run_dir / CHECKPOINTS,
+                round_number,
+                trunk,
+                {"config_hash": self.plan.config_hash(), "participants": names},
+            )
+            ledger.append("round", {"round": round_number, "participants": names, "aggregate_hash": digest})
         if self.plan.progress is not None:
             self.plan.progress(round_number, cfg.rounds)
 
-    def _finish(self, ledger: Ledger, final: dict[str, np.ndarray], summaries: dict[str, dict[str, Any]],
-                acked: list[int], strategy: GuardedStrategy, workflow: Any) -> None:
+    def _finish(
+        self,
+        ledger: Ledger,
+        final: dict[str, np.ndarray],
+        summaries: dict[str, dict[str, Any]],
+        acked: list[int],
+        strategy: GuardedStrategy,
+        workflow: Any,
+    ) -> None:
         epsilon = strategy.privacy.epsilon if strategy.privacy is not None else None
         ledger.append("final_model", {"model_hash": trunk_sha256(final), "partners_holding_it": len(acked)})
         ledger.append("run_end", {"rounds": self.plan.fed_cfg.rounds})
         summary = {
-            "partners": sorted(summaries), "rounds": self.plan.fed_cfg.rounds, "round_seconds": self.round_seconds,
-            "participants": self.participants, "refused_rounds": strategy.rejections,
-            "rejected_updates": getattr(workflow, "rejected", []), "final_trunk_sha256": trunk_sha256(final),
-            "dp_epsilon": epsilon, "dp_delta": self.plan.fed_cfg.dp.delta if epsilon is not None else None,
+            "partners": sorted(summaries),
+            "rounds": self.plan.fed_cfg.rounds,
+            "round_seconds": self.round_seconds,
+            "participants": self.participants,
+            "refused_rounds": strategy.rejections,
+            "rejected_updates": getattr(workflow, "rejected", []),
+            "final_trunk_sha256": trunk_sha256(final),
+            "dp_epsilon": epsilon,
+            "dp_delta": self.plan.fed_cfg.dp.delta if epsilon is not None else None,
             "finished": time.time(),
         }
         (self.plan.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")

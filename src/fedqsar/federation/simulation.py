@@ -63,23 +63,29 @@ class FederatedRun:
 
 def partner_table(partners: Mapping[str, Path], out: Path) -> dict[int, PartnerPaths]:
     """Flower partition id -> partner paths (partners in name order)."""
-    return {i: PartnerPaths(name, Path(partners[name]), Path(out) / PARTNERS_DIR / name)
-            for i, name in enumerate(sorted(partners))}
+    return {
+        i: PartnerPaths(name, Path(partners[name]), Path(out) / PARTNERS_DIR / name)
+        for i, name in enumerate(sorted(partners))
+    }
 
 
 def precheck(partners: Mapping[str, Path], fed_cfg: FederationConfig) -> None:
     """Refuse before starting Flower: incompatible manifests, too few partners for SecAgg+."""
     if len(partners) < max(1, fed_cfg.min_partners):
-        raise FederationError(f"{len(partners)} partner(s) given, min_partners is {fed_cfg.min_partners}",
-                              "add partners or lower min_partners")
+        raise FederationError(
+            f"{len(partners)} partner(s) given, min_partners is {fed_cfg.min_partners}",
+            "add partners or lower min_partners",
+        )
     summaries = {}
     for name, folder in partners.items():
         manifest, n_bits = manifest_and_bits(Path(folder))
         summaries[name] = handshake_summary(manifest, n_bits)
     check_compatible(summaries)
     if fed_cfg.secagg.enabled and len(partners) < 3:
-        raise FederationError(f"SecAgg+ needs at least 3 partners, {len(partners)} given",
-                              "add partners, or turn secure aggregation off (--no-secagg / secagg.enabled = false)")
+        raise FederationError(
+            f"SecAgg+ needs at least 3 partners, {len(partners)} given",
+            "add partners, or turn secure aggregation off (--no-secagg / secagg.enabled = false)",
+        )
 
 
 def refuse_finished(out: Path) -> None:
@@ -91,8 +97,10 @@ def refuse_finished(out: Path) -> None:
     if ledger.is_file():
         entries = read_entries(ledger)
         if entries and entries[-1].kind == "run_end":
-            raise FederationError(f"the federated run in {out} already finished (its ledger ends with run_end)",
-                                  "choose a new --out folder for a new run")
+            raise FederationError(
+                f"the federated run in {out} already finished (its ledger ends with run_end)",
+                "choose a new --out folder for a new run",
+            )
 
 
 def run_simulation(
@@ -150,8 +158,12 @@ def run_simulation(
     }
     with flower_logs_to(out / FLOWER_LOG):
         try:
-            flower_run_simulation(server_app=server_app, client_app=client_app, num_supernodes=len(partners),
-                                  backend_config=backend_config)
+            flower_run_simulation(
+                server_app=server_app,
+                client_app=client_app,
+                num_supernodes=len(partners),
+                backend_config=backend_config,
+            )
         except RuntimeError as exc:
             cause = exc.__cause__
             if isinstance(cause, FederationError):

@@ -40,9 +40,13 @@ AggregateObserver = Callable[[int, list[list[np.ndarray]], list[int]], None]
 def _common(cfg: FederationConfig, initial: Parameters, n_partners: int) -> dict[str, Any]:
     least = max(1, min(cfg.min_partners, n_partners))
     return {
-        "fraction_fit": 1.0, "fraction_evaluate": 0.0, "min_fit_clients": least,
-        "min_evaluate_clients": 0, "min_available_clients": least,
-        "initial_parameters": initial, "accept_failures": True,
+        "fraction_fit": 1.0,
+        "fraction_evaluate": 0.0,
+        "min_fit_clients": least,
+        "min_evaluate_clients": 0,
+        "min_available_clients": least,
+        "initial_parameters": initial,
+        "accept_failures": True,
     }
 
 
@@ -58,14 +62,18 @@ class PrivacyLedger:
 
     def __init__(self, dp: DPConfig, n_partners: int) -> None:
         from flwr.supercore.privacy_accounting import (
-            GaussianPrivacyEvent, NeighboringRelation, PrivacyConfig, SamplingMethod,
+            GaussianPrivacyEvent,
+            NeighboringRelation,
+            PrivacyConfig,
+            SamplingMethod,
         )
         from flwr.supercore.privacy_accounting.rdp_accountant import RdpAccountant
 
         self.dp = dp
         self._event = GaussianPrivacyEvent(dp.noise_multiplier, n_partners, n_partners)
-        self._accountant = RdpAccountant(PrivacyConfig(
-            dp.delta, n_partners, NeighboringRelation.ADD_OR_REMOVE_ONE, SamplingMethod.NO_AMPLIFICATION))
+        self._accountant = RdpAccountant(
+            PrivacyConfig(dp.delta, n_partners, NeighboringRelation.ADD_OR_REMOVE_ONE, SamplingMethod.NO_AMPLIFICATION)
+        )
 
     def spend_round(self) -> None:
         self._accountant.compose(self._event)
@@ -86,8 +94,15 @@ class GuardedStrategy(Strategy):
         (round, reason) of every refused round.
     """
 
-    def __init__(self, inner: Strategy, cfg: FederationConfig, spec: TrunkSpec, n_partners: int,
-                 fit_config: dict[str, Scalar], observer: AggregateObserver | None = None) -> None:
+    def __init__(
+        self,
+        inner: Strategy,
+        cfg: FederationConfig,
+        spec: TrunkSpec,
+        n_partners: int,
+        fit_config: dict[str, Scalar],
+        observer: AggregateObserver | None = None,
+    ) -> None:
         super().__init__()
         self.inner, self.cfg, self.spec = inner, cfg, spec
         self.fit_config = dict(fit_config)
@@ -102,8 +117,9 @@ class GuardedStrategy(Strategy):
     def initialize_parameters(self, client_manager: ClientManager) -> Parameters | None:
         return self.inner.initialize_parameters(client_manager)
 
-    def configure_fit(self, server_round: int, parameters: Parameters,
-                      client_manager: ClientManager) -> list[tuple[ClientProxy, FitIns]]:
+    def configure_fit(
+        self, server_round: int, parameters: Parameters, client_manager: ClientManager
+    ) -> list[tuple[ClientProxy, FitIns]]:
         instructions = self.inner.configure_fit(server_round, parameters, client_manager)
         extra: dict[str, Scalar] = {**self.fit_config, "round": server_round}
         if self.privacy is not None:
@@ -112,15 +128,24 @@ class GuardedStrategy(Strategy):
             fit_ins.config.update(extra)
         return instructions
 
-    def aggregate_fit(self, server_round: int, results: list[tuple[ClientProxy, FitRes]],
-                      failures: list[tuple[ClientProxy, FitRes] | BaseException]) -> tuple[Parameters | None, dict[str, Scalar]]:
+    def aggregate_fit(
+        self,
+        server_round: int,
+        results: list[tuple[ClientProxy, FitRes]],
+        failures: list[tuple[ClientProxy, FitRes] | BaseException],
+    ) -> tuple[Parameters | None, dict[str, Scalar]]:
         self.last_participants = []
         if self.observer is not None:
-            self.observer(server_round, [parameters_to_ndarrays(r.parameters) for _, r in results],
-                          [r.num_examples for _, r in results])
+            self.observer(
+                server_round,
+                [parameters_to_ndarrays(r.parameters) for _, r in results],
+                [r.num_examples for _, r in results],
+            )
         if len(results) < self.cfg.min_partners:
-            return self._refuse(server_round, f"{len(results)} update(s) < min_partners={self.cfg.min_partners} "
-                                              f"({len(failures)} failure(s))")
+            return self._refuse(
+                server_round,
+                f"{len(results)} update(s) < min_partners={self.cfg.min_partners} ({len(failures)} failure(s))",
+            )
         aggregated, metrics = self.inner.aggregate_fit(server_round, results, failures)
         if aggregated is None:
             return self._refuse(server_round, "the strategy produced no aggregate")
@@ -138,8 +163,12 @@ class GuardedStrategy(Strategy):
         noisy = add_gaussian_noise_to_params(aggregated, dp.noise_multiplier, dp.clipping_norm, n_results)
         assert self.privacy is not None
         self.privacy.spend_round()
-        LOGGER.info("DP noise std %.4g added; epsilon so far %.4g at delta %g",
-                    compute_stdv(dp.noise_multiplier, dp.clipping_norm, n_results), self.privacy.epsilon, dp.delta)
+        LOGGER.info(
+            "DP noise std %.4g added; epsilon so far %.4g at delta %g",
+            compute_stdv(dp.noise_multiplier, dp.clipping_norm, n_results),
+            self.privacy.epsilon,
+            dp.delta,
+        )
         return noisy
 
     def _refuse(self, server_round: int, reason: str) -> tuple[None, dict[str, Scalar]]:
@@ -150,15 +179,23 @@ class GuardedStrategy(Strategy):
     def configure_evaluate(self, server_round: int, parameters: Parameters, client_manager: ClientManager) -> list:
         return []
 
-    def aggregate_evaluate(self, server_round: int, results: list, failures: list) -> tuple[float | None, dict[str, Scalar]]:
+    def aggregate_evaluate(
+        self, server_round: int, results: list, failures: list
+    ) -> tuple[float | None, dict[str, Scalar]]:
         return None, {}
 
     def evaluate(self, server_round: int, parameters: Parameters) -> tuple[float, dict[str, Scalar]] | None:
         return None
 
 
-def build_strategy(cfg: FederationConfig, initial: list[np.ndarray], spec: TrunkSpec, n_partners: int,
-                   fit_config: dict[str, Scalar], observer: AggregateObserver | None = None) -> GuardedStrategy:
+def build_strategy(
+    cfg: FederationConfig,
+    initial: list[np.ndarray],
+    spec: TrunkSpec,
+    n_partners: int,
+    fit_config: dict[str, Scalar],
+    observer: AggregateObserver | None = None,
+) -> GuardedStrategy:
     """Flower strategy named by ``cfg.strategy`` inside a ``GuardedStrategy``."""
     inner = STRATEGIES[cfg.strategy](cfg, ndarrays_to_parameters(initial), n_partners)
     return GuardedStrategy(inner, cfg, spec, n_partners, fit_config, observer)

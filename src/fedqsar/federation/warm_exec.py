@@ -102,7 +102,13 @@ class ForkExecutor:
         if spec.task_type not in self._entries:
             return LaunchResult.failed(f"warm executor cannot run task type {spec.task_type}")
         command, entry = self._entries[spec.task_type]
-        argv = [command, TASK_TYPE_TO_APPIO_API_ADDRESS_ARG[spec.task_type], spec.runtime_api_address, "--token", spec.token]
+        argv = [
+            command,
+            TASK_TYPE_TO_APPIO_API_ADDRESS_ARG[spec.task_type],
+            spec.runtime_api_address,
+            "--token",
+            spec.token,
+        ]
         if spec.insecure:
             argv.append("--insecure")
         elif spec.root_certificates_path is not None:

@@ -50,12 +50,16 @@ def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
         if len(nodes) >= expected:
             return nodes
         if time.monotonic() > deadline:
-            raise FederationError(f"only {len(nodes)} of {expected} partner nodes connected within {timeout:.0f} s",
-                                  "start every partner's node, or lower the expected partner count")
+            raise FederationError(
+                f"only {len(nodes)} of {expected} partner nodes connected within {timeout:.0f} s",
+                "start every partner's node, or lower the expected partner count",
+            )
         time.sleep(0.2)
 
 
-def handshake(grid: Grid, node_ids: Iterable[int], request: Mapping[str, Any], timeout: float | None) -> dict[int, dict[str, Any]]:
+def handshake(
+    grid: Grid, node_ids: Iterable[int], request: Mapping[str, Any], timeout: float | None
+) -> dict[int, dict[str, Any]]:
     """Each node's handshake summary (see ``guards.handshake_summary``), by node id.
 
     Raises
@@ -63,16 +67,19 @@ def handshake(grid: Grid, node_ids: Iterable[int], request: Mapping[str, Any], t
     FederationError
         If a node fails to answer or answers without a summary.
     """
-    messages = [Message(RecordDict({HANDSHAKE_RECORD: ConfigRecord(dict(request))}), node, MessageType.QUERY)
-                for node in node_ids]
+    messages = [
+        Message(RecordDict({HANDSHAKE_RECORD: ConfigRecord(dict(request))}), node, MessageType.QUERY)
+        for node in node_ids
+    ]
     replies = list(grid.send_and_receive(messages, timeout=timeout))
     summaries: dict[int, dict[str, Any]] = {}
     for reply in replies:
         node = reply.metadata.src_node_id
         if reply.has_error() or HANDSHAKE_RECORD not in reply.content.config_records:
             detail = reply.error.reason if reply.has_error() else "no handshake record"
-            raise FederationError(f"partner node {node} failed the handshake: {detail}",
-                                  "check that node's PreparedSet path and logs")
+            raise FederationError(
+                f"partner node {node} failed the handshake: {detail}", "check that node's PreparedSet path and logs"
+            )
         summaries[node] = dict(reply.content.config_records[HANDSHAKE_RECORD])
     missing = set(node_ids) - set(summaries)
     if missing:
@@ -80,17 +87,27 @@ def handshake(grid: Grid, node_ids: Iterable[int], request: Mapping[str, Any], t
     return summaries
 
 
-def deliver_final(grid: Grid, node_ids: Iterable[int], trunk: Mapping[str, np.ndarray], config: Mapping[str, Any],
-                  timeout: float | None) -> list[int]:
+def deliver_final(
+    grid: Grid,
+    node_ids: Iterable[int],
+    trunk: Mapping[str, np.ndarray],
+    config: Mapping[str, Any],
+    timeout: float | None,
+) -> list[int]:
     """Send the final trunk to every node; returns the nodes that acknowledged it."""
+
     def content() -> RecordDict:
         return RecordDict({FINAL_TRUNK_RECORD: trunk_record(trunk), FINAL_CONFIG_RECORD: ConfigRecord(dict(config))})
 
-    replies = grid.send_and_receive([Message(content(), node, MessageType.EVALUATE) for node in node_ids], timeout=timeout)
+    replies = grid.send_and_receive(
+        [Message(content(), node, MessageType.EVALUATE) for node in node_ids], timeout=timeout
+    )
     acked = []
     for reply in replies:
         if reply.has_error():
-            LOGGER.warning("partner node %d did not store the final model: %s", reply.metadata.src_node_id, reply.error.reason)
+            LOGGER.warning(
+                "partner node %d did not store the final model: %s", reply.metadata.src_node_id, reply.error.reason
+            )
         else:
             acked.append(reply.metadata.src_node_id)
     return sorted(acked)
@@ -116,8 +133,12 @@ class PlainFitWorkflow:
         reference = self.spec.to_dict(parameters_to_ndarrays(parameters))
         instructions = context.strategy.configure_fit(current_round, parameters, context.client_manager)
         proxies = {proxy.node_id: proxy for proxy, _ in instructions}
-        messages = [Message(compat.fitins_to_recorddict(ins, True), proxy.node_id, MessageType.TRAIN, group_id=str(current_round))
-                    for proxy, ins in instructions]
+        messages = [
+            Message(
+                compat.fitins_to_recorddict(ins, True), proxy.node_id, MessageType.TRAIN, group_id=str(current_round)
+            )
+            for proxy, ins in instructions
+        ]
         results: list[Any] = []
         failures: list[Any] = []
         for reply in grid.send_and_receive(messages, timeout=self.timeout):
@@ -152,8 +173,14 @@ def set_trunk(context: LegacyContext, spec: TrunkSpec, trunk: Mapping[str, np.nd
     context.state.array_records[MAIN_PARAMS_RECORD] = compat.parameters_to_arrayrecord(parameters, True)
 
 
-def run_rounds(grid: Grid, context: LegacyContext, fit_workflow: Workflow, first_round: int, last_round: int,
-               after_round: Callable[[int, float], None]) -> None:
+def run_rounds(
+    grid: Grid,
+    context: LegacyContext,
+    fit_workflow: Workflow,
+    first_round: int,
+    last_round: int,
+    after_round: Callable[[int, float], None],
+) -> None:
     """Run rounds ``first_round..last_round`` with Flower's legacy client manager.
 
     ``after_round(round, seconds)`` runs after each round (checkpoint, ledger, progress).
@@ -173,5 +200,3 @@ def run_rounds(grid: Grid, context: LegacyContext, fit_workflow: Workflow, first
     finally:
         stop.set()
         thread.join(timeout=1.0)
-
-

@@ -17,7 +17,6 @@ import threading
 import numba
 import numpy as np
 
-
 # numba's default "workqueue" threading layer must not be entered from two threads at once
 # (e.g. two partners trained in threads of one process): calls are serialised.
 _KERNEL_LOCK = threading.Lock()
@@ -25,9 +24,20 @@ _KERNEL_LOCK = threading.Lock()
 
 @numba.njit(parallel=True, cache=True)
 def _fused_row_adam(
-    weight: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, row_steps: np.ndarray,
-    rows: np.ndarray, ptr: np.ndarray, entry_rows: np.ndarray, entry_values: np.ndarray, grad_out: np.ndarray,
-    lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+    weight: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    row_steps: np.ndarray,
+    rows: np.ndarray,
+    ptr: np.ndarray,
+    entry_rows: np.ndarray,
+    entry_values: np.ndarray,
+    grad_out: np.ndarray,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
 ) -> None:  # pragma: no cover - compiled
     width = weight.shape[1]
     decay = 1.0 - lr * weight_decay
@@ -73,13 +83,28 @@ def group_entries(bits: np.ndarray, entry_rows: np.ndarray, values: np.ndarray) 
     sorted_bits = bits[order]
     starts = np.flatnonzero(np.r_[True, sorted_bits[1:] != sorted_bits[:-1]]) if len(bits) else np.zeros(0, np.int64)
     ptr = np.r_[starts, len(bits)].astype(np.int64)
-    return sorted_bits[starts].astype(np.int64), ptr, entry_rows[order].astype(np.int64), values[order].astype(np.float32)
+    return (
+        sorted_bits[starts].astype(np.int64),
+        ptr,
+        entry_rows[order].astype(np.int64),
+        values[order].astype(np.float32),
+    )
 
 
 def fused_row_adam(
-    weight: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: np.ndarray, row_steps: np.ndarray,
-    bits: np.ndarray, entry_rows: np.ndarray, values: np.ndarray, grad_out: np.ndarray,
-    lr: float, betas: tuple[float, float], eps: float, weight_decay: float, threads: int,
+    weight: np.ndarray,
+    exp_avg: np.ndarray,
+    exp_avg_sq: np.ndarray,
+    row_steps: np.ndarray,
+    bits: np.ndarray,
+    entry_rows: np.ndarray,
+    values: np.ndarray,
+    grad_out: np.ndarray,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    threads: int,
 ) -> np.ndarray:
     """Apply one Adam step to the table rows of the bits in a batch, in place; returns those rows.
 
@@ -89,7 +114,20 @@ def fused_row_adam(
     rows, ptr, grouped_rows, grouped_values = group_entries(bits, entry_rows, values)
     with _KERNEL_LOCK:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-        _fused_row_adam(weight, exp_avg, exp_avg_sq, row_steps, rows, ptr, grouped_rows, grouped_values,
-                        np.ascontiguousarray(grad_out, dtype=np.float32), float(lr), float(betas[0]), float(betas[1]),
-                        float(eps), float(weight_decay))
+        _fused_row_adam(
+            weight,
+            exp_avg,
+            exp_avg_sq,
+            row_steps,
+            rows,
+            ptr,
+            grouped_rows,
+            grouped_values,
+            np.ascontiguousarray(grad_out, dtype=np.float32),
+            float(lr),
+            float(betas[0]),
+            float(betas[1]),
+            float(eps),
+            float(weight_decay),
+        )
     return rows

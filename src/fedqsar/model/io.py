@@ -69,7 +69,9 @@ def save_model(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {name: tensor.detach().contiguous().clone() for name, tensor in model.state_dict().items()}
-    save_file(tensors, str(folder / WEIGHTS_FILE), metadata={"format": "fedqsar-model", "format_version": str(FORMAT_VERSION)})
+    save_file(
+        tensors, str(folder / WEIGHTS_FILE), metadata={"format": "fedqsar-model", "format_version": str(FORMAT_VERSION)}
+    )
     config = {
         "format_version": FORMAT_VERSION,
         "n_bits": model.n_bits,
@@ -120,7 +122,10 @@ def load_model(folder: Path) -> SavedModel:
     except (OSError, ValueError, KeyError, TypeError, ConfigError, SafetensorError) as exc:
         raise ModelFileError(f"cannot read model folder {folder}: {exc}", fix) from exc
     if int(config.get("format_version", -1)) != FORMAT_VERSION:
-        raise ModelFileError(f"model format {config.get('format_version')} is not {FORMAT_VERSION}", "re-train with this version of fedqsar")
+        raise ModelFileError(
+            f"model format {config.get('format_version')} is not {FORMAT_VERSION}",
+            "re-train with this version of fedqsar",
+        )
     model = MultitaskModel(int(config["n_bits"]), model_cfg, heads)
     try:
         model.load_state_dict(tensors, strict=True)
@@ -128,7 +133,14 @@ def load_model(folder: Path) -> SavedModel:
         raise ModelFileError(f"weights in {folder / WEIGHTS_FILE} do not fit its config.json: {exc}", fix) from exc
     model.eval()
     return SavedModel(
-        model=model, model_cfg=model_cfg, train_cfg=train_cfg, tasks=tasks, partner=str(config["partner"]),
-        prep_hash=str(config["prep_hash"]), manifest_hash=str(config["manifest_hash"]), key_id=config.get("key_id"),
-        prep_config=dict(config.get("prep_config") or {}), folder=folder,
+        model=model,
+        model_cfg=model_cfg,
+        train_cfg=train_cfg,
+        tasks=tasks,
+        partner=str(config["partner"]),
+        prep_hash=str(config["prep_hash"]),
+        manifest_hash=str(config["manifest_hash"]),
+        key_id=config.get("key_id"),
+        prep_config=dict(config.get("prep_config") or {}),
+        folder=folder,
     )

@@ -20,13 +20,21 @@ import scipy.sparse as sp
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-
 METRIC_COLUMNS = ("task", "metric", "value")
 CLASSIFICATION_METRICS = ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier")
 REGRESSION_METRICS = ("rmse", "r2", "spearman", "rmse_censored")
 # Higher is better for these; lower for the rest (used by callers that rank models).
-HIGHER_IS_BETTER = {"auc_roc": True, "auc_pr": True, "auc_pr_cal": True, "log_loss": False, "brier": False,
-                    "rmse": False, "r2": True, "spearman": True, "rmse_censored": False}
+HIGHER_IS_BETTER = {
+    "auc_roc": True,
+    "auc_pr": True,
+    "auc_pr_cal": True,
+    "log_loss": False,
+    "brier": False,
+    "rmse": False,
+    "r2": True,
+    "spearman": True,
+    "rmse_censored": False,
+}
 DEFAULT_REFERENCE_POSITIVE_RATE = 0.5
 
 
@@ -50,7 +58,9 @@ def calibrated_average_precision(y_true: np.ndarray, score: np.ndarray, referenc
     return float(np.sum(recall_steps * precision))
 
 
-def classification_metrics(y_true: np.ndarray, probability: np.ndarray, reference_rate: float = DEFAULT_REFERENCE_POSITIVE_RATE) -> dict[str, float]:
+def classification_metrics(
+    y_true: np.ndarray, probability: np.ndarray, reference_rate: float = DEFAULT_REFERENCE_POSITIVE_RATE
+) -> dict[str, float]:
     """Metrics of one classification task; AUCs are NaN unless both classes occur.
 
     Parameters
@@ -128,7 +138,9 @@ def task_metrics(
     for column, (name, kind) in enumerate(zip(tasks["task_name"], tasks["kind"])):
         start, stop = Yc.indptr[column], Yc.indptr[column + 1]
         rows = Yc.indices[start:stop]
-        values = METRICS_BY_KIND[str(kind)](Yc.data[start:stop], prediction[rows, column], Cc.data[start:stop], reference_rate)
+        values = METRICS_BY_KIND[str(kind)](
+            Yc.data[start:stop], prediction[rows, column], Cc.data[start:stop], reference_rate
+        )
         records.extend((str(name), metric, float(value)) for metric, value in values.items())
     return pd.DataFrame.from_records(records, columns=list(METRIC_COLUMNS))
 

@@ -44,13 +44,18 @@ class HeadSpec:
                 self, "kinds", (KIND_CLASSIFICATION,) * self.n_classification + (KIND_REGRESSION,) * self.n_regression
             )
         kinds = self.column_kinds
-        if kinds.count(KIND_CLASSIFICATION) != self.n_classification or kinds.count(KIND_REGRESSION) != self.n_regression:
-            raise ValueError(f"kinds {kinds} disagree with n_classification={self.n_classification}, n_regression={self.n_regression}")
+        if (
+            kinds.count(KIND_CLASSIFICATION) != self.n_classification
+            or kinds.count(KIND_REGRESSION) != self.n_regression
+        ):
+            raise ValueError(
+                f"kinds {kinds} disagree with n_classification={self.n_classification}, n_regression={self.n_regression}"
+            )
         if self.n_tasks < 1:
             raise ValueError("a head needs at least one task")
 
     @classmethod
-    def from_tasks(cls, tasks: pd.DataFrame) -> "HeadSpec":
+    def from_tasks(cls, tasks: pd.DataFrame) -> HeadSpec:
         """Spec whose column j is task row j of ``tasks`` (sorted by ``task_id`` if present)."""
         if "task_id" in tasks.columns:
             tasks = tasks.sort_values("task_id")
@@ -179,7 +184,9 @@ class MultitaskModel(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(model_cfg.init_seed)
             self.trunk = Trunk(self.n_bits, model_cfg)
-            self.heads = nn.ModuleDict({name: PartnerHead(self.trunk.out_features, spec) for name, spec in heads.items()})
+            self.heads = nn.ModuleDict(
+                {name: PartnerHead(self.trunk.out_features, spec) for name, spec in heads.items()}
+            )
 
     def forward(self, x: SparseBatch, partner: str) -> torch.Tensor:
         """(n_rows, n_tasks of partner) raw outputs."""
@@ -187,7 +194,10 @@ class MultitaskModel(nn.Module):
 
     def trunk_state(self) -> dict[str, np.ndarray]:
         """Trunk parameters as float32 numpy arrays, in the trunk's state_dict order (a copy)."""
-        return {name: tensor.detach().cpu().numpy().astype(np.float32, copy=True) for name, tensor in self.trunk.state_dict().items()}
+        return {
+            name: tensor.detach().cpu().numpy().astype(np.float32, copy=True)
+            for name, tensor in self.trunk.state_dict().items()
+        }
 
     def load_trunk_state(self, state: Mapping[str, np.ndarray]) -> None:
         """Copy ``state`` into the trunk in place (optimisers keep their references).

@@ -24,7 +24,10 @@ def raw_outputs(model: MultitaskModel, partner: str, X: sp.csr_matrix) -> np.nda
     was_training = model.training
     model.eval()
     try:
-        parts = [model(sparse_batch(X, rows, model.model_cfg.input_transform), partner).numpy() for rows in _batches(X.shape[0])]
+        parts = [
+            model(sparse_batch(X, rows, model.model_cfg.input_transform), partner).numpy()
+            for rows in _batches(X.shape[0])
+        ]
     finally:
         model.train(was_training)
     return np.concatenate(parts) if parts else np.zeros((0, model.head_specs[partner].n_tasks), dtype=np.float32)
@@ -55,7 +58,9 @@ def trunk_embedding(model: MultitaskModel, X: sp.csr_matrix) -> np.ndarray:
     was_training = model.training
     model.eval()
     try:
-        parts = [model.trunk(sparse_batch(X, rows, model.model_cfg.input_transform)).numpy() for rows in _batches(X.shape[0])]
+        parts = [
+            model.trunk(sparse_batch(X, rows, model.model_cfg.input_transform)).numpy() for rows in _batches(X.shape[0])
+        ]
     finally:
         model.train(was_training)
     return np.concatenate(parts) if parts else np.zeros((0, model.trunk.out_features), dtype=np.float32)
@@ -71,7 +76,11 @@ def _occlusion(model: MultitaskModel, partner: str, x: SparseBatch, task: int) -
     keep = ~torch.eye(k, dtype=torch.bool)
     indices = torch.cat([x.indices, x.indices.repeat(k, 1)[keep]])
     values = torch.cat([x.values, x.values.repeat(k, 1)[keep]])
-    offsets = torch.cat([torch.zeros(1, dtype=torch.int64), 1 * k + torch.arange(k, dtype=torch.int64) * (k - 1)]) if k else torch.zeros(1, dtype=torch.int64)
+    offsets = (
+        torch.cat([torch.zeros(1, dtype=torch.int64), 1 * k + torch.arange(k, dtype=torch.int64) * (k - 1)])
+        if k
+        else torch.zeros(1, dtype=torch.int64)
+    )
     with torch.no_grad():
         out = model.heads[partner].to_task_scale(model(SparseBatch(indices, offsets, values), partner))[:, task]
     return (out[0] - out[1:]).numpy()
@@ -91,7 +100,9 @@ SENSITIVITY_METHODS: dict[str, Callable[[MultitaskModel, str, SparseBatch, int],
 }
 
 
-def bit_sensitivity(model: MultitaskModel, partner: str, x_row: sp.csr_matrix, task: int, method: str = "occlusion") -> dict[int, float]:
+def bit_sensitivity(
+    model: MultitaskModel, partner: str, x_row: sp.csr_matrix, task: int, method: str = "occlusion"
+) -> dict[int, float]:
     """Contribution of every bit present in one molecule to one task's prediction.
 
     Parameters

@@ -50,7 +50,9 @@ def check_key(saved: SavedModel, key: ConsortiumKey) -> None:
         )
 
 
-def predict_smiles(saved: SavedModel, smiles: Sequence[str | None], key: ConsortiumKey, n_jobs: int = 1) -> pd.DataFrame:
+def predict_smiles(
+    saved: SavedModel, smiles: Sequence[str | None], key: ConsortiumKey, n_jobs: int = 1
+) -> pd.DataFrame:
     """Predictions of the saved model's partner head for new SMILES.
 
     Parameters
@@ -69,16 +71,20 @@ def predict_smiles(saved: SavedModel, smiles: Sequence[str | None], key: Consort
     check_key(saved, key)
     batch = process_structures(list(smiles), cfg, key, n_jobs=n_jobs)
     if batch.X.shape[1] != saved.model.n_bits:
-        raise ModelFileError(f"fingerprints have {batch.X.shape[1]} bits, the model reads {saved.model.n_bits}",
-                             "the model folder is inconsistent; re-train it")
+        raise ModelFileError(
+            f"fingerprints have {batch.X.shape[1]} bits, the model reads {saved.model.n_bits}",
+            "the model folder is inconsistent; re-train it",
+        )
     values = predict(saved.model, saved.partner, batch.X).astype(np.float64)
     rejected = np.array([reason is not None for reason in batch.reasons], dtype=bool)
     values[rejected] = np.nan
-    out = pd.DataFrame({
-        "input_row": np.arange(len(smiles)),
-        "status": np.where(rejected, STATUS_REJECTED, STATUS_OK),
-        "reason": [reason or "" for reason in batch.reasons],
-        "std_smiles": [s or "" for s in batch.std_smiles],
-    })
+    out = pd.DataFrame(
+        {
+            "input_row": np.arange(len(smiles)),
+            "status": np.where(rejected, STATUS_REJECTED, STATUS_OK),
+            "reason": [reason or "" for reason in batch.reasons],
+            "std_smiles": [s or "" for s in batch.std_smiles],
+        }
+    )
     names = saved.tasks.sort_values("task_id")["task_name"].astype(str).tolist()
     return pd.concat([out, pd.DataFrame(values, columns=names)], axis=1)

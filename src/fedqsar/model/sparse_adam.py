@@ -94,7 +94,9 @@ class RowSparseAdam:
         else:
             self.table.data.index_add_(0, rows, update, alpha=-1.0)
 
-    def step_from_output_grad(self, bits: torch.Tensor, entry_rows: torch.Tensor, values: torch.Tensor, grad_out: torch.Tensor) -> None:
+    def step_from_output_grad(
+        self, bits: torch.Tensor, entry_rows: torch.Tensor, values: torch.Tensor, grad_out: torch.Tensor
+    ) -> None:
         """Adam step on the rows of ``bits`` given the gradient of the layer's output.
 
         Parameters
@@ -111,9 +113,19 @@ class RowSparseAdam:
             from fedqsar.model.fused import fused_row_adam
 
             fused_row_adam(
-                self.table.detach().numpy(), self.exp_avg.numpy(), self.exp_avg_sq.numpy(), self.row_steps.numpy(),
-                bits.numpy(), entry_rows.numpy(), values.numpy(), grad_out.detach().numpy(),
-                self.lr, self.betas, self.eps, self.weight_decay, torch.get_num_threads(),
+                self.table.detach().numpy(),
+                self.exp_avg.numpy(),
+                self.exp_avg_sq.numpy(),
+                self.row_steps.numpy(),
+                bits.numpy(),
+                entry_rows.numpy(),
+                values.numpy(),
+                grad_out.detach().numpy(),
+                self.lr,
+                self.betas,
+                self.eps,
+                self.weight_decay,
+                torch.get_num_threads(),
             )
         else:
             self.step(*row_gradient(bits, entry_rows, values, grad_out))
@@ -130,11 +142,15 @@ class RowSparseAdam:
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         for name, own in self.state_dict().items():
             if tuple(state[name].shape) != tuple(own.shape):
-                raise ValueError(f"sparse Adam state {name!r} has shape {tuple(state[name].shape)}, expected {tuple(own.shape)}")
+                raise ValueError(
+                    f"sparse Adam state {name!r} has shape {tuple(state[name].shape)}, expected {tuple(own.shape)}"
+                )
             own.copy_(state[name])
 
 
-def row_gradient(bits: torch.Tensor, entry_rows: torch.Tensor, values: torch.Tensor, grad_out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def row_gradient(
+    bits: torch.Tensor, entry_rows: torch.Tensor, values: torch.Tensor, grad_out: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Distinct bits (U,) and the gradient of their table rows (U, width).
 
     Row r's gradient is ``sum over entries with bit r of value * grad_out[entry_row]``.

@@ -63,7 +63,7 @@ class FitResult:
     """Outcome of :func:`fit`: the trained model (best validation epoch restored) and its history."""
 
     model: MultitaskModel
-    trainer: "LocalTrainer"
+    trainer: LocalTrainer
     history: list[EpochLog] = field(default_factory=list)
     best_epoch: int = -1
     best_validation_loss: float = float("nan")
@@ -106,13 +106,18 @@ class LocalTrainer:
     # ----------------------------------------------------------------- optimisers
     def _build_optimisers(self) -> None:
         cfg = self.cfg
-        self.sparse = RowSparseAdam(self.model.trunk.input.weight, cfg.lr, cfg.adam_betas, cfg.adam_eps, cfg.weight_decay)
+        self.sparse = RowSparseAdam(
+            self.model.trunk.input.weight, cfg.lr, cfg.adam_betas, cfg.adam_eps, cfg.weight_decay
+        )
         first = self.model.trunk.input.weight
         self.trunk_dense = [(f"trunk.{n}", p) for n, p in self.model.trunk.named_parameters() if p is not first]
         self.head_dense = [(f"head.{n}", p) for n, p in self.head.named_parameters()]
         self.dense = torch.optim.AdamW(
-            [p for _, p in self.trunk_dense + self.head_dense], lr=cfg.lr, betas=cfg.adam_betas,
-            eps=cfg.adam_eps, weight_decay=cfg.weight_decay,
+            [p for _, p in self.trunk_dense + self.head_dense],
+            lr=cfg.lr,
+            betas=cfg.adam_betas,
+            eps=cfg.adam_eps,
+            weight_decay=cfg.weight_decay,
         )
 
     def _apply_trunk_replacement(self) -> None:
@@ -156,8 +161,15 @@ class LocalTrainer:
         summed.requires_grad_(True)
         hidden = self.model.trunk.from_first_layer(summed + first.bias)
         raw = self.head(hidden)
-        loss = multitask_loss(raw, self.head.standardise(y.values), y.observed, y.censor, self.head.is_regression,
-                              self.task_weights, self.cfg.regression_weight)
+        loss = multitask_loss(
+            raw,
+            self.head.standardise(y.values),
+            y.observed,
+            y.censor,
+            self.head.is_regression,
+            self.task_weights,
+            self.cfg.regression_weight,
+        )
         return loss, x, summed
 
     def train_step(self, rows: np.ndarray) -> float:
@@ -174,8 +186,10 @@ class LocalTrainer:
     def _step(self, rows: np.ndarray) -> float:
         loss, x, summed = self._batch_loss(rows)
         if not torch.isfinite(loss):
-            raise TrainingError(f"training loss became {loss.item()} at epoch {self.epoch}",
-                                "lower the learning rate (TrainConfig.lr) or check the PreparedSet for extreme values")
+            raise TrainingError(
+                f"training loss became {loss.item()} at epoch {self.epoch}",
+                "lower the learning rate (TrainConfig.lr) or check the PreparedSet for extreme values",
+            )
         self.dense.zero_grad(set_to_none=True)
         loss.backward()
         self.dense.step()
@@ -212,7 +226,7 @@ class LocalTrainer:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.cfg.seed * 1_000_003 + self.epoch)
             for start in range(0, len(order), self.cfg.batch_size):
-                total += self._step(order[start:start + self.cfg.batch_size])
+                total += self._step(order[start : start + self.cfg.batch_size])
         log = EpochLog(self.epoch, total / len(order), lr, len(order), time.perf_counter() - started)
         self.epoch += 1
         return log
@@ -226,8 +240,17 @@ class LocalTrainer:
             return float("nan")
         raw = torch.from_numpy(raw_outputs(self.model, self.partner, self.prepared.X[rows]))
         y = target_batch(self.prepared.Y, self.prepared.censor, rows)
-        return float(multitask_loss(raw, self.head.standardise(y.values), y.observed, y.censor, self.head.is_regression,
-                                    self.task_weights, self.cfg.regression_weight))
+        return float(
+            multitask_loss(
+                raw,
+                self.head.standardise(y.values),
+                y.observed,
+                y.censor,
+                self.head.is_regression,
+                self.task_weights,
+                self.cfg.regression_weight,
+            )
+        )
 
     def evaluate(self, rows: np.ndarray) -> pd.DataFrame:
         """Long metrics table (task, metric, value) of the model on ``rows``."""
@@ -255,29 +278,35 @@ class LocalTrainer:
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`state_dict` produced (into a trainer built the same way)."""
-        head_state = {k[len("head."):]: v for k, v in state.items() if k.startswith("head.")}
+        head_state = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
         self.head.load_state_dict(head_state)
         self.epoch = int(state["trainer.epoch"])
         for name, param in self.head_dense + self.trunk_dense:
             entries = {k.rsplit(".", 1)[1]: v for k, v in state.items() if k.startswith(f"optim.{name}.")}
             if entries:
                 self.dense.state[param] = {k: v.clone() for k, v in entries.items()}
-        sparse = {k[len("sparse."):]: v for k, v in state.items() if k.startswith("sparse.")}
+        sparse = {k[len("sparse.") :]: v for k, v in state.items() if k.startswith("sparse.")}
         if sparse:
             self.sparse.load_state_dict(sparse)
 
 
 def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet) -> None:
     if partner not in model.heads:
-        raise TrainingError(f"the model has no head {partner!r} (heads: {sorted(model.heads)})",
-                            "build MultitaskModel with heads={partner: HeadSpec.from_tasks(prepared.tasks)}")
+        raise TrainingError(
+            f"the model has no head {partner!r} (heads: {sorted(model.heads)})",
+            "build MultitaskModel with heads={partner: HeadSpec.from_tasks(prepared.tasks)}",
+        )
     if model.n_bits != prepared.n_bits:
-        raise TrainingError(f"the model reads {model.n_bits} bits, the PreparedSet has {prepared.n_bits}",
-                            "build the model with n_bits=prepared.n_bits")
+        raise TrainingError(
+            f"the model reads {model.n_bits} bits, the PreparedSet has {prepared.n_bits}",
+            "build the model with n_bits=prepared.n_bits",
+        )
     kinds = tuple(_sorted_tasks(prepared)["kind"].astype(str))
     if model.head_specs[partner].column_kinds != kinds:
-        raise TrainingError(f"head {partner!r} columns {model.head_specs[partner].column_kinds} differ from the tasks' kinds",
-                            "build the head with HeadSpec.from_tasks(prepared.tasks)")
+        raise TrainingError(
+            f"head {partner!r} columns {model.head_specs[partner].column_kinds} differ from the tasks' kinds",
+            "build the head with HeadSpec.from_tasks(prepared.tasks)",
+        )
 
 
 def fit(
@@ -299,8 +328,10 @@ def fit(
     """
     trainer = LocalTrainer(model, partner, prepared, train_cfg)
     if len(trainer.validation_rows) == 0:
-        raise TrainingError(f"validation fold {train_cfg.validation_fold} has no rows",
-                            f"choose a validation_fold present in the data (folds: {sorted(set(prepared.folds.tolist()))})")
+        raise TrainingError(
+            f"validation fold {train_cfg.validation_fold} has no rows",
+            f"choose a validation_fold present in the data (folds: {sorted(set(prepared.folds.tolist()))})",
+        )
     result = FitResult(model=model, trainer=trainer)
     best_state: dict[str, torch.Tensor] | None = None
     for _ in range(train_cfg.epochs):

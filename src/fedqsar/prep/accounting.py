@@ -14,7 +14,7 @@ accepted as a reason.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -102,7 +102,11 @@ class Accounting:
     def reject(self, rows: Iterable[int] | np.ndarray, reason: str | Iterable[str]) -> None:
         """Mark ``rows`` as rejected with ``reason`` (one code, or one code per row)."""
         idx = self._index(rows)
-        reasons = np.full(len(idx), reason, dtype=object) if isinstance(reason, str) else np.asarray(list(reason), dtype=object)
+        reasons = (
+            np.full(len(idx), reason, dtype=object)
+            if isinstance(reason, str)
+            else np.asarray(list(reason), dtype=object)
+        )
         if len(reasons) != len(idx):
             raise AccountingError(f"{len(idx)} rows but {len(reasons)} reasons", "give one reason per row")
         if any(not isinstance(r, str) or not r for r in reasons):

@@ -26,7 +26,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +149,7 @@ def save_key(key: ConsortiumKey, path: Path, *, overwrite: bool = False) -> None
         "version": KEY_FILE_VERSION,
         "key_id": key.key_id,
         "secret": base64.b64encode(key.secret).decode("ascii"),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -190,7 +190,9 @@ def _key_from_payload(data: dict, path: Path) -> ConsortiumKey:
     try:
         secret = base64.b64decode(str(data.get("secret", "")), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise KeyFileError(f"{path}: the secret is not valid base64", "restore the file from the consortium's copy") from exc
+        raise KeyFileError(
+            f"{path}: the secret is not valid base64", "restore the file from the consortium's copy"
+        ) from exc
     if len(secret) < MIN_SECRET_BYTES:
         raise KeyFileError(
             f"{path}: the secret has {len(secret)} bytes, at least {MIN_SECRET_BYTES} are needed",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
@@ -48,7 +48,7 @@ def build_manifest(config: PrepConfig, key_id: str, counts: dict[str, int], sour
         "versions": library_versions(),
         "counts": dict(counts),
         "source_format": source_format,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -157,7 +157,9 @@ def _run_structures(
     advance = progress("standardise + fingerprint", len(distinct)) if progress else None
     batch = process_structures(list(distinct), config, key, n_jobs=n_jobs, progress=advance)
     position = pd.Series(np.arange(len(distinct)), index=pd.Index(distinct, dtype=object))
-    position_of_row = pd.Series(position.reindex(open_rows["smiles"].astype(object)).to_numpy(), index=open_rows["input_row"])
+    position_of_row = pd.Series(
+        position.reindex(open_rows["smiles"].astype(object)).to_numpy(), index=open_rows["input_row"]
+    )
     failed = np.array([batch.reasons[p] for p in position_of_row.to_numpy()], dtype=object)
     bad = pd.notna(failed)  # reason codes; None where the structure was fine
     rows.accounting.reject(position_of_row.index.to_numpy()[bad], failed[bad].tolist())
@@ -211,7 +213,12 @@ def _run_replicates(rows: _Rows, ok: pd.DataFrame, config: PrepConfig) -> tuple[
 
 
 def _run_tasks(
-    rows: _Rows, ok: pd.DataFrame, aggregated: pd.DataFrame, merged: np.ndarray, assays: pd.DataFrame, config: PrepConfig
+    rows: _Rows,
+    ok: pd.DataFrame,
+    aggregated: pd.DataFrame,
+    merged: np.ndarray,
+    assays: pd.DataFrame,
+    config: PrepConfig,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Build tasks; observations feeding no task (and their merged replicates) are rejected."""
     clock = time.perf_counter()
@@ -247,20 +254,30 @@ def _assemble(
     row_of_key = pd.Series(np.arange(len(structure_keys)), index=structure_keys)
     X = batch.X[positions].astype(np.float32)
     Y, censor = _label_matrices(labels, row_of_key, len(structure_keys), len(tasks_df))
-    compounds = pd.DataFrame({
-        "row": np.arange(len(structure_keys), dtype=np.int64),
-        "compound_id": rows.activities["compound_id"].to_numpy()[first_row.to_numpy()].astype(str),
-        "fold": _compound_folds(labels, row_of_key, batch, positions, dates, config),
-    })
-    counts = {"compounds": len(compounds), "tasks": len(tasks_df), "input_rows": rows.accounting.n_rows,
-              "observations": int(Y.nnz), "unique_input_smiles": batch.n_unique}
+    compounds = pd.DataFrame(
+        {
+            "row": np.arange(len(structure_keys), dtype=np.int64),
+            "compound_id": rows.activities["compound_id"].to_numpy()[first_row.to_numpy()].astype(str),
+            "fold": _compound_folds(labels, row_of_key, batch, positions, dates, config),
+        }
+    )
+    counts = {
+        "compounds": len(compounds),
+        "tasks": len(tasks_df),
+        "input_rows": rows.accounting.n_rows,
+        "observations": int(Y.nnz),
+        "unique_input_smiles": batch.n_unique,
+    }
     manifest = build_manifest(config, key.key_id, counts, source_format)
     manifest["fold_scheme"] = "time" if dates is not None else "scaffold"
-    return PreparedSet(X.tocsr(), Y, censor, compounds, tasks_df.reset_index(drop=True),
-                       rows.accounting.to_dict(), manifest)
+    return PreparedSet(
+        X.tocsr(), Y, censor, compounds, tasks_df.reset_index(drop=True), rows.accounting.to_dict(), manifest
+    )
 
 
-def _label_matrices(labels: pd.DataFrame, row_of_key: pd.Series, n_rows: int, n_tasks: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def _label_matrices(
+    labels: pd.DataFrame, row_of_key: pd.Series, n_rows: int, n_tasks: int
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Y (float32) and censor (int8) CSR with identical patterns; every label is stored."""
     row = row_of_key.reindex(labels["structure_key"].to_numpy()).to_numpy(np.int64)
     col = labels["task_id"].to_numpy(np.int64)
@@ -289,7 +306,8 @@ def _compound_folds(
         return batch.scaffold_folds[positions].astype(np.int64)
     earliest = (
         pd.DataFrame({"key": labels["structure_key"].to_numpy(), "date": dates.reindex(labels["input_row"]).to_numpy()})
-        .groupby("key")["date"].min()
+        .groupby("key")["date"]
+        .min()
         .reindex(row_of_key.index)
     )
     return fold_rules.time_folds(earliest.reset_index(drop=True), config.folds.n_folds)

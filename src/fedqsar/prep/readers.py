@@ -77,7 +77,7 @@ def read_text(path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputFileError(
-            f"{path} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})",
+            f"{path} is not UTF-8 text (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})",
             "re-save the file as UTF-8 (e.g. in Excel: 'CSV UTF-8'; or `iconv -f latin1 -t utf-8`)",
         ) from exc
 
@@ -145,7 +145,9 @@ def read_parquet(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types for corrupt files
-        raise InputFileError(f"{path} is not a readable Parquet file: {exc}", "write it again with pandas/pyarrow") from exc
+        raise InputFileError(
+            f"{path} is not a readable Parquet file: {exc}", "write it again with pandas/pyarrow"
+        ) from exc
     frame = _clean_columns(frame)
     if len(frame) == 0:
         raise InputFileError(f"{path} has no rows", "the table must contain at least one row")

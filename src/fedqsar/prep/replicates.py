@@ -101,7 +101,9 @@ def _check_rules(cfg: ValueConfig) -> None:
     for name in ("potency_replicates", "adme_replicates"):
         rule = getattr(cfg, name)
         if rule not in REPLICATE_RULES:
-            raise ConfigError(f"values.{name} = {rule!r} is not a replicate rule", f"use one of {sorted(REPLICATE_RULES)}")
+            raise ConfigError(
+                f"values.{name} = {rule!r} is not a replicate rule", f"use one of {sorted(REPLICATE_RULES)}"
+            )
 
 
 def aggregate_group(

@@ -39,8 +39,8 @@ helpers), ``prep.readers`` (file mechanics: encodings, CSV / Parquet / SDF).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -146,7 +146,9 @@ def read_long(path: Path, *, rename: Mapping[str, str] | None = None) -> RawInpu
     if readers.MALFORMED_LINE in table.columns:
         acts.loc[table[readers.MALFORMED_LINE].notna().to_numpy(), "reject_reason"] = MALFORMED_ROW
     if readers.MOLBLOCK_ERROR.lower() in table.columns:
-        acts.loc[table[readers.MOLBLOCK_ERROR.lower()].fillna(False).astype(bool).to_numpy(), "reject_reason"] = UNPARSABLE_MOLBLOCK
+        acts.loc[table[readers.MOLBLOCK_ERROR.lower()].fillna(False).astype(bool).to_numpy(), "reject_reason"] = (
+            UNPARSABLE_MOLBLOCK
+        )
     acts = finish_activities(acts)
     return RawInput(acts, assays_from_activities(acts), "long")
 
@@ -178,7 +180,9 @@ def assays_from_activities(acts: pd.DataFrame) -> pd.DataFrame:
     known = acts.dropna(subset=["assay_id"])
     counts = known.dropna(subset=["endpoint"]).groupby(["assay_id", "endpoint"]).size().reset_index(name="n")
     counts = counts.sort_values(["assay_id", "n", "endpoint"], ascending=[True, False, True])
-    endpoint_of = dict(zip(*counts.drop_duplicates("assay_id")[["assay_id", "endpoint"]].to_numpy().T)) if len(counts) else {}
+    endpoint_of = (
+        dict(zip(*counts.drop_duplicates("assay_id")[["assay_id", "endpoint"]].to_numpy().T)) if len(counts) else {}
+    )
     rows = []
     for assay_id in sorted(known["assay_id"].unique()):
         endpoint = endpoint_of.get(assay_id)
@@ -193,7 +197,9 @@ def pre_rejects(activities: pd.DataFrame) -> pd.DataFrame:
     The pipeline rejects these first (before standardisation), so each is counted once.
     """
     mask = activities["reject_reason"].notna()
-    return pd.DataFrame({
-        "input_row": activities.loc[mask, "input_row"].to_numpy(np.int64),
-        "reason": activities.loc[mask, "reject_reason"].astype(str).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "input_row": activities.loc[mask, "input_row"].to_numpy(np.int64),
+            "reason": activities.loc[mask, "reject_reason"].astype(str).to_numpy(),
+        }
+    )

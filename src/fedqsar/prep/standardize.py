@@ -254,7 +254,9 @@ def run_steps(
                 return StepsOutcome(None, None, None, memo[memo_key])
         out = STEPS[name](out, tools)
         smiles = Chem.MolToSmiles(out) if before is not None else None
-        clean = name in ENDS_CLEAN or (clean and (name in LABEL_ONLY_STEPS or (before is not None and smiles == before)))
+        clean = name in ENDS_CLEAN or (
+            clean and (name in LABEL_ONLY_STEPS or (before is not None and smiles == before))
+        )
         position += 1
     return StepsOutcome(out, smiles, memo_key, None)
 

@@ -114,7 +114,9 @@ class StructureWorker:
         input_weight = Descriptors.MolWt(input_mol)
         if outcome.mol is None:
             heavy = input_mol.GetNumHeavyAtoms()
-            return MoleculeResult(None, outcome.reason, _EMPTY_BITS, _EMPTY_VALUES, -1, heavy, float("nan"), input_weight)
+            return MoleculeResult(
+                None, outcome.reason, _EMPTY_BITS, _EMPTY_VALUES, -1, heavy, float("nan"), input_weight
+            )
         mol = outcome.mol
         bits, values, fold = self._fingerprint_and_fold(outcome.smiles, mol)
         return MoleculeResult(

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,13 +16,30 @@ from fedqsar.errors import InputSchemaError
 from fedqsar.prep import accounting as reasons
 
 ACTIVITY_COLUMNS = (
-    "input_row", "source", "compound_id", "smiles", "assay_id", "value", "unit", "qualifier",
-    "endpoint", "date", "reject_reason",
+    "input_row",
+    "source",
+    "compound_id",
+    "smiles",
+    "assay_id",
+    "value",
+    "unit",
+    "qualifier",
+    "endpoint",
+    "date",
+    "reject_reason",
 )
 
 ASSAY_COLUMNS = (
-    "assay_id", "endpoint", "thresholds", "direction", "assay_type", "use_in_regression",
-    "is_binary", "weight", "catalog_assay_id", "parent_assay_id",
+    "assay_id",
+    "endpoint",
+    "thresholds",
+    "direction",
+    "assay_type",
+    "use_in_regression",
+    "is_binary",
+    "weight",
+    "catalog_assay_id",
+    "parent_assay_id",
 )
 
 EXPERT_THRESHOLD_COLUMNS = tuple(f"expert_threshold_{i}" for i in range(1, 6))
@@ -33,12 +50,14 @@ AMBIGUOUS_STRUCTURE = "ambiguous_structure"  # one compound id, several differen
 MALFORMED_ROW = "malformed_row"  # CSV line with more fields than the header
 UNPARSABLE_MOLBLOCK = "unparsable_molblock"  # SD record RDKit cannot read
 UNKNOWN_TASK = "unknown_classification_task"  # T4 task id absent from T3
-reasons.REASONS.update({
-    AMBIGUOUS_STRUCTURE: "the compound id appears with different SMILES in the structure table",
-    MALFORMED_ROW: "the CSV line has more fields than the header",
-    UNPARSABLE_MOLBLOCK: "RDKit could not read this SD record",
-    UNKNOWN_TASK: "the T4 classification_task_id is not in T3",
-})
+reasons.REASONS.update(
+    {
+        AMBIGUOUS_STRUCTURE: "the compound id appears with different SMILES in the structure table",
+        MALFORMED_ROW: "the CSV line has more fields than the header",
+        UNPARSABLE_MOLBLOCK: "RDKit could not read this SD record",
+        UNKNOWN_TASK: "the T4 classification_task_id is not in T3",
+    }
+)
 
 
 @dataclass
@@ -84,8 +103,10 @@ def require_columns(table: pd.DataFrame, required: Sequence[str], optional: Sequ
     hints = _near_misses(missing, found)
     raise InputSchemaError(
         f"{what}: missing column(s) {missing}; found {found}",
-        f"expected columns {list(required)}" + (f" (optional {list(optional)})" if optional else "")
-        + (f"; did you mean {hints}?" if hints else "") + "; rename the columns or pass rename={...}",
+        f"expected columns {list(required)}"
+        + (f" (optional {list(optional)})" if optional else "")
+        + (f"; did you mean {hints}?" if hints else "")
+        + "; rename the columns or pass rename={...}",
     )
 
 
@@ -136,9 +157,16 @@ def text_or_none(value: object) -> str | None:
 
 def assay_row(assay_id: str, **fields: object) -> dict[str, object]:
     row: dict[str, object] = {
-        "assay_id": str(assay_id), "endpoint": None, "thresholds": (), "direction": None,
-        "assay_type": None, "use_in_regression": True, "is_binary": False, "weight": 1.0,
-        "catalog_assay_id": None, "parent_assay_id": None,
+        "assay_id": str(assay_id),
+        "endpoint": None,
+        "thresholds": (),
+        "direction": None,
+        "assay_type": None,
+        "use_in_regression": True,
+        "is_binary": False,
+        "weight": 1.0,
+        "catalog_assay_id": None,
+        "parent_assay_id": None,
     }
     row.update(fields)
     return row

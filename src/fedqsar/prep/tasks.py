@@ -109,8 +109,12 @@ def fixed_adaptive_threshold(values: np.ndarray, censor: np.ndarray, cfg: TaskCo
     for trial in cfg.fixed_adaptive_trials:
         labels = class_labels(values, censor, trial, "high")
         n_act, n_inact = int(np.sum(labels == 1.0)), int(np.sum(labels == 0.0))
-        if n_act + n_inact and n_act / (n_act + n_inact) >= cfg.fixed_adaptive_min_active_share \
-                and n_act >= cfg.min_positives and n_inact >= cfg.min_negatives:
+        if (
+            n_act + n_inact
+            and n_act / (n_act + n_inact) >= cfg.fixed_adaptive_min_active_share
+            and n_act >= cfg.min_positives
+            and n_inact >= cfg.min_negatives
+        ):
             return float(trial)
     exact = values[censor == 0]
     return float(np.median(exact if exact.size else values))
@@ -165,7 +169,9 @@ def _direction(group: _Group) -> str:
 
 
 # --- building -------------------------------------------------------------------------------
-def build_tasks(aggregated: pd.DataFrame, assays: pd.DataFrame | None, cfg: TaskConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_tasks(
+    aggregated: pd.DataFrame, assays: pd.DataFrame | None, cfg: TaskConfig
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tasks table and labels from aggregated observations.
 
     Parameters
@@ -203,9 +209,19 @@ def build_tasks(aggregated: pd.DataFrame, assays: pd.DataFrame | None, cfg: Task
             parts["input_row"].append(group.rows[keep].astype(np.int64))
     _unique_names(tasks)
     tasks_df = pd.DataFrame(tasks, columns=list(TASK_COLUMNS))
-    tasks_df = tasks_df.astype({"task_id": np.int64, "threshold": float, "training_weight": float,
-                                "aggregation_weight": float, "n_observed": np.int64, "n_positive": np.int64,
-                                "n_negative": np.int64, "n_censored": np.int64, "passes_quorum": bool})
+    tasks_df = tasks_df.astype(
+        {
+            "task_id": np.int64,
+            "threshold": float,
+            "training_weight": float,
+            "aggregation_weight": float,
+            "n_observed": np.int64,
+            "n_positive": np.int64,
+            "n_negative": np.int64,
+            "n_censored": np.int64,
+            "passes_quorum": bool,
+        }
+    )
     labels_df = pd.DataFrame({k: np.concatenate(v) for k, v in parts.items()}) if tasks else _empty_labels()
     return tasks_df, labels_df
 
@@ -228,9 +244,15 @@ def rows_without_task(aggregated: pd.DataFrame, labels_df: pd.DataFrame) -> np.n
 
 
 def _empty_labels() -> pd.DataFrame:
-    return pd.DataFrame({"structure_key": pd.Series(dtype=object), "task_id": pd.Series(dtype=np.int64),
-                         "y": pd.Series(dtype=np.float32), "censor": pd.Series(dtype=np.int8),
-                         "input_row": pd.Series(dtype=np.int64)})
+    return pd.DataFrame(
+        {
+            "structure_key": pd.Series(dtype=object),
+            "task_id": pd.Series(dtype=np.int64),
+            "y": pd.Series(dtype=np.float32),
+            "censor": pd.Series(dtype=np.int8),
+            "input_row": pd.Series(dtype=np.int64),
+        }
+    )
 
 
 def _assay_lookup(assays: pd.DataFrame | None) -> dict[str, dict]:
@@ -241,7 +263,9 @@ def _assay_lookup(assays: pd.DataFrame | None) -> dict[str, dict]:
 
 def _groups(aggregated: pd.DataFrame, meta: dict[str, dict]) -> list[_Group]:
     assay = aggregated["assay_id"].astype(str).to_numpy(object)
-    endpoint = aggregated["endpoint"].fillna("").astype(str).to_numpy(object) if len(aggregated) else np.zeros(0, object)
+    endpoint = (
+        aggregated["endpoint"].fillna("").astype(str).to_numpy(object) if len(aggregated) else np.zeros(0, object)
+    )
     if len(aggregated) == 0:
         return []
     codes = pd.DataFrame({"a": assay, "e": endpoint}).groupby(["a", "e"], sort=True).ngroup().to_numpy()
@@ -253,19 +277,30 @@ def _groups(aggregated: pd.DataFrame, meta: dict[str, dict]) -> list[_Group]:
         "rows": aggregated["input_row"].to_numpy(np.int64),
         "values": aggregated["value_canonical"].to_numpy(np.float64),
         "censor": aggregated["censor"].to_numpy(np.int8),
-        "unit": aggregated["canonical_unit"].astype(str).to_numpy(object) if "canonical_unit" in aggregated else np.full(len(assay), "", object),
-        "family": aggregated["family"].astype(str).to_numpy(object) if "family" in aggregated else np.full(len(assay), "other", object),
+        "unit": aggregated["canonical_unit"].astype(str).to_numpy(object)
+        if "canonical_unit" in aggregated
+        else np.full(len(assay), "", object),
+        "family": aggregated["family"].astype(str).to_numpy(object)
+        if "family" in aggregated
+        else np.full(len(assay), "other", object),
     }
     groups = []
     for members in np.split(order, bounds):
         assay_id, endpoint_name = assay[members[0]], endpoint[members[0]]
         name = assay_id if n_endpoints[assay_id] == 1 else f"{assay_id}|{endpoint_name}"
-        groups.append(_Group(
-            assay_id=name, endpoint=endpoint_name, unit=str(cols["unit"][members[0]]),
-            family=str(cols["family"][members[0]]), keys=cols["keys"][members], rows=cols["rows"][members],
-            values=cols["values"][members], censor=cols["censor"][members],
-            meta={**meta.get(assay_id, {}), "assay_id_raw": assay_id},  # small dict per group
-        ))
+        groups.append(
+            _Group(
+                assay_id=name,
+                endpoint=endpoint_name,
+                unit=str(cols["unit"][members[0]]),
+                family=str(cols["family"][members[0]]),
+                keys=cols["keys"][members],
+                rows=cols["rows"][members],
+                values=cols["values"][members],
+                censor=cols["censor"][members],
+                meta={**meta.get(assay_id, {}), "assay_id_raw": assay_id},  # small dict per group
+            )
+        )
     return groups
 
 
@@ -306,9 +341,18 @@ def _task_row(task_id: int, group: _Group, spec: tuple, y: np.ndarray, censor: n
         passes = n_pos >= cfg.min_positives and n_neg >= cfg.min_negatives
         name = group.assay_id if ready_labels or math.isnan(threshold) else f"{group.assay_id}@{threshold:g}"
     return {
-        "task_id": task_id, "task_name": name, "assay_id": group.meta["assay_id_raw"],
-        "endpoint": group.endpoint, "kind": kind, "unit": group.unit, "threshold": threshold,
-        "training_weight": weight, "aggregation_weight": 1.0 if passes and not auxiliary else 0.0,
-        "n_observed": n, "n_positive": n_pos, "n_negative": n_neg, "n_censored": n_cens,
+        "task_id": task_id,
+        "task_name": name,
+        "assay_id": group.meta["assay_id_raw"],
+        "endpoint": group.endpoint,
+        "kind": kind,
+        "unit": group.unit,
+        "threshold": threshold,
+        "training_weight": weight,
+        "aggregation_weight": 1.0 if passes and not auxiliary else 0.0,
+        "n_observed": n,
+        "n_positive": n_pos,
+        "n_negative": n_neg,
+        "n_censored": n_cens,
         "passes_quorum": bool(passes),
     }

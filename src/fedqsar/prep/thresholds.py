@@ -69,12 +69,20 @@ def _read_csv(path: Path) -> pd.DataFrame:
     require_columns(table, THRESHOLD_REQUIRED, THRESHOLD_OPTIONAL, what=f"{path.name} (thresholds)")
     if "thresholds" not in table.columns and not any(c in table.columns for c in EXPERT_THRESHOLD_COLUMNS):
         raise InputSchemaError(
-            f"{path.name}: no threshold column", "add a 'thresholds' column (e.g. 6;7) or expert_threshold_1..5",
+            f"{path.name}: no threshold column",
+            "add a 'thresholds' column (e.g. 6;7) or expert_threshold_1..5",
         )
     rows = []
     for _, row in table.iterrows():
-        rows.append(_entry(str(row["assay_id"]).strip(), _parse_threshold_cell(row, path), row.get("endpoint"),
-                           row.get("direction"), row.get("weight")))
+        rows.append(
+            _entry(
+                str(row["assay_id"]).strip(),
+                _parse_threshold_cell(row, path),
+                row.get("endpoint"),
+                row.get("direction"),
+                row.get("weight"),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -88,7 +96,9 @@ def _read_toml(path: Path) -> pd.DataFrame:
     rows = []
     for assay_id, entry in data.items():
         if not isinstance(entry, dict):
-            raise InputSchemaError(f"{path.name}: '{assay_id}' is not a table", "write [ASSAY_ID] then thresholds = [...]")
+            raise InputSchemaError(
+                f"{path.name}: '{assay_id}' is not a table", "write [ASSAY_ID] then thresholds = [...]"
+            )
         unknown = sorted(set(entry) - set(TOML_KEYS))
         if unknown or "thresholds" not in entry:
             raise InputSchemaError(
@@ -98,15 +108,24 @@ def _read_toml(path: Path) -> pd.DataFrame:
         values = entry["thresholds"] if isinstance(entry["thresholds"], list) else [entry["thresholds"]]
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             raise InputSchemaError(f"{path.name}: thresholds of '{assay_id}' are not numbers", "write e.g. [6.5, 7.5]")
-        rows.append(_entry(str(assay_id), tuple(sorted(float(v) for v in values)), entry.get("endpoint"),
-                           entry.get("direction"), entry.get("weight")))
+        rows.append(
+            _entry(
+                str(assay_id),
+                tuple(sorted(float(v) for v in values)),
+                entry.get("endpoint"),
+                entry.get("direction"),
+                entry.get("weight"),
+            )
+        )
     return pd.DataFrame(rows)
 
 
 def _entry(assay_id: str, thresholds: tuple[float, ...], endpoint: object, direction: object, weight: object) -> dict:
     weight_value = pd.to_numeric(pd.Series([weight], dtype=object), errors="coerce").iloc[0]
     return {
-        "assay_id": assay_id, "thresholds": thresholds, "endpoint": text_or_none(endpoint),
+        "assay_id": assay_id,
+        "thresholds": thresholds,
+        "endpoint": text_or_none(endpoint),
         "direction": (text_or_none(direction) or "").lower() or None,
         "weight": float(weight_value) if pd.notna(weight_value) else math.nan,
     }

@@ -12,8 +12,8 @@ weight``; T4 ``input_compound_id, classification_task_id, class_label``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,16 +42,29 @@ from fedqsar.prep.tables import (
 
 T0_REQUIRED = ("input_assay_id", "assay_type")
 T0_OPTIONAL = (
-    "use_in_regression", "expert_threshold_1", "expert_threshold_2", "expert_threshold_3",
-    "expert_threshold_4", "expert_threshold_5", "direction", "is_binary", "catalog_assay_id",
-    "parent_assay_id", "endpoint", "weight",
+    "use_in_regression",
+    "expert_threshold_1",
+    "expert_threshold_2",
+    "expert_threshold_3",
+    "expert_threshold_4",
+    "expert_threshold_5",
+    "direction",
+    "is_binary",
+    "catalog_assay_id",
+    "parent_assay_id",
+    "endpoint",
+    "weight",
 )
 T1_REQUIRED = ("input_compound_id", "input_assay_id", "standard_qualifier", "standard_value")
 T2_REQUIRED = ("input_compound_id", "smiles")
 T3_REQUIRED = ("classification_task_id", "input_assay_id", "assay_type", "threshold_value", "weight")
 T4_REQUIRED = ("input_compound_id", "classification_task_id", "class_label")
 ROLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "T0": T0_REQUIRED, "T1": T1_REQUIRED, "T2": T2_REQUIRED, "T3": T3_REQUIRED, "T4": T4_REQUIRED,
+    "T0": T0_REQUIRED,
+    "T1": T1_REQUIRED,
+    "T2": T2_REQUIRED,
+    "T3": T3_REQUIRED,
+    "T4": T4_REQUIRED,
 }
 
 
@@ -73,7 +86,9 @@ def identify_roles(files: Sequence[Path]) -> dict[str, Path]:
             continue
         role = max(matches, key=lambda r: len(ROLE_COLUMNS[r]))  # the most specific role
         if role in roles:
-            raise InputSchemaError(f"both {roles[role].name} and {path.name} look like TUNER {role}", "give one file per role")
+            raise InputSchemaError(
+                f"both {roles[role].name} and {path.name} look like TUNER {role}", "give one file per role"
+            )
         roles[role] = path
     if unknown:
         raise InputSchemaError(
@@ -127,8 +142,9 @@ def _structures(t2: pd.DataFrame) -> tuple[dict[str, str | None], set[str]]:
 
 def _attach_structures(acts: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
     lookup, ambiguous = _structures(t2)
-    acts["smiles"] = pd.Series([lookup.get(cid) if cid is not None else None for cid in acts["compound_id"]],
-                               index=acts.index, dtype=object)
+    acts["smiles"] = pd.Series(
+        [lookup.get(cid) if cid is not None else None for cid in acts["compound_id"]], index=acts.index, dtype=object
+    )
     acts["reject_reason"] = acts.get("reject_reason", pd.Series([None] * len(acts), dtype=object)).astype(object)
     no_structure = acts["smiles"].isna() & acts["reject_reason"].isna()
     acts.loc[no_structure, "reject_reason"] = reasons.MISSING_STRUCTURE
@@ -143,14 +159,16 @@ def _read_tuner_current(roles: dict[str, Path]) -> RawInput:
     assays = _tuner_assays(t0)
     binary = set(assays.loc[assays["is_binary"], "assay_id"])
     endpoint_of = dict(zip(assays["assay_id"], assays["endpoint"]))
-    acts = pd.DataFrame({
-        "source": roles["T1"].name,
-        "compound_id": as_text(t1["input_compound_id"]),
-        "assay_id": as_text(t1["input_assay_id"]),
-        "value": cells(t1, "standard_value"),
-        "qualifier": as_text(t1["standard_qualifier"]),
-        "date": as_text(t1["date"]) if "date" in t1.columns else None,
-    })
+    acts = pd.DataFrame(
+        {
+            "source": roles["T1"].name,
+            "compound_id": as_text(t1["input_compound_id"]),
+            "assay_id": as_text(t1["input_assay_id"]),
+            "value": cells(t1, "standard_value"),
+            "qualifier": as_text(t1["standard_qualifier"]),
+            "date": as_text(t1["date"]) if "date" in t1.columns else None,
+        }
+    )
     acts["endpoint"] = acts["assay_id"].map(endpoint_of).astype(object)
     acts["unit"] = None
     is_label = acts["assay_id"].isin(binary)
@@ -175,22 +193,26 @@ def _tuner_assays(t0: pd.DataFrame) -> pd.DataFrame:
         endpoint = text_or_none(row.get("endpoint"))
         direction = text_or_none(row.get("direction"))
         weight = pd.to_numeric(pd.Series([row.get("weight")]), errors="coerce").iloc[0]
-        rows.append(assay_row(
-            str(row["input_assay_id"]).strip(),
-            endpoint=LABEL if binary else endpoint,
-            thresholds=thresholds_of(row, EXPERT_THRESHOLD_COLUMNS),
-            direction=direction.lower() if direction else None,
-            assay_type=text_or_none(row.get("assay_type")),
-            use_in_regression=bool(use_reg.iloc[i]) and not binary,
-            is_binary=binary,
-            weight=float(weight) if pd.notna(weight) else 1.0,
-            catalog_assay_id=text_or_none(row.get("catalog_assay_id")),
-            parent_assay_id=text_or_none(row.get("parent_assay_id")),
-        ))
+        rows.append(
+            assay_row(
+                str(row["input_assay_id"]).strip(),
+                endpoint=LABEL if binary else endpoint,
+                thresholds=thresholds_of(row, EXPERT_THRESHOLD_COLUMNS),
+                direction=direction.lower() if direction else None,
+                assay_type=text_or_none(row.get("assay_type")),
+                use_in_regression=bool(use_reg.iloc[i]) and not binary,
+                is_binary=binary,
+                weight=float(weight) if pd.notna(weight) else 1.0,
+                catalog_assay_id=text_or_none(row.get("catalog_assay_id")),
+                parent_assay_id=text_or_none(row.get("parent_assay_id")),
+            )
+        )
     frame = assay_frame(rows)
     dupes = frame["assay_id"][frame["assay_id"].duplicated()].unique().tolist()
     if dupes:
-        raise InputSchemaError(f"T0 lists assay ids {dupes[:5]} more than once", "each input_assay_id must appear once in T0")
+        raise InputSchemaError(
+            f"T0 lists assay ids {dupes[:5]} more than once", "each input_assay_id must appear once in T0"
+        )
     return frame
 
 
@@ -201,41 +223,54 @@ def _read_tuner_legacy(roles: dict[str, Path]) -> RawInput:
     tasks = _legacy_tasks(t3)
     task_assay = dict(zip(tasks["classification_task_id"], tasks["assay_id"]))
     task_ids = as_text(t4["classification_task_id"])
-    acts = pd.DataFrame({
-        "source": roles["T4"].name,
-        "compound_id": as_text(t4["input_compound_id"]),
-        "assay_id": task_ids.map(lambda t: task_assay.get(t, f"task_{t}")).astype(object),
-        "value": cells(t4, "class_label"),
-        "qualifier": "=",
-        "unit": LABEL,
-        "endpoint": LABEL,
-        "date": None,
-    })
+    acts = pd.DataFrame(
+        {
+            "source": roles["T4"].name,
+            "compound_id": as_text(t4["input_compound_id"]),
+            "assay_id": task_ids.map(lambda t: task_assay.get(t, f"task_{t}")).astype(object),
+            "value": cells(t4, "class_label"),
+            "qualifier": "=",
+            "unit": LABEL,
+            "endpoint": LABEL,
+            "date": None,
+        }
+    )
     acts["reject_reason"] = None
     acts.loc[~task_ids.isin(task_assay.keys()).to_numpy(), "reject_reason"] = UNKNOWN_TASK
     if readers.MALFORMED_LINE in t4.columns:
         acts.loc[t4[readers.MALFORMED_LINE.lower()].notna().to_numpy(), "reject_reason"] = MALFORMED_ROW
     acts = _attach_structures(acts, t2)
-    assays = assay_frame([
-        assay_row(
-            r.assay_id, endpoint=LABEL, thresholds=(r.threshold,) if pd.notna(r.threshold) else (),
-            assay_type=r.assay_type, use_in_regression=False, is_binary=True, weight=r.weight,
-        )
-        for r in tasks.itertuples(index=False)
-    ])
+    assays = assay_frame(
+        [
+            assay_row(
+                r.assay_id,
+                endpoint=LABEL,
+                thresholds=(r.threshold,) if pd.notna(r.threshold) else (),
+                assay_type=r.assay_type,
+                use_in_regression=False,
+                is_binary=True,
+                weight=r.weight,
+            )
+            for r in tasks.itertuples(index=False)
+        ]
+    )
     return RawInput(finish_activities(acts), assays, "tuner_legacy")
 
 
 def _legacy_tasks(t3: pd.DataFrame) -> pd.DataFrame:
-    tasks = pd.DataFrame({
-        "classification_task_id": as_text(t3["classification_task_id"]),
-        "input_assay_id": as_text(t3["input_assay_id"]),
-        "assay_type": as_text(t3["assay_type"]),
-        "threshold": pd.to_numeric(t3["threshold_value"], errors="coerce"),
-        "weight": pd.to_numeric(t3["weight"], errors="coerce").fillna(1.0),
-    })
+    tasks = pd.DataFrame(
+        {
+            "classification_task_id": as_text(t3["classification_task_id"]),
+            "input_assay_id": as_text(t3["input_assay_id"]),
+            "assay_type": as_text(t3["assay_type"]),
+            "threshold": pd.to_numeric(t3["threshold_value"], errors="coerce"),
+            "weight": pd.to_numeric(t3["weight"], errors="coerce").fillna(1.0),
+        }
+    )
     several = tasks.groupby("input_assay_id")["classification_task_id"].transform("count") > 1
     tasks["assay_id"] = np.where(
-        several, tasks["input_assay_id"] + "@" + tasks["threshold"].map(lambda t: f"{t:g}"), tasks["input_assay_id"],
+        several,
+        tasks["input_assay_id"] + "@" + tasks["threshold"].map(lambda t: f"{t:g}"),
+        tasks["input_assay_id"],
     )
     return tasks

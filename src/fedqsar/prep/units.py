@@ -41,8 +41,8 @@ Unit spellings are normalised before lookup (:func:`normalise_unit`): case, blan
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -136,8 +136,19 @@ def _fraction_unbound(name: str, fu: Callable[[np.ndarray], np.ndarray], sign: i
     return Unit(name, "binding", convert, sign)
 
 
-MOLAR_FACTORS = {"m": 1.0, "mol/l": 1.0, "mm": 1e-3, "mmol/l": 1e-3, "um": 1e-6, "umol/l": 1e-6,
-                 "nm": 1e-9, "nmol/l": 1e-9, "pm": 1e-12, "pmol/l": 1e-12, "fm": 1e-15}
+MOLAR_FACTORS = {
+    "m": 1.0,
+    "mol/l": 1.0,
+    "mm": 1e-3,
+    "mmol/l": 1e-3,
+    "um": 1e-6,
+    "umol/l": 1e-6,
+    "nm": 1e-9,
+    "nmol/l": 1e-9,
+    "pm": 1e-12,
+    "pmol/l": 1e-12,
+    "fm": 1e-15,
+}
 MASS_FACTORS = {"g/l": 1.0, "mg/ml": 1.0, "mg/l": 1e-3, "ug/ml": 1e-3, "ug/l": 1e-6, "ng/ml": 1e-6}
 P_SCALES = ("pxc50", "pic50", "pec50", "pki", "pkd", "pkb", "pac50", "pchembl", "pchembl_value", "-log10(m)")
 LINEAR_FAMILIES: dict[str, dict[str, float]] = {
@@ -176,8 +187,15 @@ def _build_registry() -> dict[str, Unit]:
         "log10(%unbound)": _log("log10(% unbound)", "binding", 0.01),
         "log10(fu)": _log("log10(fu)", "binding", 1.0),
     }
-    aliases = {"%ppb": "%bound", "%free": "%unbound", "fb": "fractionbound", "fractionunbound": "fu",
-               "log(%unbound)": "log10(%unbound)", "log(fu)": "log10(fu)", "log10(%free)": "log10(%unbound)"}
+    aliases = {
+        "%ppb": "%bound",
+        "%free": "%unbound",
+        "fb": "fractionbound",
+        "fractionunbound": "fu",
+        "log(%unbound)": "log10(%unbound)",
+        "log(fu)": "log10(fu)",
+        "log10(%free)": "log10(%unbound)",
+    }
     units.update(binding)
     units.update({alias: binding[target] for alias, target in aliases.items()})
     units["logs"] = _log("log10(M)", "molar", 1.0)  # "logS" written as a unit: log10(mol/L)
@@ -195,9 +213,18 @@ UNITS: dict[str, Unit] = _build_registry()
 
 # Canonical unit per dimension, used for endpoints not in the endpoint registry.
 DIMENSION_CANONICAL: dict[str, str] = {
-    "molar": "-log10(m)", "binding": "log10(fu)", "cl_protein": "log10(ul/min/mg)",
-    "cl_body": "log10(ml/min/kg)", "cl_cells": "log10(ul/min/10^6cells)", "papp": "log10(cm/s)",
-    "ratio": "log10(ratio)", "time": "log10(h)", "log": "log", "percent": "%", "label": "label", "none": "",
+    "molar": "-log10(m)",
+    "binding": "log10(fu)",
+    "cl_protein": "log10(ul/min/mg)",
+    "cl_body": "log10(ml/min/kg)",
+    "cl_cells": "log10(ul/min/10^6cells)",
+    "papp": "log10(cm/s)",
+    "ratio": "log10(ratio)",
+    "time": "log10(h)",
+    "log": "log",
+    "percent": "%",
+    "label": "label",
+    "none": "",
 }
 
 _INVERSE_EXP = re.compile(r"^([a-z0-9^%]+)-1$")
@@ -223,7 +250,7 @@ def normalise_unit(unit: object) -> str:
 def _unwrap(text: str) -> tuple[str, str]:
     for prefix in ("-log10(", "-log(", "log10(", "log("):
         if text.startswith(prefix) and text.endswith(")"):
-            return text[len(prefix):-1], prefix + "{}" + ")"
+            return text[len(prefix) : -1], prefix + "{}" + ")"
     return text, "{}"
 
 
@@ -255,8 +282,17 @@ def canonical_unit_name(key: str) -> str:
 
 
 DISPLAY: dict[str, str] = {
-    "-log10(m)": "-log10(M)", "log10(m)": "log10(M)", "log10(fu)": "log10(fu)",
-    "log10(ul/min/mg)": "log10(uL/min/mg)", "log10(ml/min/kg)": "log10(mL/min/kg)",
-    "log10(ul/min/10^6cells)": "log10(uL/min/10^6 cells)", "log10(cm/s)": "log10(cm/s)",
-    "log10(ratio)": "log10(ratio)", "log10(h)": "log10(h)", "log": "log", "%": "%", "label": "label", "": "",
+    "-log10(m)": "-log10(M)",
+    "log10(m)": "log10(M)",
+    "log10(fu)": "log10(fu)",
+    "log10(ul/min/mg)": "log10(uL/min/mg)",
+    "log10(ml/min/kg)": "log10(mL/min/kg)",
+    "log10(ul/min/10^6cells)": "log10(uL/min/10^6 cells)",
+    "log10(cm/s)": "log10(cm/s)",
+    "log10(ratio)": "log10(ratio)",
+    "log10(h)": "log10(h)",
+    "log": "log",
+    "%": "%",
+    "label": "label",
+    "": "",
 }

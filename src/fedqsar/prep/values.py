@@ -48,9 +48,21 @@ from fedqsar.prep.config import ValueConfig
 from fedqsar.prep.replicates import GROUP_KEYS, aggregate_group, aggregate_replicates  # noqa: F401 - re-exported
 
 QUALIFIERS: dict[str, str] = {
-    "": "=", "=": "=", "==": "=", "~": "=", "≈": "=",
-    "<": "<", "<=": "<", "<<": "<", "=<": "<", "≤": "<",
-    ">": ">", ">=": ">", ">>": ">", "=>": ">", "≥": ">",
+    "": "=",
+    "=": "=",
+    "==": "=",
+    "~": "=",
+    "≈": "=",
+    "<": "<",
+    "<=": "<",
+    "<<": "<",
+    "=<": "<",
+    "≤": "<",
+    ">": ">",
+    ">=": ">",
+    ">>": ">",
+    "=>": ">",
+    "≥": ">",
 }
 CENSOR_OF = {"=": 0, "<": -1, ">": 1}
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "-", "--"})
@@ -226,11 +238,13 @@ def harmonise(
     ok["endpoint"] = resolved["endpoint"].to_numpy()[~rejected]
     ok["canonical_unit"] = resolved["canonical_key"][~rejected].map(U.canonical_unit_name).to_numpy(dtype=object)
     ok["family"] = resolved["family"].to_numpy()[~rejected]
-    rejected_df = pd.DataFrame({
-        "input_row": df.loc[rejected, "input_row"].to_numpy(np.int64),
-        "reason": reasons[rejected].astype(str),
-        "detail": [_detail(df, i) for i in np.flatnonzero(rejected)],
-    })
+    rejected_df = pd.DataFrame(
+        {
+            "input_row": df.loc[rejected, "input_row"].to_numpy(np.int64),
+            "reason": reasons[rejected].astype(str),
+            "detail": [_detail(df, i) for i in np.flatnonzero(rejected)],
+        }
+    )
     return ok.reset_index(drop=True), rejected_df
 
 
@@ -252,8 +266,12 @@ def _aligned_weights(mol_weight: pd.Series | None, input_rows: np.ndarray) -> np
 
 
 def _convert(
-    numbers: np.ndarray, quals: np.ndarray, resolved: pd.DataFrame, mw: np.ndarray | None,
-    cfg: ValueConfig, open_rows: np.ndarray,
+    numbers: np.ndarray,
+    quals: np.ndarray,
+    resolved: pd.DataFrame,
+    mw: np.ndarray | None,
+    cfg: ValueConfig,
+    open_rows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(numbers)
     canonical = np.full(n, np.nan)
@@ -303,8 +321,18 @@ def _domain_reasons(raw: np.ndarray, values: np.ndarray, unit: U.Unit, weights: 
     return why
 
 
-LABEL_WORDS = {"active": "1", "inactive": "0", "true": "1", "false": "0", "yes": "1", "no": "0",
-               "positive": "1", "negative": "0", "pos": "1", "neg": "0"}
+LABEL_WORDS = {
+    "active": "1",
+    "inactive": "0",
+    "true": "1",
+    "false": "0",
+    "yes": "1",
+    "no": "0",
+    "positive": "1",
+    "negative": "0",
+    "pos": "1",
+    "neg": "0",
+}
 
 
 def _label_words(value: pd.Series, is_label: np.ndarray) -> pd.Series:

@@ -72,8 +72,16 @@ def wide_to_long(
         raise InputSchemaError(f"{path}: no value columns found besides {smiles!r}", "name them with --value-column")
     ids = table[ident].astype(str) if ident else pd.Series([f"row{i}" for i in range(len(table))])
     parts = [
-        pd.DataFrame({"compound_id": ids, "smiles": table[smiles], "assay_id": column,
-                      "value": table[column], "unit": unit_from_header(column), "qualifier": ""})
+        pd.DataFrame(
+            {
+                "compound_id": ids,
+                "smiles": table[smiles],
+                "assay_id": column,
+                "value": table[column],
+                "unit": unit_from_header(column),
+                "qualifier": "",
+            }
+        )
         for column in values
     ]
     long = pd.concat(parts, ignore_index=True)

@@ -34,9 +34,7 @@ class RunFile:
 RUN_FILES: dict[str, RunFile] = {
     "config": RunFile("config.toml", (), True, "`fedqsar demo` or `fedqsar federate`"),
     "consortium": RunFile("consortium.json", (), True, "`fedqsar demo` or `fedqsar federate`"),
-    "history": RunFile(
-        "federation/history.csv", ("round", "partner", "metric", "value"), False, "`fedqsar federate`"
-    ),
+    "history": RunFile("federation/history.csv", ("round", "partner", "metric", "value"), False, "`fedqsar federate`"),
     "ledger": RunFile("federation/ledger.sqlite", (), False, "`fedqsar federate`"),
     "evaluation_ledger": RunFile("evaluation/ledger.sqlite", (), False, "`fedqsar evaluate`"),
     "metrics": RunFile(
@@ -48,15 +46,24 @@ RUN_FILES: dict[str, RunFile] = {
     "uplift": RunFile(
         "evaluation/uplift.csv",
         (
-            "partner", "metric", "comparison", "local", "federated", "pooled", "delta_abs",
-            "delta_rel", "riptop", "ci_low", "ci_high", "recovered_share", "n_tasks",
+            "partner",
+            "metric",
+            "comparison",
+            "local",
+            "federated",
+            "pooled",
+            "delta_abs",
+            "delta_rel",
+            "riptop",
+            "ci_low",
+            "ci_high",
+            "recovered_share",
+            "n_tasks",
         ),
         False,
         "`fedqsar evaluate`",
     ),
-    "endpoints": RunFile(
-        "evaluation/endpoints.csv", ("partner", "endpoint", "value"), False, "`fedqsar evaluate`"
-    ),
+    "endpoints": RunFile("evaluation/endpoints.csv", ("partner", "endpoint", "value"), False, "`fedqsar evaluate`"),
     "coverage": RunFile(
         "trust/coverage.csv",
         ("partner", "task", "confidence", "coverage", "efficiency"),
@@ -75,8 +82,16 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "history": ("round", "value"),
     "metrics": ("value",),
     "uplift": (
-        "local", "federated", "pooled", "delta_abs", "delta_rel", "riptop", "ci_low", "ci_high",
-        "recovered_share", "n_tasks",
+        "local",
+        "federated",
+        "pooled",
+        "delta_abs",
+        "delta_rel",
+        "riptop",
+        "ci_low",
+        "ci_high",
+        "recovered_share",
+        "n_tasks",
     ),
     "endpoints": ("value",),
     "coverage": ("confidence", "coverage", "efficiency"),

@@ -66,7 +66,9 @@ def _check_chain(run_dir: Path, key: str, module: ModuleType | None) -> LedgerSt
     if not (run_dir / relative).is_file():
         return LedgerStatus(relative, "missing", missing_message(key))
     if module is None:
-        return LedgerStatus(relative, "unavailable", "this installation of fedqsar has no ledger module to verify with.")
+        return LedgerStatus(
+            relative, "unavailable", "this installation of fedqsar has no ledger module to verify with."
+        )
     try:
         result = module.verify(run_dir / relative)
     except FedQSARError as exc:
@@ -80,10 +82,15 @@ def describe_verification(result: Any) -> str:
     if not isinstance(count, int):
         return "every entry's hash chains to the one before it."
     head = str(getattr(result, "head_hash", ""))
-    ending = {True: " The record is closed (last entry run_end).",
-              False: " The record was not closed (no run_end entry): the run may have stopped early."}
-    return (f"all {count} entries chain correctly" + (f"; head hash {head}." if head else ".")
-            + ending.get(getattr(result, "complete", None), ""))
+    ending = {
+        True: " The record is closed (last entry run_end).",
+        False: " The record was not closed (no run_end entry): the run may have stopped early.",
+    }
+    return (
+        f"all {count} entries chain correctly"
+        + (f"; head hash {head}." if head else ".")
+        + ending.get(getattr(result, "complete", None), "")
+    )
 
 
 def _check_recorded_results(
@@ -93,13 +100,18 @@ def _check_recorded_results(
     if not entries:
         return LedgerStatus(status.name, status.state, status.detail + " It records no result files to compare.")
     recorded = entries[-1].payload
-    problems = [*_changed_files(run_dir, recorded.get("files") or {}, module),
-                *_federation_head_problem(run_dir, recorded.get("federation_ledger_head"), federation, module)]
+    problems = [
+        *_changed_files(run_dir, recorded.get("files") or {}, module),
+        *_federation_head_problem(run_dir, recorded.get("federation_ledger_head"), federation, module),
+    ]
     if problems:
         return LedgerStatus(status.name, "failed", status.detail + " But: " + " ".join(problems))
     n_files = len(recorded.get("files") or {})
-    return LedgerStatus(status.name, status.state, status.detail
-                        + f" The {n_files} result files match the sha256 hashes the evaluation recorded.")
+    return LedgerStatus(
+        status.name,
+        status.state,
+        status.detail + f" The {n_files} result files match the sha256 hashes the evaluation recorded.",
+    )
 
 
 def _recorded_path(name: str) -> str:
@@ -113,8 +125,10 @@ def _changed_files(run_dir: Path, files: dict[str, str], module: ModuleType) -> 
         if not path.is_file():
             problems.append(f"{_recorded_path(name)} was recorded by the evaluation but is missing.")
         elif module.hash_file(path) != digest:
-            problems.append(f"{_recorded_path(name)} changed after the evaluation recorded it; "
-                            "the numbers shown may not be the evaluated ones.")
+            problems.append(
+                f"{_recorded_path(name)} changed after the evaluation recorded it; "
+                "the numbers shown may not be the evaluated ones."
+            )
     return problems
 
 
@@ -123,6 +137,8 @@ def _federation_head_problem(run_dir: Path, head: Any, federation: LedgerStatus,
         return []
     actual = module.verify(run_dir / federation.name).head_hash
     if actual != head:
-        return [f"{federation.name} ends at {actual[:16]}…, not at the head {str(head)[:16]}… the evaluation "
-                "recorded: entries were added or the ledger was replaced after the evaluation."]
+        return [
+            f"{federation.name} ends at {actual[:16]}…, not at the head {str(head)[:16]}… the evaluation "
+            "recorded: entries were added or the ledger was replaced after the evaluation."
+        ]
     return []

@@ -55,8 +55,8 @@ def metric_info(name: str) -> MetricInfo:
     keep their name and an unknown direction."""
     key = metric_key(name)
     for prefix, word in PREFIXES.items():
-        if key.startswith(prefix) and key[len(prefix):] in METRICS:
-            base = METRICS[key[len(prefix):]]
+        if key.startswith(prefix) and key[len(prefix) :] in METRICS:
+            base = METRICS[key[len(prefix) :]]
             return MetricInfo(f"{word} {base.label}", base.higher_is_better)
     return METRICS.get(key, MetricInfo(name, None))
 

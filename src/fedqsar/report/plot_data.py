@@ -63,18 +63,30 @@ def plot_coverage(coverage: pd.DataFrame, style: PartnerStyle) -> Plot:
         ax.set_ylabel(ylabel)
         ax.set_title(title)
     partner_legend(fig, style, present_partners(style, coverage["partner"]), line=True)
-    return to_plot(fig, "Line charts of observed coverage against nominal confidence, and of prediction set size "
-                   "or interval width, per partner.")
+    return to_plot(
+        fig,
+        "Line charts of observed coverage against nominal confidence, and of prediction set size "
+        "or interval width, per partner.",
+    )
 
 
 def _coverage_panel(ax: Axes, coverage: pd.DataFrame, style: PartnerStyle) -> None:
-    summary = coverage.groupby(["partner", "confidence"]).agg(
-        coverage=("coverage", "mean"), low=("coverage", "min"), high=("coverage", "max")
-    ).reset_index()
+    summary = (
+        coverage.groupby(["partner", "confidence"])
+        .agg(coverage=("coverage", "mean"), low=("coverage", "min"), high=("coverage", "max"))
+        .reset_index()
+    )
     for partner, group in summary.groupby("partner"):
         errors = [group["coverage"] - group["low"], group["high"] - group["coverage"]]
-        ax.errorbar(group["confidence"], group["coverage"], yerr=errors, color=style.colour(partner),
-                    marker=style.marker(partner), capsize=3, alpha=0.9)
+        ax.errorbar(
+            group["confidence"],
+            group["coverage"],
+            yerr=errors,
+            color=style.colour(partner),
+            marker=style.marker(partner),
+            capsize=3,
+            alpha=0.9,
+        )
     levels = summary["confidence"]
     span = [float(levels.min()) - 0.02, float(levels.max()) + 0.02] if len(levels) else [0.0, 1.0]
     ax.plot(span, span, color="black", linewidth=0.9, linestyle="--")
@@ -87,9 +99,11 @@ def plot_domain_error(domain: pd.DataFrame, style: PartnerStyle) -> Plot:
     """Error vs similarity to the training set: per partner and decile, mean over its tasks."""
     fig, axes = new_figure(1, max_columns=1)
     ax = axes[0]
-    summary = domain.groupby(["partner", "decile"]).agg(
-        similarity=("similarity", "mean"), abs_error=("abs_error", "mean")
-    ).reset_index()
+    summary = (
+        domain.groupby(["partner", "decile"])
+        .agg(similarity=("similarity", "mean"), abs_error=("abs_error", "mean"))
+        .reset_index()
+    )
     for partner, group in summary.groupby("partner"):
         group = group.sort_values("similarity")
         ax.plot(group["similarity"], group["abs_error"], color=style.colour(partner), marker=style.marker(partner))

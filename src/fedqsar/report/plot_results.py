@@ -7,7 +7,15 @@ import pandas as pd
 
 from fedqsar.report.metric_names import metric_info
 from fedqsar.report.plots import (
-    BETTER, UNCLEAR, WORSE, PartnerStyle, Plot, new_figure, partner_legend, present_partners, to_plot,
+    BETTER,
+    UNCLEAR,
+    WORSE,
+    PartnerStyle,
+    Plot,
+    new_figure,
+    partner_legend,
+    present_partners,
+    to_plot,
 )
 
 
@@ -66,8 +74,12 @@ def plot_uplift_forest(
         better = {True: f"→ {challenger} better", False: f"← {challenger} better", None: ""}[info.higher_is_better]
         ax.set_xlabel(f"Δ {info.label} ({challenger} − {reference})   {better}")
         ax.set_title(info.label)
-    return to_plot(fig, "Forest plot of the change in " + ", ".join(metric_info(m).label for m in metrics)
-                   + f" from the {reference} to the {challenger} model per partner, with 95% confidence intervals.")
+    return to_plot(
+        fig,
+        "Forest plot of the change in "
+        + ", ".join(metric_info(m).label for m in metrics)
+        + f" from the {reference} to the {challenger} model per partner, with 95% confidence intervals.",
+    )
 
 
 def plot_recovered_share(uplift: pd.DataFrame, metrics: list[str], partners: list[str]) -> Plot:
@@ -79,15 +91,22 @@ def plot_recovered_share(uplift: pd.DataFrame, metrics: list[str], partners: lis
         rows = uplift[uplift["metric"] == metric].set_index("partner")
         shares = [rows.recovered_share.get(p, np.nan) for p in reversed(partners)]
         y = np.arange(len(partners)) + (i - (len(metrics) - 1) / 2) * width
-        ax.barh(y, np.clip(np.nan_to_num(shares), -0.5, 1.5), height=width, label=metric_info(metric).label,
-                color=("#4c72b0", "#dd8452", "#55a868", "#8172b3")[i % 4])
+        ax.barh(
+            y,
+            np.clip(np.nan_to_num(shares), -0.5, 1.5),
+            height=width,
+            label=metric_info(metric).label,
+            color=("#4c72b0", "#dd8452", "#55a868", "#8172b3")[i % 4],
+        )
     ax.axvline(0, color="black", linewidth=0.9)
     ax.axvline(1, color="#555555", linewidth=0.9, linestyle="--")
     ax.set_yticks(range(len(partners)), list(reversed(partners)))
     ax.set_xlabel("share of the pooled gain recovered by federation (1 = as good as pooling)")
     ax.legend(frameon=False, loc="lower right", fontsize="small")
     fig.set_figwidth(6.5)
-    return to_plot(fig, "Bar chart of the share of the gain of pooling all data that federation recovered, per partner.")
+    return to_plot(
+        fig, "Bar chart of the share of the gain of pooling all data that federation recovered, per partner."
+    )
 
 
 def task_pairs(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -111,8 +130,17 @@ def plot_task_scatter(metrics: pd.DataFrame, names: list[str], style: PartnerSty
     for ax, metric in zip(axes, names):
         pairs = task_pairs(metrics, metric)
         for partner, group in pairs.groupby("partner"):
-            ax.scatter(group["local"], group["federated"], s=22, alpha=0.75, marker=style.marker(partner),
-                       color=style.colour(partner), edgecolors="white", linewidths=0.4, rasterized=len(pairs) > 2000)
+            ax.scatter(
+                group["local"],
+                group["federated"],
+                s=22,
+                alpha=0.75,
+                marker=style.marker(partner),
+                color=style.colour(partner),
+                edgecolors="white",
+                linewidths=0.4,
+                rasterized=len(pairs) > 2000,
+            )
         low = float(np.nanmin(pairs[["local", "federated"]].to_numpy())) if len(pairs) else 0.0
         high = float(np.nanmax(pairs[["local", "federated"]].to_numpy())) if len(pairs) else 1.0
         pad = 0.04 * (high - low or 1.0)
@@ -125,8 +153,12 @@ def plot_task_scatter(metrics: pd.DataFrame, names: list[str], style: PartnerSty
         ax.set_ylabel(f"federated {label}")
         ax.set_title(label)
     partner_legend(fig, style, present_partners(style, metrics["partner"]))
-    return to_plot(fig, "Scatter plots of each task's local against federated "
-                   + ", ".join(metric_info(m).label for m in names) + ", one marker shape per partner.")
+    return to_plot(
+        fig,
+        "Scatter plots of each task's local against federated "
+        + ", ".join(metric_info(m).label for m in names)
+        + ", one marker shape per partner.",
+    )
 
 
 def plot_training_curves(history: pd.DataFrame, names: list[str], style: PartnerStyle) -> Plot:
@@ -135,10 +167,20 @@ def plot_training_curves(history: pd.DataFrame, names: list[str], style: Partner
     for ax, metric in zip(axes, names):
         rows = history[history["metric"] == metric].sort_values("round")
         for partner, group in rows.groupby("partner"):
-            ax.plot(group["round"], group["value"], marker=style.marker(partner), ms=3.5,
-                    color=style.colour(partner), linewidth=1.4)
+            ax.plot(
+                group["round"],
+                group["value"],
+                marker=style.marker(partner),
+                ms=3.5,
+                color=style.colour(partner),
+                linewidth=1.4,
+            )
         ax.set_xlabel("federation round")
         ax.set_title(metric_info(metric).label)
     partner_legend(fig, style, present_partners(style, history["partner"]), line=True)
-    return to_plot(fig, "Line charts of " + ", ".join(metric_info(m).label for m in names)
-                   + " per federation round, one line per partner.")
+    return to_plot(
+        fig,
+        "Line charts of "
+        + ", ".join(metric_info(m).label for m in names)
+        + " per federation round, one line per partner.",
+    )

@@ -55,7 +55,9 @@ def write_synthetic_run(
     _write_consortium(folder, n_tasks)
     metrics = _metrics(rng, n_tasks)
     metrics.to_csv(folder / "evaluation" / "metrics.csv", index=False)
-    uplift_table(metrics, UpliftConfig(n_bootstrap=400, seed=seed)).to_csv(folder / "evaluation" / "uplift.csv", index=False)
+    uplift_table(metrics, UpliftConfig(n_bootstrap=400, seed=seed)).to_csv(
+        folder / "evaluation" / "uplift.csv", index=False
+    )
     _history(rng).to_csv(folder / "federation" / "history.csv", index=False)
     _endpoints(rng, endpoint_values).to_csv(folder / "evaluation" / "endpoints.csv", index=False)
     _write_ledgers(folder)
@@ -115,13 +117,21 @@ def _metrics(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
             rf_gap = rng.normal(-0.03, 0.03)
             if metric == "auc_pr":
                 local = float(np.clip(rng.beta(5, 4), 0.05, 0.98))
-                values = {"local": local, "federated": local + gain, "pooled": local + gain + pooled_extra,
-                          "rf": local + rf_gap}
+                values = {
+                    "local": local,
+                    "federated": local + gain,
+                    "pooled": local + gain + pooled_extra,
+                    "rf": local + rf_gap,
+                }
                 values = {k: float(np.clip(v, 0.01, 0.99)) for k, v in values.items()}
             else:
                 local = float(rng.uniform(0.55, 1.1))
-                values = {"local": local, "federated": local - gain, "pooled": local - gain - pooled_extra,
-                          "rf": local - rf_gap}
+                values = {
+                    "local": local,
+                    "federated": local - gain,
+                    "pooled": local - gain - pooled_extra,
+                    "rf": local - rf_gap,
+                }
             for kind, value in values.items():
                 rows.append((partner, task, endpoint, kind, 0, metric, value))
     return pd.DataFrame(rows, columns=["partner", "task", "endpoint", "model_kind", "fold", "metric", "value"])
@@ -154,7 +164,9 @@ def _write_ledgers(folder: Path) -> None:
     for name in SYNTHETIC_PARTNERS:
         federation.append("partner", {"partner": name, "manifest_hash": "3f9a1c0d5e7b2a64"})
     for r in range(1, ROUNDS + 1):
-        federation.append("round", {"round": r, "participants": sorted(SYNTHETIC_PARTNERS), "aggregate_hash": f"{r:064x}"})
+        federation.append(
+            "round", {"round": r, "participants": sorted(SYNTHETIC_PARTNERS), "aggregate_hash": f"{r:064x}"}
+        )
     federation.append("final_model", {"model_hash": "f" * 64})
     federation.append("run_end", {})
     evaluation = Ledger(folder / "evaluation" / "ledger.sqlite")
@@ -171,7 +183,9 @@ def _coverage(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
         for task, _, metric in _task_kinds(n_tasks):
             kind = "classification" if metric == "auc_pr" else "regression"
             for confidence in (0.8, 0.9):
-                coverage = float(np.clip(confidence + rng.normal(0, np.sqrt(confidence * (1 - confidence) / n_test)), 0, 1))
+                coverage = float(
+                    np.clip(confidence + rng.normal(0, np.sqrt(confidence * (1 - confidence) / n_test)), 0, 1)
+                )
                 if kind == "classification":
                     efficiency = 1.0 + 0.8 * (confidence - 0.75) * rng.uniform(0.8, 1.2)  # mean set size
                 else:

@@ -20,24 +20,54 @@ COVERAGE_TOLERANCE = 0.05
 
 def consortium_section(data: ReportData) -> Section:
     """Partners, compounds, tasks, input rows and where every row went."""
-    header = ("partner", "compounds", "tasks", "input rows", "used", "merged (replicates)", "rejected", "rejection reasons")
+    header = (
+        "partner",
+        "compounds",
+        "tasks",
+        "input rows",
+        "used",
+        "merged (replicates)",
+        "rejected",
+        "rejection reasons",
+    )
     rows, flags, warnings = [], [], []
     for p in data.partners:
         reasons = ", ".join(f"{reason} {count:,}" for reason, count in p.rejected.items()) or "—"
-        rows.append((p.name, fmt(p.n_compounds), fmt(p.n_tasks), fmt(p.input_rows), fmt(p.used), fmt(p.merged),
-                     fmt(p.n_rejected), reasons))
+        rows.append(
+            (
+                p.name,
+                fmt(p.n_compounds),
+                fmt(p.n_tasks),
+                fmt(p.input_rows),
+                fmt(p.used),
+                fmt(p.merged),
+                fmt(p.n_rejected),
+                reasons,
+            )
+        )
         flags.append(p.accounting_balances is False)
         if p.accounting_balances is False:
-            warnings.append(f"{p.name}: input rows ({p.input_rows:,}) ≠ used + merged + rejected "
-                            f"({(p.used or 0) + (p.merged or 0) + p.n_rejected:,}); rows are unaccounted for.")
+            warnings.append(
+                f"{p.name}: input rows ({p.input_rows:,}) ≠ used + merged + rejected "
+                f"({(p.used or 0) + (p.merged or 0) + p.n_rejected:,}); rows are unaccounted for."
+            )
     hashes = {p.prep_hash for p in data.partners if p.prep_hash}
     if len(hashes) > 1:
-        warnings.append("Partners were prepared with different settings (prep hashes differ): "
-                        + ", ".join(f"{p.name} {p.prep_hash[:12]}" for p in data.partners) + ".")
-    return Section("consortium", "Consortium", (
-        "Every input row of a partner ends in exactly one bucket: used, merged into a replicate measurement, "
-        "or rejected with a reason. Only counts leave a partner; structures and values never do.",
-    ), tables=(Table(header, tuple(rows), tuple(flags), text_columns=(0, 7)),), warnings=tuple(warnings))
+        warnings.append(
+            "Partners were prepared with different settings (prep hashes differ): "
+            + ", ".join(f"{p.name} {p.prep_hash[:12]}" for p in data.partners)
+            + "."
+        )
+    return Section(
+        "consortium",
+        "Consortium",
+        (
+            "Every input row of a partner ends in exactly one bucket: used, merged into a replicate measurement, "
+            "or rejected with a reason. Only counts leave a partner; structures and values never do.",
+        ),
+        tables=(Table(header, tuple(rows), tuple(flags), text_columns=(0, 7)),),
+        warnings=tuple(warnings),
+    )
 
 
 def endpoint_summary(endpoints: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +93,9 @@ def endpoint_summary(endpoints: pd.DataFrame) -> pd.DataFrame:
         consensus = float(medians.median())
         for partner, values in by_partner:
             shift = (medians[partner] - consensus) / scale if len(medians) > 1 else np.nan
-            rows.append((endpoint, partner, len(values), float(medians[partner]), *np.percentile(values, [25, 75]), shift))
+            rows.append(
+                (endpoint, partner, len(values), float(medians[partner]), *np.percentile(values, [25, 75]), shift)
+            )
     return pd.DataFrame(rows, columns=["endpoint", "partner", "n", "median", "q25", "q75", "shift_sd"])
 
 
@@ -71,28 +103,59 @@ def consistency_section(data: ReportData, style: PartnerStyle) -> Section:
     """Endpoint value distributions per partner, with a table flagging shifted partners."""
     endpoints = data.table("endpoints")
     if endpoints is None or endpoints.empty:
-        return Section("consistency", "Data consistency", missing=(
-            data.missing.get("endpoints", "evaluation/endpoints.csv has no rows; re-run `fedqsar evaluate`."),))
+        return Section(
+            "consistency",
+            "Data consistency",
+            missing=(
+                data.missing.get("endpoints", "evaluation/endpoints.csv has no rows; re-run `fedqsar evaluate`."),
+            ),
+        )
     summary = endpoint_summary(endpoints)
     flagged = summary["shift_sd"].abs() > SHIFT_LIMIT_SD
-    rows = tuple((r.endpoint, r.partner, fmt(int(r.n)), fmt(r.median, 2), f"{fmt(r.q25, 2)} – {fmt(r.q75, 2)}",
-                  fmt(r.shift_sd, 2, signed=True)) for r in summary.itertuples())
-    warnings = tuple(f"{r.partner}'s {r.endpoint} values sit {abs(r.shift_sd):.1f} SD "
-                     f"{'above' if r.shift_sd > 0 else 'below'} the consortium's; check units, assay protocol "
-                     "or the transformation before trusting a shared model of this endpoint."
-                     for r in summary[flagged].itertuples())
-    caption = ("Each outline is one partner's distribution of canonical values of an endpoint. Partners measuring "
-               "the same property should overlap; a distribution shifted sideways usually means a unit, "
-               "log-transform or protocol difference rather than different chemistry.")
-    table = Table(("endpoint", "partner", "values", "median", "interquartile range", "median shift (SD)"), rows,
-                  tuple(bool(f) for f in flagged),
-                  "Median shift: this partner's median minus the consensus (the median of all partners' medians), "
-                  f"in within-partner standard deviations; highlighted beyond ±{SHIFT_LIMIT_SD}.", text_columns=(0, 1))
+    rows = tuple(
+        (
+            r.endpoint,
+            r.partner,
+            fmt(int(r.n)),
+            fmt(r.median, 2),
+            f"{fmt(r.q25, 2)} – {fmt(r.q75, 2)}",
+            fmt(r.shift_sd, 2, signed=True),
+        )
+        for r in summary.itertuples()
+    )
+    warnings = tuple(
+        f"{r.partner}'s {r.endpoint} values sit {abs(r.shift_sd):.1f} SD "
+        f"{'above' if r.shift_sd > 0 else 'below'} the consortium's; check units, assay protocol "
+        "or the transformation before trusting a shared model of this endpoint."
+        for r in summary[flagged].itertuples()
+    )
+    caption = (
+        "Each outline is one partner's distribution of canonical values of an endpoint. Partners measuring "
+        "the same property should overlap; a distribution shifted sideways usually means a unit, "
+        "log-transform or protocol difference rather than different chemistry."
+    )
+    table = Table(
+        ("endpoint", "partner", "values", "median", "interquartile range", "median shift (SD)"),
+        rows,
+        tuple(bool(f) for f in flagged),
+        "Median shift: this partner's median minus the consensus (the median of all partners' medians), "
+        f"in within-partner standard deviations; highlighted beyond ±{SHIFT_LIMIT_SD}.",
+        text_columns=(0, 1),
+    )
     n_endpoints = endpoints["endpoint"].nunique()
-    shown = "" if n_endpoints <= MAX_ENDPOINTS else f" The figure shows the {MAX_ENDPOINTS} most measured; the table lists all."
-    return Section("consistency", "Data consistency", (
-        f"{n_endpoints} endpoint{'s' if n_endpoints != 1 else ''}, {len(endpoints):,} values.{shown}",),
-        (Figure(plot_endpoint_distributions(endpoints, style), caption),), (table,), warnings=warnings)
+    shown = (
+        ""
+        if n_endpoints <= MAX_ENDPOINTS
+        else f" The figure shows the {MAX_ENDPOINTS} most measured; the table lists all."
+    )
+    return Section(
+        "consistency",
+        "Data consistency",
+        (f"{n_endpoints} endpoint{'s' if n_endpoints != 1 else ''}, {len(endpoints):,} values.{shown}",),
+        (Figure(plot_endpoint_distributions(endpoints, style), caption),),
+        (table,),
+        warnings=warnings,
+    )
 
 
 def trust_section(data: ReportData, style: PartnerStyle) -> Section:
@@ -101,59 +164,107 @@ def trust_section(data: ReportData, style: PartnerStyle) -> Section:
     missing = tuple(data.missing[n] for n in ("coverage", "domain") if n in data.missing)
     figures, tables, warnings = [], [], []
     if coverage is not None and not coverage.empty:
-        figures.append(Figure(plot_coverage(coverage, style),
-                              "Left: the share of test compounds whose true value fell inside the predicted "
-                              "interval, against the confidence asked for; points should sit on the dashed "
-                              "diagonal, below it the intervals are too narrow. Then the price of that "
-                              "coverage: the mean prediction-set size (classification; 1 is a confident single "
-                              "label, 2 means 'could be either') and the mean interval width (regression, in the "
-                              "task's units); smaller is more useful."))
+        figures.append(
+            Figure(
+                plot_coverage(coverage, style),
+                "Left: the share of test compounds whose true value fell inside the predicted "
+                "interval, against the confidence asked for; points should sit on the dashed "
+                "diagonal, below it the intervals are too narrow. Then the price of that "
+                "coverage: the mean prediction-set size (classification; 1 is a confident single "
+                "label, 2 means 'could be either') and the mean interval width (regression, in the "
+                "task's units); smaller is more useful.",
+            )
+        )
         table, warnings = _coverage_table(coverage)
         tables.append(table)
     if domain is not None and not domain.empty:
-        figures.append(Figure(plot_domain_error(domain, style),
-                              "Test compounds grouped into deciles by similarity to the training data. The error "
-                              "should fall as similarity rises; a flat line means the similarity score does not "
-                              "tell you when to distrust a prediction."))
+        figures.append(
+            Figure(
+                plot_domain_error(domain, style),
+                "Test compounds grouped into deciles by similarity to the training data. The error "
+                "should fall as similarity rises; a flat line means the similarity score does not "
+                "tell you when to distrust a prediction.",
+            )
+        )
     paragraphs = () if figures else ("Trust metrics were not computed for this run.",)
-    return Section("trust", "Trust: calibrated uncertainty and applicability domain", paragraphs, tuple(figures),
-                   tuple(tables), missing=tuple("Not computed: " + m for m in missing), warnings=tuple(warnings))
+    return Section(
+        "trust",
+        "Trust: calibrated uncertainty and applicability domain",
+        paragraphs,
+        tuple(figures),
+        tuple(tables),
+        missing=tuple("Not computed: " + m for m in missing),
+        warnings=tuple(warnings),
+    )
 
 
 def _coverage_table(coverage: pd.DataFrame) -> tuple[Table, list[str]]:
     table = coverage.assign(kind=coverage["kind"] if "kind" in coverage.columns else "—")
-    summary = table.groupby(["partner", "kind", "confidence"]).agg(
-        tasks=("task", "nunique"), mean=("coverage", "mean"), low=("coverage", "min"), eff=("efficiency", "mean")
-    ).reset_index()
+    summary = (
+        table.groupby(["partner", "kind", "confidence"])
+        .agg(tasks=("task", "nunique"), mean=("coverage", "mean"), low=("coverage", "min"), eff=("efficiency", "mean"))
+        .reset_index()
+    )
     gap = summary["mean"] - summary["confidence"]
     flagged = gap < -COVERAGE_TOLERANCE
-    rows = tuple((r.partner, r.kind, fmt(r.confidence, 2), fmt(int(r.tasks)), fmt(r.mean), fmt(g, signed=True),
-                  fmt(r.low), fmt(r.eff)) for r, g in zip(summary.itertuples(), gap))
-    warnings = [f"{r.partner} ({r.kind}): mean coverage {r.mean:.3f} at nominal {r.confidence:.2f}; its prediction "
-                "sets/intervals are too narrow to trust at that level." for r in summary[flagged].itertuples()]
+    rows = tuple(
+        (
+            r.partner,
+            r.kind,
+            fmt(r.confidence, 2),
+            fmt(int(r.tasks)),
+            fmt(r.mean),
+            fmt(g, signed=True),
+            fmt(r.low),
+            fmt(r.eff),
+        )
+        for r, g in zip(summary.itertuples(), gap)
+    )
+    warnings = [
+        f"{r.partner} ({r.kind}): mean coverage {r.mean:.3f} at nominal {r.confidence:.2f}; its prediction "
+        "sets/intervals are too narrow to trust at that level."
+        for r in summary[flagged].itertuples()
+    ]
     header = ("partner", "kind", "nominal", "tasks", "mean coverage", "coverage − nominal", "worst task", "efficiency")
-    return Table(header, rows, tuple(bool(f) for f in flagged),
-                 f"Efficiency: mean set size (classification) or interval width (regression). "
-                 f"Highlighted: mean coverage more than {COVERAGE_TOLERANCE} below nominal.", text_columns=(0, 1)), warnings
+    return Table(
+        header,
+        rows,
+        tuple(bool(f) for f in flagged),
+        f"Efficiency: mean set size (classification) or interval width (regression). "
+        f"Highlighted: mean coverage more than {COVERAGE_TOLERANCE} below nominal.",
+        text_columns=(0, 1),
+    ), warnings
 
 
 def provenance_section(data: ReportData) -> Section:
     """Configuration hash, ledger verification, library versions, creation time."""
     ledger_label = {"verified": "verified", "failed": "FAILED", "missing": "no ledger", "unavailable": "not checked"}
     rows = (
-        ("run folder", str(data.run_dir.resolve())),
-        ("report created", data.created.strftime("%Y-%m-%d %H:%M:%S UTC")),
-        ("configuration", data.sources.get("config", "config.toml")),
-        ("partners read from", data.sources.get("partners", "consortium.json")),
-        ("configuration hash (sha256)", data.config_hash),
-    ) + tuple((ledger.name, f"{ledger_label.get(ledger.state, ledger.state)}: {ledger.detail}") for ledger in data.ledgers
-    ) + tuple((f"{name} version", version) for name, version in data.versions.items())
-    warnings = tuple(f"{ledger.name} failed verification: {ledger.detail}" for ledger in data.ledgers
-                     if ledger.state == "failed")
+        (
+            ("run folder", str(data.run_dir.resolve())),
+            ("report created", data.created.strftime("%Y-%m-%d %H:%M:%S UTC")),
+            ("configuration", data.sources.get("config", "config.toml")),
+            ("partners read from", data.sources.get("partners", "consortium.json")),
+            ("configuration hash (sha256)", data.config_hash),
+        )
+        + tuple(
+            (ledger.name, f"{ledger_label.get(ledger.state, ledger.state)}: {ledger.detail}") for ledger in data.ledgers
+        )
+        + tuple((f"{name} version", version) for name, version in data.versions.items())
+    )
+    warnings = tuple(
+        f"{ledger.name} failed verification: {ledger.detail}" for ledger in data.ledgers if ledger.state == "failed"
+    )
     config_text = json.dumps(data.config, indent=2, sort_keys=True, default=str)
-    return Section("provenance", "Provenance", (
-        "The configuration hash identifies every setting of this run. The ledgers are append-only, hash-chained "
-        "records: the federation's (partners, rounds, models) and the evaluation's (configurations, partners' "
-        "manifests, sha256 of every result file, the federation ledger's head).",
-    ), tables=(Table(("item", "value"), rows, text_columns=(0, 1)),), warnings=warnings,
-        blocks=((f"configuration ({data.sources.get('config', 'config.toml')})", config_text),))
+    return Section(
+        "provenance",
+        "Provenance",
+        (
+            "The configuration hash identifies every setting of this run. The ledgers are append-only, hash-chained "
+            "records: the federation's (partners, rounds, models) and the evaluation's (configurations, partners' "
+            "manifests, sha256 of every result file, the federation ledger's head).",
+        ),
+        tables=(Table(("item", "value"), rows, text_columns=(0, 1)),),
+        warnings=warnings,
+        blocks=((f"configuration ({data.sources.get('config', 'config.toml')})", config_text),),
+    )

@@ -8,7 +8,12 @@ from fedqsar.report.files import missing_message
 from fedqsar.report.gather import ReportData
 from fedqsar.report.metric_names import curve_order, metric_info, metric_key, ordered_metrics
 from fedqsar.report.plot_results import (
-    plot_recovered_share, plot_task_scatter, plot_training_curves, plot_uplift_forest, task_pairs, verdict,
+    plot_recovered_share,
+    plot_task_scatter,
+    plot_training_curves,
+    plot_uplift_forest,
+    task_pairs,
+    verdict,
 )
 from fedqsar.report.plots import PartnerStyle
 from fedqsar.report.sections import Figure, Section, Table, fmt, fmt_share
@@ -60,8 +65,10 @@ def partner_sentence(partner: str, rows: pd.DataFrame, subject: str = "Federatio
     for row in rows.itertuples():
         info = metric_info(row.metric)
         verdicts.append(verdict(row.delta_abs, row.ci_low, row.ci_high, info.higher_is_better))
-        parts.append(f"{info.label} {fmt(row.delta_abs, signed=True)} "
-                     f"(95% CI {fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)})")
+        parts.append(
+            f"{info.label} {fmt(row.delta_abs, signed=True)} "
+            f"(95% CI {fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)})"
+        )
     evidence = "; ".join(parts)
     if partner == ALL_PARTNERS:
         return f"Over all partners' tasks together: {evidence}."
@@ -72,8 +79,10 @@ def partner_sentence(partner: str, rows: pd.DataFrame, subject: str = "Federatio
     if "worse" in verdicts:
         return f"{subject} did not help partner {partner}; it made it worse: {evidence}."
     if set(verdicts) == {"no interval"}:
-        return (f"Whether {subject[0].lower() + subject[1:]} helped {partner} cannot be told: no confidence "
-                f"interval could be computed (too few tasks): {evidence}.")
+        return (
+            f"Whether {subject[0].lower() + subject[1:]} helped {partner} cannot be told: no confidence "
+            f"interval could be computed (too few tasks): {evidence}."
+        )
     return f"{subject} did not help partner {partner}: no 95% interval excludes zero ({evidence})."
 
 
@@ -93,12 +102,18 @@ def summary_section(data: ReportData) -> Section:
     metrics = headline_metrics(chosen)
     comparison = str(chosen["comparison"].iloc[0])
     if comparison != FEDERATED_VS_LOCAL:
-        paragraphs.append("This run has no federated-vs-local comparison; the sentences below compare "
-                          + " vs ".join(comparison_parts(comparison)) + ".")
+        paragraphs.append(
+            "This run has no federated-vs-local comparison; the sentences below compare "
+            + " vs ".join(comparison_parts(comparison))
+            + "."
+        )
     for partner in sorted(chosen["partner"].unique(), key=_order(data)):
         rows = chosen[(chosen["partner"] == partner) & chosen["metric"].isin(metrics)]
-        paragraphs.append(partner_sentence(partner, rows.sort_values("metric", key=_metric_rank(metrics)),
-                                           comparison_subject(comparison)))
+        paragraphs.append(
+            partner_sentence(
+                partner, rows.sort_values("metric", key=_metric_rank(metrics)), comparison_subject(comparison)
+            )
+        )
     return Section("summary", "Summary", tuple(paragraphs))
 
 
@@ -114,63 +129,104 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
     comparison = str(chosen["comparison"].iloc[0])
     challenger, reference = comparison_parts(comparison)
     tables = (_main_uplift_table(chosen, _order(data), (challenger, reference)),) + (
-        (_other_comparisons_table(others, _order(data)),) if len(others) else ())
+        (_other_comparisons_table(others, _order(data)),) if len(others) else ()
+    )
     figures = [
-        Figure(plot_uplift_forest(chosen, metrics, partners, (challenger, reference)),
-               "Each dot is a partner's mean change over its tasks, the bar its 95% bootstrap interval. "
-               f"Green: the interval excludes zero in the good direction; red: {challenger} is worse than "
-               f"{reference}; grey: no detectable effect. Look for partners whose interval lies on the good side "
-               "of zero."),
+        Figure(
+            plot_uplift_forest(chosen, metrics, partners, (challenger, reference)),
+            "Each dot is a partner's mean change over its tasks, the bar its 95% bootstrap interval. "
+            f"Green: the interval excludes zero in the good direction; red: {challenger} is worse than "
+            f"{reference}; grey: no detectable effect. Look for partners whose interval lies on the good side "
+            "of zero.",
+        ),
     ]
     if comparison == FEDERATED_VS_LOCAL and chosen["recovered_share"].notna().any():
-        figures.append(Figure(plot_recovered_share(chosen, metrics, partners),
-                              "How much of the gain of pooling everyone's data in one place (the upper bound) "
-                              "federation achieved without sharing any data: 1 (dashed line) means as good as "
-                              "pooling, 0 means no better than training alone."))
-    return Section("uplift", "Uplift per partner", (
-        f"Figures show the comparison {challenger} vs {reference}: Δ is {challenger} minus {reference} on the same "
-        "test fold, averaged over the partner's tasks; “(all)” pools every partner's tasks. "
-        f"RIPtoP = ({challenger} − {reference}) / (perfect − {reference}) is the share of the possible improvement "
-        "realised.",
-    ), tuple(figures), tables)
+        figures.append(
+            Figure(
+                plot_recovered_share(chosen, metrics, partners),
+                "How much of the gain of pooling everyone's data in one place (the upper bound) "
+                "federation achieved without sharing any data: 1 (dashed line) means as good as "
+                "pooling, 0 means no better than training alone.",
+            )
+        )
+    return Section(
+        "uplift",
+        "Uplift per partner",
+        (
+            f"Figures show the comparison {challenger} vs {reference}: Δ is {challenger} minus {reference} on the same "
+            "test fold, averaged over the partner's tasks; “(all)” pools every partner's tasks. "
+            f"RIPtoP = ({challenger} − {reference}) / (perfect − {reference}) is the share of the possible improvement "
+            "realised.",
+        ),
+        tuple(figures),
+        tables,
+    )
 
 
 def _main_uplift_table(chosen: pd.DataFrame, order, models: tuple[str, str]) -> Table:  # noqa: ANN001 - a sort key
     with_rf = "rf" in chosen.columns and bool(chosen["rf"].notna().any())
-    header = ("partner", "metric", "tasks", "local", "federated", "pooled") + (("RF",) if with_rf else ()) + (
-        "Δ abs", "Δ rel", "95% CI of Δ", "RIPtoP", "recovered")
+    header = (
+        ("partner", "metric", "tasks", "local", "federated", "pooled")
+        + (("RF",) if with_rf else ())
+        + ("Δ abs", "Δ rel", "95% CI of Δ", "RIPtoP", "recovered")
+    )
     rows, flags = [], []
     for row in _sorted_rows(chosen, order):
         info = metric_info(row.metric)
-        rows.append((row.partner, info.label, _count(row.n_tasks), fmt(row.local), fmt(row.federated), fmt(row.pooled))
-                    + ((fmt(row.rf),) if with_rf else ()) + (
-                    fmt(row.delta_abs, signed=True), fmt_share(row.delta_rel),
-                    f"{fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)}", fmt(row.riptop),
-                    fmt_share(row.recovered_share)))
+        rows.append(
+            (row.partner, info.label, _count(row.n_tasks), fmt(row.local), fmt(row.federated), fmt(row.pooled))
+            + ((fmt(row.rf),) if with_rf else ())
+            + (
+                fmt(row.delta_abs, signed=True),
+                fmt_share(row.delta_rel),
+                f"{fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)}",
+                fmt(row.riptop),
+                fmt_share(row.recovered_share),
+            )
+        )
         flags.append(verdict(row.delta_abs, row.ci_low, row.ci_high, info.higher_is_better) == "worse")
-    return Table(header, tuple(rows), tuple(flags),
-                 "Mean over the partner's tasks on the test fold. Δ rel: Δ as a share of the local value. "
-                 "RIPtoP: share of the distance to a perfect score closed (positive = better, also for RMSE). "
-                 "Recovered: share of the pooled model's gain reached by federation. "
-                 f"Highlighted rows: the {models[0]} model is worse than the {models[1]} one.", text_columns=(0, 1))
+    return Table(
+        header,
+        tuple(rows),
+        tuple(flags),
+        "Mean over the partner's tasks on the test fold. Δ rel: Δ as a share of the local value. "
+        "RIPtoP: share of the distance to a perfect score closed (positive = better, also for RMSE). "
+        "Recovered: share of the pooled model's gain reached by federation. "
+        f"Highlighted rows: the {models[0]} model is worse than the {models[1]} one.",
+        text_columns=(0, 1),
+    )
 
 
 def _other_comparisons_table(others: pd.DataFrame, order) -> Table:  # noqa: ANN001 - a sort key
     rows, flags = [], []
     for row in _sorted_rows(others, order):
         info = metric_info(row.metric)
-        rows.append((row.partner, info.label, row.comparison.replace("_vs_", " vs "), _count(row.n_tasks),
-                     fmt(row.delta_abs, signed=True), f"{fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)}",
-                     fmt(row.riptop)))
+        rows.append(
+            (
+                row.partner,
+                info.label,
+                row.comparison.replace("_vs_", " vs "),
+                _count(row.n_tasks),
+                fmt(row.delta_abs, signed=True),
+                f"{fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)}",
+                fmt(row.riptop),
+            )
+        )
         flags.append(verdict(row.delta_abs, row.ci_low, row.ci_high, info.higher_is_better) == "worse")
-    return Table(("partner", "metric", "comparison", "tasks", "Δ abs", "95% CI of Δ", "RIPtoP"), tuple(rows),
-                 tuple(flags), "Δ = first minus second model of the comparison. Highlighted: the first is worse.",
-                 text_columns=(0, 1, 2), title=f"Other comparisons ({others['comparison'].nunique()})")
+    return Table(
+        ("partner", "metric", "comparison", "tasks", "Δ abs", "95% CI of Δ", "RIPtoP"),
+        tuple(rows),
+        tuple(flags),
+        "Δ = first minus second model of the comparison. Highlighted: the first is worse.",
+        text_columns=(0, 1, 2),
+        title=f"Other comparisons ({others['comparison'].nunique()})",
+    )
 
 
 def _sorted_rows(table: pd.DataFrame, order):  # noqa: ANN001, ANN202
-    return table.sort_values(["partner", "metric", "comparison"], key=lambda c: c.map(order) if c.name == "partner"
-                             else c).itertuples()
+    return table.sort_values(
+        ["partner", "metric", "comparison"], key=lambda c: c.map(order) if c.name == "partner" else c
+    ).itertuples()
 
 
 def _count(value: float) -> str:
@@ -185,14 +241,25 @@ def scatter_section(data: ReportData, style: PartnerStyle) -> Section:
     names = [m for m in ordered_metrics(list(metrics["metric"].unique())) if len(task_pairs(metrics, m))]
     names = names[:MAX_SCATTER_METRICS]
     if not names:
-        return Section("scatter", "Local vs federated per task", warnings=(
-            "evaluation/metrics.csv has no task evaluated both locally and federated (model_kind local and federated).",))
-    caption = ("Each marker is one task of one partner on the test fold. Above the diagonal the federated model "
-               "is better for AUC-type scores; for errors such as RMSE, below the diagonal is better. "
-               "Tasks far from the diagonal deserve a look.")
+        return Section(
+            "scatter",
+            "Local vs federated per task",
+            warnings=(
+                "evaluation/metrics.csv has no task evaluated both locally and federated (model_kind local and federated).",
+            ),
+        )
+    caption = (
+        "Each marker is one task of one partner on the test fold. Above the diagonal the federated model "
+        "is better for AUC-type scores; for errors such as RMSE, below the diagonal is better. "
+        "Tasks far from the diagonal deserve a look."
+    )
     counts = ", ".join(f"{metric_info(m).label}: {len(task_pairs(metrics, m))} tasks" for m in names)
-    return Section("scatter", "Local vs federated per task", (counts + ".",),
-                   (Figure(plot_task_scatter(metrics, names, style), caption),))
+    return Section(
+        "scatter",
+        "Local vs federated per task",
+        (counts + ".",),
+        (Figure(plot_task_scatter(metrics, names, style), caption),),
+    )
 
 
 def curves_section(data: ReportData, style: PartnerStyle) -> Section:
@@ -203,14 +270,26 @@ def curves_section(data: ReportData, style: PartnerStyle) -> Section:
     every = curve_order(list(history["metric"].unique()))
     names = every[:MAX_CURVE_METRICS]
     rounds = int(history["round"].max())
-    shown = "" if len(every) == len(names) else (
-        f" Showing {len(names)} of {len(every)} recorded metrics; not shown: "
-        + ", ".join(metric_info(m).label for m in every[len(names):]) + ".")
-    caption = ("One line per partner, measured after each federation round. Losses should fall and settle; "
-               "validation scores should rise and plateau. A partner whose curve turns back up is over-fitting "
-               "or disagrees with the others.")
-    return Section("curves", "Training curves", (f"{rounds} federation rounds.{shown}",),
-                   (Figure(plot_training_curves(history, names, style), caption),))
+    shown = (
+        ""
+        if len(every) == len(names)
+        else (
+            f" Showing {len(names)} of {len(every)} recorded metrics; not shown: "
+            + ", ".join(metric_info(m).label for m in every[len(names) :])
+            + "."
+        )
+    )
+    caption = (
+        "One line per partner, measured after each federation round. Losses should fall and settle; "
+        "validation scores should rise and plateau. A partner whose curve turns back up is over-fitting "
+        "or disagrees with the others."
+    )
+    return Section(
+        "curves",
+        "Training curves",
+        (f"{rounds} federation rounds.{shown}",),
+        (Figure(plot_training_curves(history, names, style), caption),),
+    )
 
 
 def _missing_or_empty(data: ReportData, name: str) -> str:

@@ -50,7 +50,9 @@ def read_run_table(run_dir: Path, name: str) -> pd.DataFrame | None:
     for column, kind in OPTIONAL_COLUMNS.get(name, {}).items():
         if column in table.columns:
             table[column] = (
-                _as_numbers(table[column], path, column, spec.producer) if kind == "number" else table[column].astype(str)
+                _as_numbers(table[column], path, column, spec.producer)
+                if kind == "number"
+                else table[column].astype(str)
             )
     return table
 

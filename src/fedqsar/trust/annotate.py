@@ -67,19 +67,28 @@ def annotate_predictions(
         columns["embedding_distance"] = scores.embedding_distance
     columns["in_domain"] = scores.in_domain
     for task, (name, kind) in enumerate(zip(artefacts.tasks["task_name"], artefacts.tasks["kind"])):
-        columns.update(_task_columns(artefacts, task, str(name), str(kind), predictions[:, task], X, scores.similarity,
-                                     confidence))
+        columns.update(
+            _task_columns(artefacts, task, str(name), str(kind), predictions[:, task], X, scores.similarity, confidence)
+        )
     return pd.DataFrame(columns)
 
 
 def _task_columns(
-    artefacts: TrustArtefacts, task: int, name: str, kind: str, prediction: np.ndarray, X: sp.csr_matrix,
-    similarity: np.ndarray, confidence: float,
+    artefacts: TrustArtefacts,
+    task: int,
+    name: str,
+    kind: str,
+    prediction: np.ndarray,
+    X: sp.csr_matrix,
+    similarity: np.ndarray,
+    confidence: float,
 ) -> dict[str, np.ndarray]:
     """One task's columns; rows without a finite prediction (rejected structures) get NaN / ""."""
     fields = ("set", "p_calibrated", "p_low", "p_high") if kind == "classification" else ("low", "high")
-    columns = {f: (np.full(prediction.size, "", dtype=object) if f == "set" else np.full(prediction.size, np.nan))
-               for f in fields}
+    columns = {
+        f: (np.full(prediction.size, "", dtype=object) if f == "set" else np.full(prediction.size, np.nan))
+        for f in fields
+    }
     ok = np.flatnonzero(np.isfinite(prediction))
     calibrator = (artefacts.classifiers if kind == "classification" else artefacts.regressors).get(task)
     if calibrator is not None and ok.size:
@@ -87,7 +96,9 @@ def _task_columns(
         if kind == "classification":
             sets = calibrator.prediction_sets(p, confidence)
             columns["set"][ok] = [SET_LABELS[(bool(a), bool(b))] for a, b in sets]
-            columns["p_calibrated"][ok], columns["p_low"][ok], columns["p_high"][ok] = calibrator.calibrated_probability(p)
+            columns["p_calibrated"][ok], columns["p_low"][ok], columns["p_high"][ok] = (
+                calibrator.calibrated_probability(p)
+            )
         else:
             intervals = calibrator.intervals(p, artefacts.sigma(task, X[ok], similarity[ok]), confidence)
             columns["low"][ok], columns["high"][ok] = intervals[:, 0], intervals[:, 1]

@@ -56,7 +56,7 @@ def occlusion_sensitivity(predict: PredictFn, x: sp.spmatrix) -> tuple[np.ndarra
     batch = _occluded_rows(bits, values, row.shape[1])
     outputs = np.asarray(predict(batch), dtype=np.float64)
     base = outputs[0]
-    return bits, base[None, :] - outputs[1:m + 1], base
+    return bits, base[None, :] - outputs[1 : m + 1], base
 
 
 def _occluded_rows(bits: np.ndarray, values: np.ndarray, n_bits: int) -> sp.csr_matrix:
@@ -113,7 +113,8 @@ def bits_touching_atoms(environments: BitEnvironments, mol: Chem.Mol, atoms: Seq
     """Bits (sorted int64) set by at least one environment containing one of ``atoms``."""
     wanted = set(int(a) for a in atoms)
     hit = [
-        bit for bit, envs in environments.items()
+        bit
+        for bit, envs in environments.items()
         if any(wanted.intersection(environment_atoms(mol, c, r)) for c, r in envs)
     ]
     return np.array(sorted(hit), dtype=np.int64)

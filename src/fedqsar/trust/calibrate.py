@@ -63,8 +63,10 @@ class TrustConfig:
         if self.difficulty not in DIFFICULTIES:
             raise ConfigError(f"unknown difficulty {self.difficulty!r}", f"use one of {sorted(DIFFICULTIES)}")
         if not 0.0 < self.confidence < 1.0 or not 0.0 <= self.domain_quantile < 0.5:
-            raise ConfigError(f"confidence {self.confidence} / domain_quantile {self.domain_quantile} out of range",
-                              "confidence in (0, 1), domain_quantile in [0, 0.5)")
+            raise ConfigError(
+                f"confidence {self.confidence} / domain_quantile {self.domain_quantile} out of range",
+                "confidence in (0, 1), domain_quantile in [0, 0.5)",
+            )
 
 
 @dataclass
@@ -110,8 +112,13 @@ class TrustArtefacts:
         column = self.reference_values[:, [task]].tocsc()
         rows = column.indices
         inputs = DifficultyInputs(
-            X=X, similarity=similarity, reference_X=self.reference[rows], reference_y=column.data.astype(np.float64),
-            k=self.config.difficulty_k, beta=self.config.difficulty_beta, max_block_bytes=self.config.max_block_bytes,
+            X=X,
+            similarity=similarity,
+            reference_X=self.reference[rows],
+            reference_y=column.data.astype(np.float64),
+            k=self.config.difficulty_k,
+            beta=self.config.difficulty_beta,
+            max_block_bytes=self.config.max_block_bytes,
         )
         return DIFFICULTIES[self.config.difficulty](inputs)
 
@@ -127,8 +134,11 @@ class DomainScores:
 
 
 def raw_domain_scores(
-    X: sp.csr_matrix, reference: sp.csr_matrix, config: TrustConfig,
-    embed: EmbedFn | None, reference_embedding: np.ndarray | None,
+    X: sp.csr_matrix,
+    reference: sp.csr_matrix,
+    config: TrustConfig,
+    embed: EmbedFn | None,
+    reference_embedding: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(mean k-NN similarity, nearest similarity, raw embedding distance or None), each (n,)."""
     sims, _ = tanimoto_knn(X, reference, k=config.k, max_block_bytes=config.max_block_bytes)
@@ -136,14 +146,18 @@ def raw_domain_scores(
     nearest = sims[:, 0].astype(np.float64) if sims.shape[1] else np.zeros(X.shape[0])
     distance = None
     if embed is not None and reference_embedding is not None:
-        distance = embedding_knn_distance(embed(X), reference_embedding, k=config.k, max_block_bytes=config.max_block_bytes)
+        distance = embedding_knn_distance(
+            embed(X), reference_embedding, k=config.k, max_block_bytes=config.max_block_bytes
+        )
     return mean_sim, nearest, distance
 
 
 def domain_scores(artefacts: TrustArtefacts, X: sp.csr_matrix, embed: EmbedFn | None = None) -> DomainScores:
     """Domain scores and flag of fingerprint rows ``X`` (n, n_bits)."""
     reference_embedding = artefacts.reference_embedding(embed)
-    mean_sim, nearest, distance = raw_domain_scores(X, artefacts.reference, artefacts.config, embed, reference_embedding)
+    mean_sim, nearest, distance = raw_domain_scores(
+        X, artefacts.reference, artefacts.config, embed, reference_embedding
+    )
     scaled = None if distance is None else distance / artefacts.thresholds.embedding_scale
     return DomainScores(mean_sim, nearest, scaled, artefacts.thresholds.in_domain(mean_sim, scaled))
 
@@ -184,9 +198,14 @@ def fit_trust(
     mean_sim, _, distance = raw_domain_scores(X_cal, reference, config, embed, reference_embedding)
     tasks = prepared.tasks.sort_values("task_id").loc[:, ["task_name", "kind"]].reset_index(drop=True)
     artefacts = TrustArtefacts(
-        config=config, tasks=tasks, classifiers={}, regressors={}, reference=reference,
+        config=config,
+        tasks=tasks,
+        classifiers={},
+        regressors={},
+        reference=reference,
         thresholds=choose_thresholds(mean_sim, distance, k=config.k, quantile=config.domain_quantile),
-        reference_values=exact_regression_values(prepared, reference_rows), _reference_embedding=reference_embedding,
+        reference_values=exact_regression_values(prepared, reference_rows),
+        _reference_embedding=reference_embedding,
     )
     predictions = np.asarray(predict(X_cal), dtype=np.float64)
     _fit_calibrators(artefacts, prepared, calibration_rows, predictions, mean_sim)
@@ -212,7 +231,7 @@ class TaskObservations:
     censor: sp.csc_matrix
 
     @classmethod
-    def of(cls, prepared: PreparedSet, rows: np.ndarray) -> "TaskObservations":
+    def of(cls, prepared: PreparedSet, rows: np.ndarray) -> TaskObservations:
         rows = np.asarray(rows, dtype=np.int64)
         return cls(prepared.Y[rows].tocsc(), prepared.censor[rows].tocsc())
 
@@ -235,7 +254,9 @@ def _fit_calibrators(
     for task, kind in enumerate(artefacts.tasks["kind"]):
         positions, values, censor = observations.task(task)
         if kind == "classification" and positions.size:
-            artefacts.classifiers[task] = ClassificationCalibrator(predictions[positions, task], values.astype(np.int64))
+            artefacts.classifiers[task] = ClassificationCalibrator(
+                predictions[positions, task], values.astype(np.int64)
+            )
         elif kind == "regression":
             exact = positions[censor == 0]
             if exact.size:

@@ -31,6 +31,7 @@ import numpy as np
 from crepes import ConformalClassifier, ConformalRegressor
 from venn_abers import VennAbers
 
+
 def hinge_scores(probability: np.ndarray) -> np.ndarray:
     """Non-conformity of both classes: (n, 2) with column c = ``1 - p(class c)``."""
     p = np.asarray(probability, dtype=np.float64)
@@ -75,9 +76,7 @@ class ClassificationCalibrator:
         """Class-conditional conformal p-values, (n, 2): column c is the p-value of class c."""
         alphas = hinge_scores(probability)
         n = alphas.shape[0]
-        columns = [
-            self._conformal.predict_p(alphas[:, c], bins=np.full(n, c), smoothing=False) for c in (0, 1)
-        ]
+        columns = [self._conformal.predict_p(alphas[:, c], bins=np.full(n, c), smoothing=False) for c in (0, 1)]
         return np.column_stack(columns)
 
     def prediction_sets(self, probability: np.ndarray, confidence: float) -> np.ndarray:
@@ -101,7 +100,7 @@ class ClassificationCalibrator:
         return {"probability": self.probability, "label": self.label}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "ClassificationCalibrator":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ClassificationCalibrator:
         return cls(arrays["probability"], arrays["label"])
 
 
@@ -139,14 +138,15 @@ class RegressionCalibrator:
             return np.column_stack([np.full_like(prediction, -np.inf), np.full_like(prediction, np.inf)])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # crepes warns when intervals are infinite
-            return self._conformal.predict_int(prediction, sigmas=np.asarray(sigma, dtype=np.float64),
-                                               confidence=confidence)
+            return self._conformal.predict_int(
+                prediction, sigmas=np.asarray(sigma, dtype=np.float64), confidence=confidence
+            )
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"residual": self.residual, "sigma": self.sigma}
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "RegressionCalibrator":
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> RegressionCalibrator:
         return cls(arrays["residual"], arrays["sigma"])
 
 

@@ -40,29 +40,39 @@ def atom_colours(contributions: np.ndarray) -> dict[int, tuple[float, float, flo
 def _draw(drawer: rdMolDraw2D.MolDraw2D, mol: Chem.Mol, contributions: np.ndarray, legend: str) -> None:
     colours = atom_colours(contributions)
     bond_colours = {
-        bond.GetIdx(): tuple((a + b) / 2 for a, b in zip(colours[bond.GetBeginAtomIdx()], colours[bond.GetEndAtomIdx()]))
+        bond.GetIdx(): tuple(
+            (a + b) / 2 for a, b in zip(colours[bond.GetBeginAtomIdx()], colours[bond.GetEndAtomIdx()])
+        )
         for bond in mol.GetBonds()
     }
     options = drawer.drawOptions()
     options.fillHighlights = True
     options.continuousHighlight = True
     rdMolDraw2D.PrepareAndDrawMolecule(
-        drawer, mol, legend=legend,
-        highlightAtoms=list(colours), highlightAtomColors=colours,
-        highlightBonds=list(bond_colours), highlightBondColors=bond_colours,
+        drawer,
+        mol,
+        legend=legend,
+        highlightAtoms=list(colours),
+        highlightAtomColors=colours,
+        highlightBonds=list(bond_colours),
+        highlightBondColors=bond_colours,
         highlightAtomRadii={atom: 0.45 for atom in colours},
     )
     drawer.FinishDrawing()
 
 
-def depiction_svg(mol: Chem.Mol, contributions: np.ndarray, legend: str = "", size: tuple[int, int] = (450, 350)) -> str:
+def depiction_svg(
+    mol: Chem.Mol, contributions: np.ndarray, legend: str = "", size: tuple[int, int] = (450, 350)
+) -> str:
     """SVG text of ``mol`` with atoms coloured by ``contributions`` (n_atoms,)."""
     drawer = rdMolDraw2D.MolDraw2DSVG(*size)
     _draw(drawer, mol, contributions, legend)
     return drawer.GetDrawingText()
 
 
-def depiction_png(mol: Chem.Mol, contributions: np.ndarray, legend: str = "", size: tuple[int, int] = (450, 350)) -> bytes:
+def depiction_png(
+    mol: Chem.Mol, contributions: np.ndarray, legend: str = "", size: tuple[int, int] = (450, 350)
+) -> bytes:
     """PNG bytes of the same picture as :func:`depiction_svg`."""
     drawer = rdMolDraw2D.MolDraw2DCairo(*size)
     _draw(drawer, mol, contributions, legend)
@@ -71,11 +81,13 @@ def depiction_png(mol: Chem.Mol, contributions: np.ndarray, legend: str = "", si
 
 def contributions_table(mol: Chem.Mol, contributions: np.ndarray) -> pd.DataFrame:
     """One row per atom: ``atom_index, element, contribution`` (float)."""
-    return pd.DataFrame({
-        "atom_index": np.arange(mol.GetNumAtoms(), dtype=np.int64),
-        "element": [atom.GetSymbol() for atom in mol.GetAtoms()],
-        "contribution": np.asarray(contributions, dtype=np.float64),
-    })
+    return pd.DataFrame(
+        {
+            "atom_index": np.arange(mol.GetNumAtoms(), dtype=np.int64),
+            "element": [atom.GetSymbol() for atom in mol.GetAtoms()],
+            "contribution": np.asarray(contributions, dtype=np.float64),
+        }
+    )
 
 
 def write_explanation(

@@ -129,7 +129,7 @@ def _top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Largest ``k`` values per row, sorted descending, ties broken by lower column index."""
     n = block.shape[1]
     if k < n:
-        part = np.argpartition(block, n - k, axis=1)[:, n - k:]
+        part = np.argpartition(block, n - k, axis=1)[:, n - k :]
     else:
         part = np.tile(np.arange(n), (block.shape[0], 1))
     part = np.sort(part, axis=1)  # ascending column, so a stable sort keeps lower index first on ties
@@ -139,7 +139,10 @@ def _top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def embedding_knn_distance(
-    E_query: np.ndarray, E_ref: np.ndarray, k: int = DEFAULT_K, max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES,
+    E_query: np.ndarray,
+    E_ref: np.ndarray,
+    k: int = DEFAULT_K,
+    max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES,
     exclude_self: bool = False,
 ) -> np.ndarray:
     """Mean Euclidean distance from each query embedding to its ``k`` nearest reference embeddings.
@@ -235,6 +238,9 @@ def choose_thresholds(
         scale = float(np.median(dist)) or 1.0
         max_dist = float(np.quantile(dist / scale, 1.0 - quantile))
     return DomainThresholds(
-        k=k, quantile=quantile, min_similarity=float(np.quantile(sims, quantile)),
-        embedding_scale=scale, max_embedding_distance=max_dist,
+        k=k,
+        quantile=quantile,
+        min_similarity=float(np.quantile(sims, quantile)),
+        embedding_scale=scale,
+        max_embedding_distance=max_dist,
     )

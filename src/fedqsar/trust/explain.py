@@ -86,17 +86,27 @@ def explain_smiles(saved: SavedModel, smiles: str, task: str, key: ConsortiumKey
     deletion = deletion_test(predict, x, column, mol, contributions, environments)
     stem = _safe_stem(name)
     files = write_explanation(out, stem, mol, contributions, legend=f"{name}: {base[column]:.3g}")
-    bit_table = pd.DataFrame({"bit": bits, "sensitivity": scores[:, column],
-                              "environments": [json.dumps(environments.get(int(b), [])) for b in bits]})
+    bit_table = pd.DataFrame(
+        {
+            "bit": bits,
+            "sensitivity": scores[:, column],
+            "environments": [json.dumps(environments.get(int(b), [])) for b in bits],
+        }
+    )
     files["bits"] = Path(out) / f"{stem}_bits.csv"
     bit_table.to_csv(files["bits"], index=False)
     trust = _trust_columns(saved, base, x, embed, name)
     result = Explanation(
-        smiles=smiles, standardised_smiles=std_smiles, task=name, kind=kind, prediction=float(base[column]),
+        smiles=smiles,
+        standardised_smiles=std_smiles,
+        task=name,
+        kind=kind,
+        prediction=float(base[column]),
         top_atoms=[int(a) for a in np.argsort(-np.abs(contributions), kind="stable")[:5]],
         deletion_top_change=None if deletion is None else deletion.top_change,
         deletion_random_change=None if deletion is None else deletion.random_change,
-        trust=trust, files={k: str(v) for k, v in files.items()},
+        trust=trust,
+        files={k: str(v) for k, v in files.items()},
     )
     (Path(out) / f"{stem}.json").write_text(json.dumps(asdict(result), indent=2, default=_plain), encoding="utf-8")
     return result
@@ -107,8 +117,12 @@ def _trust_columns(saved: SavedModel, base: np.ndarray, x, embed, name: str) -> 
     if not has_trust(saved.folder):
         return {}
     row = annotate_predictions(load_trust(saved.folder), base[None, :], x, embed=embed).iloc[0]
-    keep = [c for c in row.index if c in ("domain_similarity", "nearest_similarity", "embedding_distance", "in_domain")
-            or c.startswith(f"{name}:")]
+    keep = [
+        c
+        for c in row.index
+        if c in ("domain_similarity", "nearest_similarity", "embedding_distance", "in_domain")
+        or c.startswith(f"{name}:")
+    ]
     return {c: _plain(row[c]) for c in keep}
 
 

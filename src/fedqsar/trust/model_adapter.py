@@ -51,12 +51,16 @@ def fit_trust_for_saved_model(model_folder: Path, prepared: PreparedSet, config:
     """
     saved = load_model(model_folder)
     if saved.prep_hash and prepared.manifest.get("prep_hash") and saved.prep_hash != prepared.manifest["prep_hash"]:
-        raise ModelFileError(f"{model_folder} was trained on data prepared with another config",
-                             "pass the PreparedSet the model was trained on")
+        raise ModelFileError(
+            f"{model_folder} was trained on data prepared with another config",
+            "pass the PreparedSet the model was trained on",
+        )
     calibration = prepared.rows_in_folds([saved.train_cfg.validation_fold])
     if calibration.size == 0:
-        raise ModelFileError(f"validation fold {saved.train_cfg.validation_fold} has no rows: nothing to calibrate on",
-                             "train with a validation fold that holds compounds")
+        raise ModelFileError(
+            f"validation fold {saved.train_cfg.validation_fold} has no rows: nothing to calibrate on",
+            "train with a validation fold that holds compounds",
+        )
     reference = np.flatnonzero(~np.isin(prepared.folds, saved.train_cfg.held_out_folds))
     predict, embed = model_functions(saved.model, saved.partner)
     return save_trust(fit_trust(predict, prepared, calibration, reference, embed=embed, config=config), model_folder)

@@ -49,8 +49,10 @@ def trust_columns(
     names = artefacts.tasks["task_name"].astype(str).tolist()
     missing = [n for n in names if n not in predictions.columns]
     if missing:
-        raise ModelFileError(f"the trust artefacts in {saved.folder} name tasks {missing[:5]} the model does not predict",
-                             "re-fit the trust artefacts for this model")
+        raise ModelFileError(
+            f"the trust artefacts in {saved.folder} name tasks {missing[:5]} the model does not predict",
+            "re-fit the trust artefacts for this model",
+        )
     cfg = from_dict(PrepConfig, saved.prep_config, where="config.json prep_config")
     permutation = key.permutation(cfg.fingerprint.n_bits)
     with rdBase.BlockLogs():

@@ -93,7 +93,9 @@ def load_trust(model_folder: Path) -> TrustArtefacts:
     except (OSError, ValueError, KeyError) as exc:
         raise ModelFileError(f"cannot read trust artefacts in {folder}: {exc}", "re-fit them") from exc
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ModelFileError(f"{folder} has trust format {meta.get('format_version')}, expected {FORMAT_VERSION}", "re-fit them")
+        raise ModelFileError(
+            f"{folder} has trust format {meta.get('format_version')}, expected {FORMAT_VERSION}", "re-fit them"
+        )
     classifiers = {t: ClassificationCalibrator.from_arrays(a) for t, a in _by_task(arrays, "classification").items()}
     regressors = {t: RegressionCalibrator.from_arrays(a) for t, a in _by_task(arrays, "regression").items()}
     return TrustArtefacts(

@@ -61,15 +61,24 @@ def report_tables(
         for confidence in confidences:
             row = _coverage(artefacts, task, str(kind), p, values, sigma, confidence)
             if row is not None:
-                coverage_rows.append({**base, "confidence": float(confidence), **row, "kind": str(kind), "n": int(positions.size)})
+                coverage_rows.append(
+                    {**base, "confidence": float(confidence), **row, "kind": str(kind), "n": int(positions.size)}
+                )
         errors = _abs_errors(artefacts, task, str(kind), p, values)
         domain_rows.extend({**base, **d} for d in decile_errors(similarity[positions], errors))
-    return (pd.DataFrame(coverage_rows, columns=list(COVERAGE_COLUMNS)),
-            pd.DataFrame(domain_rows, columns=list(DOMAIN_COLUMNS)))
+    return (
+        pd.DataFrame(coverage_rows, columns=list(COVERAGE_COLUMNS)),
+        pd.DataFrame(domain_rows, columns=list(DOMAIN_COLUMNS)),
+    )
 
 
 def _coverage(
-    artefacts: TrustArtefacts, task: int, kind: str, p: np.ndarray, y: np.ndarray, sigma: np.ndarray | None,
+    artefacts: TrustArtefacts,
+    task: int,
+    kind: str,
+    p: np.ndarray,
+    y: np.ndarray,
+    sigma: np.ndarray | None,
     confidence: float,
 ) -> dict | None:
     if kind == "classification":
@@ -78,7 +87,10 @@ def _coverage(
             return None
         sets = calibrator.prediction_sets(p, confidence)
         label = y.astype(np.int64)
-        return {"coverage": float(sets[np.arange(label.size), label].mean()), "efficiency": float(sets.sum(axis=1).mean())}
+        return {
+            "coverage": float(sets[np.arange(label.size), label].mean()),
+            "efficiency": float(sets.sum(axis=1).mean()),
+        }
     regressor = artefacts.regressors.get(task)
     if regressor is None:
         return None

@@ -52,8 +52,15 @@ def main(grid: Grid, context: Context) -> None:
         counts = [float(r.content["metrics"]["num-examples"]) for r in replies]
         stacked = [r.content["arrays"].to_numpy_ndarrays()[0] for r in replies]
         weights = [np.average(np.stack(stacked), axis=0, weights=counts).astype(np.float32)]
-        log.append({"round": server_round, "t": time.monotonic() - start, "n_replies": len(replies),
-                    "n_nodes": len(nodes), "mean": float(weights[0].mean())})
+        log.append(
+            {
+                "round": server_round,
+                "t": time.monotonic() - start,
+                "n_replies": len(replies),
+                "n_nodes": len(nodes),
+                "mean": float(weights[0].mean()),
+            }
+        )
     if result_file:
         with open(result_file, "w", encoding="utf-8") as handle:
             for row in log:

@@ -24,18 +24,35 @@ def synthetic_prepared(n: int = 400, n_bits: int = 256, seed: int = 0, shift: fl
     observed_reg = rng.random(n) < 0.8
     rows, cols, vals = [], [], []
     for i in range(n):
-        rows.append(i); cols.append(0); vals.append(y_cls[i])
+        rows.append(i)
+        cols.append(0)
+        vals.append(y_cls[i])
         if observed_reg[i]:
-            rows.append(i); cols.append(1); vals.append(y_reg[i])
+            rows.append(i)
+            cols.append(1)
+            vals.append(y_reg[i])
     Y = sp.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=(n, 2))
     Y.sort_indices()
     censor = sp.csr_matrix((np.zeros(Y.nnz, np.int8), Y.indices.copy(), Y.indptr.copy()), shape=Y.shape)
-    compounds = pd.DataFrame({"row": np.arange(n), "compound_id": [f"c{i}" for i in range(n)], "fold": np.arange(n) % 5})
-    tasks = pd.DataFrame({
-        "task_id": [0, 1], "task_name": ["cls", "reg"], "assay_id": ["a1", "a2"], "endpoint": ["hit", "logD7.4"],
-        "kind": ["classification", "regression"], "unit": ["", "log10"], "threshold": [np.nan, np.nan],
-        "training_weight": 1.0, "aggregation_weight": 1.0, "n_observed": [n, int(observed_reg.sum())],
-        "n_positive": [int(y_cls.sum()), 0], "n_negative": [int(n - y_cls.sum()), 0], "n_censored": 0,
-        "passes_quorum": True,
-    })[list(TASK_COLUMNS)]
+    compounds = pd.DataFrame(
+        {"row": np.arange(n), "compound_id": [f"c{i}" for i in range(n)], "fold": np.arange(n) % 5}
+    )
+    tasks = pd.DataFrame(
+        {
+            "task_id": [0, 1],
+            "task_name": ["cls", "reg"],
+            "assay_id": ["a1", "a2"],
+            "endpoint": ["hit", "logD7.4"],
+            "kind": ["classification", "regression"],
+            "unit": ["", "log10"],
+            "threshold": [np.nan, np.nan],
+            "training_weight": 1.0,
+            "aggregation_weight": 1.0,
+            "n_observed": [n, int(observed_reg.sum())],
+            "n_positive": [int(y_cls.sum()), 0],
+            "n_negative": [int(n - y_cls.sum()), 0],
+            "n_censored": 0,
+            "passes_quorum": True,
+        }
+    )[list(TASK_COLUMNS)]
     return PreparedSet(sp.csr_matrix(dense), Y, censor, compounds, tasks, {"input_rows": n}, {"prep_hash": "synthetic"})

@@ -17,8 +17,12 @@ from .synthetic import synthetic_prepared
 
 MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
 TRAIN = TrainConfig(epochs=8, batch_size=64, lr=3e-3, early_stopping_patience=3, validation_fold=3, test_fold=4)
-EVAL = EvalConfig(model_kinds=("local", "pooled", "rf"), compound_bootstrap=30,
-                  uplift=UpliftConfig(n_bootstrap=200), rf=RandomForestConfig(n_estimators=20))
+EVAL = EvalConfig(
+    model_kinds=("local", "pooled", "rf"),
+    compound_bootstrap=30,
+    uplift=UpliftConfig(n_bootstrap=200),
+    rf=RandomForestConfig(n_estimators=20),
+)
 
 
 def _partners(tmp_path: Path, n_partners: int = 3) -> dict[str, Path]:
@@ -43,7 +47,9 @@ def test_protocol_writes_the_run_folder(tmp_path: Path) -> None:
     assert list(uplift.columns) == list(UPLIFT_COLUMNS)
     assert {"pooled_vs_local", "rf_vs_local"} <= set(uplift["comparison"])
     # one regression task per partner: the per-compound bootstrap supplies the interval
-    rmse = uplift[(uplift.metric == "rmse") & (uplift.comparison == "pooled_vs_local") & (uplift.partner == "p0")].iloc[0]
+    rmse = uplift[(uplift.metric == "rmse") & (uplift.comparison == "pooled_vs_local") & (uplift.partner == "p0")].iloc[
+        0
+    ]
     assert rmse.n_tasks == 1 and rmse.ci_low <= rmse.delta_abs <= rmse.ci_high
     # the models learned something real on the held-out scaffold fold
     auc = metrics[(metrics.metric == "auc_pr") & (metrics.model_kind == "local")]["value"]
@@ -65,7 +71,9 @@ def test_protocol_writes_the_run_folder(tmp_path: Path) -> None:
 
 def test_protocol_refuses_without_test_fold(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="test_fold"):
-        run_protocol(_partners(tmp_path, 2), MODEL, TrainConfig(test_fold=None), FederationConfig(), EVAL, tmp_path / "r")
+        run_protocol(
+            _partners(tmp_path, 2), MODEL, TrainConfig(test_fold=None), FederationConfig(), EVAL, tmp_path / "r"
+        )
 
 
 def test_protocol_refuses_mixed_preparations(tmp_path: Path) -> None:

@@ -8,8 +8,15 @@ import pytest
 
 from fedqsar.errors import InputSchemaError
 from fedqsar.evaluation.uplift import (
-    ALL_PARTNERS, UPLIFT_COLUMNS, UpliftConfig, bootstrap_mean_ci, compound_bootstrap,
-    recovered_share, riptop, uplift_table, write_uplift,
+    ALL_PARTNERS,
+    UPLIFT_COLUMNS,
+    UpliftConfig,
+    bootstrap_mean_ci,
+    compound_bootstrap,
+    recovered_share,
+    riptop,
+    uplift_table,
+    write_uplift,
 )
 
 
@@ -22,10 +29,16 @@ def _long(values: dict[tuple[str, str, str, str], float]) -> pd.DataFrame:
 
 
 def _two_task_auc() -> pd.DataFrame:
-    return _long({
-        ("A", "t1", "local", "auc_pr"): 0.5, ("A", "t1", "federated", "auc_pr"): 0.6, ("A", "t1", "pooled", "auc_pr"): 0.7,
-        ("A", "t2", "local", "auc_pr"): 0.7, ("A", "t2", "federated", "auc_pr"): 0.8, ("A", "t2", "pooled", "auc_pr"): 0.9,
-    })
+    return _long(
+        {
+            ("A", "t1", "local", "auc_pr"): 0.5,
+            ("A", "t1", "federated", "auc_pr"): 0.6,
+            ("A", "t1", "pooled", "auc_pr"): 0.7,
+            ("A", "t2", "local", "auc_pr"): 0.7,
+            ("A", "t2", "federated", "auc_pr"): 0.8,
+            ("A", "t2", "pooled", "auc_pr"): 0.9,
+        }
+    )
 
 
 def test_riptop_directions() -> None:
@@ -62,10 +75,14 @@ def test_uplift_table_known_values() -> None:
 
 
 def test_rmse_improvement_is_positive_riptop() -> None:
-    metrics = _long({
-        ("B", "t1", "local", "rmse"): 1.0, ("B", "t1", "federated", "rmse"): 0.9,
-        ("B", "t2", "local", "rmse"): 0.8, ("B", "t2", "federated", "rmse"): 0.7,
-    })
+    metrics = _long(
+        {
+            ("B", "t1", "local", "rmse"): 1.0,
+            ("B", "t1", "federated", "rmse"): 0.9,
+            ("B", "t2", "local", "rmse"): 0.8,
+            ("B", "t2", "federated", "rmse"): 0.7,
+        }
+    )
     row = uplift_table(metrics, UpliftConfig(metrics=("rmse",))).query("partner == 'B'").iloc[0]
     assert row.delta_abs == pytest.approx(-0.1)
     assert row.riptop == pytest.approx(0.1 / 0.9)
@@ -73,13 +90,18 @@ def test_rmse_improvement_is_positive_riptop() -> None:
 
 
 def test_unpaired_tasks_are_dropped() -> None:
-    metrics = pd.concat([
-        _two_task_auc(),
-        _long({("A", "t3", "local", "auc_pr"): 0.1}),  # no federated value -> not compared
-        _long({("A", "t4", "local", "auc_pr"): 0.2, ("A", "t4", "federated", "auc_pr"): np.nan}),
-    ])
-    row = uplift_table(metrics, UpliftConfig(metrics=("auc_pr",))).query(
-        "partner == 'A' and comparison == 'federated_vs_local'").iloc[0]
+    metrics = pd.concat(
+        [
+            _two_task_auc(),
+            _long({("A", "t3", "local", "auc_pr"): 0.1}),  # no federated value -> not compared
+            _long({("A", "t4", "local", "auc_pr"): 0.2, ("A", "t4", "federated", "auc_pr"): np.nan}),
+        ]
+    )
+    row = (
+        uplift_table(metrics, UpliftConfig(metrics=("auc_pr",)))
+        .query("partner == 'A' and comparison == 'federated_vs_local'")
+        .iloc[0]
+    )
     assert row.n_tasks == 2 and row.local == pytest.approx(0.6)
 
 

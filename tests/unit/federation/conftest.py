@@ -14,8 +14,15 @@ from fedqsar.prepared import TASK_COLUMNS, PreparedSet
 N_BITS = 1024
 
 
-def synthetic_prepared(seed: int, n_rows: int = 150, n_cls: int = 3, n_reg: int = 1, prep_hash: str = "hash-A",
-                       key_id: str = "0123456789abcdef", n_bits: int = N_BITS) -> PreparedSet:
+def synthetic_prepared(
+    seed: int,
+    n_rows: int = 150,
+    n_cls: int = 3,
+    n_reg: int = 1,
+    prep_hash: str = "hash-A",
+    key_id: str = "0123456789abcdef",
+    n_bits: int = N_BITS,
+) -> PreparedSet:
     """A learnable PreparedSet: labels depend on a shared set of 'active' bits."""
     rng = np.random.default_rng(seed)
     active = np.random.default_rng(12345).choice(n_bits, 40, replace=False)  # shared by all partners
@@ -37,16 +44,34 @@ def synthetic_prepared(seed: int, n_rows: int = 150, n_cls: int = 3, n_reg: int 
     Ycsr = sp.csr_matrix((Ycsr.data, Ycsr.indices, Ycsr.indptr), shape=Y.shape)
     censor = sp.csr_matrix((np.zeros(Ycsr.nnz, np.int8), Ycsr.indices.copy(), Ycsr.indptr.copy()), shape=Y.shape)
     kinds = ["classification"] * n_cls + ["regression"] * n_reg
-    tasks = pd.DataFrame({
-        "task_id": range(n_cls + n_reg), "task_name": [f"t{i}" for i in range(n_cls + n_reg)], "assay_id": "a",
-        "endpoint": "pXC50", "kind": kinds, "unit": "log", "threshold": [6.5] * n_cls + [np.nan] * n_reg,
-        "training_weight": 1.0, "aggregation_weight": 1.0, "n_observed": 10, "n_positive": 5, "n_negative": 5,
-        "n_censored": 0, "passes_quorum": True,
-    })[list(TASK_COLUMNS)]
-    compounds = pd.DataFrame({"row": range(n_rows), "compound_id": [f"c{seed}_{i}" for i in range(n_rows)],
-                              "fold": np.arange(n_rows) % 5})
-    manifest = {"prep_hash": prep_hash, "key_id": key_id, "prep_config": {"fingerprint": {"n_bits": n_bits, "radius": 3}},
-                "fingerprint": {"n_bits": n_bits, "radius": 3}, "versions": {"rdkit": "x"}}
+    tasks = pd.DataFrame(
+        {
+            "task_id": range(n_cls + n_reg),
+            "task_name": [f"t{i}" for i in range(n_cls + n_reg)],
+            "assay_id": "a",
+            "endpoint": "pXC50",
+            "kind": kinds,
+            "unit": "log",
+            "threshold": [6.5] * n_cls + [np.nan] * n_reg,
+            "training_weight": 1.0,
+            "aggregation_weight": 1.0,
+            "n_observed": 10,
+            "n_positive": 5,
+            "n_negative": 5,
+            "n_censored": 0,
+            "passes_quorum": True,
+        }
+    )[list(TASK_COLUMNS)]
+    compounds = pd.DataFrame(
+        {"row": range(n_rows), "compound_id": [f"c{seed}_{i}" for i in range(n_rows)], "fold": np.arange(n_rows) % 5}
+    )
+    manifest = {
+        "prep_hash": prep_hash,
+        "key_id": key_id,
+        "prep_config": {"fingerprint": {"n_bits": n_bits, "radius": 3}},
+        "fingerprint": {"n_bits": n_bits, "radius": 3},
+        "versions": {"rdkit": "x"},
+    }
     return PreparedSet(X, Ycsr, censor, compounds, tasks, {"input_rows": n_rows}, manifest)
 
 

@@ -97,7 +97,10 @@ def test_unknown_profile_is_refused(tmp_path: Path) -> None:
 def test_app_dir_is_a_code_free_flower_app() -> None:
     config = tomllib.loads((dep.app_dir() / "pyproject.toml").read_text())
     components = config["tool"]["flwr"]["app"]["components"]
-    assert components == {"serverapp": "fedqsar.federation.server_app:app", "clientapp": "fedqsar.federation.client_app:app"}
+    assert components == {
+        "serverapp": "fedqsar.federation.server_app:app",
+        "clientapp": "fedqsar.federation.client_app:app",
+    }
     assert config["project"]["dependencies"] == []
     assert [p.name for p in dep.app_dir().iterdir() if p.suffix == ".py"] == []
 
@@ -137,8 +140,13 @@ def test_free_port_is_bindable() -> None:
 
 
 def test_warm_exec_help_runs() -> None:
-    done = subprocess.run([sys.executable, "-m", "fedqsar.federation.warm_exec", "superexec", "--help"],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "fedqsar.federation.warm_exec", "superexec", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0
     assert "--runtime-api-address" in done.stdout
 

@@ -26,13 +26,19 @@ def test_fit_reply_round_trip_holds_only_trunk_and_count() -> None:
     assert count == 17 and all(np.array_equal(state[k], TRUNK[k]) for k in TRUNK)
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda s: {**s, "input.weight": np.full((8, 4), np.nan, np.float32)}, "NaN or Inf"),
-    (lambda s: {**s, "input.bias": np.array([np.inf, 0, 0, 0], np.float32)}, "NaN or Inf"),
-    (lambda s: {**s, "input.weight": np.ones((7, 4), np.float32)}, "has shape"),
-    (lambda s: {"input.weight": s["input.weight"], "extra": s["input.bias"]}, "missing \\['input.bias'\\], unexpected \\['extra'\\]"),
-    (lambda s: {k: v * 1e6 for k, v in s.items()}, "exceeds the bound"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: {**s, "input.weight": np.full((8, 4), np.nan, np.float32)}, "NaN or Inf"),
+        (lambda s: {**s, "input.bias": np.array([np.inf, 0, 0, 0], np.float32)}, "NaN or Inf"),
+        (lambda s: {**s, "input.weight": np.ones((7, 4), np.float32)}, "has shape"),
+        (
+            lambda s: {"input.weight": s["input.weight"], "extra": s["input.bias"]},
+            "missing \\['input.bias'\\], unexpected \\['extra'\\]",
+        ),
+        (lambda s: {k: v * 1e6 for k, v in s.items()}, "exceeds the bound"),
+    ],
+)
 def test_malformed_updates_are_named(change, message) -> None:
     with pytest.raises(MalformedUpdateError, match=message):
         check_update(change(TRUNK), SPEC, reference=TRUNK, max_update_norm=100.0)
@@ -46,8 +52,13 @@ def test_bad_example_count_is_refused() -> None:
 
 
 def _summary(prep_hash="h1", key_id="k1", n_bits=1024, radius=3) -> dict:
-    manifest = {"prep_hash": prep_hash, "key_id": key_id, "format_version": 1,
-                "fingerprint": {"n_bits": n_bits, "radius": radius}, "prep_config": {"fingerprint": {"radius": radius}}}
+    manifest = {
+        "prep_hash": prep_hash,
+        "key_id": key_id,
+        "format_version": 1,
+        "fingerprint": {"n_bits": n_bits, "radius": radius},
+        "prep_config": {"fingerprint": {"radius": radius}},
+    }
     return handshake_summary(manifest, n_bits)
 
 
@@ -55,12 +66,15 @@ def test_guard_accepts_identical_settings() -> None:
     check_compatible({"A": _summary(), "B": _summary(), "C": _summary()})
 
 
-@pytest.mark.parametrize(("other", "named"), [
-    (dict(prep_hash="h2"), "prep_hash: 'h1' != 'h2'"),
-    (dict(key_id="k2"), "key_id: 'k1' != 'k2'"),
-    (dict(n_bits=2048), "n_bits: 1024 != 2048"),
-    (dict(radius=2), "fingerprint"),
-])
+@pytest.mark.parametrize(
+    ("other", "named"),
+    [
+        (dict(prep_hash="h2"), "prep_hash: 'h1' != 'h2'"),
+        (dict(key_id="k2"), "key_id: 'k1' != 'k2'"),
+        (dict(n_bits=2048), "n_bits: 1024 != 2048"),
+        (dict(radius=2), "fingerprint"),
+    ],
+)
 def test_guard_names_the_difference(other, named) -> None:
     with pytest.raises(IncompatiblePartnersError, match="'A' and 'C'") as info:
         check_compatible({"A": _summary(), "B": _summary(), "C": _summary(**other)})
@@ -92,8 +106,10 @@ class _Proxy:
 
 
 def _results(arrays_list, counts):
-    return [(_Proxy(i), FitRes(Status(Code.OK, ""), ndarrays_to_parameters(a), n, {}))
-            for i, (a, n) in enumerate(zip(arrays_list, counts))]
+    return [
+        (_Proxy(i), FitRes(Status(Code.OK, ""), ndarrays_to_parameters(a), n, {}))
+        for i, (a, n) in enumerate(zip(arrays_list, counts))
+    ]
 
 
 def test_strategy_weights_by_examples_and_refuses_below_minimum() -> None:

@@ -18,8 +18,15 @@ from fedqsar.model.io import load_model
 
 MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
 TRAIN = TrainConfig(batch_size=64, lr=1e-2)
-FED = FederationConfig(rounds=2, strategy="fedprox", proximal_mu=0.1, min_partners=1, max_update_norm=1000.0,
-                       secagg=SecAggConfig(enabled=False), dp=DPConfig(enabled=True, clipping_norm=50.0, noise_multiplier=0.3))
+FED = FederationConfig(
+    rounds=2,
+    strategy="fedprox",
+    proximal_mu=0.1,
+    min_partners=1,
+    max_update_norm=1000.0,
+    secagg=SecAggConfig(enabled=False),
+    dp=DPConfig(enabled=True, clipping_norm=50.0, noise_multiplier=0.3),
+)
 FAULTS = {("1", 1): "nan", ("1", 2): "rename", ("1", 3): "absurd", ("2", 2): "reshape", ("2", 3): "die"}
 
 
@@ -57,8 +64,16 @@ def inject_faults(faults: dict):
 @pytest.fixture(scope="module")
 def plain_run(partners4: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("plain")
-    run = run_simulation(partners4, MODEL, TRAIN, FED, root / "run", outer_mods=[wire_recorder(root / "wire")],
-                         inner_mods=[inject_faults(FAULTS)], num_cpus=2)
+    run = run_simulation(
+        partners4,
+        MODEL,
+        TRAIN,
+        FED,
+        root / "run",
+        outer_mods=[wire_recorder(root / "wire")],
+        inner_mods=[inject_faults(FAULTS)],
+        num_cpus=2,
+    )
     return run, root
 
 
@@ -101,7 +116,12 @@ def test_wire_audit_plain(plain_run) -> None:
         if entry["incoming_type"] == "evaluate":
             assert entry.get("records", {}) == {}
         elif entry["incoming_type"] == "train" and not entry["has_error"]:
-            assert set(entry["records"]) == {"fitres.parameters", "fitres.num_examples", "fitres.metrics", "fitres.status"}
+            assert set(entry["records"]) == {
+                "fitres.parameters",
+                "fitres.num_examples",
+                "fitres.metrics",
+                "fitres.status",
+            }
 
 
 def test_partners_trained_with_private_heads(plain_run) -> None:

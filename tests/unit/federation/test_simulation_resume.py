@@ -52,10 +52,17 @@ def _kill_session(session_id: int) -> None:
                 continue
 
 
-def test_server_killed_and_restarted_resumes_without_double_counting(partners4: dict[str, Path], tmp_path: Path) -> None:
+def test_server_killed_and_restarted_resumes_without_double_counting(
+    partners4: dict[str, Path], tmp_path: Path
+) -> None:
     out = tmp_path / "run"
-    server = subprocess.Popen([sys.executable, "-c", KILLED_RUN, json.dumps({k: str(v) for k, v in partners4.items()}), str(out)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, json.dumps({k: str(v) for k, v in partners4.items()}), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _, stderr = server.communicate(timeout=600)
     finally:

@@ -21,7 +21,16 @@ from fedqsar.model.io import load_model
 MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
 TRAIN = TrainConfig(batch_size=64, lr=1e-2)
 SECAGG_KEYS = {"pk1", "pk2", "dsts", "ctxts", "masked_params", "nids", "shares"}
-HANDSHAKE_KEYS = {"prep_hash", "key_id", "format_version", "fingerprint", "manifest_sha256", "n_bits", "partner", "num_examples"}
+HANDSHAKE_KEYS = {
+    "prep_hash",
+    "key_id",
+    "format_version",
+    "fingerprint",
+    "manifest_sha256",
+    "n_bits",
+    "partner",
+    "num_examples",
+}
 
 
 def crash_in_stage(partition: int, round_label: str, stage: str):
@@ -29,8 +38,11 @@ def crash_in_stage(partition: int, round_label: str, stage: str):
 
     def crash(msg, context, call_next):
         configs = msg.content.config_records.get("secaggplus_configs", {}) if msg.has_content() else {}
-        if (int(context.node_config.get("partition-id", -1)) == partition and msg.metadata.group_id == round_label
-                and configs.get("stage") == stage):
+        if (
+            int(context.node_config.get("partition-id", -1)) == partition
+            and msg.metadata.group_id == round_label
+            and configs.get("stage") == stage
+        ):
             raise RuntimeError(f"simulated crash of partition {partition} in round {round_label}, stage {stage}")
         return call_next(msg, context)
 
@@ -42,7 +54,10 @@ def secagg_run(partners4: dict[str, Path], tmp_path_factory: pytest.TempPathFact
     root = tmp_path_factory.mktemp("secagg")
     seen: list[tuple[int, list[list[np.ndarray]], list[int]]] = []
     run = run_simulation(
-        partners4, MODEL, TRAIN, FederationConfig(rounds=3, min_partners=3, secagg=SecAggConfig(enabled=True)),
+        partners4,
+        MODEL,
+        TRAIN,
+        FederationConfig(rounds=3, min_partners=3, secagg=SecAggConfig(enabled=True)),
         root / "run",
         outer_mods=[wire_recorder(root / "wire"), crash_in_stage(3, "2", "collect_masked_vectors")],
         inner_mods=[wire_recorder(root / "plain")],
@@ -75,8 +90,10 @@ def test_strategy_only_ever_receives_the_aggregate(secagg_run) -> None:
         assert len(plain) == len(received) == len(counts)
         weights = np.asarray(counts, dtype=np.float64) / sum(counts)
         # the weighted mean of the individual (pre-mask) updates, as recorded inside each node
-        mean = [sum(w * arrays[i].astype(np.float64) for w, (arrays, _) in zip(weights, plain.values()))
-                for i in range(len(received[0]))]
+        mean = [
+            sum(w * arrays[i].astype(np.float64) for w, (arrays, _) in zip(weights, plain.values()))
+            for i in range(len(received[0]))
+        ]
         for result in received:
             assert all(np.allclose(r, m, atol=1e-4) for r, m in zip(result, mean))
             for arrays, _ in plain.values():
@@ -129,7 +146,8 @@ def test_history_is_local_and_complete(secagg_run) -> None:
     history = run.history
     losses = history[history.metric == "train_loss"]
     assert sorted(map(tuple, losses[["round", "partner"]].values.tolist())) == sorted(
-        [(r, p) for r in (1, 2, 3) for p in "ABCD" if not (r == 2 and p == "D")])
+        [(r, p) for r in (1, 2, 3) for p in "ABCD" if not (r == 2 and p == "D")]
+    )
     final_val = history[(history["round"] == 3) & (history.metric == "val_auc_roc")]
     assert set(final_val.partner) == set("ABCD")
     assert (run.out / "history.csv").is_file()
@@ -139,5 +157,7 @@ def test_ledger_records_the_run(secagg_run) -> None:
     run, _, _ = secagg_run
     result = verify(run.out / "ledger.sqlite")
     assert result.complete
-    kinds = [e.kind for e in __import__("fedqsar.ledger", fromlist=["read_entries"]).read_entries(run.out / "ledger.sqlite")]
+    kinds = [
+        e.kind for e in __import__("fedqsar.ledger", fromlist=["read_entries"]).read_entries(run.out / "ledger.sqlite")
+    ]
     assert kinds == ["run_start"] + ["partner"] * 4 + ["round"] * 3 + ["final_model", "run_end"]

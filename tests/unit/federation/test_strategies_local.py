@@ -23,8 +23,10 @@ def test_fedadam_steps_towards_the_average_by_server_lr() -> None:
     start = [np.zeros((4, 2), np.float32)]
     spec = TrunkSpec(("w",), ((4, 2),))
     strategy = build_strategy(FederationConfig(strategy="fedadam", server_lr=0.1, min_partners=1), start, spec, 2, {})
-    results = [(_Proxy(i), FitRes(Status(Code.OK, ""), ndarrays_to_parameters([np.full((4, 2), v, np.float32)]), 10, {}))
-               for i, v in enumerate((1.0, 3.0))]
+    results = [
+        (_Proxy(i), FitRes(Status(Code.OK, ""), ndarrays_to_parameters([np.full((4, 2), v, np.float32)]), 10, {}))
+        for i, v in enumerate((1.0, 3.0))
+    ]
     aggregated, _ = strategy.aggregate_fit(1, results, [])
     moved = parameters_to_ndarrays(aggregated)[0]
     assert np.all(moved > 0) and np.all(moved < 2.0)  # towards the mean 2.0, by a server-Adam step, not onto it
@@ -32,7 +34,9 @@ def test_fedadam_steps_towards_the_average_by_server_lr() -> None:
 
 
 def _trained_distance(prepared, trainer_factory) -> float:
-    model = MultitaskModel(prepared.n_bits, ModelConfig(hidden_sizes=(16,), dropout=0.0), {"A": HeadSpec.from_tasks(prepared.tasks)})
+    model = MultitaskModel(
+        prepared.n_bits, ModelConfig(hidden_sizes=(16,), dropout=0.0), {"A": HeadSpec.from_tasks(prepared.tasks)}
+    )
     anchor = model.trunk_state()
     trainer = trainer_factory(model, prepared)
     if isinstance(trainer, ProximalTrainer):

@@ -53,24 +53,36 @@ def make_prepared(
     Y = sp.csr_matrix((values[r, c], c, np.r_[0, np.cumsum(np.bincount(r, minlength=n_rows))]), shape=(n_rows, n_tasks))
     C = sp.csr_matrix((censor[r, c], c, Y.indptr.copy()), shape=(n_rows, n_tasks))
     kinds = ["classification"] * n_classification + ["regression"] * n_regression
-    tasks = pd.DataFrame({
-        "task_id": np.arange(n_tasks),
-        "task_name": [f"T{j}_{k[:3]}" for j, k in enumerate(kinds)],
-        "assay_id": [f"A{j}" for j in range(n_tasks)],
-        "endpoint": ["" if k == "classification" else "pXC50" for k in kinds],
-        "kind": kinds,
-        "unit": ["" for _ in kinds],
-        "threshold": [0.5 if k == "classification" else np.nan for k in kinds],
-        "training_weight": np.ones(n_tasks),
-        "aggregation_weight": np.ones(n_tasks),
-        "n_observed": observed.sum(0),
-        "n_positive": [int(values[observed[:, j], j].sum()) if kinds[j] == "classification" else 0 for j in range(n_tasks)],
-        "n_negative": [int((values[observed[:, j], j] == 0).sum()) if kinds[j] == "classification" else 0 for j in range(n_tasks)],
-        "n_censored": [int((censor[observed[:, j], j] != 0).sum()) for j in range(n_tasks)],
-        "passes_quorum": np.ones(n_tasks, bool),
-    })[list(TASK_COLUMNS)]
-    compounds = pd.DataFrame({"row": np.arange(n_rows), "compound_id": [f"C{i}" for i in range(n_rows)],
-                              "fold": rng.integers(0, n_folds, n_rows)})
+    tasks = pd.DataFrame(
+        {
+            "task_id": np.arange(n_tasks),
+            "task_name": [f"T{j}_{k[:3]}" for j, k in enumerate(kinds)],
+            "assay_id": [f"A{j}" for j in range(n_tasks)],
+            "endpoint": ["" if k == "classification" else "pXC50" for k in kinds],
+            "kind": kinds,
+            "unit": ["" for _ in kinds],
+            "threshold": [0.5 if k == "classification" else np.nan for k in kinds],
+            "training_weight": np.ones(n_tasks),
+            "aggregation_weight": np.ones(n_tasks),
+            "n_observed": observed.sum(0),
+            "n_positive": [
+                int(values[observed[:, j], j].sum()) if kinds[j] == "classification" else 0 for j in range(n_tasks)
+            ],
+            "n_negative": [
+                int((values[observed[:, j], j] == 0).sum()) if kinds[j] == "classification" else 0
+                for j in range(n_tasks)
+            ],
+            "n_censored": [int((censor[observed[:, j], j] != 0).sum()) for j in range(n_tasks)],
+            "passes_quorum": np.ones(n_tasks, bool),
+        }
+    )[list(TASK_COLUMNS)]
+    compounds = pd.DataFrame(
+        {
+            "row": np.arange(n_rows),
+            "compound_id": [f"C{i}" for i in range(n_rows)],
+            "fold": rng.integers(0, n_folds, n_rows),
+        }
+    )
     manifest = {"prep_hash": "synthetic-" + str(seed), "prep_config": {}, "key_id": "0" * 16, "versions": {}}
     prepared = PreparedSet(X=X, Y=Y, censor=C, compounds=compounds, tasks=tasks, manifest=manifest)
     prepared.validate()

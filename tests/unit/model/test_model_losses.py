@@ -10,7 +10,9 @@ from fedqsar.model.losses import censored_squared_error, multitask_loss
 
 def test_exact_values_give_plain_squared_error():
     pred, target = torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 2.5]])
-    assert torch.allclose(censored_squared_error(pred, target, torch.zeros(1, 2, dtype=torch.int8)), torch.tensor([[4.0, 0.25]]))
+    assert torch.allclose(
+        censored_squared_error(pred, target, torch.zeros(1, 2, dtype=torch.int8)), torch.tensor([[4.0, 0.25]])
+    )
 
 
 def test_less_than_penalises_only_predictions_above():
@@ -50,6 +52,12 @@ def test_hybrid_loss_masks_unobserved_and_weights_tasks():
 
 def test_explicit_zero_label_counts_as_a_negative():
     raw = torch.tensor([[3.0]])
-    loss = multitask_loss(raw, torch.zeros(1, 1), torch.ones(1, 1, dtype=torch.bool), torch.zeros(1, 1, dtype=torch.int8),
-                          torch.tensor([False]), torch.ones(1))
+    loss = multitask_loss(
+        raw,
+        torch.zeros(1, 1),
+        torch.ones(1, 1, dtype=torch.bool),
+        torch.zeros(1, 1, dtype=torch.int8),
+        torch.tensor([False]),
+        torch.ones(1),
+    )
     assert loss > 3.0  # a confident positive logit on an observed 0 label is heavily penalised

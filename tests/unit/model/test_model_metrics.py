@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.stats import spearmanr
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, mean_squared_error, r2_score, roc_auc_score
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
 
 from fedqsar.model.metrics import (
     aggregate_metrics,
@@ -44,7 +51,9 @@ def test_calibrated_auc_pr_does_not_depend_on_the_positive_rate_of_the_evaluated
     """Duplicating the negatives halves the positive rate: AP drops, calibrated AP stays."""
     y2, p2 = np.r_[Y_CLS, Y_CLS[~Y_CLS]], np.r_[P_CLS, P_CLS[~Y_CLS]]
     assert average_precision_score(y2, p2) < average_precision_score(Y_CLS, P_CLS) - 0.02
-    assert calibrated_average_precision(y2, p2, 0.5) == pytest.approx(calibrated_average_precision(Y_CLS, P_CLS, 0.5), abs=1e-9)
+    assert calibrated_average_precision(y2, p2, 0.5) == pytest.approx(
+        calibrated_average_precision(Y_CLS, P_CLS, 0.5), abs=1e-9
+    )
 
 
 def test_single_class_gives_nan_aucs_but_counts():
@@ -83,10 +92,14 @@ def test_task_metrics_use_stored_entries_including_explicit_zeros():
 
 
 def test_aggregation_is_weighted_and_applies_quorums():
-    tasks = pd.DataFrame({
-        "task_name": ["a", "b", "c", "d"], "kind": ["classification"] * 4,
-        "aggregation_weight": [1.0, 3.0, 1.0, 1.0], "passes_quorum": [True, True, False, True],
-    })
+    tasks = pd.DataFrame(
+        {
+            "task_name": ["a", "b", "c", "d"],
+            "kind": ["classification"] * 4,
+            "aggregation_weight": [1.0, 3.0, 1.0, 1.0],
+            "passes_quorum": [True, True, False, True],
+        }
+    )
     rows = []
     for name, auc, n_pos in (("a", 0.6, 10), ("b", 0.8, 10), ("c", 0.1, 10), ("d", 0.0, 1)):
         rows += [(name, "auc_roc", auc), (name, "n_positive", n_pos), (name, "n_negative", 10)]

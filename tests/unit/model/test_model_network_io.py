@@ -21,7 +21,9 @@ from .conftest import make_prepared
 
 
 def _trained(prepared, hidden=(32, 16)):
-    model = MultitaskModel(prepared.n_bits, ModelConfig(hidden_sizes=hidden), {"p": HeadSpec.from_tasks(prepared.tasks)})
+    model = MultitaskModel(
+        prepared.n_bits, ModelConfig(hidden_sizes=hidden), {"p": HeadSpec.from_tasks(prepared.tasks)}
+    )
     LocalTrainer(model, "p", prepared, TrainConfig(batch_size=32)).train_epochs(3)
     return model
 

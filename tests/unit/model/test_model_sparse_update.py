@@ -14,7 +14,9 @@ from .conftest import make_prepared
 
 
 def _model(prepared, hidden=(16, 8)):
-    return MultitaskModel(prepared.n_bits, ModelConfig(hidden_sizes=hidden, dropout=0.0), {"p": HeadSpec.from_tasks(prepared.tasks)})
+    return MultitaskModel(
+        prepared.n_bits, ModelConfig(hidden_sizes=hidden, dropout=0.0), {"p": HeadSpec.from_tasks(prepared.tasks)}
+    )
 
 
 def _gathered_grad(model, x):
@@ -142,16 +144,18 @@ def test_fused_kernel_equals_torch_row_sparse_adam():
 
 def test_local_trainer_equals_dense_adam_when_every_bit_is_in_every_batch():
     """End to end: the trainer's updates equal torch.optim.Adam on the whole network when no row is skipped."""
+    from fedqsar.model.batching import target_batch
     from fedqsar.model.config import TrainConfig
     from fedqsar.model.losses import multitask_loss
-    from fedqsar.model.batching import target_batch
     from fedqsar.model.training import LocalTrainer
 
     prepared = make_prepared(n_rows=24, n_bits=16, bits_per_row=12, n_classification=2, n_regression=0)
     rows = np.arange(24)
     assert len(np.unique(prepared.X.indices)) == 16  # the single full batch touches every bit
     sparse_model, dense_model = _model(prepared), _model(prepared)
-    trainer = LocalTrainer(sparse_model, "p", prepared, TrainConfig(batch_size=24, lr=0.01, test_fold=None, validation_fold=99))
+    trainer = LocalTrainer(
+        sparse_model, "p", prepared, TrainConfig(batch_size=24, lr=0.01, test_fold=None, validation_fold=99)
+    )
     optimiser = torch.optim.Adam(dense_model.parameters(), lr=0.01)
     head = dense_model.heads["p"]
     for _ in range(5):

@@ -59,10 +59,17 @@ def test_training_never_reads_held_out_folds():
 
 def test_fit_selects_on_validation_fold_and_generalises():
     prepared = make_prepared(n_rows=800, seed=3)
-    result = fit(_model(prepared, dropout=0.1), "p", prepared, TrainConfig(epochs=30, batch_size=64, lr=3e-3, early_stopping_patience=3))
+    result = fit(
+        _model(prepared, dropout=0.1),
+        "p",
+        prepared,
+        TrainConfig(epochs=30, batch_size=64, lr=3e-3, early_stopping_patience=3),
+    )
     losses = [log.validation_loss for log in result.history]
     assert result.best_validation_loss == pytest.approx(min(losses))
-    assert result.trainer.loss(result.trainer.validation_rows) == pytest.approx(min(losses), rel=1e-5)  # best epoch restored
+    assert result.trainer.loss(result.trainer.validation_rows) == pytest.approx(
+        min(losses), rel=1e-5
+    )  # best epoch restored
     metrics = result.validation_metrics.set_index(["task", "metric"])["value"]
     assert metrics[("T0_cla", "auc_roc")] > 0.75
     assert metrics[("T2_reg", "r2")] > 0.4
@@ -70,7 +77,9 @@ def test_fit_selects_on_validation_fold_and_generalises():
 
 def test_train_epochs_continues_the_epoch_counter_and_schedule():
     prepared = make_prepared(n_rows=120)
-    trainer = LocalTrainer(_model(prepared), "p", prepared, TrainConfig(lr=1e-2, lr_schedule="step", lr_step_epochs=2, lr_decay=0.5))
+    trainer = LocalTrainer(
+        _model(prepared), "p", prepared, TrainConfig(lr=1e-2, lr_schedule="step", lr_step_epochs=2, lr_decay=0.5)
+    )
     first = trainer.train_epochs(2)
     second = trainer.train_epochs(2)
     assert [log.epoch for log in first + second] == [0, 1, 2, 3]

@@ -24,8 +24,12 @@ def test_buckets_and_counts() -> None:
     acc.reject([2, 4], R.NON_NUMERIC_VALUE)
     acc.reject([5], [R.UNKNOWN_UNIT])
     acc.check()
-    assert acc.to_dict() == {"input_rows": 6, "used": 2, "merged": 1,
-                             "rejected": {R.NON_NUMERIC_VALUE: 2, R.UNKNOWN_UNIT: 1}}
+    assert acc.to_dict() == {
+        "input_rows": 6,
+        "used": 2,
+        "merged": 1,
+        "rejected": {R.NON_NUMERIC_VALUE: 2, R.UNKNOWN_UNIT: 1},
+    }
 
 
 def test_row_in_two_buckets_raises_at_once() -> None:
@@ -105,24 +109,36 @@ def test_value_stages_on_tuner_legacy_example(shared_data: Path) -> None:
 
 
 def test_value_stages_on_messy_long_file(tmp_path: Path) -> None:
-    text = ("compound_id,smiles,assay_id,value,unit,qualifier,endpoint\n"
-            "a,CCO,A,10,nM,=,\n"       # used
-            "a2,CCO,A,12,nM,=,\n"      # merged into a
-            "b,CCN,A,<1,uM,,\n"        # used, censored
-            "c,,A,5,nM,=,\n"           # missing structure
-            "d,CCC,A,n.d.,nM,=,\n"     # non numeric
-            "e,CCCC,A,5,furlongs,=,\n"  # unknown unit
-            "f,CCCl,A,5,nM,?,\n"       # unknown qualifier
-            "g,CCBr,A,,nM,=,\n"        # missing value
-            "h,CCI,A,1,nM,=,\n"        # conflict with h2 (3 log units)
-            "h2,CCI,A,1,uM,=,\n")
+    text = (
+        "compound_id,smiles,assay_id,value,unit,qualifier,endpoint\n"
+        "a,CCO,A,10,nM,=,\n"  # used
+        "a2,CCO,A,12,nM,=,\n"  # merged into a
+        "b,CCN,A,<1,uM,,\n"  # used, censored
+        "c,,A,5,nM,=,\n"  # missing structure
+        "d,CCC,A,n.d.,nM,=,\n"  # non numeric
+        "e,CCCC,A,5,furlongs,=,\n"  # unknown unit
+        "f,CCCl,A,5,nM,?,\n"  # unknown qualifier
+        "g,CCBr,A,,nM,=,\n"  # missing value
+        "h,CCI,A,1,nM,=,\n"  # conflict with h2 (3 log units)
+        "h2,CCI,A,1,uM,=,\n"
+    )
     path = tmp_path / "acts.csv"
     path.write_text(text)
     raw = read_partner_input(path)
     acc, _ = run_value_stages(raw)
-    assert acc.to_dict() == {"input_rows": 10, "used": 2, "merged": 1, "rejected": {
-        R.MISSING_STRUCTURE: 1, R.NON_NUMERIC_VALUE: 1, R.UNKNOWN_UNIT: 1, R.UNKNOWN_QUALIFIER: 1,
-        R.MISSING_VALUE: 1, R.DUPLICATE_CONFLICT: 2}}
+    assert acc.to_dict() == {
+        "input_rows": 10,
+        "used": 2,
+        "merged": 1,
+        "rejected": {
+            R.MISSING_STRUCTURE: 1,
+            R.NON_NUMERIC_VALUE: 1,
+            R.UNKNOWN_UNIT: 1,
+            R.UNKNOWN_QUALIFIER: 1,
+            R.MISSING_VALUE: 1,
+            R.DUPLICATE_CONFLICT: 2,
+        },
+    }
     table = acc.rejected_table(raw.activities)
     assert table.loc[table.compound_id == "d", "reason"].item() == R.NON_NUMERIC_VALUE
 
@@ -132,15 +148,21 @@ def test_value_stages_on_tuner_t0_t1_t2(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "T0.csv").write_text(
         "input_assay_id,assay_type,use_in_regression,expert_threshold_1,direction,is_binary\n"
-        "1,OTHER,True,6.5,high,False\n2,AUX_HTS,False,,,True\n")
+        "1,OTHER,True,6.5,high,False\n2,AUX_HTS,False,,,True\n"
+    )
     (folder / "T1.csv").write_text(
         "input_compound_id,input_assay_id,standard_qualifier,standard_value\n"
-        "a,1,=,7\nb,1,<,6\nc,1,>,7\nd,1,<,7\na,2,,1\nb,2,,-1\nc,2,,0.5\ne,1,=,5\n")
+        "a,1,=,7\nb,1,<,6\nc,1,>,7\nd,1,<,7\na,2,,1\nb,2,,-1\nc,2,,0.5\ne,1,=,5\n"
+    )
     (folder / "T2.csv").write_text("input_compound_id,smiles\na,CCO\nb,CCN\nc,CCC\nd,CCCl\n")
     raw = read_partner_input(folder)
     acc, tasks = run_value_stages(raw)
-    assert acc.to_dict() == {"input_rows": 8, "used": 6, "merged": 0,
-                             "rejected": {R.INVALID_LABEL: 1, R.MISSING_STRUCTURE: 1}}
+    assert acc.to_dict() == {
+        "input_rows": 8,
+        "used": 6,
+        "merged": 0,
+        "rejected": {R.INVALID_LABEL: 1, R.MISSING_STRUCTURE: 1},
+    }
     assert tasks["task_name"].tolist() == ["1", "1@6.5", "2"]
     assert tasks["n_observed"].tolist() == [4, 3, 2]  # "<7" undetermined at 6.5; label 0.5 rejected
     assert tasks["n_positive"].tolist() == [0, 2, 1] and tasks["n_censored"].tolist() == [3, 0, 0]

@@ -50,7 +50,9 @@ def test_size_and_radius_are_configurable() -> None:
 
 def test_same_key_same_columns_other_key_other_columns() -> None:
     bits, _ = fingerprint_bits(MOLECULES[2], CFG, PERM)
-    again, _ = fingerprint_bits(Chem.MolFromSmiles(MOLECULES[2]), CFG, ConsortiumKey(KEY.secret).permutation(CFG.n_bits))
+    again, _ = fingerprint_bits(
+        Chem.MolFromSmiles(MOLECULES[2]), CFG, ConsortiumKey(KEY.secret).permutation(CFG.n_bits)
+    )
     other, _ = fingerprint_bits(MOLECULES[2], CFG, generate_key().permutation(CFG.n_bits))
     assert np.array_equal(bits, again)
     assert len(set(bits.tolist()) & set(other.tolist())) < len(bits) // 2

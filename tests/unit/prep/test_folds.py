@@ -55,8 +55,22 @@ def test_folds_change_with_the_key_and_stay_balanced() -> None:
 
 
 def test_time_folds_run_from_oldest_to_newest() -> None:
-    dates = pd.Series(pd.to_datetime(["2019-01-01", "2010-05-01", "2012-01-01", "2015-01-01", "2011-01-01",
-                                      "2013-01-01", "2016-01-01", "2018-01-01", "2014-01-01", "2017-01-01"]))
+    dates = pd.Series(
+        pd.to_datetime(
+            [
+                "2019-01-01",
+                "2010-05-01",
+                "2012-01-01",
+                "2015-01-01",
+                "2011-01-01",
+                "2013-01-01",
+                "2016-01-01",
+                "2018-01-01",
+                "2014-01-01",
+                "2017-01-01",
+            ]
+        )
+    )
     folds = time_folds(dates, 5)
     assert folds.dtype == np.int64
     order = np.argsort(dates.to_numpy())

@@ -55,8 +55,12 @@ def _write(path: Path, payload: object) -> Path:
 
 def _valid_payload() -> dict:
     key = generate_key()
-    return {"format": "fedqsar-consortium-key", "version": 1, "key_id": key.key_id,
-            "secret": base64.b64encode(key.secret).decode()}
+    return {
+        "format": "fedqsar-consortium-key",
+        "version": 1,
+        "key_id": key.key_id,
+        "secret": base64.b64encode(key.secret).decode(),
+    }
 
 
 @pytest.mark.parametrize(

@@ -102,16 +102,27 @@ def test_gzip_csv_and_parquet_are_read(tmp_path: Path) -> None:
     gz = tmp_path / "acts.csv.gz"
     gz.write_bytes(gzip.compress(text.encode()))
     assert read_partner_input(gz).activities.loc[0, "compound_id"] == "c1"
-    frame = pd.DataFrame({"compound_id": ["c1", "c2"], "smiles": ["CCO", "CCC"], "assay_id": ["A", "A"],
-                          "value": [1.5, np.nan], "unit": ["uM", "uM"], "qualifier": ["=", "="]})
+    frame = pd.DataFrame(
+        {
+            "compound_id": ["c1", "c2"],
+            "smiles": ["CCO", "CCC"],
+            "assay_id": ["A", "A"],
+            "value": [1.5, np.nan],
+            "unit": ["uM", "uM"],
+            "qualifier": ["=", "="],
+        }
+    )
     frame.to_parquet(tmp_path / "acts.parquet")
     acts = read_partner_input(tmp_path / "acts.parquet").activities
     assert acts["value"].iloc[0] == 1.5 and acts["value"].iloc[1] is None
 
 
 def test_malformed_line_is_kept_as_a_rejectable_row(tmp_path: Path) -> None:
-    path = write(tmp_path / "acts.csv", "compound_id,smiles,assay_id,value,unit,qualifier\n"
-                 "c1,CCO,A,1,nM,=\nc2,CCN,A,2,nM,=,extra,fields\nc3,CCC,A,3,nM,=\n")
+    path = write(
+        tmp_path / "acts.csv",
+        "compound_id,smiles,assay_id,value,unit,qualifier\n"
+        "c1,CCO,A,1,nM,=\nc2,CCN,A,2,nM,=,extra,fields\nc3,CCC,A,3,nM,=\n",
+    )
     acts = read_partner_input(path).activities
     assert len(acts) == 3  # no line lost
     assert acts["reject_reason"].tolist().count(schema.MALFORMED_ROW) == 1
@@ -133,7 +144,13 @@ def test_sdf_with_properties(tmp_path: Path) -> None:
     for name, smi, value in (("mol-a", "CCO", "5.10"), ("mol-b", "c1ccccc1", "<4")):
         mol = Chem.MolFromSmiles(smi)
         mol.SetProp("_Name", name)
-        for key, val in (("assay_id", "A7"), ("value", value), ("unit", "pIC50"), ("qualifier", "="), ("endpoint", "pXC50")):
+        for key, val in (
+            ("assay_id", "A7"),
+            ("value", value),
+            ("unit", "pIC50"),
+            ("qualifier", "="),
+            ("endpoint", "pXC50"),
+        ):
             mol.SetProp(key, val)
         writer.write(mol)
     writer.close()
@@ -151,11 +168,17 @@ def test_sdf_with_properties(tmp_path: Path) -> None:
 
 def write_tuner(folder: Path) -> Path:
     folder.mkdir()
-    write(folder / "T0.csv", "input_assay_id,assay_type,use_in_regression,expert_threshold_1,expert_threshold_2,"
-          "expert_threshold_3,expert_threshold_4,expert_threshold_5,direction,is_binary\n"
-          "10,OTHER,True,6.5,5.5,,,,high,False\n11,ADME,False,,,,,,low,False\n12,AUX_HTS,False,,,,,,,True\n")
-    write(folder / "T1.csv", "input_compound_id,input_assay_id,standard_qualifier,standard_value\n"
-          "1,10,=,7.1\n2,10,<,5\n1,11,>,3\n3,12,,1\n9,10,=,6\n")
+    write(
+        folder / "T0.csv",
+        "input_assay_id,assay_type,use_in_regression,expert_threshold_1,expert_threshold_2,"
+        "expert_threshold_3,expert_threshold_4,expert_threshold_5,direction,is_binary\n"
+        "10,OTHER,True,6.5,5.5,,,,high,False\n11,ADME,False,,,,,,low,False\n12,AUX_HTS,False,,,,,,,True\n",
+    )
+    write(
+        folder / "T1.csv",
+        "input_compound_id,input_assay_id,standard_qualifier,standard_value\n"
+        "1,10,=,7.1\n2,10,<,5\n1,11,>,3\n3,12,,1\n9,10,=,6\n",
+    )
     write(folder / "T2.csv", "input_compound_id,smiles\n1,CCO\n2,CCN\n3,CCC\n")
     return folder
 
@@ -218,7 +241,9 @@ def test_legacy_tuner_example_with_bom(shared_data: Path) -> None:
 
 def test_thresholds_file_overrides_assay_metadata(tmp_path: Path) -> None:
     path = write(tmp_path / "acts.csv", LONG_HEADER + "c1,CCO,A,1,nM,=,,\nc1,CCO,B,1,nM,=,,\n")
-    thresholds = write(tmp_path / "thr.csv", "assay_id,thresholds,direction,weight,endpoint\nA,6;7.5,low,0.5,pXC50\nZ,5,,,\n")
+    thresholds = write(
+        tmp_path / "thr.csv", "assay_id,thresholds,direction,weight,endpoint\nA,6;7.5,low,0.5,pXC50\nZ,5,,,\n"
+    )
     assays = read_partner_input(path, thresholds=thresholds).assays.set_index("assay_id")
     assert assays.loc["A", "thresholds"] == (6.0, 7.5)
     assert assays.loc["A", "direction"] == "low" and assays.loc["A", "weight"] == 0.5
@@ -239,7 +264,10 @@ def test_thresholds_file_errors(tmp_path: Path) -> None:
 
 
 def test_thresholds_toml(tmp_path: Path) -> None:
-    path = write(tmp_path / "thr.toml", '[A]\nthresholds = [7.5, 6]\ndirection = "low"\nweight = 2\n\n["CHEMBL 1"]\nthresholds = 5\n')
+    path = write(
+        tmp_path / "thr.toml",
+        '[A]\nthresholds = [7.5, 6]\ndirection = "low"\nweight = 2\n\n["CHEMBL 1"]\nthresholds = 5\n',
+    )
     table = schema.read_thresholds(path).set_index("assay_id")
     assert table.loc["A", "thresholds"] == (6.0, 7.5) and table.loc["A", "direction"] == "low"
     assert table.loc["A", "weight"] == 2.0 and table.loc["CHEMBL 1", "thresholds"] == (5.0,)

@@ -26,9 +26,19 @@ def canonical(smiles: str) -> str:
 def test_default_order_is_tuners() -> None:
     # MELLODDY-TUNER utils/standardizer.py: ChargeParent, isotope parent, RemoveStereochemistry,
     # tautomer Canonicalize, then RemoveHs, MetalDisconnector, Normalizer, Reionizer.
-    assert DEFAULT.steps == TUNER_STEPS == (
-        "charge_parent", "remove_isotopes", "remove_stereo", "canonical_tautomer",
-        "remove_hs", "metal_disconnect", "normalize", "reionize",
+    assert (
+        DEFAULT.steps
+        == TUNER_STEPS
+        == (
+            "charge_parent",
+            "remove_isotopes",
+            "remove_stereo",
+            "canonical_tautomer",
+            "remove_hs",
+            "metal_disconnect",
+            "normalize",
+            "reionize",
+        )
     )
 
 
@@ -42,8 +52,16 @@ def test_salts_and_solvents_are_stripped(salt: str, parent: str) -> None:
 
 
 def test_charge_parent_step_equals_rdkit_charge_parent() -> None:
-    tricky = ["CCC(=O)O[Na]", "C[N+](C)(C)CC(=O)[O-]", "[O-][N+](=O)c1ccccc1.[K+]", "NCC(=O)O", "c1cc[nH+]cc1.[Cl-]",
-              "CN(=O)=O", "OC(=O)C[NH3+].[O-]S(=O)(=O)C", "[Mg+2].[O-]C(=O)CC.[O-]C(=O)CC"]
+    tricky = [
+        "CCC(=O)O[Na]",
+        "C[N+](C)(C)CC(=O)[O-]",
+        "[O-][N+](=O)c1ccccc1.[K+]",
+        "NCC(=O)O",
+        "c1cc[nH+]cc1.[Cl-]",
+        "CN(=O)=O",
+        "OC(=O)C[NH3+].[O-]S(=O)(=O)C",
+        "[Mg+2].[O-]C(=O)CC.[O-]C(=O)CC",
+    ]
     for smiles in tricky:
         expected = Chem.MolToSmiles(rdMolStandardize.ChargeParent(Chem.MolFromSmiles(smiles)))
         got = Chem.MolToSmiles(STEPS["charge_parent"](Chem.MolFromSmiles(smiles), st.tools_for(DEFAULT)))
@@ -150,7 +168,13 @@ def test_a_failing_step_rejects_with_its_reason(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_every_reason_code_is_documented() -> None:
-    codes = {st.EMPTY_SMILES, st.UNPARSABLE_SMILES, st.TOO_MANY_HEAVY_ATOMS, st.TOO_FEW_HEAVY_ATOMS, st.STANDARDISATION_FAILED}
+    codes = {
+        st.EMPTY_SMILES,
+        st.UNPARSABLE_SMILES,
+        st.TOO_MANY_HEAVY_ATOMS,
+        st.TOO_FEW_HEAVY_ATOMS,
+        st.STANDARDISATION_FAILED,
+    }
     assert codes == set(st.STRUCTURE_REJECT_REASONS)
     assert all(code.islower() and " " not in code for code in codes)
 

@@ -44,8 +44,19 @@ def batch():
 
 def test_reasons_and_smiles_per_input_position(batch) -> None:
     result, _ = batch
-    assert result.reasons == [None, None, None, None, st.EMPTY_SMILES, st.EMPTY_SMILES, st.UNPARSABLE_SMILES,
-                              st.TOO_MANY_HEAVY_ATOMS, None, None, None]
+    assert result.reasons == [
+        None,
+        None,
+        None,
+        None,
+        st.EMPTY_SMILES,
+        st.EMPTY_SMILES,
+        st.UNPARSABLE_SMILES,
+        st.TOO_MANY_HEAVY_ATOMS,
+        None,
+        None,
+        None,
+    ]
     assert result.std_smiles[1] == result.std_smiles[2] == result.std_smiles[8] == "CCC(=O)O"
     assert result.std_smiles[9] == result.std_smiles[10]
     assert result.n_unique == 9  # 11 inputs: "" and None are one missing value, one exact duplicate

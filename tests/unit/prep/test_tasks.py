@@ -22,36 +22,65 @@ from fedqsar.prepared import TASK_COLUMNS
 SMALL_QUORUM = TaskConfig(min_positives=1, min_negatives=1, min_regression_values=2, min_uncensored_values=1)
 
 
-def aggregated(values: list[float], censor: list[int] | None = None, assay: str = "A", endpoint: str = "pXC50",
-               family: str = "potency", unit: str = "-log10(M)", start: int = 0) -> pd.DataFrame:
+def aggregated(
+    values: list[float],
+    censor: list[int] | None = None,
+    assay: str = "A",
+    endpoint: str = "pXC50",
+    family: str = "potency",
+    unit: str = "-log10(M)",
+    start: int = 0,
+) -> pd.DataFrame:
     n = len(values)
-    return pd.DataFrame({
-        "input_row": np.arange(start, start + n), "structure_key": [f"s{start + i}" for i in range(n)],
-        "assay_id": [assay] * n, "endpoint": [endpoint] * n, "family": [family] * n, "canonical_unit": [unit] * n,
-        "value_canonical": np.array(values, float), "censor": np.array(censor or [0] * n, np.int8),
-    })
+    return pd.DataFrame(
+        {
+            "input_row": np.arange(start, start + n),
+            "structure_key": [f"s{start + i}" for i in range(n)],
+            "assay_id": [assay] * n,
+            "endpoint": [endpoint] * n,
+            "family": [family] * n,
+            "canonical_unit": [unit] * n,
+            "value_canonical": np.array(values, float),
+            "censor": np.array(censor or [0] * n, np.int8),
+        }
+    )
 
 
 def assays(**fields: object) -> pd.DataFrame:
     return pd.DataFrame([tables.assay_row("A", **fields)])
 
 
-@pytest.mark.parametrize(("value", "censor", "expected"), [
-    (7.0, 0, 1.0), (6.5, 0, 1.0), (6.0, 0, 0.0),
-    (7.0, 1, 1.0),  # > 7 is active for 6.5
-    (6.0, 1, math.nan),  # > 6 is undetermined for 6.5
-    (7.0, -1, math.nan),  # < 7 is undetermined
-    (6.0, -1, 0.0), (6.5, -1, 0.0),  # < 6.5: below the threshold
-])
+@pytest.mark.parametrize(
+    ("value", "censor", "expected"),
+    [
+        (7.0, 0, 1.0),
+        (6.5, 0, 1.0),
+        (6.0, 0, 0.0),
+        (7.0, 1, 1.0),  # > 7 is active for 6.5
+        (6.0, 1, math.nan),  # > 6 is undetermined for 6.5
+        (7.0, -1, math.nan),  # < 7 is undetermined
+        (6.0, -1, 0.0),
+        (6.5, -1, 0.0),  # < 6.5: below the threshold
+    ],
+)
 def test_class_labels_high(value: float, censor: int, expected: float) -> None:
     label = class_labels(np.array([value]), np.array([censor]), 6.5, "high")[0]
     assert (math.isnan(label) and math.isnan(expected)) or label == expected
 
 
-@pytest.mark.parametrize(("value", "censor", "expected"), [
-    (1.0, 0, 1.0), (2.0, 0, 1.0), (3.0, 0, 0.0), (1.0, -1, 1.0), (3.0, -1, math.nan), (3.0, 1, 0.0),
-    (2.0, 1, 0.0), (1.0, 1, math.nan),
-])
+@pytest.mark.parametrize(
+    ("value", "censor", "expected"),
+    [
+        (1.0, 0, 1.0),
+        (2.0, 0, 1.0),
+        (3.0, 0, 0.0),
+        (1.0, -1, 1.0),
+        (3.0, -1, math.nan),
+        (3.0, 1, 0.0),
+        (2.0, 1, 0.0),
+        (1.0, 1, math.nan),
+    ],
+)
 def test_class_labels_low(value: float, censor: int, expected: float) -> None:
     label = class_labels(np.array([value]), np.array([censor]), 2.0, "low")[0]
     assert (math.isnan(label) and math.isnan(expected)) or label == expected
@@ -113,14 +142,18 @@ def test_auto_thresholds_off_and_auxiliary_thresholds() -> None:
     agg = aggregated([8.0, 7.0, 6.0, 5.0])
     off, _ = build_tasks(agg, None, TaskConfig(auto_thresholds=False))
     assert off["kind"].tolist() == ["regression"]
-    aux, _ = build_tasks(agg, assays(thresholds=(6.5,)), TaskConfig(auxiliary_thresholds=True, min_positives=1, min_negatives=1))
+    aux, _ = build_tasks(
+        agg, assays(thresholds=(6.5,)), TaskConfig(auxiliary_thresholds=True, min_positives=1, min_negatives=1)
+    )
     assert aux["threshold"].dropna().tolist() == [6.0, 6.5, 7.0]
     assert aux["aggregation_weight"].tolist() == [0.0, 0.0, 1.0, 0.0]  # regression fails quorum; aux tasks weigh 0
 
 
 def test_labels_endpoint_gives_one_classification_task() -> None:
     agg = aggregated([1.0, 0.0, 1.0], endpoint="label", family="label", unit="label")
-    tasks, labels = build_tasks(agg, assays(thresholds=(6.5,), is_binary=True, use_in_regression=False, weight=0.5), SMALL_QUORUM)
+    tasks, labels = build_tasks(
+        agg, assays(thresholds=(6.5,), is_binary=True, use_in_regression=False, weight=0.5), SMALL_QUORUM
+    )
     assert tasks["kind"].tolist() == ["classification"] and tasks["task_name"].tolist() == ["A"]
     assert tasks.loc[0, "threshold"] == 6.5 and tasks.loc[0, "training_weight"] == 0.5
     assert labels["y"].tolist() == [1.0, 0.0, 1.0]
@@ -138,8 +171,13 @@ def test_quorum_flags_counts_and_weights() -> None:
 
 
 def test_columns_ids_and_several_assays() -> None:
-    agg = pd.concat([aggregated([8.0, 5.0], assay="B"), aggregated([2.0, 0.5], assay="A", endpoint="logD7.4",
-                                                                    family="adme", unit="log", start=2)], ignore_index=True)
+    agg = pd.concat(
+        [
+            aggregated([8.0, 5.0], assay="B"),
+            aggregated([2.0, 0.5], assay="A", endpoint="logD7.4", family="adme", unit="log", start=2),
+        ],
+        ignore_index=True,
+    )
     tasks, labels = build_tasks(agg, None, SMALL_QUORUM)
     assert tuple(tasks.columns) == TASK_COLUMNS
     assert tasks["task_id"].tolist() == list(range(len(tasks)))

@@ -18,21 +18,42 @@ def to_canonical(value: float, unit: str, canonical: str, mw: float | None = Non
     return float(target.from_base(source.to_base(np.array([value], float), weights))[0])
 
 
-@pytest.mark.parametrize(("value", "unit", "expected"), [
-    (10.0, "nM", 8.0), (1.0, "uM", 6.0), (1.0, "µM", 6.0), (1.0, "μM", 6.0), (2.0, "mM", -math.log10(2e-3)),
-    (1e-7, "M", 7.0), (100.0, "pM", 10.0), (1.0, "nmol/L", 9.0), (7.3, "pIC50", 7.3), (6.1, "pKi", 6.1),
-    (5.5, "pchembl", 5.5), (-7.0, "log10(M)", 7.0), (2.0, "log10(nM)", 7.0), (8.0, "-log10(M)", 8.0),
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (10.0, "nM", 8.0),
+        (1.0, "uM", 6.0),
+        (1.0, "µM", 6.0),
+        (1.0, "μM", 6.0),
+        (2.0, "mM", -math.log10(2e-3)),
+        (1e-7, "M", 7.0),
+        (100.0, "pM", 10.0),
+        (1.0, "nmol/L", 9.0),
+        (7.3, "pIC50", 7.3),
+        (6.1, "pKi", 6.1),
+        (5.5, "pchembl", 5.5),
+        (-7.0, "log10(M)", 7.0),
+        (2.0, "log10(nM)", 7.0),
+        (8.0, "-log10(M)", 8.0),
+    ],
+)
 def test_molar_to_pxc50(value: float, unit: str, expected: float) -> None:
     assert to_canonical(value, unit, "-log10(m)") == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("value", "unit", "mw", "expected"), [
-    (1.0, "M", None, 0.0), (1e3, "uM", None, -3.0), (-4.5, "log10(M)", None, -4.5),
-    (180.0, "ug/mL", 180.0, -3.0),  # 180 ug/mL = 0.18 g/L = 1 mM at MW 180
-    (0.18, "mg/mL", 180.0, -3.0), (180.0, "mg/L", 180.0, -3.0), (180.0, "ng/mL", 180.0, -6.0),
-    (math.log10(180.0), "log10(ug/mL)", 180.0, -3.0),  # Biogen's LOG SOLUBILITY (ug/mL)
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "mw", "expected"),
+    [
+        (1.0, "M", None, 0.0),
+        (1e3, "uM", None, -3.0),
+        (-4.5, "log10(M)", None, -4.5),
+        (180.0, "ug/mL", 180.0, -3.0),  # 180 ug/mL = 0.18 g/L = 1 mM at MW 180
+        (0.18, "mg/mL", 180.0, -3.0),
+        (180.0, "mg/L", 180.0, -3.0),
+        (180.0, "ng/mL", 180.0, -6.0),
+        (math.log10(180.0), "log10(ug/mL)", 180.0, -3.0),  # Biogen's LOG SOLUBILITY (ug/mL)
+    ],
+)
 def test_concentrations_to_logs(value: float, unit: str, mw: float | None, expected: float) -> None:
     assert to_canonical(value, unit, "log10(m)", mw) == pytest.approx(expected)
 
@@ -42,11 +63,19 @@ def test_mass_concentration_without_weight_is_nan() -> None:
     assert unit.needs_mw and np.isnan(unit.to_base(np.array([1.0]), None)[0])
 
 
-@pytest.mark.parametrize(("value", "unit", "expected"), [
-    (99.0, "% bound", -2.0), (90.0, "%bound", -1.0), (10.0, "% unbound", -1.0), (1.0, "% free", -2.0),
-    (0.99, "fraction bound", -2.0), (0.1, "fu", -1.0), (0.0, "log10(% unbound)", -2.0),  # Biogen: log10(%unbound)
-    (-1.5, "log10(fu)", -1.5),
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (99.0, "% bound", -2.0),
+        (90.0, "%bound", -1.0),
+        (10.0, "% unbound", -1.0),
+        (1.0, "% free", -2.0),
+        (0.99, "fraction bound", -2.0),
+        (0.1, "fu", -1.0),
+        (0.0, "log10(% unbound)", -2.0),  # Biogen: log10(%unbound)
+        (-1.5, "log10(fu)", -1.5),
+    ],
+)
 def test_protein_binding_to_log_fraction_unbound(value: float, unit: str, expected: float) -> None:
     assert to_canonical(value, unit, "log10(fu)") == pytest.approx(expected)
 
@@ -57,15 +86,24 @@ def test_binding_outside_0_100_percent_is_nan_and_100_bound_is_minus_inf() -> No
     assert np.isnan(out[0]) and np.isnan(out[1]) and out[2] == -np.inf
 
 
-@pytest.mark.parametrize(("value", "unit", "canonical", "expected"), [
-    (1.5, "log10(mL.min-1.g-1)", "log10(ul/min/mg)", 1.5),  # pharmabench microsomal CL
-    (10.0, "uL/min/mg", "log10(ul/min/mg)", 1.0), (10.0, "mL/min/g", "log10(ul/min/mg)", 1.0),
-    (0.01, "mL/min/mg", "log10(ul/min/mg)", 1.0), (10.0, "mL/min/kg", "log10(ml/min/kg)", 1.0),
-    (0.6, "L/h/kg", "log10(ml/min/kg)", 1.0), (10.0, "uL/min/10^6 cells", "log10(ul/min/10^6cells)", 1.0),
-    (10.0, "10^-6 cm/s", "log10(cm/s)", -5.0), (100.0, "nm/s", "log10(cm/s)", -5.0),
-    (20.0, "ratio", "log10(ratio)", math.log10(20.0)), (120.0, "min", "log10(h)", math.log10(2.0)),
-    (2.3, "log", "log", 2.3), (45.0, "%", "%", 45.0),
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "canonical", "expected"),
+    [
+        (1.5, "log10(mL.min-1.g-1)", "log10(ul/min/mg)", 1.5),  # pharmabench microsomal CL
+        (10.0, "uL/min/mg", "log10(ul/min/mg)", 1.0),
+        (10.0, "mL/min/g", "log10(ul/min/mg)", 1.0),
+        (0.01, "mL/min/mg", "log10(ul/min/mg)", 1.0),
+        (10.0, "mL/min/kg", "log10(ml/min/kg)", 1.0),
+        (0.6, "L/h/kg", "log10(ml/min/kg)", 1.0),
+        (10.0, "uL/min/10^6 cells", "log10(ul/min/10^6cells)", 1.0),
+        (10.0, "10^-6 cm/s", "log10(cm/s)", -5.0),
+        (100.0, "nm/s", "log10(cm/s)", -5.0),
+        (20.0, "ratio", "log10(ratio)", math.log10(20.0)),
+        (120.0, "min", "log10(h)", math.log10(2.0)),
+        (2.3, "log", "log", 2.3),
+        (45.0, "%", "%", 45.0),
+    ],
+)
 def test_adme_units(value: float, unit: str, canonical: str, expected: float) -> None:
     assert to_canonical(value, unit, canonical) == pytest.approx(expected)
 
@@ -76,10 +114,19 @@ def test_signs_say_when_censoring_flips() -> None:
     assert U.lookup_unit("pIC50").sign == -1  # p-scale vs log10(M) base
 
 
-@pytest.mark.parametrize(("spelling", "key"), [
-    (" nM ", "nm"), ("UM", "um"), ("µg/mL", "ug/ml"), ("log10(mL.min-1.g-1)", "log10(ml/min/g)"),
-    ("LOG(% unbound)", "log(%unbound)"), ("uL/min/10**6 cells", "ul/min/10^6cells"), (None, ""), (float("nan"), ""),
-])
+@pytest.mark.parametrize(
+    ("spelling", "key"),
+    [
+        (" nM ", "nm"),
+        ("UM", "um"),
+        ("µg/mL", "ug/ml"),
+        ("log10(mL.min-1.g-1)", "log10(ml/min/g)"),
+        ("LOG(% unbound)", "log(%unbound)"),
+        ("uL/min/10**6 cells", "ul/min/10^6cells"),
+        (None, ""),
+        (float("nan"), ""),
+    ],
+)
 def test_normalise_unit(spelling: object, key: str) -> None:
     assert U.normalise_unit(spelling) == key
 
@@ -97,11 +144,23 @@ def test_every_dimension_has_an_affine_canonical_unit() -> None:
         assert U.UNITS[endpoint.canonical_unit].affine is not None, endpoint.name
 
 
-@pytest.mark.parametrize(("unit", "endpoint"), [
-    ("nM", "pXC50"), ("pIC50", "pXC50"), ("log10(M)", "logS"), ("ug/mL", "logS"), ("% bound", "PPB"),
-    ("log10(mL.min-1.g-1)", "CLint_microsomal"), ("mL/min/kg", "CLint_scaled"), ("%", "inhibition_pct"),
-    ("label", "label"), ("log", None), ("", None), ("furlongs", None),
-])
+@pytest.mark.parametrize(
+    ("unit", "endpoint"),
+    [
+        ("nM", "pXC50"),
+        ("pIC50", "pXC50"),
+        ("log10(M)", "logS"),
+        ("ug/mL", "logS"),
+        ("% bound", "PPB"),
+        ("log10(mL.min-1.g-1)", "CLint_microsomal"),
+        ("mL/min/kg", "CLint_scaled"),
+        ("%", "inhibition_pct"),
+        ("label", "label"),
+        ("log", None),
+        ("", None),
+        ("furlongs", None),
+    ],
+)
 def test_endpoint_inference_from_unit(unit: str, endpoint: str | None) -> None:
     assert E.infer_endpoint(U.normalise_unit(unit)) == endpoint
 
@@ -115,7 +174,9 @@ def test_endpoint_aliases() -> None:
     assert E.custom_endpoint("x", "").canonical_unit == ""
 
 
-@pytest.mark.parametrize(("spelling", "expected"), [("log M", -4.0), ("logS", -4.0), ("log(mol/L)", -4.0), ("log10 uM", -10.0)])
+@pytest.mark.parametrize(
+    ("spelling", "expected"), [("log M", -4.0), ("logS", -4.0), ("log(mol/L)", -4.0), ("log10 uM", -10.0)]
+)
 def test_bare_log_spellings(spelling: str, expected: float) -> None:
     key = U.unit_key(spelling)
     assert key in U.UNITS

@@ -19,20 +19,48 @@ def table(rows: list[tuple]) -> pd.DataFrame:
     records = []
     for i, row in enumerate(rows):
         value, unit, qualifier, endpoint, *rest = row
-        records.append({"input_row": i, "assay_id": rest[0] if rest else "A", "value": value, "unit": unit,
-                        "qualifier": qualifier, "endpoint": endpoint, "smiles": "CCO", "compound_id": f"c{i}"})
+        records.append(
+            {
+                "input_row": i,
+                "assay_id": rest[0] if rest else "A",
+                "value": value,
+                "unit": unit,
+                "qualifier": qualifier,
+                "endpoint": endpoint,
+                "smiles": "CCO",
+                "compound_id": f"c{i}",
+            }
+        )
     return pd.DataFrame.from_records(records)
 
 
-def one(value: object, unit: str | None = "nM", qualifier: str | None = "=", endpoint: str | None = None,
-        mol_weight: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def one(
+    value: object,
+    unit: str | None = "nM",
+    qualifier: str | None = "=",
+    endpoint: str | None = None,
+    mol_weight: float | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     weights = None if mol_weight is None else pd.Series({0: mol_weight})
     return harmonise(table([(value, unit, qualifier, endpoint)]), CFG, mol_weight=weights)
 
 
-@pytest.mark.parametrize(("qualifier", "censor"), [
-    ("=", 0), (None, 0), ("", 0), ("~", 0), ("==", 0), ("<", -1), ("<=", -1), ("<<", -1), (">", 1), (">=", 1), (">>", 1),
-])
+@pytest.mark.parametrize(
+    ("qualifier", "censor"),
+    [
+        ("=", 0),
+        (None, 0),
+        ("", 0),
+        ("~", 0),
+        ("==", 0),
+        ("<", -1),
+        ("<=", -1),
+        ("<<", -1),
+        (">", 1),
+        (">=", 1),
+        (">>", 1),
+    ],
+)
 def test_qualifiers_to_censor_on_log_scale(qualifier: str | None, censor: int) -> None:
     ok, rejected = one("2.0", "log", qualifier, "logD")
     assert rejected.empty
@@ -48,7 +76,9 @@ def test_potency_concentration_flips_censor(qualifier: str, censor: int) -> None
 
 
 def test_qualifier_inside_value_cell() -> None:
-    ok, rejected = harmonise(table([("<10", "nM", None, None), (">= 3", "log", "=", "logD"), ("~5", "log", "", "logD")]), CFG)
+    ok, rejected = harmonise(
+        table([("<10", "nM", None, None), (">= 3", "log", "=", "logD"), ("~5", "log", "", "logD")]), CFG
+    )
     assert rejected.empty
     assert ok["censor"].tolist() == [1, 1, 0]
     assert ok["value_canonical"].tolist() == pytest.approx([8.0, 3.0, 5.0])
@@ -60,11 +90,22 @@ def test_unknown_or_conflicting_qualifier_is_rejected(value: str, qualifier: str
     assert ok.empty and rejected["reason"].tolist() == [R.UNKNOWN_QUALIFIER]
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    ("", R.MISSING_VALUE), (None, R.MISSING_VALUE), ("NA", R.MISSING_VALUE), (float("nan"), R.MISSING_VALUE),
-    ("n.d.", R.NON_NUMERIC_VALUE), ("active", R.NON_NUMERIC_VALUE), ("12,5", R.NON_NUMERIC_VALUE),
-    ("inf", R.NON_FINITE_VALUE), (float("inf"), R.NON_FINITE_VALUE), ("0", R.NON_POSITIVE_VALUE), ("-3", R.NON_POSITIVE_VALUE),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", R.MISSING_VALUE),
+        (None, R.MISSING_VALUE),
+        ("NA", R.MISSING_VALUE),
+        (float("nan"), R.MISSING_VALUE),
+        ("n.d.", R.NON_NUMERIC_VALUE),
+        ("active", R.NON_NUMERIC_VALUE),
+        ("12,5", R.NON_NUMERIC_VALUE),
+        ("inf", R.NON_FINITE_VALUE),
+        (float("inf"), R.NON_FINITE_VALUE),
+        ("0", R.NON_POSITIVE_VALUE),
+        ("-3", R.NON_POSITIVE_VALUE),
+    ],
+)
 def test_value_reject_reasons(value: object, reason: str) -> None:
     ok, rejected = one(value, "nM")
     assert ok.empty
@@ -72,14 +113,27 @@ def test_value_reject_reasons(value: object, reason: str) -> None:
 
 
 def test_unit_reject_reasons() -> None:
-    ok, rejected = harmonise(table([
-        ("5", "furlongs", "=", None), ("5", "% bound", "=", "pXC50"), ("5", "ug/mL", "=", "logS"),
-        ("20", "nM", "=", None, None), ("1e-20", "nM", "=", None), ("101", "% bound", "=", "PPB"),
-    ]), CFG)
+    ok, rejected = harmonise(
+        table(
+            [
+                ("5", "furlongs", "=", None),
+                ("5", "% bound", "=", "pXC50"),
+                ("5", "ug/mL", "=", "logS"),
+                ("20", "nM", "=", None, None),
+                ("1e-20", "nM", "=", None),
+                ("101", "% bound", "=", "PPB"),
+            ]
+        ),
+        CFG,
+    )
     assert ok.empty
     assert rejected["reason"].tolist() == [
-        R.UNKNOWN_UNIT, R.UNIT_ENDPOINT_MISMATCH, R.MISSING_MOL_WEIGHT, R.MISSING_ASSAY,
-        R.VALUE_OUT_OF_RANGE, R.VALUE_OUT_OF_RANGE,
+        R.UNKNOWN_UNIT,
+        R.UNIT_ENDPOINT_MISMATCH,
+        R.MISSING_MOL_WEIGHT,
+        R.MISSING_ASSAY,
+        R.VALUE_OUT_OF_RANGE,
+        R.VALUE_OUT_OF_RANGE,
     ]
     assert "furlongs" in rejected.loc[0, "detail"]
 
@@ -96,30 +150,53 @@ def test_mass_concentration_uses_molecular_weight_by_input_row() -> None:
 
 
 def test_ppb_percent_means_bound_and_full_binding_is_censored_at_floor() -> None:
-    ok, rejected = harmonise(table([("99", "%", "=", "PPB"), ("100", "% bound", "=", "PPB"),
-                                    ("99.99", "% bound", "=", "PPB"), ("50", "% bound", ">", "PPB")]), CFG)
+    ok, rejected = harmonise(
+        table(
+            [
+                ("99", "%", "=", "PPB"),
+                ("100", "% bound", "=", "PPB"),
+                ("99.99", "% bound", "=", "PPB"),
+                ("50", "% bound", ">", "PPB"),
+            ]
+        ),
+        CFG,
+    )
     assert rejected.empty
     assert ok["value_canonical"].tolist() == pytest.approx([-2.0, -3.0, -3.0, np.log10(0.5)])
     assert ok["censor"].tolist() == [0, -1, -1, -1]  # > 50 % bound: fu < 0.5
 
 
 def test_endpoint_given_without_unit_means_canonical_and_nothing_means_as_is() -> None:
-    ok, _ = harmonise(table([("7.2", None, "=", "pIC50"), ("3.3", None, "=", None), ("1.1", "", "=", "my_readout")]), CFG)
+    ok, _ = harmonise(
+        table([("7.2", None, "=", "pIC50"), ("3.3", None, "=", None), ("1.1", "", "=", "my_readout")]), CFG
+    )
     assert ok["endpoint"].tolist() == ["pXC50", "", "my_readout"]
     assert ok["canonical_unit"].tolist() == ["-log10(M)", "", ""]
     assert ok["value_canonical"].tolist() == pytest.approx([7.2, 3.3, 1.1])
 
 
 def test_custom_endpoint_takes_majority_dimension() -> None:
-    ok, rejected = harmonise(table([("1", "uM", "=", "herg"), ("10", "nM", "=", "herg"), ("40", "%", "=", "herg")]), CFG)
+    ok, rejected = harmonise(
+        table([("1", "uM", "=", "herg"), ("10", "nM", "=", "herg"), ("40", "%", "=", "herg")]), CFG
+    )
     assert ok["value_canonical"].tolist() == pytest.approx([6.0, 8.0])
     assert set(ok["canonical_unit"]) == {"-log10(M)"}
     assert rejected["reason"].tolist() == [R.UNIT_ENDPOINT_MISMATCH]
 
 
 def test_labels_accept_0_1_and_tuner_minus_one() -> None:
-    ok, rejected = harmonise(table([("1", "label", "=", "label"), ("0", "label", "=", "label"), ("-1", "label", None, "label"),
-                                    ("2", "label", "=", "label"), ("1", "label", ">", "label")]), CFG)
+    ok, rejected = harmonise(
+        table(
+            [
+                ("1", "label", "=", "label"),
+                ("0", "label", "=", "label"),
+                ("-1", "label", None, "label"),
+                ("2", "label", "=", "label"),
+                ("1", "label", ">", "label"),
+            ]
+        ),
+        CFG,
+    )
     assert ok["value_canonical"].tolist() == [1.0, 0.0, 0.0]
     assert rejected["reason"].tolist() == [R.INVALID_LABEL, R.INVALID_LABEL]
 
@@ -140,11 +217,17 @@ def test_every_row_is_either_ok_or_rejected_once() -> None:
 # --- replicates -------------------------------------------------------------------------------
 def observations(values: list[float], censor: list[int], family: str = "adme", key: str = "k") -> pd.DataFrame:
     n = len(values)
-    return pd.DataFrame({
-        "input_row": np.arange(n) + 10, "structure_key": [key] * n, "assay_id": ["A"] * n,
-        "endpoint": ["pXC50" if family == "potency" else "logD7.4"] * n, "family": [family] * n,
-        "value_canonical": np.array(values, float), "censor": np.array(censor, np.int8),
-    })
+    return pd.DataFrame(
+        {
+            "input_row": np.arange(n) + 10,
+            "structure_key": [key] * n,
+            "assay_id": ["A"] * n,
+            "endpoint": ["pXC50" if family == "potency" else "logD7.4"] * n,
+            "family": [family] * n,
+            "value_canonical": np.array(values, float),
+            "censor": np.array(censor, np.int8),
+        }
+    )
 
 
 @pytest.mark.parametrize(("rule", "expected"), [("median", 6.0), ("mean", 6.2), ("max", 7.0), ("min", 5.6)])
@@ -163,20 +246,25 @@ def test_adme_uses_adme_rule() -> None:
 
 
 def test_spread_beyond_limit_is_a_conflict_of_all_rows() -> None:
-    aggregated, merged, conflicts = aggregate_replicates(observations([4.0, 6.5], [0, 0], "potency"), ValueConfig(max_replicate_spread=2.0))
+    aggregated, merged, conflicts = aggregate_replicates(
+        observations([4.0, 6.5], [0, 0], "potency"), ValueConfig(max_replicate_spread=2.0)
+    )
     assert aggregated.empty and merged.size == 0 and conflicts.tolist() == [10, 11]
 
 
-@pytest.mark.parametrize(("values", "censor", "expected"), [
-    ([5.0, 6.0], [-1, 0], (6.0, 0)),  # "<5" and "=6": exact wins (within spread)
-    ([5.0, 8.0], [-1, 0], None),  # "<5" and "=8": contradiction beyond 2 log units
-    ([7.0, 4.0], [1, 0], None),  # ">7" and "=4"
-    ([5.0, 6.0], [-1, -1], (5.0, -1)),  # both upper bounds hold: the tighter one
-    ([5.0, 6.0], [1, 1], (6.0, 1)),
-    ([6.0, 5.0], [-1, 1], (5.5, 0)),  # 5 < x < 6
-    ([4.0, 8.0], [-1, 1], None),  # x < 4 and x > 8
-    ([1.0, 1.0, 0.0], [0, 0, 0], (1.0, 0)),
-])
+@pytest.mark.parametrize(
+    ("values", "censor", "expected"),
+    [
+        ([5.0, 6.0], [-1, 0], (6.0, 0)),  # "<5" and "=6": exact wins (within spread)
+        ([5.0, 8.0], [-1, 0], None),  # "<5" and "=8": contradiction beyond 2 log units
+        ([7.0, 4.0], [1, 0], None),  # ">7" and "=4"
+        ([5.0, 6.0], [-1, -1], (5.0, -1)),  # both upper bounds hold: the tighter one
+        ([5.0, 6.0], [1, 1], (6.0, 1)),
+        ([6.0, 5.0], [-1, 1], (5.5, 0)),  # 5 < x < 6
+        ([4.0, 8.0], [-1, 1], None),  # x < 4 and x > 8
+        ([1.0, 1.0, 0.0], [0, 0, 0], (1.0, 0)),
+    ],
+)
 def test_censored_replicates(values: list[float], censor: list[int], expected: tuple | None) -> None:
     family = "label" if values == [1.0, 1.0, 0.0] else "potency"
     result = aggregate_group(np.array(values), np.array(censor), family, ValueConfig())
@@ -188,8 +276,11 @@ def test_label_tie_is_a_conflict() -> None:
 
 
 def test_groups_are_per_structure_assay_endpoint_and_rows_partition() -> None:
-    frames = [observations([6.0, 6.2], [0, 0], "potency", key="a"), observations([5.0], [0], "potency", key="b"),
-              observations([3.0, 7.5], [0, 0], "potency", key="c")]
+    frames = [
+        observations([6.0, 6.2], [0, 0], "potency", key="a"),
+        observations([5.0], [0], "potency", key="b"),
+        observations([3.0, 7.5], [0, 0], "potency", key="c"),
+    ]
     df = pd.concat(frames, ignore_index=True)
     df["input_row"] = np.arange(len(df))
     aggregated, merged, conflicts = aggregate_replicates(df, CFG)
@@ -217,16 +308,30 @@ def test_empty_input_gives_empty_outputs() -> None:
 
 
 def test_label_words() -> None:
-    ok, rejected = harmonise(table([("Active", "label", "=", "label"), ("inactive", None, "=", "label"),
-                                    ("maybe", "label", "=", "label"), ("active", "nM", "=", None)]), CFG)
+    ok, rejected = harmonise(
+        table(
+            [
+                ("Active", "label", "=", "label"),
+                ("inactive", None, "=", "label"),
+                ("maybe", "label", "=", "label"),
+                ("active", "nM", "=", None),
+            ]
+        ),
+        CFG,
+    )
     assert ok["value_canonical"].tolist() == [1.0, 0.0]
-    assert rejected["reason"].tolist() == [R.NON_NUMERIC_VALUE, R.NON_NUMERIC_VALUE]  # words only mean labels for labels
+    assert rejected["reason"].tolist() == [
+        R.NON_NUMERIC_VALUE,
+        R.NON_NUMERIC_VALUE,
+    ]  # words only mean labels for labels
 
 
 def test_percent_endpoints_use_their_own_spread() -> None:
     df = observations([40.0, 60.0], [0, 0], "potency")
     df["endpoint"], df["canonical_unit"] = "inhibition_pct", "%"
-    aggregated, _, conflicts = aggregate_replicates(df, ValueConfig(max_replicate_spread=2.0, max_replicate_spread_percent=30.0))
+    aggregated, _, conflicts = aggregate_replicates(
+        df, ValueConfig(max_replicate_spread=2.0, max_replicate_spread_percent=30.0)
+    )
     assert aggregated["value_canonical"].tolist() == [50.0] and conflicts.size == 0
     _, _, conflicts = aggregate_replicates(df, ValueConfig(max_replicate_spread_percent=10.0))
     assert conflicts.tolist() == [10, 11]

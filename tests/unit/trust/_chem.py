@@ -10,7 +10,9 @@ from rdkit.Chem import rdFingerprintGenerator
 N_BITS = 2048
 
 
-def fingerprint_with_environments(smiles: str, radius: int = 2) -> tuple[Chem.Mol, sp.csr_matrix, dict[int, list[tuple[int, int]]]]:
+def fingerprint_with_environments(
+    smiles: str, radius: int = 2
+) -> tuple[Chem.Mol, sp.csr_matrix, dict[int, list[tuple[int, int]]]]:
     """Molecule, its (1, N_BITS) Morgan bit row and bit -> [(centre, radius)]."""
     mol = Chem.MolFromSmiles(smiles)
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=N_BITS)

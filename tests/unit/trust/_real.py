@@ -46,10 +46,13 @@ def biogen_rppb(shared_data: Path) -> tuple[PreparedSet, list[str]]:
     data = np.column_stack([label, value]).ravel()
     Y = sp.csr_matrix((data, np.tile([0, 1], n), np.arange(0, 2 * n + 1, 2)), shape=(n, 2))
     censor = sp.csr_matrix((np.zeros(2 * n, np.int8), Y.indices.copy(), Y.indptr.copy()), shape=(n, 2))
-    tasks = pd.DataFrame([_task(0, "rPPB_high", "classification", label), _task(1, "rPPB", "regression", label)],
-                         columns=list(TASK_COLUMNS))
-    compounds = pd.DataFrame({"row": np.arange(n), "compound_id": [f"c{i}" for i in range(n)],
-                              "fold": batch.scaffold_folds[ok]})
+    tasks = pd.DataFrame(
+        [_task(0, "rPPB_high", "classification", label), _task(1, "rPPB", "regression", label)],
+        columns=list(TASK_COLUMNS),
+    )
+    compounds = pd.DataFrame(
+        {"row": np.arange(n), "compound_id": [f"c{i}" for i in range(n)], "fold": batch.scaffold_folds[ok]}
+    )
     manifest = {"prep_hash": PREP.hash(), "prep_config": to_dict(PREP), "key_id": KEY.key_id}
     smiles = [s for s, keep in zip(raw["smiles"], ok) if keep]
     return PreparedSet(X, Y, censor, compounds, tasks, manifest=manifest), smiles
@@ -58,9 +61,22 @@ def biogen_rppb(shared_data: Path) -> tuple[PreparedSet, list[str]]:
 def _task(task_id: int, name: str, kind: str, label: np.ndarray) -> dict:
     positive = int(label.sum()) if kind == "classification" else 0
     negative = int(label.size - label.sum()) if kind == "classification" else 0
-    return {"task_id": task_id, "task_name": name, "assay_id": "rPPB", "endpoint": "rPPB", "kind": kind, "unit": "log",
-            "threshold": np.nan, "training_weight": 1.0, "aggregation_weight": 1.0, "n_observed": int(label.size),
-            "n_positive": positive, "n_negative": negative, "n_censored": 0, "passes_quorum": True}
+    return {
+        "task_id": task_id,
+        "task_name": name,
+        "assay_id": "rPPB",
+        "endpoint": "rPPB",
+        "kind": kind,
+        "unit": "log",
+        "threshold": np.nan,
+        "training_weight": 1.0,
+        "aggregation_weight": 1.0,
+        "n_observed": int(label.size),
+        "n_positive": positive,
+        "n_negative": negative,
+        "n_censored": 0,
+        "passes_quorum": True,
+    }
 
 
 def trained_model(prepared: PreparedSet, folder: Path) -> MultitaskModel:

@@ -36,24 +36,44 @@ def _synthetic(seed: int = 0, n: int = 1500) -> tuple[PreparedSet, np.ndarray]:
     censor = np.where(cols == 0, 0, censor_reg[rows])
     Y = sp.csr_matrix((values, (rows, cols)), shape=(n, 2))
     C = sp.csr_matrix((censor.astype(np.int8), Y.indices.copy(), Y.indptr.copy()), shape=(n, 2))
-    tasks = pd.DataFrame([
-        _task(0, "active", "classification"), _task(1, "logD", "regression"),
-    ], columns=list(TASK_COLUMNS))
-    compounds = pd.DataFrame({"row": np.arange(n), "compound_id": [f"c{i}" for i in range(n)], "fold": rng.integers(0, 5, n)})
+    tasks = pd.DataFrame(
+        [
+            _task(0, "active", "classification"),
+            _task(1, "logD", "regression"),
+        ],
+        columns=list(TASK_COLUMNS),
+    )
+    compounds = pd.DataFrame(
+        {"row": np.arange(n), "compound_id": [f"c{i}" for i in range(n)], "fold": rng.integers(0, 5, n)}
+    )
     prepared = PreparedSet(sp.csr_matrix(dense), Y, C, compounds, tasks)
     return prepared, weights
 
 
 def _task(task_id: int, name: str, kind: str) -> dict:
-    return {"task_id": task_id, "task_name": name, "assay_id": name, "endpoint": name, "kind": kind, "unit": "",
-            "threshold": np.nan, "training_weight": 1.0, "aggregation_weight": 1.0, "n_observed": 0,
-            "n_positive": 0, "n_negative": 0, "n_censored": 0, "passes_quorum": True}
+    return {
+        "task_id": task_id,
+        "task_name": name,
+        "assay_id": name,
+        "endpoint": name,
+        "kind": kind,
+        "unit": "",
+        "threshold": np.nan,
+        "training_weight": 1.0,
+        "aggregation_weight": 1.0,
+        "n_observed": 0,
+        "n_positive": 0,
+        "n_negative": 0,
+        "n_censored": 0,
+        "passes_quorum": True,
+    }
 
 
 def _predictor(weights: np.ndarray):
     def predict(X: sp.csr_matrix) -> np.ndarray:
         s = np.asarray(X @ weights).ravel()
         return np.column_stack([1.0 / (1.0 + np.exp(-(s - 0.5))), 0.8 * s])
+
     return predict
 
 
@@ -89,8 +109,15 @@ def test_round_trip_gives_identical_annotations(fitted) -> None:
     before = annotate_predictions(artefacts, predict(X), X, embed=_embed)
     after = annotate_predictions(load_trust(folder), predict(X), X, embed=_embed)
     pd.testing.assert_frame_equal(before, after)
-    assert {"domain_similarity", "embedding_distance", "in_domain", "active:set", "active:p_calibrated",
-            "logD:low", "logD:high"} <= set(before.columns)
+    assert {
+        "domain_similarity",
+        "embedding_distance",
+        "in_domain",
+        "active:set",
+        "active:p_calibrated",
+        "logD:low",
+        "logD:high",
+    } <= set(before.columns)
     assert set(before["active:set"]) <= {"", "0", "1", "0,1"}
     assert (before["logD:low"] <= predict(X)[:, 1]).all() and (predict(X)[:, 1] <= before["logD:high"]).all()
 

@@ -20,6 +20,7 @@ from ._chem import N_BITS, fingerprint_with_environments
 def _linear(weights: np.ndarray):
     def predict(X: sp.csr_matrix) -> np.ndarray:
         return np.asarray(X @ weights).reshape(X.shape[0], -1)
+
     return predict
 
 

@@ -21,7 +21,9 @@ def test_knn_spread_is_larger_where_neighbours_disagree_and_where_none_are_close
     reference = _rows(calm + cliff)
     values = np.array([5.0] * 5 + [4.0, 8.0, 4.0, 8.0, 4.0])
     queries = _rows([[0, 1, 2, 3, 16], [20, 21, 22, 23, 36], [50, 51, 52, 53]])
-    inputs = DifficultyInputs(queries, np.array([0.6, 0.6, 0.0]), reference, values, k=5, beta=0.05, max_block_bytes=10**6)
+    inputs = DifficultyInputs(
+        queries, np.array([0.6, 0.6, 0.0]), reference, values, k=5, beta=0.05, max_block_bytes=10**6
+    )
     sigma = knn_spread(inputs)
     assert sigma[1] > sigma[0] + 1.5  # cliff series: spread ~2
     assert sigma[2] > sigma[0] + 0.5  # no neighbours with shared bits: distance term 1

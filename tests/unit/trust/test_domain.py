@@ -66,7 +66,9 @@ def test_embedding_distance_matches_brute_force() -> None:
     E_ref, E_query = rng.normal(size=(60, 8)), rng.normal(size=(20, 8))
     dist = np.linalg.norm(E_query[:, None, :] - E_ref[None, :, :], axis=2)
     expected = np.sort(dist, axis=1)[:, :3].mean(axis=1)
-    np.testing.assert_allclose(embedding_knn_distance(E_query, E_ref, k=3, max_block_bytes=4 * 60 * 6), expected, rtol=1e-4)
+    np.testing.assert_allclose(
+        embedding_knn_distance(E_query, E_ref, k=3, max_block_bytes=4 * 60 * 6), expected, rtol=1e-4
+    )
 
 
 def test_thresholds_flag_the_requested_share_of_calibration_compounds() -> None:

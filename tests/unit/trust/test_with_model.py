@@ -40,7 +40,14 @@ def test_annotations_and_tables_on_the_test_fold(model_folder) -> None:
     X = prepared.X[test]
     columns = annotate_predictions(load_trust(folder), predict(X), X, embed=embed)
     assert len(columns) == len(test)
-    assert {"rPPB_high:set", "rPPB:low", "rPPB:high", "rPPB_high:p_calibrated", "embedding_distance", "in_domain"} <= set(columns.columns)
+    assert {
+        "rPPB_high:set",
+        "rPPB:low",
+        "rPPB:high",
+        "rPPB_high:p_calibrated",
+        "embedding_distance",
+        "in_domain",
+    } <= set(columns.columns)
     assert columns["rPPB:low"].lt(columns["rPPB:high"]).all()
     coverage, domain = report_tables(load_trust(folder), predict, prepared, test, "A", embed=embed)
     assert set(coverage["task"]) == {"rPPB", "rPPB_high"}
@@ -56,8 +63,22 @@ def test_explain_cli_writes_picture_and_numbers_deterministically(model_folder, 
     outs = []
     for run in range(2):
         out = tmp_path / f"out{run}"
-        result = runner.invoke(app, ["explain", "--model", str(folder), "--smiles", SMILES, "--task", "rPPB",
-                                     "--key", str(key_file), "--out", str(out)])
+        result = runner.invoke(
+            app,
+            [
+                "explain",
+                "--model",
+                str(folder),
+                "--smiles",
+                SMILES,
+                "--task",
+                "rPPB",
+                "--key",
+                str(key_file),
+                "--out",
+                str(out),
+            ],
+        )
         assert result.exit_code == 0, result.output
         outs.append(out)
     for name in ("rPPB.svg", "rPPB.png", "rPPB_atoms.csv", "rPPB_bits.csv", "rPPB.json"):
@@ -75,12 +96,41 @@ def test_explain_rejects_unknown_task_and_wrong_key(model_folder, tmp_path: Path
     good_key, other_key = tmp_path / "good.key", tmp_path / "other.key"
     save_key(KEY, good_key)
     from fedqsar.prep.keys import generate_key
+
     save_key(generate_key(), other_key)
-    result = runner.invoke(app, ["explain", "--model", str(folder), "--smiles", SMILES, "--task", "nope",
-                                 "--key", str(good_key), "--out", str(tmp_path / "x")])
+    result = runner.invoke(
+        app,
+        [
+            "explain",
+            "--model",
+            str(folder),
+            "--smiles",
+            SMILES,
+            "--task",
+            "nope",
+            "--key",
+            str(good_key),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
     assert result.exit_code != 0 and "no task" in result.output
-    result = runner.invoke(app, ["explain", "--model", str(folder), "--smiles", SMILES, "--task", "rPPB",
-                                 "--key", str(other_key), "--out", str(tmp_path / "y")])
+    result = runner.invoke(
+        app,
+        [
+            "explain",
+            "--model",
+            str(folder),
+            "--smiles",
+            SMILES,
+            "--task",
+            "rPPB",
+            "--key",
+            str(other_key),
+            "--out",
+            str(tmp_path / "y"),
+        ],
+    )
     assert result.exit_code != 0 and "key" in result.output
 
 
@@ -115,8 +165,9 @@ def test_trust_columns_for_the_predict_table(model_folder) -> None:
     rejected = np.array([r is not None for r in batch.reasons])
     values[rejected] = np.nan
     names = saved.tasks.sort_values("task_id")["task_name"].tolist()
-    table = pd.concat([pd.DataFrame({"std_smiles": [s or "" for s in batch.std_smiles]}),
-                       pd.DataFrame(values, columns=names)], axis=1)
+    table = pd.concat(
+        [pd.DataFrame({"std_smiles": [s or "" for s in batch.std_smiles]}), pd.DataFrame(values, columns=names)], axis=1
+    )
     columns = trust_columns(saved, table, KEY)
     expected = annotate_predictions(load_trust(folder), values, batch.X, embed=embed)
     pd.testing.assert_frame_equal(columns, expected)
@@ -130,10 +181,26 @@ def test_predict_cli_adds_trust_columns(model_folder, tmp_path: Path) -> None:
     key_file, table, out = tmp_path / "k.key", tmp_path / "new.csv", tmp_path / "pred.csv"
     save_key(KEY, key_file)
     pd.DataFrame({"smiles": [training_smiles, SMILES, "not a smiles"]}).to_csv(table, index=False)
-    result = CliRunner().invoke(app, ["predict", "--model", str(folder), "--input", str(table), "--key", str(key_file),
-                                      "--out", str(out), "--confidence", "0.8"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            "--model",
+            str(folder),
+            "--input",
+            str(table),
+            "--key",
+            str(key_file),
+            "--out",
+            str(out),
+            "--confidence",
+            "0.8",
+        ],
+    )
     assert result.exit_code == 0, result.output
     written = pd.read_csv(out, keep_default_na=False)
-    assert {"rPPB", "rPPB:low", "rPPB:high", "rPPB_high:set", "rPPB_high:p_calibrated", "in_domain"} <= set(written.columns)
+    assert {"rPPB", "rPPB:low", "rPPB:high", "rPPB_high:set", "rPPB_high:p_calibrated", "in_domain"} <= set(
+        written.columns
+    )
     assert written.loc[2, "status"] == "rejected" and written.loc[2, "rPPB:low"] == ""
     assert float(written.loc[0, "rPPB:low"]) <= float(written.loc[0, "rPPB"]) <= float(written.loc[0, "rPPB:high"])

@@ -13,7 +13,12 @@ import pandas as pd
 
 from fedqsar.datasets.scenarios import admet, potency
 from fedqsar.datasets.scenarios.common import (
-    RAW_COLUMNS, SCENARIO_SALT, finish, subsample_assays, subsample_compounds, write_partner_tables,
+    RAW_COLUMNS,
+    SCENARIO_SALT,
+    finish,
+    subsample_assays,
+    subsample_compounds,
+    write_partner_tables,
 )
 from fedqsar.errors import DatasetError
 
@@ -23,7 +28,10 @@ SCENARIOS: dict[str, Builder] = {"admet": admet.build, "potency": potency.build}
 
 
 def scenario_tables(
-    name: str, data_dir: Path | str | None = None, key: bytes | None = None, max_compounds: int | None = None,
+    name: str,
+    data_dir: Path | str | None = None,
+    key: bytes | None = None,
+    max_compounds: int | None = None,
     max_assays: int | None = None,
 ) -> dict[str, pd.DataFrame]:
     """In-memory partner tables of scenario ``name`` (see ``build_scenario``)."""
@@ -31,6 +39,7 @@ def scenario_tables(
         raise DatasetError(f"unknown scenario {name!r}", f"choose one of {sorted(SCENARIOS)}")
     salt = key if key is not None else SCENARIO_SALT
     data = Path(data_dir) if data_dir is not None else None
+
     def sample(table: pd.DataFrame) -> pd.DataFrame:
         return subsample_compounds(subsample_assays(table, max_assays, salt), max_compounds, salt)
 
@@ -39,8 +48,12 @@ def scenario_tables(
 
 
 def build_scenario(
-    name: str, out: Path, data_dir: Path | str | None = None, key: bytes | None = None,
-    max_compounds: int | None = None, max_assays: int | None = None,
+    name: str,
+    out: Path,
+    data_dir: Path | str | None = None,
+    key: bytes | None = None,
+    max_compounds: int | None = None,
+    max_assays: int | None = None,
 ) -> dict[str, Path]:
     """Write scenario ``name``'s raw partner tables into ``out``.
 

@@ -58,16 +58,21 @@ CLEARANCE_SPECIES = {"human": "HLM", "rat": "RLM", "mouse": "MLM"}
 CLEARANCE_UNITS = {"log10(mL.min-1.g-1)": E.LOG_ML_MIN_G}
 
 
-def _rows(compound_id: pd.Series, smiles: pd.Series, assay_id: object, value: pd.Series, unit: object, endpoint: object) -> pd.DataFrame:
-    return pd.DataFrame({
-        "compound_id": compound_id.astype(str).to_numpy(), "smiles": smiles.astype(str).to_numpy(),
-        "assay_id": assay_id if isinstance(assay_id, str) else pd.Series(assay_id).astype(str).to_numpy(),
-        "value": pd.to_numeric(value, errors="coerce").to_numpy(),
-        "unit": unit if isinstance(unit, str) else pd.Series(unit).to_numpy(),
-        "qualifier": "=",
-        "endpoint": endpoint if isinstance(endpoint, str) else pd.Series(endpoint).to_numpy(),
-        "date": "",
-    })
+def _rows(
+    compound_id: pd.Series, smiles: pd.Series, assay_id: object, value: pd.Series, unit: object, endpoint: object
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "compound_id": compound_id.astype(str).to_numpy(),
+            "smiles": smiles.astype(str).to_numpy(),
+            "assay_id": assay_id if isinstance(assay_id, str) else pd.Series(assay_id).astype(str).to_numpy(),
+            "value": pd.to_numeric(value, errors="coerce").to_numpy(),
+            "unit": unit if isinstance(unit, str) else pd.Series(unit).to_numpy(),
+            "qualifier": "=",
+            "endpoint": endpoint if isinstance(endpoint, str) else pd.Series(endpoint).to_numpy(),
+            "date": "",
+        }
+    )
 
 
 def structure_id(smiles: pd.Series, prefix: str) -> pd.Series:
@@ -98,10 +103,17 @@ def chembl_literature(data_dir: Path | None, sample: Sample = lambda table: tabl
     ``sample`` (subsampling for quick runs) is applied before small assays are grouped, so
     that a subsample never leaves a crowd of tiny per-assay tasks.
     """
-    parts = [_literature_logd(data_dir), _literature_clearance(data_dir), _literature_ppb(data_dir), _literature_solubility(data_dir)]
+    parts = [
+        _literature_logd(data_dir),
+        _literature_clearance(data_dir),
+        _literature_ppb(data_dir),
+        _literature_solubility(data_dir),
+    ]
     table = sample(pd.concat(parts, ignore_index=True))
     grouped = group_small_assays(table, MIN_ASSAY_VALUES, MAX_ASSAYS_PER_ENDPOINT, "CHEMBL_LIT_")
-    grouped["endpoint"] = grouped["endpoint"].map(lambda e: E.CLINT_MICROSOMAL if e in CLEARANCE_SPECIES.values() else e)
+    grouped["endpoint"] = grouped["endpoint"].map(
+        lambda e: E.CLINT_MICROSOMAL if e in CLEARANCE_SPECIES.values() else e
+    )
     return grouped
 
 
@@ -121,7 +133,14 @@ def _literature_clearance(data_dir: Path | None) -> pd.DataFrame:
     n_species = raw.groupby("source")["species"].transform("nunique")
     assay = raw["source"].astype(str).where(n_species == 1, raw["source"].astype(str) + ":" + raw["species"])
     unit = raw["unit"].map(lambda u: CLEARANCE_UNITS.get(u, u))
-    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], assay, raw["value"], unit, raw["species"].map(CLEARANCE_SPECIES))
+    return _rows(
+        structure_id(raw["Smiles"], "LIT"),
+        raw["Smiles"],
+        assay,
+        raw["value"],
+        unit,
+        raw["species"].map(CLEARANCE_SPECIES),
+    )
 
 
 def _literature_ppb(data_dir: Path | None) -> pd.DataFrame:
@@ -133,7 +152,9 @@ def _literature_ppb(data_dir: Path | None) -> pd.DataFrame:
 def _literature_solubility(data_dir: Path | None) -> pd.DataFrame:
     raw = _pharmabench("solubility", data_dir)
     raw = raw[(raw["source"] == "ChEMBL") & raw["ref"].astype(str).str.startswith("CHEMBL")]
-    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["ref"], raw["value_nM_log"], E.LOG_NM, E.SOLUBILITY)
+    return _rows(
+        structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["ref"], raw["value_nM_log"], E.LOG_NM, E.SOLUBILITY
+    )
 
 
 def aqsoldb(data_dir: Path | None) -> pd.DataFrame:

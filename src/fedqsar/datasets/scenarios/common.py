@@ -35,7 +35,10 @@ def keyed_bucket(text: str, n_buckets: int, salt: bytes = SCENARIO_SALT) -> int:
 def keyed_rank(texts: pd.Series, salt: bytes = SCENARIO_SALT) -> pd.Series:
     """A keyed pseudo-random number in [0, 1) per text (same text -> same number)."""
     unique = pd.unique(texts.astype(str))
-    scores = {t: int.from_bytes(hmac.new(salt, t.encode("utf-8"), hashlib.sha256).digest()[:8], "big") / 2.0**64 for t in unique}
+    scores = {
+        t: int.from_bytes(hmac.new(salt, t.encode("utf-8"), hashlib.sha256).digest()[:8], "big") / 2.0**64
+        for t in unique
+    }
     return texts.astype(str).map(scores)
 
 

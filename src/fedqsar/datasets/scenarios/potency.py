@@ -67,14 +67,18 @@ def build(
     tables = {}
     for index, name in enumerate(PARTNER_NAMES):
         mine = sets[sets["partner"] == index]
-        tables[name] = sample(pd.DataFrame({
-            "compound_id": mine["compound_chembl_id"].astype(str).to_numpy(),
-            "smiles": mine["canonical_smiles"].astype(str).to_numpy(),
-            "assay_id": (mine["target"] + "_" + mine["activity"]).to_numpy(),
-            "value": mine["pchembl_value"].to_numpy(),
-            "unit": E.NEG_LOG_M,
-            "qualifier": "=",
-            "endpoint": mine["activity"].map(ENDPOINT).to_numpy(),
-            "date": "",
-        }))
+        tables[name] = sample(
+            pd.DataFrame(
+                {
+                    "compound_id": mine["compound_chembl_id"].astype(str).to_numpy(),
+                    "smiles": mine["canonical_smiles"].astype(str).to_numpy(),
+                    "assay_id": (mine["target"] + "_" + mine["activity"]).to_numpy(),
+                    "value": mine["pchembl_value"].to_numpy(),
+                    "unit": E.NEG_LOG_M,
+                    "qualifier": "=",
+                    "endpoint": mine["activity"].map(ENDPOINT).to_numpy(),
+                    "date": "",
+                }
+            )
+        )
     return tables
