@@ -40,7 +40,7 @@ from fedqsar.federation.server_app import initial_trunk
 from fedqsar.federation.simulation import run_simulation
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
-from fedqsar.model.training import LocalTrainer
+from fedqsar.model.training import Trainer
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prep.pipeline import prepare
@@ -82,7 +82,7 @@ def pooled(folders: dict[str, Path], model_cfg: ModelConfig, train_cfg: TrainCon
     sets = {name: PreparedSet.load(path) for name, path in folders.items()}
     n_bits = next(iter(sets.values())).n_bits
     model = MultitaskModel(n_bits, model_cfg, {n: HeadSpec.from_tasks(s.tasks) for n, s in sets.items()})
-    trainers = {n: LocalTrainer(model, n, s, train_cfg) for n, s in sets.items()}
+    trainers = {n: Trainer(model, {n: s}, train_cfg) for n, s in sets.items()}
     started = time.perf_counter()
     for _ in range(epochs):
         for trainer in trainers.values():

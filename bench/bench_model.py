@@ -46,7 +46,7 @@ from fedqsar.model.batching import sparse_batch, target_batch
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.losses import multitask_loss
 from fedqsar.model.network import HeadSpec, MultitaskModel
-from fedqsar.model.training import LocalTrainer
+from fedqsar.model.training import Trainer
 from fedqsar.prepared import TASK_COLUMNS, PreparedSet
 
 N_BITS = 32768
@@ -197,7 +197,7 @@ def run_speed(args: argparse.Namespace) -> None:
             ]
         )
         models = {name: MultitaskModel(N_BITS, model_cfg, {"p": HeadSpec(N_TASKS, 0)}) for name in args.trainers}
-        sparse = LocalTrainer(models["sparse"], "p", prepared, cfg) if "sparse" in models else None
+        sparse = Trainer(models["sparse"], {"p": prepared}, cfg) if "sparse" in models else None
         trainers = {
             "sparse": sparse,
             "naive": NaiveDenseTrainer(models["naive"], prepared, cfg) if "naive" in models else None,
@@ -205,7 +205,7 @@ def run_speed(args: argparse.Namespace) -> None:
         trainers = {k: v for k, v in trainers.items() if v is not None}
         stats = interleaved_epoch(trainers, order, batch_size)
         for name, st in stats.items():
-            heldout = LocalTrainer(models[name], "p", prepared, cfg).loss(eval_rows)
+            heldout = Trainer(models[name], {"p": prepared}, cfg).loss(eval_rows)
             results.append(
                 {
                     "batch": batch_size,
@@ -237,8 +237,8 @@ def run_memory(args: argparse.Namespace) -> None:
     prepared = synthetic_set(args.rows, args.bits_per_row, frequencies)
     print(f"set built: {args.rows} rows, {prepared.X.nnz} stored bits; peak so far {peak_gb():.2f} GB")
     model = MultitaskModel(N_BITS, ModelConfig(hidden_sizes=(args.hidden,)), {"p": HeadSpec(N_TASKS, 0)})
-    trainer = LocalTrainer(
-        model, "p", prepared, TrainConfig(batch_size=args.batch_sizes[0], validation_fold=98, test_fold=99)
+    trainer = Trainer(
+        model, {"p": prepared}, TrainConfig(batch_size=args.batch_sizes[0], validation_fold=98, test_fold=99)
     )
     started = time.perf_counter()
     rows = np.random.default_rng(0).permutation(args.rows)[: args.steps * args.batch_sizes[0]]

@@ -2,7 +2,7 @@
 
 Everything here stays on the partner's machine. The private state folder holds
 
-* ``private_round_NNNN.safetensors``: ``LocalTrainer.state_dict()`` (head, its optimiser
+* ``private_round_NNNN.safetensors``: ``Trainer.state_dict()`` (head, its optimiser
   moments, epoch) after round NNNN; the latest two are kept. A round the server re-runs after
   a restart starts again from the state *before* that round, so no round trains twice;
 * ``history.csv``: round, partner, metric, value (local training loss, validation metrics);
@@ -33,7 +33,8 @@ from safetensors.torch import load_file, save_file
 
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
-from fedqsar.model.training import LocalTrainer
+from fedqsar.model.regularisers import ProximalPull
+from fedqsar.model.training import Trainer
 from fedqsar.prepared import PreparedSet, read_manifest
 
 PRIVATE_STATE = "private_round_{:04d}.safetensors"
@@ -87,7 +88,9 @@ class PartnerRuntime:
         self.prepared = load_prepared(paths.prepared)
         heads = {paths.partner: HeadSpec.from_tasks(self.prepared.tasks)}
         self.model = MultitaskModel(self.prepared.n_bits, model_cfg, heads)
-        self.trainer = _make_trainer(self.model, paths.partner, self.prepared, train_cfg, proximal_mu)
+        self.proximal = ProximalPull(proximal_mu) if proximal_mu > 0 else None
+        hooks = [self.proximal] if self.proximal is not None else []
+        self.trainer = Trainer(self.model, {paths.partner: self.prepared}, train_cfg, hooks=hooks)
         state_file = latest_private_state(paths.state_dir, before_round)
         if state_file is not None:
             self.trainer.load_state_dict(load_file(str(state_file)))
@@ -101,8 +104,8 @@ class PartnerRuntime:
 
     def load_trunk(self, trunk: dict[str, np.ndarray]) -> None:
         self.model.load_trunk_state(trunk)
-        if hasattr(self.trainer, "set_anchor"):
-            self.trainer.set_anchor(trunk)
+        if self.proximal is not None:
+            self.proximal.set_anchor(trunk)
 
     def train(self, epochs: int, round_number: int) -> None:
         """Train ``epochs`` epochs; records loss and seconds in the history."""
@@ -224,13 +227,3 @@ def latest_private_state(folder: Path, before_round: int | None = None) -> Path 
     """The newest private state file of a round < ``before_round`` (any round if None)."""
     states = {r: p for r, p in _private_states(folder).items() if before_round is None or r < before_round}
     return states[max(states)] if states else None
-
-
-def _make_trainer(
-    model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig, proximal_mu: float
-) -> LocalTrainer:
-    if proximal_mu > 0:
-        from fedqsar.federation.proximal import ProximalTrainer
-
-        return ProximalTrainer(model, partner, prepared, train_cfg, proximal_mu)
-    return LocalTrainer(model, partner, prepared, train_cfg)

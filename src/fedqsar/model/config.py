@@ -17,6 +17,7 @@ from dataclasses import dataclass
 INPUT_TRANSFORMS = ("binary", "log1p")
 LR_SCHEDULES = ("constant", "step", "cosine")
 TRUNK_MOMENTS_POLICIES = ("reset", "keep")
+TRAINABLE_PARTS = ("all", "head")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class TrainConfig:
         Factor on the regression loss in hybrid (classification + regression) training.
     trunk_moments_on_replace
         What the trunk's Adam moments do when ``load_trunk_state`` replaces the trunk
-        (federation): ``"reset"`` (default) or ``"keep"``. See ``training.LocalTrainer``.
+        (federation): ``"reset"`` (default) or ``"keep"``. See ``training.Trainer``.
     """
 
     epochs: int = 25

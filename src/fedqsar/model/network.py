@@ -1,9 +1,10 @@
 """Sparse multitask network: ``trunk`` (shared, federated) and ``heads[partner]`` (private).
 
 The trunk's first layer is an (n_bits, hidden) table read with ``embedding_bag``: a row of
-the fingerprint matrix only touches the table rows of the bits it contains. Training can run
-the same layer on a gathered sub-table (``forward_gathered``) so that gradients and optimiser
-updates cover only the rows present in a batch (see ``sparse_adam``).
+the fingerprint matrix only touches the table rows of the bits it contains. For training,
+``Trunk.training_pass`` computes the first layer's output as a leaf tensor, so that the
+trainer turns its gradient into row-sparse Adam updates of just the rows present in a batch
+(see ``sparse_adam``); every other parameter is dense.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fedqsar.errors import TrunkStateError
-from fedqsar.model.batching import SparseBatch
+from fedqsar.model.batching import SparseBatch, sparse_batch
 from fedqsar.model.config import ModelConfig
 
 KIND_CLASSIFICATION = "classification"
@@ -103,6 +105,26 @@ class SparseInput(nn.Module):
         return summed + self.bias
 
 
+@dataclass(frozen=True)
+class TrunkPass:
+    """The trunk's output for one training batch.
+
+    Attributes
+    ----------
+    hidden
+        (n_rows, out_features) trunk output.
+    sparse_leaf
+        (n_rows, hidden_sizes[0]) first-layer output (before bias) as a leaf tensor whose
+        gradient the trainer turns into row-sparse Adam updates; None when nothing is sparse.
+    bits
+        The batch's fingerprint entries that produced ``sparse_leaf``.
+    """
+
+    hidden: torch.Tensor
+    sparse_leaf: torch.Tensor | None = None
+    bits: SparseBatch | None = None
+
+
 class Trunk(nn.Module):
     """Sparse input layer, then ReLU + dropout, then further dense layers with ReLU + dropout."""
 
@@ -118,9 +140,17 @@ class Trunk(nn.Module):
         """(n_rows, hidden_sizes[-1]) trunk output."""
         return self.from_first_layer(self.input(x))
 
-    def forward_gathered(self, x: SparseBatch, local_indices: torch.Tensor, table_rows: torch.Tensor) -> torch.Tensor:
-        """Trunk output using ``table_rows`` (= weight[unique bits]) and indices renumbered into it."""
-        return self.from_first_layer(self.input.forward_rows(local_indices, x.offsets, x.values, table_rows))
+    @property
+    def sparse_table(self) -> nn.Parameter | None:
+        """The (n_bits, hidden) table updated row-sparsely by the trainer (None: no sparse part)."""
+        return self.input.weight
+
+    def training_pass(self, x: SparseBatch) -> TrunkPass:
+        """Trunk output whose first layer is a gradient leaf (no autograd through the table)."""
+        with torch.no_grad():
+            summed = F.embedding_bag(x.indices, self.input.weight, x.offsets, mode="sum", per_sample_weights=x.values)
+        summed.requires_grad_(True)
+        return TrunkPass(self.from_first_layer(summed + self.input.bias), summed, x)
 
     def from_first_layer(self, pre_activation: torch.Tensor) -> torch.Tensor:
         h = self.dropout(F.relu(pre_activation))
@@ -180,7 +210,7 @@ class MultitaskModel(nn.Module):
         self.n_bits = int(n_bits)
         self.model_cfg = model_cfg
         self.head_specs = dict(heads)
-        self.trunk_version = 0  # incremented by load_trunk_state, watched by LocalTrainer
+        self.trunk_version = 0  # incremented by load_trunk_state, watched by the Trainer
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(model_cfg.init_seed)
             self.trunk = Trunk(self.n_bits, model_cfg)
@@ -191,6 +221,10 @@ class MultitaskModel(nn.Module):
     def forward(self, x: SparseBatch, partner: str) -> torch.Tensor:
         """(n_rows, n_tasks of partner) raw outputs."""
         return self.heads[partner](self.trunk(x))
+
+    def input_batch(self, prepared: Any, rows: np.ndarray) -> SparseBatch:
+        """The trunk's input for ``rows`` of a PreparedSet (its fingerprint rows, transformed)."""
+        return sparse_batch(prepared.X, rows, self.model_cfg.input_transform)
 
     def trunk_state(self) -> dict[str, np.ndarray]:
         """Trunk parameters as float32 numpy arrays, in the trunk's state_dict order (a copy)."""

@@ -31,3 +31,8 @@ SCHEDULES: dict[str, Callable[[TrainConfig, int], float]] = {
 def learning_rate(cfg: TrainConfig, epoch: int) -> float:
     """Learning rate of 0-based ``epoch`` (epochs keep counting across federated rounds)."""
     return SCHEDULES[cfg.lr_schedule](cfg, epoch)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The torch seed of dropout in ``epoch`` of a run seeded with ``seed`` (the one derivation)."""
+    return int(seed) * 1_000_003 + int(epoch)

@@ -1,8 +1,27 @@
-"""Local training of one partner's model: sparse first-layer Adam, dense Adam elsewhere.
+"""The one training engine: local, pooled, federated local steps and fine-tuning.
 
-``LocalTrainer`` owns the optimisers and can be called repeatedly (``train_epochs``), as
-federation does once per round after loading a new global trunk. ``fit`` runs a full local
-training with early stopping on the validation fold; the test fold is never touched.
+``Trainer`` trains a ``MultitaskModel`` on one or more partners' PreparedSets. Every kind of
+training in fedqsar is this trainer with other arguments:
+
+* local: ``Trainer(model, {partner: prepared}, cfg)``;
+* pooled (simulation only): ``Trainer(model, {every partner: its PreparedSet}, cfg)`` — one
+  optimiser pair over a *plan* of (partner head, rows) batches drawn from all partners;
+* a federated partner's local steps: the local trainer with a :class:`~fedqsar.model.regularisers.ProximalPull`
+  hook when the strategy is FedProx;
+* fine-tuning (personalisation): ``trainable="head"`` (trunk frozen) or ``"all"``, optionally
+  with a proximal pull towards the federated trunk.
+
+So every kind runs the same numerics: the same batches, the same sparse first-layer update path
+(row-sparse Adam fed from the gradient of the first layer's output), the same loss, the same
+seeding and the same early stopping (:func:`run_fit`).
+
+The plan of an epoch
+--------------------
+Each partner's training rows are permuted with ``np.random.default_rng([seed, epoch])`` (one
+draw per partner, in partner-name order) and cut into batches of ``batch_size``; with more than
+one partner the batches are then shuffled across partners by the same generator. Batches hold
+rows of a single partner because the heads differ. Dropout is seeded with
+:func:`~fedqsar.model.schedules.epoch_seed`.
 
 Trunk replacement and optimiser state
 -------------------------------------
@@ -25,30 +44,32 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from fedqsar.errors import TrainingError
-from fedqsar.model.batching import SparseBatch, sparse_batch, target_batch
-from fedqsar.model.config import TrainConfig
+from fedqsar.model.batching import target_batch
+from fedqsar.model.config import TRAINABLE_PARTS, TrainConfig
 from fedqsar.model.losses import multitask_loss
 from fedqsar.model.metrics import task_metrics
-from fedqsar.model.network import MultitaskModel, PartnerHead
+from fedqsar.model.network import MultitaskModel, PartnerHead, TrunkPass
 from fedqsar.model.predict import predict, raw_outputs
-from fedqsar.model.schedules import learning_rate
+from fedqsar.model.schedules import epoch_seed, learning_rate
 from fedqsar.model.sparse_adam import RowSparseAdam
 from fedqsar.prepared import PreparedSet
+
+Batch = tuple[str, np.ndarray]  # (partner, rows of that partner's PreparedSet)
 
 
 @dataclass(frozen=True)
 class EpochLog:
     """One epoch of training: 0-based ``epoch`` (global count), mean training loss per row,
-    learning rate, rows seen, wall seconds, and validation loss when ``fit`` measured it."""
+    learning rate, rows seen, wall seconds, and validation loss when ``run_fit`` measured it."""
 
     epoch: int
     train_loss: float
@@ -60,10 +81,10 @@ class EpochLog:
 
 @dataclass
 class FitResult:
-    """Outcome of :func:`fit`: the trained model (best validation epoch restored) and its history."""
+    """Outcome of :func:`run_fit`: the trained model (best validation epoch restored) and its history."""
 
     model: MultitaskModel
-    trainer: LocalTrainer
+    trainer: Trainer
     history: list[EpochLog] = field(default_factory=list)
     best_epoch: int = -1
     best_validation_loss: float = float("nan")
@@ -71,47 +92,133 @@ class FitResult:
     validation_metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _sorted_tasks(prepared: PreparedSet) -> pd.DataFrame:
-    return prepared.tasks.sort_values("task_id").reset_index(drop=True)
+class StepHook(Protocol):
+    """Something the trainer calls after every optimiser step (e.g. FedProx's proximal pull)."""
+
+    def after_step(self, trainer: Trainer, partner: str, rows: np.ndarray) -> None: ...
 
 
-class LocalTrainer:
-    """Trains ``model.trunk`` and ``model.heads[partner]`` on one PreparedSet.
+@dataclass
+class PartnerData:
+    """One partner's share of a training run: its data, its head and its row sets.
+
+    Attributes
+    ----------
+    tasks
+        The partner's tasks in column order (sorted by ``task_id``).
+    task_weights
+        float32 (n_tasks,) training weights.
+    train_rows, validation_rows
+        int64 row indices into the PreparedSet.
+    """
+
+    name: str
+    prepared: PreparedSet
+    head: PartnerHead
+    tasks: pd.DataFrame
+    task_weights: torch.Tensor
+    train_rows: np.ndarray
+    validation_rows: np.ndarray
+
+
+def _partner_data(model: MultitaskModel, name: str, prepared: PreparedSet, cfg: TrainConfig) -> PartnerData:
+    _check_compatible(model, name, prepared)
+    tasks = prepared.tasks.sort_values("task_id").reset_index(drop=True)
+    return PartnerData(
+        name=name,
+        prepared=prepared,
+        head=model.heads[name],  # type: ignore[arg-type]
+        tasks=tasks,
+        task_weights=torch.tensor(tasks["training_weight"].to_numpy(dtype=np.float32)),
+        train_rows=np.flatnonzero(~np.isin(prepared.folds, cfg.held_out_folds)),
+        validation_rows=prepared.rows_in_folds([cfg.validation_fold]),
+    )
+
+
+class Trainer:
+    """Trains ``model`` on the partners of ``data`` (see module docstring).
 
     Parameters
     ----------
     model
-        Model with a head named ``partner`` whose columns match ``prepared.tasks``.
-    partner
-        Head to train.
-    prepared
-        The partner's data; rows of ``train_cfg.held_out_folds`` are never trained on by default.
-    train_cfg
+        Model with a head named after every partner of ``data``, columns matching its tasks.
+    data
+        Partner name -> PreparedSet. Rows of ``cfg.held_out_folds`` are never trained on.
+    cfg
         Optimiser, schedule, seeds and folds.
+    trainable
+        ``"all"`` (trunk and heads) or ``"head"`` (heads only; the trunk is frozen).
+    hooks
+        Called after every optimiser step, in order.
     """
 
-    def __init__(self, model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig) -> None:
-        _check_compatible(model, partner, prepared)
-        self.model, self.partner, self.prepared, self.cfg = model, partner, prepared, train_cfg
-        self.tasks = _sorted_tasks(prepared)
-        self.head: PartnerHead = model.heads[partner]  # type: ignore[assignment]
-        self.task_weights = torch.tensor(self.tasks["training_weight"].to_numpy(dtype=np.float32))
-        self.train_rows = np.flatnonzero(~np.isin(prepared.folds, train_cfg.held_out_folds))
-        self.validation_rows = prepared.rows_in_folds([train_cfg.validation_fold])
+    def __init__(
+        self,
+        model: MultitaskModel,
+        data: Mapping[str, PreparedSet],
+        cfg: TrainConfig,
+        *,
+        trainable: str = "all",
+        hooks: Sequence[StepHook] = (),
+    ) -> None:
+        if not data:
+            raise TrainingError("no partner data given", "pass {partner name: PreparedSet}")
+        if trainable not in TRAINABLE_PARTS:
+            raise TrainingError(f"trainable={trainable!r} is not one of {TRAINABLE_PARTS}", "use 'all' or 'head'")
+        self.model, self.cfg, self.trainable, self.hooks = model, cfg, trainable, list(hooks)
+        self.parts = {name: _partner_data(model, name, data[name], cfg) for name in sorted(data)}
         self.epoch = 0
-        self._fit_regression_scaling()
+        for part in self.parts.values():
+            _fit_regression_scaling(part)
         self._build_optimisers()
         self._seen_trunk_version = model.trunk_version
 
-    # ----------------------------------------------------------------- optimisers
+    # ------------------------------------------------------------------ partners
+    @property
+    def part(self) -> PartnerData:
+        """The only partner of a single-partner trainer."""
+        if len(self.parts) != 1:
+            raise TrainingError(f"this trainer has {len(self.parts)} partners", "name the partner: trainer.parts[name]")
+        return next(iter(self.parts.values()))
+
+    @property
+    def partner(self) -> str:
+        return self.part.name
+
+    @property
+    def prepared(self) -> PreparedSet:
+        return self.part.prepared
+
+    @property
+    def train_rows(self) -> np.ndarray:
+        return self.part.train_rows
+
+    @property
+    def validation_rows(self) -> np.ndarray:
+        return self.part.validation_rows
+
+    @property
+    def n_validation_rows(self) -> int:
+        return int(sum(len(part.validation_rows) for part in self.parts.values()))
+
+    # ---------------------------------------------------------------- optimisers
+    @property
+    def trains_trunk(self) -> bool:
+        return self.trainable == "all"
+
     def _build_optimisers(self) -> None:
         cfg = self.cfg
-        self.sparse = RowSparseAdam(
-            self.model.trunk.input.weight, cfg.lr, cfg.adam_betas, cfg.adam_eps, cfg.weight_decay
+        table = self.model.trunk.sparse_table
+        self.sparse = (
+            RowSparseAdam(table, cfg.lr, cfg.adam_betas, cfg.adam_eps, cfg.weight_decay)
+            if self.trains_trunk and table is not None
+            else None
         )
-        first = self.model.trunk.input.weight
-        self.trunk_dense = [(f"trunk.{n}", p) for n, p in self.model.trunk.named_parameters() if p is not first]
-        self.head_dense = [(f"head.{n}", p) for n, p in self.head.named_parameters()]
+        trunk_params = [(f"trunk.{n}", p) for n, p in self.model.trunk.named_parameters() if p is not table]
+        self.trunk_dense = trunk_params if self.trains_trunk else []
+        self.head_dense = [
+            (f"heads.{name}.{n}", p) for name, part in self.parts.items() for n, p in part.head.named_parameters()
+        ]
         self.dense = torch.optim.AdamW(
             [p for _, p in self.trunk_dense + self.head_dense],
             lr=cfg.lr,
@@ -124,67 +231,35 @@ class LocalTrainer:
         if self.model.trunk_version == self._seen_trunk_version:
             return
         if self.cfg.trunk_moments_on_replace == "reset":
-            self.sparse.reset()
+            if self.sparse is not None:
+                self.sparse.reset()
             for _, param in self.trunk_dense:
                 self.dense.state.pop(param, None)
         self._seen_trunk_version = self.model.trunk_version
 
     def _set_lr(self, lr: float) -> None:
-        self.sparse.lr = lr
+        if self.sparse is not None:
+            self.sparse.lr = lr
         for group in self.dense.param_groups:
             group["lr"] = lr
 
-    # ------------------------------------------------------------------- scaling
-    def _fit_regression_scaling(self) -> None:
-        """Fit the head's regression mean/std on exact training values, once per head."""
-        if bool(self.head.scaling_fitted):
-            return
-        targets = target_batch(self.prepared.Y, self.prepared.censor, self.train_rows)
-        exact = targets.observed & (targets.censor == 0)
-        for column in np.flatnonzero(self.head.is_regression.numpy()):
-            values = targets.values[exact[:, column], column].double()
-            if len(values) >= 2 and float(values.std()) > 1e-8:
-                self.head.regression_mean[column] = float(values.mean())
-                self.head.regression_std[column] = float(values.std())
-            elif len(values):
-                self.head.regression_mean[column] = float(values.mean())
-        self.head.scaling_fitted.fill_(True)
-
     # ------------------------------------------------------------------ training
-    def _batch_loss(self, rows: np.ndarray) -> tuple[torch.Tensor, SparseBatch, torch.Tensor]:
-        """Loss of a batch whose first-layer output is a leaf: returns (loss, batch, pre-activation)."""
-        x = sparse_batch(self.prepared.X, rows, self.model.model_cfg.input_transform)
-        y = target_batch(self.prepared.Y, self.prepared.censor, rows)
-        first = self.model.trunk.input
+    def _trunk_pass(self, part: PartnerData, rows: np.ndarray) -> TrunkPass:
+        batch = self.model.input_batch(part.prepared, rows)
+        if self.trains_trunk:
+            return self.model.trunk.training_pass(batch)
         with torch.no_grad():
-            summed = F.embedding_bag(x.indices, first.weight, x.offsets, mode="sum", per_sample_weights=x.values)
-        summed.requires_grad_(True)
-        hidden = self.model.trunk.from_first_layer(summed + first.bias)
-        raw = self.head(hidden)
+            return TrunkPass(self.model.trunk(batch))
+
+    def _step(self, name: str, rows: np.ndarray) -> float:
+        part = self.parts[name]
+        passed = self._trunk_pass(part, rows)
+        y = target_batch(part.prepared.Y, part.prepared.censor, rows)
+        raw = part.head(passed.hidden)
+        target = part.head.standardise(y.values)
         loss = multitask_loss(
-            raw,
-            self.head.standardise(y.values),
-            y.observed,
-            y.censor,
-            self.head.is_regression,
-            self.task_weights,
-            self.cfg.regression_weight,
+            raw, target, y.observed, y.censor, part.head.is_regression, part.task_weights, self.cfg.regression_weight
         )
-        return loss, x, summed
-
-    def train_step(self, rows: np.ndarray) -> float:
-        """One optimiser step on ``rows`` (current learning rate, global torch RNG for dropout).
-
-        Returns
-        -------
-        float
-            The batch's loss per row before the step.
-        """
-        self.model.train()
-        return self._step(np.asarray(rows, dtype=np.int64)) / max(len(rows), 1)
-
-    def _step(self, rows: np.ndarray) -> float:
-        loss, x, summed = self._batch_loss(rows)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"training loss became {loss.item()} at epoch {self.epoch}",
@@ -193,101 +268,165 @@ class LocalTrainer:
         self.dense.zero_grad(set_to_none=True)
         loss.backward()
         self.dense.step()
-        assert summed.grad is not None
-        lengths = torch.diff(x.offsets, append=torch.tensor([x.indices.shape[0]]))
-        entry_rows = torch.repeat_interleave(torch.arange(x.n_rows), lengths)
-        self.sparse.step_from_output_grad(x.indices, entry_rows, x.values, summed.grad)
+        if self.sparse is not None and passed.sparse_leaf is not None:
+            assert passed.sparse_leaf.grad is not None and passed.bits is not None
+            bits = passed.bits
+            lengths = torch.diff(bits.offsets, append=torch.tensor([bits.indices.shape[0]]))
+            entry_rows = torch.repeat_interleave(torch.arange(bits.n_rows), lengths)
+            self.sparse.step_from_output_grad(bits.indices, entry_rows, bits.values, passed.sparse_leaf.grad)
+        for hook in self.hooks:
+            hook.after_step(self, name, rows)
         return float(loss.item()) * len(rows)
 
-    def train_epochs(self, n: int, rows: np.ndarray | None = None) -> list[EpochLog]:
-        """Run ``n`` more epochs over ``rows`` (default: the training rows).
+    def train_step(self, rows: np.ndarray, partner: str | None = None) -> float:
+        """One optimiser step on ``rows`` of ``partner`` (current learning rate, global torch RNG).
+
+        Returns
+        -------
+        float
+            The batch's loss per row before the step.
+        """
+        self.model.train()
+        name = self.partner if partner is None else partner
+        return self._step(name, np.asarray(rows, dtype=np.int64)) / max(len(rows), 1)
+
+    def plan(self, rows: Mapping[str, np.ndarray] | None = None) -> list[Batch]:
+        """The (partner, rows) batches of the current epoch (see module docstring)."""
+        rows = rows if rows is not None else {name: part.train_rows for name, part in self.parts.items()}
+        rng = np.random.default_rng([self.cfg.seed, self.epoch])
+        size = self.cfg.batch_size
+        batches: list[Batch] = []
+        for name in sorted(rows):
+            order = rng.permutation(np.asarray(rows[name], dtype=np.int64))
+            batches += [(name, order[start : start + size]) for start in range(0, len(order), size)]
+        if len(rows) > 1:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches
+
+    def train_epochs(self, n: int, rows: np.ndarray | Mapping[str, np.ndarray] | None = None) -> list[EpochLog]:
+        """Run ``n`` more epochs over ``rows`` (default: every partner's training rows).
+
+        ``rows`` may be an array for a single-partner trainer, or partner -> rows.
 
         Returns
         -------
         list[EpochLog]
             One entry per epoch, ``epoch`` counting from the trainer's creation.
         """
-        rows = self.train_rows if rows is None else np.asarray(rows, dtype=np.int64)
-        if len(rows) == 0:
+        chosen = {self.partner: rows} if isinstance(rows, np.ndarray | list) else rows
+        if sum(len(r) for r in (chosen or {n: p.train_rows for n, p in self.parts.items()}).values()) == 0:
             raise TrainingError("no rows to train on", "check validation_fold/test_fold: every row is held out")
         self._apply_trunk_replacement()
-        logs = []
-        for _ in range(int(n)):
-            logs.append(self._one_epoch(rows))
-        return logs
+        return [self._one_epoch(chosen) for _ in range(int(n))]
 
-    def _one_epoch(self, rows: np.ndarray) -> EpochLog:
+    def _one_epoch(self, rows: Mapping[str, np.ndarray] | None) -> EpochLog:
         started = time.perf_counter()
         lr = learning_rate(self.cfg, self.epoch)
         self._set_lr(lr)
-        order = np.random.default_rng([self.cfg.seed, self.epoch]).permutation(rows)
-        total = 0.0
+        batches = self.plan(rows)
+        total, count = 0.0, 0
         self.model.train()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.cfg.seed * 1_000_003 + self.epoch)
-            for start in range(0, len(order), self.cfg.batch_size):
-                total += self._step(order[start : start + self.cfg.batch_size])
-        log = EpochLog(self.epoch, total / len(order), lr, len(order), time.perf_counter() - started)
+            torch.manual_seed(epoch_seed(self.cfg.seed, self.epoch))
+            for name, batch_rows in batches:
+                total += self._step(name, batch_rows)
+                count += len(batch_rows)
+        log = EpochLog(self.epoch, total / max(count, 1), lr, count, time.perf_counter() - started)
         self.epoch += 1
         return log
 
     # ---------------------------------------------------------------- evaluation
     @torch.no_grad()
-    def loss(self, rows: np.ndarray) -> float:
-        """Mean loss per row on ``rows`` in eval mode (no dropout)."""
+    def loss(self, rows: np.ndarray, partner: str | None = None) -> float:
+        """Mean loss per row of ``partner`` (default: the only one) on ``rows``, eval mode (no dropout)."""
+        part = self.parts[self.partner if partner is None else partner]
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             return float("nan")
-        raw = torch.from_numpy(raw_outputs(self.model, self.partner, self.prepared.X[rows]))
-        y = target_batch(self.prepared.Y, self.prepared.censor, rows)
+        raw = torch.from_numpy(raw_outputs(self.model, part.name, part.prepared.X[rows]))
+        y = target_batch(part.prepared.Y, part.prepared.censor, rows)
+        target = part.head.standardise(y.values)
         return float(
             multitask_loss(
                 raw,
-                self.head.standardise(y.values),
+                target,
                 y.observed,
                 y.censor,
-                self.head.is_regression,
-                self.task_weights,
+                part.head.is_regression,
+                part.task_weights,
                 self.cfg.regression_weight,
             )
         )
 
-    def evaluate(self, rows: np.ndarray) -> pd.DataFrame:
-        """Long metrics table (task, metric, value) of the model on ``rows``."""
+    def validation_loss(self) -> float:
+        """Mean loss per validation row over all partners (each partner's rows weigh equally)."""
+        total, count = 0.0, 0
+        for name, part in self.parts.items():
+            if len(part.validation_rows):
+                total += self.loss(part.validation_rows, name) * len(part.validation_rows)
+                count += len(part.validation_rows)
+        return total / count if count else float("nan")
+
+    def evaluate(self, rows: np.ndarray, partner: str | None = None) -> pd.DataFrame:
+        """Long metrics table (task, metric, value) of ``partner``'s head on ``rows``."""
+        part = self.parts[self.partner if partner is None else partner]
         rows = np.asarray(rows, dtype=np.int64)
-        prediction = predict(self.model, self.partner, self.prepared.X[rows])
-        return task_metrics(self.prepared.Y[rows], self.prepared.censor[rows], prediction, self.tasks)
+        prediction = predict(self.model, part.name, part.prepared.X[rows])
+        return task_metrics(part.prepared.Y[rows], part.prepared.censor[rows], prediction, part.tasks)
 
     # --------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The partner's private state: head, optimiser moments, epoch counter (tensors only).
+        """A single partner's private state: head, optimiser moments, epoch counter (tensors only).
 
         The trunk is not included (it is global). Trunk moments are included only with
         ``trunk_moments_on_replace="keep"``; with ``"reset"`` they would be zeroed anyway.
         """
-        state = {f"head.{k}": v.detach().clone() for k, v in self.head.state_dict().items()}
+        part = self.part
+        state = {f"head.{k}": v.detach().clone() for k, v in part.head.state_dict().items()}
         state["trainer.epoch"] = torch.tensor(self.epoch, dtype=torch.int64)
         keep_trunk = self.cfg.trunk_moments_on_replace == "keep"
-        named = self.head_dense + (self.trunk_dense if keep_trunk else [])
-        for name, param in named:
+        for name, param in self._named_for_state(keep_trunk):
             for key, value in self.dense.state.get(param, {}).items():
                 state[f"optim.{name}.{key}"] = torch.as_tensor(value).detach().clone()
-        if keep_trunk:
+        if keep_trunk and self.sparse is not None:
             state.update({f"sparse.{k}": v.clone() for k, v in self.sparse.state_dict().items()})
         return state
 
+    def _named_for_state(self, with_trunk: bool) -> list[tuple[str, torch.Tensor]]:
+        """Optimised parameters under the names of :meth:`state_dict` (``head.*``, ``trunk.*``)."""
+        prefix = f"heads.{self.partner}."
+        heads = [("head." + name[len(prefix) :], p) for name, p in self.head_dense]
+        return heads + (self.trunk_dense if with_trunk else [])
+
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`state_dict` produced (into a trainer built the same way)."""
-        head_state = {k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")}
-        self.head.load_state_dict(head_state)
+        part = self.part
+        part.head.load_state_dict({k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")})
         self.epoch = int(state["trainer.epoch"])
-        for name, param in self.head_dense + self.trunk_dense:
+        for name, param in self._named_for_state(with_trunk=True):
             entries = {k.rsplit(".", 1)[1]: v for k, v in state.items() if k.startswith(f"optim.{name}.")}
             if entries:
                 self.dense.state[param] = {k: v.clone() for k, v in entries.items()}
         sparse = {k[len("sparse.") :]: v for k, v in state.items() if k.startswith("sparse.")}
-        if sparse:
+        if sparse and self.sparse is not None:
             self.sparse.load_state_dict(sparse)
+
+
+def _fit_regression_scaling(part: PartnerData) -> None:
+    """Fit the head's regression mean/std on exact training values, once per head."""
+    head = part.head
+    if bool(head.scaling_fitted):
+        return
+    targets = target_batch(part.prepared.Y, part.prepared.censor, part.train_rows)
+    exact = targets.observed & (targets.censor == 0)
+    for column in np.flatnonzero(head.is_regression.numpy()):
+        values = targets.values[exact[:, column], column].double()
+        if len(values) >= 2 and float(values.std()) > 1e-8:
+            head.regression_mean[column] = float(values.mean())
+            head.regression_std[column] = float(values.std())
+        elif len(values):
+            head.regression_mean[column] = float(values.mean())
+    head.scaling_fitted.fill_(True)
 
 
 def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet) -> None:
@@ -301,12 +440,55 @@ def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet
             f"the model reads {model.n_bits} bits, the PreparedSet has {prepared.n_bits}",
             "build the model with n_bits=prepared.n_bits",
         )
-    kinds = tuple(_sorted_tasks(prepared)["kind"].astype(str))
+    kinds = tuple(prepared.tasks.sort_values("task_id")["kind"].astype(str))
     if model.head_specs[partner].column_kinds != kinds:
         raise TrainingError(
             f"head {partner!r} columns {model.head_specs[partner].column_kinds} differ from the tasks' kinds",
             "build the head with HeadSpec.from_tasks(prepared.tasks)",
         )
+
+
+def run_fit(
+    trainer: Trainer, progress: Callable[[EpochLog], None] | None = None, epochs: int | None = None
+) -> FitResult:
+    """Train up to ``epochs`` (default ``trainer.cfg.epochs``) epochs, keep the best validation epoch.
+
+    Early stopping watches the validation folds only (``Trainer.validation_loss``, all
+    partners' validation rows); the test fold is neither trained on nor looked at. The model
+    is modified in place and returned in the result. With ``epochs=0`` the model is unchanged.
+
+    Raises
+    ------
+    TrainingError
+        If no partner has validation rows.
+    """
+    cfg = trainer.cfg
+    if trainer.n_validation_rows == 0:
+        folds = sorted({int(f) for part in trainer.parts.values() for f in part.prepared.folds})
+        raise TrainingError(
+            f"validation fold {cfg.validation_fold} has no rows",
+            f"choose a validation_fold present in the data (folds: {folds})",
+        )
+    model = trainer.model
+    result = FitResult(model=model, trainer=trainer)
+    best_state: dict[str, torch.Tensor] | None = None
+    for _ in range(cfg.epochs if epochs is None else int(epochs)):
+        (log,) = trainer.train_epochs(1)
+        validation_loss = trainer.validation_loss()
+        result.history.append(EpochLog(log.epoch, log.train_loss, log.lr, log.n_rows, log.seconds, validation_loss))
+        if progress is not None:
+            progress(result.history[-1])
+        if best_state is None or validation_loss < result.best_validation_loss:
+            result.best_epoch, result.best_validation_loss = log.epoch, validation_loss
+            best_state = copy.deepcopy(model.state_dict())
+        elif cfg.early_stopping_patience and log.epoch - result.best_epoch >= cfg.early_stopping_patience:
+            result.stopped_early = True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if len(trainer.parts) == 1:
+        result.validation_metrics = trainer.evaluate(trainer.validation_rows)
+    return result
 
 
 def fit(
@@ -316,37 +498,5 @@ def fit(
     train_cfg: TrainConfig,
     progress: Callable[[EpochLog], None] | None = None,
 ) -> FitResult:
-    """Train up to ``train_cfg.epochs`` epochs, keep the epoch with the lowest validation loss.
-
-    Early stopping watches the validation fold only; the test fold is neither trained on nor
-    looked at. The model is modified in place and returned in the result.
-
-    Raises
-    ------
-    TrainingError
-        If the validation fold has no rows.
-    """
-    trainer = LocalTrainer(model, partner, prepared, train_cfg)
-    if len(trainer.validation_rows) == 0:
-        raise TrainingError(
-            f"validation fold {train_cfg.validation_fold} has no rows",
-            f"choose a validation_fold present in the data (folds: {sorted(set(prepared.folds.tolist()))})",
-        )
-    result = FitResult(model=model, trainer=trainer)
-    best_state: dict[str, torch.Tensor] | None = None
-    for _ in range(train_cfg.epochs):
-        (log,) = trainer.train_epochs(1)
-        validation_loss = trainer.loss(trainer.validation_rows)
-        result.history.append(EpochLog(log.epoch, log.train_loss, log.lr, log.n_rows, log.seconds, validation_loss))
-        if progress is not None:
-            progress(result.history[-1])
-        if best_state is None or validation_loss < result.best_validation_loss:
-            result.best_epoch, result.best_validation_loss = log.epoch, validation_loss
-            best_state = copy.deepcopy(model.state_dict())
-        elif train_cfg.early_stopping_patience and log.epoch - result.best_epoch >= train_cfg.early_stopping_patience:
-            result.stopped_early = True
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    result.validation_metrics = trainer.evaluate(trainer.validation_rows)
-    return result
+    """Local training of one partner: :func:`run_fit` on ``Trainer(model, {partner: prepared}, train_cfg)``."""
+    return run_fit(Trainer(model, {partner: prepared}, train_cfg), progress)

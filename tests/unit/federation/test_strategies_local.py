@@ -7,11 +7,11 @@ from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters
 
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.payload import TrunkSpec, update_norm
-from fedqsar.federation.proximal import ProximalTrainer
 from fedqsar.federation.strategy import build_strategy
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
-from fedqsar.model.training import LocalTrainer
+from fedqsar.model.regularisers import ProximalPull
+from fedqsar.model.training import Trainer
 
 
 class _Proxy:
@@ -33,21 +33,19 @@ def test_fedadam_steps_towards_the_average_by_server_lr() -> None:
     assert np.allclose(moved, moved.flat[0])
 
 
-def _trained_distance(prepared, trainer_factory) -> float:
+def _trained_distance(prepared, cfg, mu: float) -> float:
     model = MultitaskModel(
         prepared.n_bits, ModelConfig(hidden_sizes=(16,), dropout=0.0), {"A": HeadSpec.from_tasks(prepared.tasks)}
     )
     anchor = model.trunk_state()
-    trainer = trainer_factory(model, prepared)
-    if isinstance(trainer, ProximalTrainer):
-        trainer.set_anchor(anchor)
-    trainer.train_epochs(3)
+    hooks = [ProximalPull(mu, anchor)] if mu > 0 else []
+    Trainer(model, {"A": prepared}, cfg, hooks=hooks).train_epochs(3)
     return update_norm(model.trunk_state(), anchor)
 
 
 def test_fedprox_term_keeps_the_trunk_closer_to_the_global_one(make_prepared) -> None:
     prepared = make_prepared(seed=3, n_rows=200)
     cfg = TrainConfig(batch_size=32, lr=1e-2)
-    free = _trained_distance(prepared, lambda m, p: LocalTrainer(m, "A", p, cfg))
-    held = _trained_distance(prepared, lambda m, p: ProximalTrainer(m, "A", p, cfg, mu=10.0))
+    free = _trained_distance(prepared, cfg, mu=0.0)
+    held = _trained_distance(prepared, cfg, mu=10.0)
     assert 0 < held < 0.8 * free

@@ -15,7 +15,7 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model, save_model
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.predict import bit_sensitivity, predict, trunk_embedding
-from fedqsar.model.training import LocalTrainer
+from fedqsar.model.training import Trainer
 
 from .conftest import make_prepared
 
@@ -24,7 +24,7 @@ def _trained(prepared, hidden=(32, 16)):
     model = MultitaskModel(
         prepared.n_bits, ModelConfig(hidden_sizes=hidden), {"p": HeadSpec.from_tasks(prepared.tasks)}
     )
-    LocalTrainer(model, "p", prepared, TrainConfig(batch_size=32)).train_epochs(3)
+    Trainer(model, {"p": prepared}, TrainConfig(batch_size=32)).train_epochs(3)
     return model
 
 

@@ -20,13 +20,17 @@ def _model(prepared, hidden=(16, 8)):
 
 
 def _gathered_grad(model, x):
-    unique, local = torch.unique(x.indices, return_inverse=True)
-    rows = model.trunk.input.weight.detach().index_select(0, unique).requires_grad_(True)
-    model.heads["p"](model.trunk.forward_gathered(x, local, rows)).pow(2).sum().backward()
-    return unique, rows.grad
+    """The trainer's path: gradient of the first layer's output leaf, turned into table-row gradients."""
+    from fedqsar.model.sparse_adam import row_gradient
+
+    passed = model.trunk.training_pass(x)
+    model.heads["p"](passed.hidden).pow(2).sum().backward()
+    lengths = torch.diff(x.offsets, append=torch.tensor([x.indices.shape[0]]))
+    entry_rows = torch.repeat_interleave(torch.arange(x.n_rows), lengths)
+    return row_gradient(x.indices, entry_rows, x.values, passed.sparse_leaf.grad)
 
 
-def test_gathered_gradient_equals_dense_gradient_and_untouched_rows_have_zero_gradient():
+def test_training_pass_row_gradient_equals_dense_gradient_and_untouched_rows_have_zero_gradient():
     prepared = make_prepared(n_rows=40, n_bits=128)
     model = _model(prepared)
     x = sparse_batch(prepared.X, np.arange(20))
@@ -147,14 +151,14 @@ def test_local_trainer_equals_dense_adam_when_every_bit_is_in_every_batch():
     from fedqsar.model.batching import target_batch
     from fedqsar.model.config import TrainConfig
     from fedqsar.model.losses import multitask_loss
-    from fedqsar.model.training import LocalTrainer
+    from fedqsar.model.training import Trainer
 
     prepared = make_prepared(n_rows=24, n_bits=16, bits_per_row=12, n_classification=2, n_regression=0)
     rows = np.arange(24)
     assert len(np.unique(prepared.X.indices)) == 16  # the single full batch touches every bit
     sparse_model, dense_model = _model(prepared), _model(prepared)
-    trainer = LocalTrainer(
-        sparse_model, "p", prepared, TrainConfig(batch_size=24, lr=0.01, test_fold=None, validation_fold=99)
+    trainer = Trainer(
+        sparse_model, {"p": prepared}, TrainConfig(batch_size=24, lr=0.01, test_fold=None, validation_fold=99)
     )
     optimiser = torch.optim.Adam(dense_model.parameters(), lr=0.01)
     head = dense_model.heads["p"]

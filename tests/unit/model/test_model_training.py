@@ -10,7 +10,7 @@ from fedqsar.errors import TrainingError
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.predict import predict
-from fedqsar.model.training import LocalTrainer, fit
+from fedqsar.model.training import Trainer, fit
 
 from .conftest import make_prepared
 
@@ -23,7 +23,7 @@ def _model(prepared, hidden=(64,), dropout=0.0, seed=0):
 def test_small_model_memorises_a_tiny_set():
     prepared = make_prepared(n_rows=40, n_bits=128, censored_fraction=0.0, observed_fraction=1.0)
     model = _model(prepared)
-    trainer = LocalTrainer(model, "p", prepared, TrainConfig(batch_size=8, lr=1e-2, test_fold=None, validation_fold=99))
+    trainer = Trainer(model, {"p": prepared}, TrainConfig(batch_size=8, lr=1e-2, test_fold=None, validation_fold=99))
     rows = np.arange(prepared.n_compounds)
     trainer.train_epochs(150, rows=rows)
     pred = predict(model, "p", prepared.X)
@@ -38,7 +38,7 @@ def test_same_seed_gives_identical_models_and_other_seed_differs():
     states = []
     for seed in (7, 7, 8):
         model = _model(prepared, dropout=0.3)
-        LocalTrainer(model, "p", prepared, TrainConfig(epochs=3, batch_size=32, seed=seed)).train_epochs(3)
+        Trainer(model, {"p": prepared}, TrainConfig(epochs=3, batch_size=32, seed=seed)).train_epochs(3)
         states.append(model.trunk_state())
     assert all(np.array_equal(states[0][k], states[1][k]) for k in states[0])
     assert not np.array_equal(states[0]["input.weight"], states[2]["input.weight"])
@@ -51,7 +51,7 @@ def test_training_never_reads_held_out_folds():
     held_out = np.isin(prepared.folds, [3, 4])
     rows_of_entries = np.repeat(np.arange(prepared.n_compounds), np.diff(prepared.Y.indptr))
     prepared.Y.data[held_out[rows_of_entries]] = np.nan
-    trainer = LocalTrainer(_model(prepared), "p", prepared, TrainConfig(batch_size=32))
+    trainer = Trainer(_model(prepared), {"p": prepared}, TrainConfig(batch_size=32))
     logs = trainer.train_epochs(2)
     assert all(np.isfinite(log.train_loss) for log in logs)
     assert not np.isin(trainer.train_rows, prepared.rows_in_folds([3, 4])).any()
@@ -77,8 +77,8 @@ def test_fit_selects_on_validation_fold_and_generalises():
 
 def test_train_epochs_continues_the_epoch_counter_and_schedule():
     prepared = make_prepared(n_rows=120)
-    trainer = LocalTrainer(
-        _model(prepared), "p", prepared, TrainConfig(lr=1e-2, lr_schedule="step", lr_step_epochs=2, lr_decay=0.5)
+    trainer = Trainer(
+        _model(prepared), {"p": prepared}, TrainConfig(lr=1e-2, lr_schedule="step", lr_step_epochs=2, lr_decay=0.5)
     )
     first = trainer.train_epochs(2)
     second = trainer.train_epochs(2)
@@ -89,7 +89,7 @@ def test_train_epochs_continues_the_epoch_counter_and_schedule():
 def test_replacing_the_trunk_resets_trunk_moments_but_keeps_head_moments():
     prepared = make_prepared(n_rows=120)
     model = _model(prepared)
-    trainer = LocalTrainer(model, "p", prepared, TrainConfig(batch_size=32))
+    trainer = Trainer(model, {"p": prepared}, TrainConfig(batch_size=32))
     trainer.train_epochs(1)
     assert trainer.sparse.row_steps.sum() > 0
     head_param = next(model.heads["p"].parameters())
@@ -106,7 +106,7 @@ def test_replacing_the_trunk_resets_trunk_moments_but_keeps_head_moments():
 def test_keep_policy_carries_trunk_moments_over():
     prepared = make_prepared(n_rows=120)
     model = _model(prepared)
-    trainer = LocalTrainer(model, "p", prepared, TrainConfig(batch_size=32, trunk_moments_on_replace="keep"))
+    trainer = Trainer(model, {"p": prepared}, TrainConfig(batch_size=32, trunk_moments_on_replace="keep"))
     trainer.train_epochs(1)
     steps = trainer.sparse.row_steps.clone()
     model.load_trunk_state(model.trunk_state())
@@ -118,14 +118,14 @@ def test_private_state_round_trip_continues_identically():
     prepared = make_prepared(n_rows=150)
     cfg = TrainConfig(batch_size=32)
     model_a = _model(prepared)
-    trainer_a = LocalTrainer(model_a, "p", prepared, cfg)
+    trainer_a = Trainer(model_a, {"p": prepared}, cfg)
     trainer_a.train_epochs(2)
     state = trainer_a.state_dict()
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     assert not any(k.startswith("trunk.") for k in state)  # the trunk is global, not private state
     model_b = _model(prepared, seed=9)
     model_b.load_trunk_state(model_a.trunk_state())
-    trainer_b = LocalTrainer(model_b, "p", prepared, cfg)
+    trainer_b = Trainer(model_b, {"p": prepared}, cfg)
     trainer_b.load_state_dict(state)
     for model in (model_a, model_b):  # a federated round: both receive the same global trunk
         model.load_trunk_state(model_a.trunk_state())
@@ -139,9 +139,9 @@ def test_incompatible_head_is_refused_with_a_fix():
     prepared = make_prepared(n_rows=50)
     model = MultitaskModel(prepared.n_bits, ModelConfig(hidden_sizes=(8,)), {"p": HeadSpec(1, 1)})
     with pytest.raises(TrainingError, match="HeadSpec.from_tasks"):
-        LocalTrainer(model, "p", prepared, TrainConfig())
+        Trainer(model, {"p": prepared}, TrainConfig())
     with pytest.raises(TrainingError, match="no head"):
-        LocalTrainer(model, "other", prepared, TrainConfig())
+        Trainer(model, {"other": prepared}, TrainConfig())
 
 
 def test_fit_refuses_an_empty_validation_fold():
