@@ -23,25 +23,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from fedqsar.config import save_toml
+from fedqsar.consortium import EvaluateConfig, evaluate_consortium
 from fedqsar.datasets.scenarios import build_scenario
 from fedqsar.errors import ConfigError
 from fedqsar.evaluation.config import EvalConfig
-from fedqsar.evaluation.protocol import ProtocolResult, run_protocol
+from fedqsar.evaluation.protocol import ProtocolResult
 from fedqsar.federation.config import FederationConfig
-from fedqsar.federation.partner import selected_model
-from fedqsar.federation.simulation import PARTNERS_DIR
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey, generate_key, save_key
 from fedqsar.prep.pipeline import PrepareResult, ProgressFactory, prepare
-from fedqsar.prepared import PreparedSet
 from fedqsar.report import write_report
-from fedqsar.trust import TrustConfig, report_tables, write_report_tables
-from fedqsar.trust.model_adapter import fit_trust_for_saved_model, model_functions
-from fedqsar.trust.store import load_trust
+from fedqsar.trust import TrustConfig
 
 Say = Callable[[str], None]
 
@@ -81,6 +75,10 @@ class DemoConfig:
     federation: FederationConfig = field(default_factory=lambda: FederationConfig(rounds=16, local_epochs=1))
     evaluation: EvalConfig = field(default_factory=EvalConfig)
     trust: TrustConfig = field(default_factory=TrustConfig)
+
+    def evaluate_config(self) -> EvaluateConfig:
+        """The settings of the consortium evaluation the demo runs."""
+        return EvaluateConfig(self.model, self.train, self.federation, self.evaluation, self.trust)
 
 
 @dataclass
@@ -143,32 +141,17 @@ def run_demo(
     clock = time.perf_counter()
     prepared = _prepare_partners(raw, run_dir / "prepared", key, config.prep, n_jobs, say, progress)
     seconds["prepare"] = time.perf_counter() - clock
-    _write_consortium(run_dir, prepared)
 
     clock = time.perf_counter()
-    say("training local, federated (Flower simulation), pooled and random-forest models")
     folders = {name: result.out for name, result in prepared.items()}
-    protocol = run_protocol(
-        folders,
-        config.model,
-        config.train,
-        config.federation,
-        config.evaluation,
-        run_dir,
-        progress=lambda stage, detail: say(f"  {stage}: {detail}"),
-    )
+    evaluation = evaluate_consortium(folders, config.evaluate_config(), run_dir, say)
     seconds["evaluate"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    say("fitting trust artefacts (conformal, applicability domain) on each partner's federated model")
-    _trust_tables(run_dir, folders, config.trust)
-    seconds["trust"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     report = write_report(run_dir)
     seconds["report"] = time.perf_counter() - clock
     (run_dir / "demo_timings.json").write_text(json.dumps(seconds, indent=2), encoding="utf-8")
-    return DemoResult(run_dir, report, folders, protocol, seconds)
+    return DemoResult(run_dir, report, folders, evaluation.protocol, seconds)
 
 
 def demo_key(seed: int | None) -> ConsortiumKey:
@@ -209,39 +192,6 @@ def _prepare_partners(
         say(f"partner {name}: preparing {table.name} locally")
         results[name] = prepare(table, out / name, key, config, n_jobs=n_jobs, progress=progress)
     return results
-
-
-def _write_consortium(run_dir: Path, prepared: dict[str, PrepareResult]) -> None:
-    """``consortium.json``: partner -> PreparedSet folder, sizes, accounting, prep hash."""
-    summary = {
-        name: {
-            "prepared": str(result.out.relative_to(run_dir)) if result.out.is_relative_to(run_dir) else str(result.out),
-            "n_compounds": result.prepared.n_compounds,
-            "n_tasks": result.prepared.n_tasks,
-            "accounting": result.prepared.accounting,
-            "prep_hash": result.prepared.manifest["prep_hash"],
-        }
-        for name, result in sorted(prepared.items())
-    }
-    (run_dir / "consortium.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-
-
-def _trust_tables(run_dir: Path, folders: dict[str, Path], config: TrustConfig) -> None:
-    """Per partner: trust artefacts on its federated model, coverage/domain tables on its test fold."""
-    from fedqsar.model.io import load_model
-
-    coverage, domain = [], []
-    for name, folder in sorted(folders.items()):
-        model_folder = selected_model(run_dir / "federation" / PARTNERS_DIR / name)
-        prepared = PreparedSet.load(folder)
-        fit_trust_for_saved_model(model_folder, prepared, config)
-        saved = load_model(model_folder)
-        predict, embed = model_functions(saved.model, saved.partner)
-        test_rows = prepared.rows_in_folds([saved.train_cfg.test_fold])
-        cov, dom = report_tables(load_trust(model_folder), predict, prepared, test_rows, name, embed=embed)
-        coverage.append(cov)
-        domain.append(dom)
-    write_report_tables(run_dir, pd.concat(coverage, ignore_index=True), pd.concat(domain, ignore_index=True))
 
 
 __all__ = ["DemoConfig", "DemoResult", "demo_key", "run_demo"]

@@ -74,7 +74,7 @@ def test_demo_partners_are_real_owners_with_complete_accounting(demo_run: tuple[
 def test_demo_evaluates_every_partner_and_records_the_run(demo_run: tuple[Path, str]) -> None:
     run, _ = demo_run
     metrics = pd.read_csv(run / "evaluation" / "metrics.csv")
-    assert set(metrics["model_kind"]) == {"local", "federated", "pooled", "rf"}
+    assert set(metrics["model_kind"]) == {"local", "federated", "personalised", "pooled", "rf"}
     assert metrics["partner"].nunique() == 4
     uplift = pd.read_csv(run / "evaluation" / "uplift.csv")
     assert {"riptop", "ci_low", "ci_high", "recovered_share"} <= set(uplift.columns)

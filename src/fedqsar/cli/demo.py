@@ -6,12 +6,11 @@ import dataclasses
 import os
 from pathlib import Path
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from fedqsar.cli.common import StageProgress, console, reports_errors
+from fedqsar.cli.uplift_table import uplift_console_table
 from fedqsar.config import load_toml
 from fedqsar.demo import DemoConfig, run_demo
 
@@ -43,30 +42,10 @@ def demo(
             config, out, data_dir=data, n_jobs=jobs, say=console.print, progress=progress, overwrite=overwrite
         )
     wide = console if console.is_terminal else Console(width=120)  # logs and pipes: no truncated columns
-    wide.print(_uplift_table(result.protocol.uplift))
+    wide.print(uplift_console_table(result.protocol.uplift))
     timing = "  ".join(f"{stage} {seconds:.0f}s" for stage, seconds in result.seconds.items())
     console.print(f"time per stage: {timing}")
     console.print(f"[bold green]report:[/] {result.report.resolve()}")
-
-
-def _uplift_table(uplift: pd.DataFrame) -> Table:
-    """Federated vs local per partner and metric, with the pooled upper bound and the 95% CI."""
-    table = Table(title="federated vs local on each partner's test fold (95% bootstrap CI)")
-    for column in ("partner", "metric", "local", "federated", "pooled", "delta", "95% CI", "tasks"):
-        table.add_column(column, justify="left" if column in ("partner", "metric") else "right", no_wrap=True)
-    rows = uplift[uplift["comparison"] == "federated_vs_local"]
-    for row in rows.itertuples(index=False):
-        table.add_row(
-            str(row.partner),
-            str(row.metric),
-            f"{row.local:.3f}",
-            f"{row.federated:.3f}",
-            f"{row.pooled:.3f}",
-            f"{row.delta_abs:+.3f}",
-            f"{row.ci_low:+.3f}..{row.ci_high:+.3f}",
-            str(row.n_tasks),
-        )
-    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -19,22 +19,25 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 SUMMARY_METRICS = ("val_auc_roc", "val_auc_pr", "val_rmse", "val_loss")
 
 
-def _tables(config_file: Path | None) -> dict[str, Any]:
+def read_tables(
+    config_file: Path | None, allowed: tuple[str, ...] = ("federation", "model", "train")
+) -> dict[str, Any]:
+    """The tables of a TOML config file (none when no file is given), only those in ``allowed``."""
     if config_file is None:
         return {}
+    listed = ", ".join(f"[{name}]" for name in allowed)
     try:
         tables = tomllib.loads(config_file.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"cannot read {config_file}: {exc}", "give a TOML file with [federation], [model], [train] tables"
-        ) from exc
-    unknown = sorted(set(tables) - {"federation", "model", "train"})
+        raise ConfigError(f"cannot read {config_file}: {exc}", f"give a TOML file with {listed} tables") from exc
+    unknown = sorted(set(tables) - set(allowed))
     if unknown:
-        raise ConfigError(f"unknown table(s) {unknown} in {config_file}", "use only [federation], [model] and [train]")
+        raise ConfigError(f"unknown table(s) {unknown} in {config_file}", f"use only {listed}")
     return tables
 
 
-def _partner_folders(folders: list[Path]) -> dict[str, Path]:
+def partner_folders(folders: list[Path]) -> dict[str, Path]:
+    """Partner name (the folder's name) -> PreparedSet folder; two folders with one name are refused."""
     names: dict[str, Path] = {}
     for folder in folders:
         name = folder.resolve().name
@@ -100,8 +103,8 @@ def federate(
 ) -> None:
     """Train one model per partner (shared trunk, private heads) with Flower; only trunk updates leave a partner."""
     overrides = {"rounds": rounds, "local_epochs": local_epochs, "strategy": strategy, "wire_dtype": wire_dtype}
-    fed_cfg, model_cfg, train_cfg = _configs(_tables(config_file), overrides, secagg, dp, dp_noise, dp_clip)
-    folders = _partner_folders(list(partners) + list(more_partners or []))
+    fed_cfg, model_cfg, train_cfg = _configs(read_tables(config_file), overrides, secagg, dp, dp_noise, dp_clip)
+    folders = partner_folders(list(partners) + list(more_partners or []))
     with StageProgress(enabled=not quiet) as progress:
         advance = progress("federated rounds", fed_cfg.rounds)
         run = run_simulation(folders, model_cfg, train_cfg, fed_cfg, out, progress=lambda r, n: advance(1))
@@ -111,7 +114,11 @@ def federate(
 def _print_summary(run: FederatedRun, fed_cfg: FederationConfig) -> None:
     history = run.history
     last = history[history["round"] == history["round"].max()]
-    table = Table(title=f"round {fed_cfg.rounds}: validation fold, computed by each partner")
+    rounds = int(run.summary.get("rounds", fed_cfg.rounds))
+    stop = "converged" if run.summary.get("converged") else "round cap reached"
+    table = Table(
+        title=f"round {rounds} of at most {fed_cfg.rounds} ({stop}): validation fold, computed by each partner"
+    )
     shown = [m for m in SUMMARY_METRICS if m in set(last["metric"])]
     table.add_column("partner")
     for metric in shown:

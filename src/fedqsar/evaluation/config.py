@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fedqsar.evaluation.kinds import MODEL_KINDS
 from fedqsar.evaluation.uplift import UpliftConfig
-
-MODEL_KINDS = ("local", "federated", "pooled", "rf")
 
 
 @dataclass(frozen=True)
@@ -31,14 +30,14 @@ class EvalConfig:
     Attributes
     ----------
     model_kinds
-        Subset of ``("local", "federated", "pooled", "rf")`` to train and evaluate.
+        Subset of ``evaluation.kinds.MODEL_KINDS`` to train and evaluate.
     min_test_positives, min_test_negatives, min_test_uncensored
         Quorum on the *test fold* (on top of the task's own ``passes_quorum`` from prepare):
         a task whose test fold has fewer positives/negatives (classification) or exact
         values (regression) is not evaluated — its metric would be noise.
     compound_bootstrap
-        Draws of the per-compound bootstrap used for partners with a single counted task
-        (0 disables it).
+        Draws of the per-compound bootstrap used for partners with fewer than
+        ``uplift.min_tasks_for_task_bootstrap`` counted tasks (0 disables it).
     """
 
     model_kinds: tuple[str, ...] = MODEL_KINDS

@@ -1,17 +1,21 @@
-"""The evaluation protocol: local-only vs federated vs pooled vs random forest, per partner.
+"""The evaluation protocol: local-only vs federated vs personalised vs pooled vs random forest.
 
 For every partner and task, on the same keyed-scaffold test fold (``TrainConfig.test_fold``)
-and with the same training budget (``TrainConfig``: epochs, patience, lr; early stopping on
-the validation fold only — the test fold is only ever predicted, once, at the end):
+and with the same training budget (``TrainConfig``: epochs, patience, lr; early stopping and
+every model choice on the validation fold only — the test fold is only ever predicted, once,
+at the end of each stage, and its labels are read only by the final scoring):
 
 - ``local``: ``model.training.fit`` on the partner's own data (its own trunk and head);
-- ``federated``: ``federation.simulation.run_simulation`` (Flower), final global trunk with
-  the partner's own head;
+- ``federated``: ``federation.simulation.run_simulation`` (Flower), the global trunk of the
+  round the partner selected on its validation fold, with the partner's own head;
+- ``personalised``: each federated partner's per-task best of local / federated / fine-tuned,
+  chosen on its validation fold (``model.personalise``);
 - ``pooled``: one model with every partner's head trained on all the data (upper bound);
 - ``rf``: a scikit-learn random forest per task on the same fingerprints and folds.
 
 Outputs (run-folder contract, docs/CONTRACTS.md)::
 
+    evaluation/predictions.parquet  partner, row, task, model_kind, prediction (test fold)
     evaluation/metrics.csv     partner, task, endpoint, model_kind, fold, metric, value
     evaluation/uplift.csv      see evaluation.uplift.UPLIFT_COLUMNS
     evaluation/endpoints.csv   partner, endpoint, value (canonical regression values)
@@ -20,14 +24,16 @@ Outputs (run-folder contract, docs/CONTRACTS.md)::
     evaluation/ledger.sqlite   hash-chained: configs, partner manifests, hashes of the files
                                above and the head of federation/ledger.sqlite
 
-Everything is seeded (``TrainConfig.seed``, ``ModelConfig.init_seed``, ``RandomForestConfig.seed``,
-``UpliftConfig.seed``); a run is reproduced from its config.toml and PreparedSets.
+Metrics and intervals can be recomputed from ``predictions.parquet`` without refitting
+(``rescore``). Everything is seeded (``TrainConfig.seed``, ``ModelConfig.init_seed``,
+``RandomForestConfig.seed``, ``UpliftConfig.seed``); a run is reproduced from its
+config.toml and PreparedSets.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,22 +43,18 @@ import tomli_w
 
 from fedqsar.config import config_hash, to_dict
 from fedqsar.errors import ConfigError, ManifestMismatchError
-from fedqsar.evaluation.baselines import random_forest_predictions
 from fedqsar.evaluation.config import EvalConfig
-from fedqsar.evaluation.pooled import fit_pooled
+from fedqsar.evaluation.intervals import small_task_intervals
+from fedqsar.evaluation.predictions import read_predictions, write_predictions
 from fedqsar.evaluation.scoring import score
-from fedqsar.evaluation.uplift import compound_bootstrap, uplift_table, write_uplift
+from fedqsar.evaluation.stages import STAGES, EvaluationRun, Predictions, Progress, stage_order
+from fedqsar.evaluation.uplift import uplift_table, write_uplift
 from fedqsar.federation.config import FederationConfig
 from fedqsar.ledger import Ledger, hash_file, hash_json, verify
 from fedqsar.model.config import ModelConfig, TrainConfig
-from fedqsar.model.metrics import classification_metrics, regression_metrics
-from fedqsar.model.network import HeadSpec, MultitaskModel
-from fedqsar.model.predict import predict
-from fedqsar.model.training import fit
 from fedqsar.prepared import PreparedSet
 
-Progress = Callable[[str, str], None]
-Predictions = dict[tuple[str, str], np.ndarray]  # (partner, model_kind) -> (n_test, n_tasks)
+EVALUATION_DIR = "evaluation"
 
 
 @dataclass
@@ -66,15 +68,6 @@ class ProtocolResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-@dataclass
-class _Run:
-    prepared: dict[str, PreparedSet]
-    test_rows: dict[str, np.ndarray]
-    train_cfg: TrainConfig
-    predictions: Predictions = field(default_factory=dict)
-    timings: list[tuple[str, str, float]] = field(default_factory=list)
-
-
 def _check_same_preparation(prepared: Mapping[str, PreparedSet]) -> None:
     hashes = {name: p.manifest.get("prep_hash") for name, p in prepared.items()}
     if len(set(hashes.values())) > 1:
@@ -84,119 +77,19 @@ def _check_same_preparation(prepared: Mapping[str, PreparedSet]) -> None:
         )
 
 
-def _train_local(run: _Run, model_cfg: ModelConfig, progress: Progress) -> None:
-    for name, prepared in run.prepared.items():
-        progress("local", name)
-        started = time.perf_counter()
-        model = MultitaskModel(prepared.n_bits, model_cfg, {name: HeadSpec.from_tasks(prepared.tasks)})
-        fit(model, name, prepared, run.train_cfg)
-        run.predictions[(name, "local")] = predict(model, name, prepared.X[run.test_rows[name]])
-        run.timings.append(("local", name, time.perf_counter() - started))
-
-
-def _train_pooled(run: _Run, model_cfg: ModelConfig, progress: Progress) -> None:
-    progress("pooled", "all partners")
-    started = time.perf_counter()
-    result = fit_pooled(run.prepared, model_cfg, run.train_cfg)
-    for name, prepared in run.prepared.items():
-        run.predictions[(name, "pooled")] = predict(result.model, name, prepared.X[run.test_rows[name]])
-    run.timings.append(("pooled", "all", time.perf_counter() - started))
-
-
-def _train_federated(
-    run: _Run,
-    folders: Mapping[str, Path],
-    model_cfg: ModelConfig,
-    fed_cfg: FederationConfig,
-    out: Path,
-    progress: Progress,
-) -> None:
-    from fedqsar.federation.simulation import run_simulation
-    from fedqsar.model.io import load_model
-
-    progress("federated", f"{fed_cfg.rounds} rounds")
-    started = time.perf_counter()
-    federated = run_simulation(
-        folders,
-        model_cfg,
-        run.train_cfg,
-        fed_cfg,
-        out / "federation",
-        progress=lambda r, n: progress("federated", f"round {r}/{n}"),
-    )
-    for name, prepared in run.prepared.items():
-        saved = load_model(federated.selected_models.get(name, federated.partner_models[name]))
-        run.predictions[(name, "federated")] = predict(saved.model, saved.partner, prepared.X[run.test_rows[name]])
-    run.timings.append(("federated", "all", time.perf_counter() - started))
-
-
-def _train_rf(run: _Run, cfg: EvalConfig, progress: Progress) -> None:
-    for name, prepared in run.prepared.items():
-        progress("rf", name)
-        started = time.perf_counter()
-        train_rows = np.flatnonzero(~np.isin(prepared.folds, run.train_cfg.held_out_folds))
-        run.predictions[(name, "rf")] = random_forest_predictions(prepared, train_rows, run.test_rows[name], cfg.rf)
-        run.timings.append(("rf", name, time.perf_counter() - started))
-
-
-def metrics_table(run: _Run, cfg: EvalConfig) -> pd.DataFrame:
-    """Long metrics of every (partner, model kind) prediction on the test fold."""
-    test_fold = int(run.train_cfg.test_fold)  # type: ignore[arg-type]
+def metrics_table(
+    prepared: Mapping[str, PreparedSet],
+    test_rows: Mapping[str, np.ndarray],
+    predictions: Predictions,
+    test_fold: int,
+    cfg: EvalConfig,
+) -> pd.DataFrame:
+    """Long metrics of every (partner, model kind) prediction on the test fold (the only read of its labels)."""
     parts = [
-        score(run.prepared[name], run.test_rows[name], prediction, name, kind, test_fold, cfg)
-        for (name, kind), prediction in sorted(run.predictions.items())
+        score(prepared[name], test_rows[name], prediction, name, kind, test_fold, cfg)
+        for (name, kind), prediction in sorted(predictions.items())
     ]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "auc_pr": lambda y, p: classification_metrics(y, p)["auc_pr"],
-    "rmse": lambda y, p: regression_metrics(y, p, np.zeros(len(y)))["rmse"],
-}
-
-
-def single_task_intervals(
-    run: _Run, metrics: pd.DataFrame, cfg: EvalConfig
-) -> dict[tuple[str, str, str], tuple[float, float]]:
-    """Per-compound bootstrap intervals where a partner has one counted task for a metric."""
-    out: dict[tuple[str, str, str], tuple[float, float]] = {}
-    if cfg.compound_bootstrap <= 0 or metrics.empty:
-        return out
-    for (partner, metric), group in metrics[metrics["metric"].isin(list(METRIC_FUNCTIONS))].groupby(
-        ["partner", "metric"]
-    ):
-        tasks = sorted(group["task"].unique())
-        if len(tasks) != 1:
-            continue
-        for challenger, reference in cfg.uplift.comparisons:
-            if (partner, challenger) in run.predictions and (partner, reference) in run.predictions:
-                out[(partner, metric, f"{challenger}_vs_{reference}")] = _task_interval(
-                    run, partner, tasks[0], metric, challenger, reference, cfg
-                )
-    return out
-
-
-def _task_interval(
-    run: _Run, partner: str, task: str, metric: str, challenger: str, reference: str, cfg: EvalConfig
-) -> tuple[float, float]:
-    prepared = run.prepared[partner]
-    column = int(np.flatnonzero(prepared.tasks.sort_values("task_id")["task_name"].astype(str).to_numpy() == task)[0])
-    rows = run.test_rows[partner]
-    y = prepared.Y[rows].tocsc()[:, column]
-    censor = prepared.censor[rows].tocsc()[:, column]
-    observed = y.indices[censor.data == 0] if metric == "rmse" else y.indices
-    values = y.toarray().ravel()[observed]
-    return compound_bootstrap(
-        values,
-        run.predictions[(partner, challenger)][observed, column],
-        run.predictions[(partner, reference)][observed, column],
-        np.zeros(len(observed), dtype=np.int64),
-        observed,
-        METRIC_FUNCTIONS[metric],
-        n_bootstrap=cfg.compound_bootstrap,
-        confidence=cfg.uplift.confidence,
-        seed=cfg.uplift.seed,
-    )
 
 
 def endpoint_values(prepared: Mapping[str, PreparedSet]) -> pd.DataFrame:
@@ -214,7 +107,7 @@ def endpoint_values(prepared: Mapping[str, PreparedSet]) -> pd.DataFrame:
 
 
 def _write(out: Path, result_tables: dict[str, pd.DataFrame], configs: dict[str, object]) -> dict[str, Path]:
-    folder = out / "evaluation"
+    folder = out / EVALUATION_DIR
     folder.mkdir(parents=True, exist_ok=True)
     files = {}
     for name, table in result_tables.items():
@@ -259,7 +152,7 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
     ledger.append(
         "evaluation",
         {
-            "files": {name: hash_file(file) for name, file in sorted(files.items())},
+            "files": {file.relative_to(out).as_posix(): hash_file(file) for _, file in sorted(files.items())},
             "federation_ledger_head": verify(federation).head_hash if federation.is_file() else None,
         },
     )
@@ -306,26 +199,54 @@ def run_protocol(
             f"{out} already holds an evaluation (evaluation/ledger.sqlite is closed)",
             "evaluate into a new run folder; a finished run is never overwritten",
         )
-    folders = {name: Path(folder) for name, folder in partners.items()}
-    prepared = {name: PreparedSet.load(folder) for name, folder in sorted(folders.items())}
+    folders = {name: Path(folder) for name, folder in sorted(partners.items())}
+    prepared = {name: PreparedSet.load(folder) for name, folder in folders.items()}
     _check_same_preparation(prepared)
-    run = _Run(prepared, {n: p.rows_in_folds([train_cfg.test_fold]) for n, p in prepared.items()}, train_cfg)
-    stages: dict[str, Callable[[], None]] = {
-        "local": lambda: _train_local(run, model_cfg, report),
-        "federated": lambda: _train_federated(run, folders, model_cfg, fed_cfg, out, report),
-        "pooled": lambda: _train_pooled(run, model_cfg, report),
-        "rf": lambda: _train_rf(run, eval_cfg, report),
-    }
-    for kind in eval_cfg.model_kinds:
-        stages[kind]()
+    test_fold = int(train_cfg.test_fold)
+    run = EvaluationRun(
+        prepared,
+        folders,
+        out,
+        model_cfg,
+        train_cfg,
+        fed_cfg,
+        eval_cfg,
+        report,
+        test_rows={n: p.rows_in_folds([test_fold]) for n, p in prepared.items()},
+    )
+    for stage in stage_order(eval_cfg.model_kinds):
+        STAGES[stage](run)
+    (out / EVALUATION_DIR).mkdir(parents=True, exist_ok=True)
+    predictions_file = write_predictions(out / EVALUATION_DIR, prepared, run.test_rows, run.predictions)
     report("uplift", "bootstrap")
     started = time.perf_counter()
-    metrics = metrics_table(run, eval_cfg)
-    uplift = uplift_table(metrics, eval_cfg.uplift, single_task_intervals(run, metrics, eval_cfg))
+    metrics, uplift = score_predictions(prepared, run.test_rows, run.predictions, test_fold, eval_cfg)
     run.timings.append(("uplift", "all", time.perf_counter() - started))
     timings = pd.DataFrame(run.timings, columns=["stage", "partner", "seconds"])
     configs = {"model": model_cfg, "train": train_cfg, "federation": fed_cfg, "evaluation": eval_cfg}
     tables = {"metrics": metrics, "uplift": uplift, "endpoints": endpoint_values(prepared), "timings": timings}
-    files = _write(out, tables, configs)
+    files = {"predictions": predictions_file, **_write(out, tables, configs)}
     files["ledger"] = _record(out, files, configs, prepared)
     return ProtocolResult(out, metrics, uplift, timings, files)
+
+
+def score_predictions(
+    prepared: Mapping[str, PreparedSet],
+    test_rows: Mapping[str, np.ndarray],
+    predictions: Predictions,
+    test_fold: int,
+    cfg: EvalConfig,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metrics table and uplift table (with small-task compound intervals) of test-fold predictions."""
+    metrics = metrics_table(prepared, test_rows, predictions, test_fold, cfg)
+    intervals = small_task_intervals(prepared, test_rows, predictions, metrics, cfg)
+    return metrics, uplift_table(metrics, cfg.uplift, intervals)
+
+
+def rescore(
+    out: Path, partners: Mapping[str, Path], cfg: EvalConfig, test_fold: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Recompute metrics and uplift (e.g. with other bootstrap settings) from ``out/evaluation/predictions.parquet``."""
+    prepared = {name: PreparedSet.load(Path(folder)) for name, folder in sorted(partners.items())}
+    test_rows, predictions = read_predictions(Path(out) / EVALUATION_DIR, prepared)
+    return score_predictions(prepared, test_rows, predictions, test_fold, cfg)

@@ -20,12 +20,15 @@ being compared — tasks failing quorum are never in the metrics table):
   Positive means better for every metric.
 - ``ci_low``, ``ci_high``: percentile bootstrap interval (``confidence``, default 95%) of
   ``delta_abs``, resampling the partner's tasks with replacement (``n_bootstrap`` draws,
-  seeded). With a single task the interval over tasks is undefined and left NaN; pass
-  per-compound bootstrap deltas (see ``compound_bootstrap``) to get one.
-- ``recovered_share = (fed - local) / (pooled - local)``: the share of the pooled (upper
-  bound) gain that federation recovers. Defined only when pooling actually improves on
-  local by more than ``min_pooled_gain`` (in the metric's direction of improvement);
-  otherwise NaN — a ratio over a zero or negative "gain" means nothing.
+  seeded) when it has at least ``min_tasks_for_task_bootstrap`` tasks (default 5). With
+  fewer tasks a bootstrap over tasks means nothing (two tasks give two possible means), so
+  the interval comes from a per-compound bootstrap (``compound_bootstrap``, passed in as
+  ``compound_cis``) or is left NaN — a row without an interval is never significant.
+- ``recovered_share = (challenger - local) / (pooled - local)`` for the federated and
+  personalised models against local: the share of the pooled (upper bound) gain they
+  recover. Defined only when pooling actually improves on local by more than
+  ``min_pooled_gain`` (in the metric's direction of improvement); otherwise NaN — a ratio
+  over a zero or negative "gain" means nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.errors import InputSchemaError
+from fedqsar.evaluation.kinds import MODEL_KINDS
 
 METRICS_COLUMNS = ("partner", "task", "endpoint", "model_kind", "fold", "metric", "value")
 UPLIFT_COLUMNS = (
@@ -46,6 +50,7 @@ UPLIFT_COLUMNS = (
     "comparison",
     "local",
     "federated",
+    "personalised",
     "pooled",
     "rf",
     "delta_abs",
@@ -71,7 +76,6 @@ PERFECT_VALUE: dict[str, float] = {
     "log_loss": 0.0,
     "brier": 0.0,
 }
-MODEL_KINDS = ("local", "federated", "pooled", "rf")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class UpliftConfig:
     metrics: tuple[str, ...] = ("auc_pr", "rmse")
     comparisons: tuple[tuple[str, str], ...] = (
         ("federated", "local"),
+        ("personalised", "local"),
+        ("personalised", "federated"),
         ("pooled", "local"),
         ("rf", "local"),
         ("federated", "rf"),
@@ -90,6 +96,7 @@ class UpliftConfig:
     seed: int = 0
     min_pooled_gain: float = 0.005
     include_all_partners: bool = True
+    min_tasks_for_task_bootstrap: int = 5
 
 
 def check_metrics_table(metrics: pd.DataFrame) -> None:
@@ -180,9 +187,10 @@ def _comparison_row(
     name = ALL_PARTNERS if partner is None else partner
     comparison = f"{challenger}_vs_{reference}"
     seed = cfg.seed + _stable_offset(name, metric, comparison)
-    low, high = bootstrap_mean_ci(deltas, cfg.n_bootstrap, cfg.confidence, seed)
-    if (name, metric, comparison) in compound_cis and not np.isfinite(low):
-        low, high = compound_cis[(name, metric, comparison)]
+    if len(deltas) >= cfg.min_tasks_for_task_bootstrap:
+        low, high = bootstrap_mean_ci(deltas, cfg.n_bootstrap, cfg.confidence, seed)
+    else:
+        low, high = compound_cis.get((name, metric, comparison), (float("nan"), float("nan")))
     return {
         "partner": name,
         "metric": metric,
@@ -194,9 +202,9 @@ def _comparison_row(
         "ci_low": low,
         "ci_high": high,
         "recovered_share": recovered_share(
-            means["federated"], means["local"], means["pooled"], cfg.min_pooled_gain, metric
+            means[challenger], means["local"], means["pooled"], cfg.min_pooled_gain, metric
         )
-        if (challenger, reference) == ("federated", "local")
+        if reference == "local" and challenger in ("federated", "personalised")
         else float("nan"),
         "n_tasks": int(len(wide)),
     }

@@ -11,9 +11,12 @@ values. The app answers three messages:
 * QUERY (handshake): manifest summary + training example count (see ``guards``);
 * TRAIN (a round, possibly inside SecAgg+): restore private state, load the global trunk,
   record validation metrics of that global model locally, train ``local_epochs``, save
-  private state, reply with trunk arrays + example count only (``payload``);
+  private state, reply with trunk arrays + the one-bit convergence signal (has my validation
+  loss improved within ``patience`` rounds?) + example count only (``payload``);
 * EVALUATE (end of run): load the final trunk, record its validation metrics, save the final
-  model (trunk + own head) in the state folder, reply with an empty acknowledgement.
+  model (trunk + own head) in the state folder, personalise locally when the run asks for it
+  (``federation.personalised``: fine-tune, keep per task the best of local / federated /
+  fine-tuned on the partner's validation fold), reply with an empty acknowledgement.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from flwr.supercore.differential_privacy import compute_clip_model_update
 from fedqsar.config import from_dict
 from fedqsar.errors import FederationError
 from fedqsar.federation.guards import handshake_summary
-from fedqsar.federation.partner import PartnerPaths, PartnerRuntime, manifest_and_bits
-from fedqsar.federation.payload import TrunkSpec, fit_reply_content, record_to_arrays
+from fedqsar.federation.partner import PartnerPaths, PartnerRuntime, manifest_and_bits, selected_model
+from fedqsar.federation.payload import TrunkSpec, fit_reply_content, record_to_arrays, with_signal
+from fedqsar.federation.personalised import personalise
 from fedqsar.federation.workflow import FINAL_CONFIG_RECORD, FINAL_TRUNK_RECORD, HANDSHAKE_RECORD
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.personalise import PersonalisationConfig
 
 NODE_PARTNER, NODE_PREPARED, NODE_STATE = "partner", "prepared", "state-dir"
 PathResolver = Callable[[Context], PartnerPaths]
@@ -111,12 +116,16 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     runtime.load_trunk(received)
     if round_number > 1:
         runtime.record_validation(round_number - 1)
+    improving = runtime.still_improving(round_number - 1, int(config.get("patience", 0)))
     runtime.train(int(config["local_epochs"]), round_number)
     runtime.save_private_state(round_number)
     trunk = runtime.trunk_state()
     if "clipping_norm" in config:
         trunk = _clipped(trunk, received, spec, float(config["clipping_norm"]))
-    return Message(fit_reply_content(trunk, runtime.n_examples, str(config.get("wire_dtype", "float32"))), reply_to=msg)
+    content = fit_reply_content(
+        with_signal(trunk, improving), runtime.n_examples, str(config.get("wire_dtype", "float32"))
+    )
+    return Message(content, reply_to=msg)
 
 
 def _clipped(trunk: dict, received: dict, spec: TrunkSpec, clipping_norm: float) -> dict:
@@ -133,6 +142,13 @@ def _final(resolve: PathResolver, msg: Message, context: Context) -> Message:
     runtime.load_trunk(record_to_arrays(msg.content.array_records[FINAL_TRUNK_RECORD]))
     runtime.record_validation(int(config["round"]))
     runtime.save_final_model()
+    if "personalisation_config" in config:
+        cfg = from_dict(
+            PersonalisationConfig, json.loads(str(config["personalisation_config"])), where="personalisation_config"
+        )
+        if cfg.enabled:
+            paths = runtime.paths
+            personalise(paths.state_dir, selected_model(paths.state_dir), runtime.prepared, model_cfg, train_cfg, cfg)
     return Message(RecordDict(), reply_to=msg)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fedqsar.model.personalise import PersonalisationConfig
+
 STRATEGY_NAMES = ("fedavg", "fedprox", "fedadam")
 WIRE_DTYPES = ("float32", "float16")
 
@@ -67,7 +69,12 @@ class FederationConfig:
     Attributes
     ----------
     rounds
-        Number of federated rounds.
+        Most federated rounds (the cap).
+    patience
+        Stop once no partner's validation loss has improved for this many rounds (each
+        partner says so with one bit, masked under SecAgg+: ``payload.SIGNAL_IMPROVING``);
+        0 always runs ``rounds``. Needs ``TrainConfig.early_stopping_patience > 0`` (partner-
+        local best-round selection), else partners never say they stopped improving.
     local_epochs
         Epochs each partner trains per round.
     strategy
@@ -87,9 +94,14 @@ class FederationConfig:
         SecAgg+ (float16 halves the bytes; SecAgg+ quantises on its own and needs float32).
     secagg, dp
         See ``SecAggConfig`` and ``DPConfig``.
+    personalisation
+        What every partner does locally when the final trunk arrives (``model.personalise``):
+        fine-tune, then keep per task the best of local / federated / fine-tuned on its own
+        validation fold. Nothing of it is sent.
     """
 
     rounds: int = 10
+    patience: int = 5
     local_epochs: int = 1
     strategy: str = "fedavg"
     proximal_mu: float = 0.01
@@ -101,12 +113,15 @@ class FederationConfig:
     wire_dtype: str = "float32"
     secagg: SecAggConfig = field(default_factory=SecAggConfig)
     dp: DPConfig = field(default_factory=DPConfig)
+    personalisation: PersonalisationConfig = field(default_factory=PersonalisationConfig)
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.local_epochs < 1:
             raise ValueError(f"rounds and local_epochs must be >= 1, got {self.rounds}, {self.local_epochs}")
         if self.strategy not in STRATEGY_NAMES:
             raise ValueError(f"strategy must be one of {STRATEGY_NAMES}, got {self.strategy!r}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience}")
         if self.min_partners < 1:
             raise ValueError(f"min_partners must be >= 1, got {self.min_partners}")
         if self.checkpoint_every < 1:

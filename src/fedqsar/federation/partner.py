@@ -145,6 +145,17 @@ class PartnerRuntime:
         path = self.paths.state_dir / BEST_FILE
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
+    def still_improving(self, last_validated_round: int, patience: int) -> bool:
+        """True unless the best validation round is ``patience`` or more rounds behind ``last_validated_round``.
+
+        This one bit (masked under SecAgg+) is all a partner says about its validation loss.
+        Without partner-local selection (no ``best.json``) a partner always says True.
+        """
+        best = self.best_round()
+        if patience <= 0 or best is None:
+            return True
+        return last_validated_round - int(best["round"]) < patience
+
     def _keep_if_best(self, round_number: int, val_loss: float) -> None:
         if not self.selects_best_round or not np.isfinite(val_loss):
             return

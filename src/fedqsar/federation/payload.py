@@ -3,12 +3,17 @@
 A partner's training reply holds exactly these records (Flower's legacy "fitres" layout, so
 that SecAgg+ can mask it):
 
-* ``fitres.parameters``: ArrayRecord, one array per trunk tensor, keys = trunk names;
+* ``fitres.parameters``: ArrayRecord, one array per trunk tensor, keys = trunk names, plus
+  the convergence signal ``_signal.improving`` (one float: 1.0 if the partner's validation
+  loss improved within the last ``patience`` rounds, else 0.0; under SecAgg+ it is masked
+  with the trunk, so the server learns only the example-weighted share of partners still
+  improving);
 * ``fitres.num_examples``: MetricRecord ``{"num_examples": n}``;
 * ``fitres.metrics``: empty ConfigRecord; ``fitres.status``: Flower's OK status.
 
 Nothing else. ``TrunkSpec`` (ordered names and shapes) turns Flower's positional legacy
-``Parameters`` back into named arrays.
+``Parameters`` back into named arrays; ``TrunkSpec.wire()`` is the reply's spec (trunk +
+signal) and ``split_signal`` separates them again on the server.
 """
 
 from __future__ import annotations
@@ -58,8 +63,25 @@ class TrunkSpec:
         check_update(state, self)
         return state
 
+    def wire(self) -> TrunkSpec:
+        """The spec of a training reply: the trunk's arrays, then the convergence signal."""
+        return TrunkSpec(self.names + (SIGNAL_IMPROVING,), self.shapes + ((1,),))
 
+
+SIGNAL_IMPROVING = "_signal.improving"
 WIRE_DTYPES = {"float32": np.float32, "float16": np.float16}
+
+
+def with_signal(trunk: Mapping[str, np.ndarray], improving: bool) -> dict[str, np.ndarray]:
+    """Trunk arrays plus the convergence signal, as a partner sends them."""
+    return {**trunk, SIGNAL_IMPROVING: np.array([1.0 if improving else 0.0], dtype=np.float32)}
+
+
+def split_signal(arrays: Sequence[np.ndarray], spec: TrunkSpec) -> tuple[list[np.ndarray], float | None]:
+    """(trunk arrays in ``spec`` order, the signal value or None) of a positional wire list."""
+    if len(arrays) == len(spec.names) + 1:
+        return list(arrays[:-1]), float(np.asarray(arrays[-1], dtype=np.float64).ravel()[0])
+    return list(arrays), None
 
 
 def trunk_record(state: Mapping[str, np.ndarray], dtype: str = "float32") -> ArrayRecord:

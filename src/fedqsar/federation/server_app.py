@@ -55,6 +55,9 @@ LOGGER = logging.getLogger("fedqsar.federation")
 CHECKPOINTS = "checkpoints"
 LEDGER_FILE = "ledger.sqlite"
 SUMMARY_FILE = "server.json"
+#: below this example-weighted share of partners still improving, no partner is (SecAgg+
+#: quantisation leaves ~1e-6 of noise on a sum of zeros; one partner's share is far above it).
+IMPROVING_THRESHOLD = 1e-3
 Progress = Callable[[int, int], None]
 
 
@@ -87,6 +90,7 @@ class ServerPlan:
             "train_config": json.dumps(to_dict(self.train_cfg), sort_keys=True),
             "local_epochs": int(self.fed_cfg.local_epochs),
             "wire_dtype": self.fed_cfg.wire_dtype,
+            "patience": int(self.fed_cfg.patience),
         }
 
 
@@ -109,6 +113,8 @@ class FederationServer:
         self.round_seconds: dict[int, float] = {}
         self.participants: dict[int, list[str]] = {}
         self.node_names: dict[int, str] = {}
+        self.last_round = 0
+        self.improving: dict[int, float | None] = {}
 
     def __call__(self, grid: Grid, context: Context) -> None:
         plan, cfg = self.plan, self.plan.fed_cfg
@@ -145,12 +151,26 @@ class FederationServer:
         def after_round(round_number: int, seconds: float) -> None:
             self._after_round(round_number, seconds, current_trunk(legacy, spec), strategy, ledger)
 
-        run_rounds(grid, legacy, workflow, first_round, cfg.rounds, after_round)
+        def converged(round_number: int) -> bool:
+            return self._converged(strategy.last_improving)
+
+        already = checkpoint is not None and self._converged(checkpoint.meta.get("improving"))
+        last_round = checkpoint.round if already and checkpoint is not None else first_round - 1
+        if not already:
+            last_round = run_rounds(grid, legacy, workflow, first_round, cfg.rounds, after_round, converged)
+        self.last_round = max(last_round, 0)
         final = current_trunk(legacy, spec)
-        acked = deliver_final(
-            grid, nodes, final, {**plan.message_config(), "round": cfg.rounds}, plan.message_timeout_s
-        )
+        final_config = {
+            **plan.message_config(),
+            "round": self.last_round,
+            "personalisation_config": json.dumps(to_dict(cfg.personalisation), sort_keys=True),
+        }
+        acked = deliver_final(grid, nodes, final, final_config, plan.message_timeout_s)
         self._finish(ledger, final, summaries, acked, strategy, workflow)
+
+    def _converged(self, improving: float | None) -> bool:
+        """No partner still improving (patience > 0 and the round's signal below ``IMPROVING_THRESHOLD``)."""
+        return self.plan.fed_cfg.patience > 0 and improving is not None and float(improving) < IMPROVING_THRESHOLD
 
     def _handshake(self, grid: Grid, nodes: list[int]) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
         by_node = handshake(grid, nodes, self.plan.message_config(), self.plan.message_timeout_s)
@@ -223,13 +243,15 @@ class FederationServer:
         self.round_seconds[round_number] = seconds
         names = sorted(self.node_names.get(node, str(node)) for node in strategy.last_participants)
         self.participants[round_number] = names
-        if round_number % cfg.checkpoint_every == 0 or round_number == cfg.rounds:
+        self.improving[round_number] = strategy.last_improving
+        last = round_number == cfg.rounds or self._converged(strategy.last_improving)
+        if round_number % cfg.checkpoint_every == 0 or last:
             digest = trunk_sha256(trunk)
             save_checkpoint(
                 self.plan.run_dir / CHECKPOINTS,
                 round_number,
                 trunk,
-                {"config_hash": self.plan.config_hash(), "participants": names},
+                {"config_hash": self.plan.config_hash(), "participants": names, "improving": strategy.last_improving},
             )
             ledger.append("round", {"round": round_number, "participants": names, "aggregate_hash": digest})
         if self.plan.progress is not None:
@@ -246,10 +268,14 @@ class FederationServer:
     ) -> None:
         epsilon = strategy.privacy.epsilon if strategy.privacy is not None else None
         ledger.append("final_model", {"model_hash": trunk_sha256(final), "partners_holding_it": len(acked)})
-        ledger.append("run_end", {"rounds": self.plan.fed_cfg.rounds})
+        ledger.append("run_end", {"rounds": self.last_round})
         summary = {
             "partners": sorted(summaries),
-            "rounds": self.plan.fed_cfg.rounds,
+            "rounds": self.last_round,
+            "rounds_cap": self.plan.fed_cfg.rounds,
+            "converged": self.last_round < self.plan.fed_cfg.rounds
+            or self._converged(self.improving.get(self.last_round)),
+            "improving": self.improving,
             "round_seconds": self.round_seconds,
             "participants": self.participants,
             "refused_rounds": strategy.rejections,

@@ -26,9 +26,11 @@ from fedqsar.federation.client_app import PartitionTable, build_client_app
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.guards import check_compatible, handshake_summary
 from fedqsar.federation.partner import MODEL_DIR, PartnerPaths, manifest_and_bits, read_history, selected_model
+from fedqsar.federation.personalised import PERSONALISED_DIR
 from fedqsar.federation.server_app import SUMMARY_FILE, ServerPlan, build_server_app
 from fedqsar.federation.strategy import AggregateObserver
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.personalise import is_selection_folder
 
 PARTNERS_DIR = "partners"
 HISTORY_FILE = "history.csv"
@@ -50,8 +52,11 @@ class FederatedRun:
     summary
         The server's summary (round seconds, participants, refusals, DP epsilon).
     selected_models
-        partner -> the model that partner should use: the round with its lowest validation
-        loss (partner-local selection, like local early stopping), else the final model.
+        partner -> the federated model that partner selected: the round with its lowest
+        validation loss (partner-local selection, like local early stopping), else the final model.
+    personalised_models
+        partner -> its personalised model folder (``model.personalise.load_selection``) when
+        the run personalised (``FederationConfig.personalisation.enabled``).
     """
 
     out: Path
@@ -59,6 +64,7 @@ class FederatedRun:
     history: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
     selected_models: dict[str, Path] = field(default_factory=dict)
+    personalised_models: dict[str, Path] = field(default_factory=dict)
 
 
 def partner_table(partners: Mapping[str, Path], out: Path) -> dict[int, PartnerPaths]:
@@ -187,7 +193,13 @@ def collect_run(out: Path, table: Mapping[int, PartnerPaths]) -> FederatedRun:
     if missing:
         raise FederationError(f"partners {missing} did not store the final model", f"see {out / FLOWER_LOG}")
     selected = {paths.partner: selected_model(paths.state_dir) for paths in table.values()}
-    return FederatedRun(out, models, history, json.loads(summary_path.read_text(encoding="utf-8")), selected)
+    personalised = {
+        paths.partner: paths.state_dir / PERSONALISED_DIR
+        for paths in table.values()
+        if is_selection_folder(paths.state_dir / PERSONALISED_DIR)
+    }
+    summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    return FederatedRun(out, models, history, summary, selected, personalised)
 
 
 @contextlib.contextmanager

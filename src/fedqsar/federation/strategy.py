@@ -30,7 +30,7 @@ from flwr.supercore.differential_privacy import add_gaussian_noise_to_params, co
 
 from fedqsar.errors import MalformedUpdateError
 from fedqsar.federation.config import DPConfig, FederationConfig
-from fedqsar.federation.payload import TrunkSpec
+from fedqsar.federation.payload import TrunkSpec, split_signal
 
 LOGGER = logging.getLogger("fedqsar.federation")
 KEY_CLIPPING_NORM = "clipping_norm"
@@ -92,6 +92,10 @@ class GuardedStrategy(Strategy):
         Node ids whose updates made the latest accepted round (empty if refused).
     rejections
         (round, reason) of every refused round.
+    last_improving
+        Example-weighted share of the latest round's partners whose validation loss was still
+        improving (``payload.SIGNAL_IMPROVING``), or None when no update carried the signal.
+        It is split off before aggregation: the trunk alone goes through the strategy (and DP).
     """
 
     def __init__(
@@ -110,6 +114,7 @@ class GuardedStrategy(Strategy):
         self.privacy = PrivacyLedger(cfg.dp, n_partners) if cfg.dp.enabled else None
         self.last_participants: list[int] = []
         self.rejections: list[tuple[int, str]] = []
+        self.last_improving: float | None = None
 
     def __repr__(self) -> str:
         return f"GuardedStrategy({self.inner!r})"
@@ -135,6 +140,7 @@ class GuardedStrategy(Strategy):
         failures: list[tuple[ClientProxy, FitRes] | BaseException],
     ) -> tuple[Parameters | None, dict[str, Scalar]]:
         self.last_participants = []
+        results, self.last_improving = self._split_signal(results)
         if self.observer is not None:
             self.observer(
                 server_round,
@@ -157,6 +163,21 @@ class GuardedStrategy(Strategy):
             aggregated = self._add_noise(aggregated, len(results))
         self.last_participants = sorted(proxy.node_id for proxy, _ in results)
         return aggregated, metrics
+
+    def _split_signal(
+        self, results: list[tuple[ClientProxy, FitRes]]
+    ) -> tuple[list[tuple[ClientProxy, FitRes]], float | None]:
+        """Results with trunk-only parameters, and the example-weighted mean of their signals."""
+        trunk_results, signals, weights = [], [], []
+        for proxy, res in results:
+            arrays, signal = split_signal(parameters_to_ndarrays(res.parameters), self.spec)
+            if signal is not None:
+                signals.append(signal)
+                weights.append(res.num_examples)
+            trunk = FitRes(res.status, ndarrays_to_parameters(arrays), res.num_examples, res.metrics)
+            trunk_results.append((proxy, trunk))
+        improving = float(np.average(signals, weights=weights)) if signals else None
+        return trunk_results, improving
 
     def _add_noise(self, aggregated: Parameters, n_results: int) -> Parameters:
         dp = self.cfg.dp

@@ -131,6 +131,7 @@ class PlainFitWorkflow:
         current_round = cast(int, context.state.config_records[MAIN_CONFIGS_RECORD][Key.CURRENT_ROUND])
         parameters = compat.arrayrecord_to_parameters(context.state.array_records[MAIN_PARAMS_RECORD], keep_input=True)
         reference = self.spec.to_dict(parameters_to_ndarrays(parameters))
+        wire = self.spec.wire()
         instructions = context.strategy.configure_fit(current_round, parameters, context.client_manager)
         proxies = {proxy.node_id: proxy for proxy, _ in instructions}
         messages = [
@@ -148,13 +149,13 @@ class PlainFitWorkflow:
                 failures.append(FederationError(f"node {node}: {reply.error.reason}"))
                 continue
             try:
-                state, count = read_fit_reply(reply.content, self.spec, reference, self.max_update_norm)
+                state, count = read_fit_reply(reply.content, wire, reference, self.max_update_norm)
             except MalformedUpdateError as exc:
                 LOGGER.warning("round %d: update of partner node %d rejected: %s", current_round, node, exc.what)
                 self.rejected.append((current_round, node, exc.what))
                 failures.append(exc)
                 continue
-            fitres = FitRes(Status(Code.OK, ""), ndarrays_to_parameters(self.spec.to_list(state)), count, {})
+            fitres = FitRes(Status(Code.OK, ""), ndarrays_to_parameters(wire.to_list(state)), count, {})
             results.append((proxies[node], fitres))
         aggregated, _ = context.strategy.aggregate_fit(current_round, results, failures)
         if aggregated is not None:
@@ -180,10 +181,17 @@ def run_rounds(
     first_round: int,
     last_round: int,
     after_round: Callable[[int, float], None],
-) -> None:
+    should_stop: Callable[[int], bool] = lambda round_number: False,
+) -> int:
     """Run rounds ``first_round..last_round`` with Flower's legacy client manager.
 
-    ``after_round(round, seconds)`` runs after each round (checkpoint, ledger, progress).
+    ``after_round(round, seconds)`` runs after each round (checkpoint, ledger, progress);
+    ``should_stop(round)`` after that ends the run early (convergence).
+
+    Returns
+    -------
+    int
+        The last round run (``first_round - 1`` when none ran).
     """
     from flwr.server.compat.app_utils import start_update_client_manager_thread
 
@@ -191,12 +199,17 @@ def run_rounds(
     ready.wait()
     cfg = ConfigRecord({Key.START_TIME: time.time()})
     context.state.config_records[MAIN_CONFIGS_RECORD] = cfg
+    last = first_round - 1
     try:
         for round_number in range(first_round, last_round + 1):
             started = time.perf_counter()
             cfg[Key.CURRENT_ROUND] = round_number
             fit_workflow(grid, context)
             after_round(round_number, time.perf_counter() - started)
+            last = round_number
+            if should_stop(round_number):
+                break
     finally:
         stop.set()
         thread.join(timeout=1.0)
+    return last

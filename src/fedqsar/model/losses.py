@@ -34,6 +34,28 @@ def censored_squared_error(prediction: torch.Tensor, target: torch.Tensor, censo
     return difference * difference
 
 
+def entry_losses(
+    raw: torch.Tensor,
+    target: torch.Tensor,
+    censor: torch.Tensor,
+    is_regression: torch.Tensor,
+    regression_weight: float = 1.0,
+) -> torch.Tensor:
+    """Per-entry loss (n_rows, n_tasks): BCE on logits, ``regression_weight`` x censored squared error."""
+    bce = F.binary_cross_entropy_with_logits(raw, torch.where(is_regression, 0.0, target), reduction="none")
+    squared = censored_squared_error(raw, target, censor)
+    return torch.where(is_regression, regression_weight * squared, bce)
+
+
+def per_task_loss(
+    raw: torch.Tensor, target: torch.Tensor, observed: torch.Tensor, censor: torch.Tensor, is_regression: torch.Tensor
+) -> torch.Tensor:
+    """Mean loss per observed entry of every task, float (n_tasks,); NaN for a task with no entry."""
+    per_entry = torch.where(observed, entry_losses(raw, target, censor, is_regression), 0.0)
+    counts = observed.sum(dim=0).to(per_entry.dtype)
+    return torch.where(counts > 0, per_entry.sum(dim=0) / counts.clamp(min=1), torch.nan)
+
+
 def multitask_loss(
     raw: torch.Tensor,
     target: torch.Tensor,
@@ -62,8 +84,6 @@ def multitask_loss(
     regression_weight
         Extra factor on regression entries.
     """
-    bce = F.binary_cross_entropy_with_logits(raw, torch.where(is_regression, 0.0, target), reduction="none")
-    squared = censored_squared_error(raw, target, censor)
-    per_entry = torch.where(is_regression, regression_weight * squared, bce)
+    per_entry = entry_losses(raw, target, censor, is_regression, regression_weight)
     weights = torch.where(observed, task_weights, 0.0)
     return (per_entry * weights).sum() / max(raw.shape[0], 1)

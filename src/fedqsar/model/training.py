@@ -449,13 +449,20 @@ def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet
 
 
 def run_fit(
-    trainer: Trainer, progress: Callable[[EpochLog], None] | None = None, epochs: int | None = None
+    trainer: Trainer,
+    progress: Callable[[EpochLog], None] | None = None,
+    epochs: int | None = None,
+    *,
+    include_start: bool = False,
 ) -> FitResult:
     """Train up to ``epochs`` (default ``trainer.cfg.epochs``) epochs, keep the best validation epoch.
 
     Early stopping watches the validation folds only (``Trainer.validation_loss``, all
     partners' validation rows); the test fold is neither trained on nor looked at. The model
     is modified in place and returned in the result. With ``epochs=0`` the model is unchanged.
+    ``include_start=True`` (fine-tuning) counts the model as given as a candidate too
+    (``best_epoch == -1`` when no epoch beat it), so training can never make it worse on the
+    validation folds.
 
     Raises
     ------
@@ -472,6 +479,9 @@ def run_fit(
     model = trainer.model
     result = FitResult(model=model, trainer=trainer)
     best_state: dict[str, torch.Tensor] | None = None
+    if include_start:
+        result.best_validation_loss = trainer.validation_loss()
+        best_state = copy.deepcopy(model.state_dict())
     for _ in range(cfg.epochs if epochs is None else int(epochs)):
         (log,) = trainer.train_epochs(1)
         validation_loss = trainer.validation_loss()

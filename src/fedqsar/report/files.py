@@ -100,7 +100,7 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
 """Columns that must parse as numbers (empty cells become NaN, text is an error)."""
 
 OPTIONAL_COLUMNS: dict[str, dict[str, str]] = {
-    "uplift": {"rf": "number"},
+    "uplift": {"rf": "number", "personalised": "number"},
     "coverage": {"kind": "text", "n": "number"},
     "domain": {"n": "number"},
 }

@@ -115,6 +115,9 @@ def _check_recorded_results(
 
 
 def _recorded_path(name: str) -> str:
+    """Run-folder path of a recorded result file: a relative path, or an older ledger's short name."""
+    if "/" in name:
+        return name
     return "evaluation/config.toml" if name == "config" else f"evaluation/{name}.csv"
 
 

@@ -25,9 +25,11 @@ ALL_PARTNERS = "(all)"
 
 
 def main_comparison(uplift: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the federated-vs-local comparison (the one containing "fed" and "local", else the first)."""
+    """Rows of the headline comparison: personalised vs local (what joining gives a partner), else
+    federated vs local, else one containing "fed" and "local", else the first."""
     names = sorted(uplift["comparison"].unique())
-    preferred = [c for c in names if "fed" in c.lower() and "local" in c.lower()]
+    preferred = [c for c in HEADLINE_COMPARISONS if c in names]
+    preferred += [c for c in names if "fed" in c.lower() and "local" in c.lower()]
     chosen = preferred[0] if preferred else names[0]
     return uplift[uplift["comparison"] == chosen]
 
@@ -40,6 +42,9 @@ def headline_metrics(uplift: pd.DataFrame) -> list[str]:
 
 
 FEDERATED_VS_LOCAL = "federated_vs_local"
+PERSONALISED_VS_LOCAL = "personalised_vs_local"
+HEADLINE_COMPARISONS = (PERSONALISED_VS_LOCAL, FEDERATED_VS_LOCAL)
+SUBJECTS = {FEDERATED_VS_LOCAL: "Federation", PERSONALISED_VS_LOCAL: "Joining (the personalised federated model)"}
 
 
 def comparison_parts(comparison: str) -> tuple[str, str]:
@@ -50,8 +55,8 @@ def comparison_parts(comparison: str) -> tuple[str, str]:
 
 def comparison_subject(comparison: str) -> str:
     """Subject of the summary sentences: "Federation" for federated vs local, else the challenger."""
-    if comparison == FEDERATED_VS_LOCAL:
-        return "Federation"
+    if comparison in SUBJECTS:
+        return SUBJECTS[comparison]
     challenger, reference = comparison_parts(comparison)
     return f"The {challenger} model (compared with {reference})"
 
@@ -101,7 +106,7 @@ def summary_section(data: ReportData) -> Section:
     chosen = main_comparison(uplift)
     metrics = headline_metrics(chosen)
     comparison = str(chosen["comparison"].iloc[0])
-    if comparison != FEDERATED_VS_LOCAL:
+    if comparison not in HEADLINE_COMPARISONS:
         paragraphs.append(
             "This run has no federated-vs-local comparison; the sentences below compare "
             + " vs ".join(comparison_parts(comparison))
@@ -140,7 +145,7 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
             "of zero.",
         ),
     ]
-    if comparison == FEDERATED_VS_LOCAL and chosen["recovered_share"].notna().any():
+    if comparison in HEADLINE_COMPARISONS and chosen["recovered_share"].notna().any():
         figures.append(
             Figure(
                 plot_recovered_share(chosen, metrics, partners),
@@ -165,8 +170,11 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
 
 def _main_uplift_table(chosen: pd.DataFrame, order, models: tuple[str, str]) -> Table:  # noqa: ANN001 - a sort key
     with_rf = "rf" in chosen.columns and bool(chosen["rf"].notna().any())
+    with_personalised = "personalised" in chosen.columns and bool(chosen["personalised"].notna().any())
     header = (
-        ("partner", "metric", "tasks", "local", "federated", "pooled")
+        ("partner", "metric", "tasks", "local", "federated")
+        + (("personalised",) if with_personalised else ())
+        + ("pooled",)
         + (("RF",) if with_rf else ())
         + ("Δ abs", "Δ rel", "95% CI of Δ", "RIPtoP", "recovered")
     )
@@ -174,7 +182,9 @@ def _main_uplift_table(chosen: pd.DataFrame, order, models: tuple[str, str]) -> 
     for row in _sorted_rows(chosen, order):
         info = metric_info(row.metric)
         rows.append(
-            (row.partner, info.label, _count(row.n_tasks), fmt(row.local), fmt(row.federated), fmt(row.pooled))
+            (row.partner, info.label, _count(row.n_tasks), fmt(row.local), fmt(row.federated))
+            + ((fmt(row.personalised),) if with_personalised else ())
+            + (fmt(row.pooled),)
             + ((fmt(row.rf),) if with_rf else ())
             + (
                 fmt(row.delta_abs, signed=True),
@@ -191,7 +201,7 @@ def _main_uplift_table(chosen: pd.DataFrame, order, models: tuple[str, str]) -> 
         tuple(flags),
         "Mean over the partner's tasks on the test fold. Δ rel: Δ as a share of the local value. "
         "RIPtoP: share of the distance to a perfect score closed (positive = better, also for RMSE). "
-        "Recovered: share of the pooled model's gain reached by federation. "
+        f"Recovered: share of the pooled model's gain reached by the {models[0]} model. "
         f"Highlighted rows: the {models[0]} model is worse than the {models[1]} one.",
         text_columns=(0, 1),
     )

@@ -58,7 +58,8 @@ def test_recovered_share() -> None:
 
 
 def test_uplift_table_known_values() -> None:
-    out = uplift_table(_two_task_auc(), UpliftConfig(metrics=("auc_pr",), n_bootstrap=500))
+    cfg = UpliftConfig(metrics=("auc_pr",), n_bootstrap=500, min_tasks_for_task_bootstrap=2)
+    out = uplift_table(_two_task_auc(), cfg)
     assert list(out.columns) == list(UPLIFT_COLUMNS)
     row = out[(out.partner == "A") & (out.comparison == "federated_vs_local")].iloc[0]
     assert row.local == pytest.approx(0.6) and row.federated == pytest.approx(0.7) and row.pooled == pytest.approx(0.8)
@@ -74,6 +75,19 @@ def test_uplift_table_known_values() -> None:
     assert not out.comparison.str.contains("rf").any()
 
 
+def test_two_tasks_never_get_a_task_bootstrap_interval_by_default() -> None:
+    """Two tasks give only two possible bootstrap means: such an interval must not be called significant."""
+    row = uplift_table(_two_task_auc(), UpliftConfig(metrics=("auc_pr",))).query(
+        "partner == 'A' and comparison == 'federated_vs_local'"
+    )
+    assert np.isnan(row.ci_low.iloc[0]) and np.isnan(row.ci_high.iloc[0])
+    given = {("A", "auc_pr", "federated_vs_local"): (-0.01, 0.2)}
+    row = uplift_table(_two_task_auc(), UpliftConfig(metrics=("auc_pr",)), given).query(
+        "partner == 'A' and comparison == 'federated_vs_local'"
+    )
+    assert (row.ci_low.iloc[0], row.ci_high.iloc[0]) == (-0.01, 0.2)
+
+
 def test_rmse_improvement_is_positive_riptop() -> None:
     metrics = _long(
         {
@@ -83,7 +97,11 @@ def test_rmse_improvement_is_positive_riptop() -> None:
             ("B", "t2", "federated", "rmse"): 0.7,
         }
     )
-    row = uplift_table(metrics, UpliftConfig(metrics=("rmse",))).query("partner == 'B'").iloc[0]
+    row = (
+        uplift_table(metrics, UpliftConfig(metrics=("rmse",), min_tasks_for_task_bootstrap=2))
+        .query("partner == 'B'")
+        .iloc[0]
+    )
     assert row.delta_abs == pytest.approx(-0.1)
     assert row.riptop == pytest.approx(0.1 / 0.9)
     assert np.isnan(row.pooled) and np.isnan(row.recovered_share)

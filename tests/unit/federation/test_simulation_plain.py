@@ -12,6 +12,7 @@ import pytest
 
 from fedqsar.federation.audit import read_records, wire_recorder
 from fedqsar.federation.config import DPConfig, FederationConfig, SecAggConfig
+from fedqsar.federation.payload import SIGNAL_IMPROVING
 from fedqsar.federation.simulation import run_simulation
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model
@@ -103,7 +104,8 @@ def test_wire_audit_plain(plain_run) -> None:
     run, root = plain_run
     records = read_records(root / "wire")
     saved = load_model(run.partner_models["A"])
-    expected = {k: list(v.shape) for k, v in saved.model.trunk_state().items()}
+    # the trunk's arrays and the one-float convergence signal, nothing else
+    expected = {k: list(v.shape) for k, v in saved.model.trunk_state().items()} | {SIGNAL_IMPROVING: [1]}
     trains = [r for r in records if r["incoming_type"] == "train" and r["node"] == "partition-0"]
     assert len(trains) == 2
     for entry in trains:

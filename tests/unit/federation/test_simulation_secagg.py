@@ -119,7 +119,9 @@ def test_wire_audit_secagg(secagg_run, partners4) -> None:
             configs = content.pop("secaggplus_configs")
             assert set(configs["entries"]) <= SECAGG_KEYS
             if entry["stage"] == "collect_masked_vectors":
-                assert configs["entries"]["masked_params"]["length"] == n_trunk + 1  # + the weight factor
+                assert (
+                    configs["entries"]["masked_params"]["length"] == n_trunk + 2
+                )  # + convergence signal + weight factor
                 assert content["fitres.parameters"]["entries"] == {}  # plain arrays removed by SecAgg+
                 assert set(content[NUM_EXAMPLES_KEY]["entries"]) == {"num_examples"}
                 assert content["fitres.metrics"]["entries"] == {}

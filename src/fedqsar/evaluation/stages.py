@@ -1,0 +1,140 @@
+"""Training stages of the evaluation protocol: each fits one model kind and predicts the test fold.
+
+A stage reads only training and validation folds while fitting (the one ``Trainer``, early
+stopping and model selection on validation folds); its single use of the test fold is the
+final ``predict`` on ``run.test_rows`` — labels of the test fold are never read here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fedqsar.errors import ConfigError
+from fedqsar.evaluation.baselines import random_forest_predictions
+from fedqsar.evaluation.config import EvalConfig
+from fedqsar.evaluation.pooled import fit_pooled
+from fedqsar.federation.config import FederationConfig
+from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.network import HeadSpec, MultitaskModel
+from fedqsar.model.predict import predict
+from fedqsar.model.training import fit
+from fedqsar.prepared import PreparedSet
+
+Progress = Callable[[str, str], None]
+Predictions = dict[tuple[str, str], np.ndarray]  # (partner, model_kind) -> float32 (n_test, n_tasks)
+FEDERATION_DIR = "federation"
+
+
+@dataclass
+class EvaluationRun:
+    """Everything the stages share: data, folds, settings, and what they produced."""
+
+    prepared: dict[str, PreparedSet]
+    folders: dict[str, Path]
+    out: Path
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    fed_cfg: FederationConfig
+    eval_cfg: EvalConfig
+    progress: Progress
+    test_rows: dict[str, np.ndarray] = field(default_factory=dict)
+    predictions: Predictions = field(default_factory=dict)
+    timings: list[tuple[str, str, float]] = field(default_factory=list)
+    local_models: dict[str, MultitaskModel] = field(default_factory=dict)
+
+
+def train_local(run: EvaluationRun) -> None:
+    """Local-only model per partner (kept for the federated partners' personalisation)."""
+    for name, prepared in run.prepared.items():
+        run.progress("local", name)
+        started = time.perf_counter()
+        model = MultitaskModel(prepared.n_bits, run.model_cfg, {name: HeadSpec.from_tasks(prepared.tasks)})
+        fit(model, name, prepared, run.train_cfg)
+        run.local_models[name] = model
+        run.predictions[(name, "local")] = predict(model, name, prepared.X[run.test_rows[name]])
+        run.timings.append(("local", name, time.perf_counter() - started))
+
+
+def train_federated(run: EvaluationRun) -> None:
+    """Flower simulation; each partner's selected round, and its personalised model when asked for."""
+    from fedqsar.federation.personalised import LOCAL_DIR, save_local_model
+    from fedqsar.federation.simulation import PARTNERS_DIR, run_simulation
+    from fedqsar.model.io import load_model
+    from fedqsar.model.personalise import load_selection
+
+    wants_personalised = "personalised" in run.eval_cfg.model_kinds
+    if wants_personalised and not run.fed_cfg.personalisation.enabled:
+        raise ConfigError(
+            "model kind 'personalised' needs federation.personalisation.enabled = true",
+            "enable personalisation or drop 'personalised' from evaluation.model_kinds",
+        )
+    fed_cfg = run.fed_cfg
+    if not wants_personalised and fed_cfg.personalisation.enabled:
+        from dataclasses import replace
+
+        fed_cfg = replace(fed_cfg, personalisation=replace(fed_cfg.personalisation, enabled=False))
+    federation_out = run.out / FEDERATION_DIR
+    for name, model in run.local_models.items():  # partners reuse their local model instead of refitting it
+        folder = federation_out / PARTNERS_DIR / name / LOCAL_DIR
+        save_local_model(folder, model, name, run.prepared[name], run.model_cfg, run.train_cfg)
+    run.progress("federated", f"up to {fed_cfg.rounds} rounds")
+    started = time.perf_counter()
+    federated = run_simulation(
+        run.folders,
+        run.model_cfg,
+        run.train_cfg,
+        fed_cfg,
+        federation_out,
+        progress=lambda r, n: run.progress("federated", f"round {r}/{n}"),
+    )
+    for name, prepared in run.prepared.items():
+        X_test = prepared.X[run.test_rows[name]]
+        saved = load_model(federated.selected_models.get(name, federated.partner_models[name]))
+        run.predictions[(name, "federated")] = predict(saved.model, saved.partner, X_test)
+        if wants_personalised:
+            run.predictions[(name, "personalised")] = load_selection(federated.personalised_models[name]).predict(
+                X_test
+            )
+    run.timings.append(("federated", "all", time.perf_counter() - started))
+
+
+def train_pooled(run: EvaluationRun) -> None:
+    """The upper bound: one model over all partners' data (the same Trainer)."""
+    run.progress("pooled", "all partners")
+    started = time.perf_counter()
+    result = fit_pooled(run.prepared, run.model_cfg, run.train_cfg)
+    for name, prepared in run.prepared.items():
+        run.predictions[(name, "pooled")] = predict(result.model, name, prepared.X[run.test_rows[name]])
+    run.timings.append(("pooled", "all", time.perf_counter() - started))
+
+
+def train_rf(run: EvaluationRun) -> None:
+    """Random-forest peer per task on the same training folds."""
+    for name, prepared in run.prepared.items():
+        run.progress("rf", name)
+        started = time.perf_counter()
+        train_rows = np.flatnonzero(~np.isin(prepared.folds, run.train_cfg.held_out_folds))
+        run.predictions[(name, "rf")] = random_forest_predictions(
+            prepared, train_rows, run.test_rows[name], run.eval_cfg.rf
+        )
+        run.timings.append(("rf", name, time.perf_counter() - started))
+
+
+#: model kind -> the stage that produces it ("personalised" comes out of the federated stage).
+STAGES: Mapping[str, Callable[[EvaluationRun], None]] = {
+    "local": train_local,
+    "federated": train_federated,
+    "pooled": train_pooled,
+    "rf": train_rf,
+}
+
+
+def stage_order(model_kinds: tuple[str, ...]) -> list[str]:
+    """Stages to run for ``model_kinds``, local first (federated partners reuse local models)."""
+    wanted = set(model_kinds) | ({"federated"} if "personalised" in model_kinds else set())
+    return [stage for stage in STAGES if stage in wanted]

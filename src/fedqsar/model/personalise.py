@@ -1,0 +1,231 @@
+"""Personalisation: after federation a partner fine-tunes locally and keeps, per task, what wins.
+
+Everything here runs on the partner's machine and sends nothing. Starting from the partner's
+federated model (global trunk + its own head, the round it selected on its validation fold),
+
+1. the head is fine-tuned with the trunk frozen (``head_epochs``, early stopping);
+2. trunk and head are fine-tuned together (``full_epochs``, learning rate x ``full_lr_factor``,
+   optionally pulled towards the federated trunk with ``proximal_mu``; early stopping).
+
+Both stages use the one ``Trainer`` and count the model they start from as a candidate, so
+neither stage can be worse than its start on the validation fold. Then, per task, the
+partner keeps whichever candidate — ``local`` (its local-only model), ``federated`` or
+``fine_tuned`` — has the lowest validation loss on that task (mean loss per observed entry:
+binary cross-entropy of the probability, censored squared error in the task's unit). The
+choice reads the validation fold only; the test fold is never touched here. Ties keep the
+earlier candidate in ``CANDIDATES`` order, i.e. local first.
+
+The result is a :class:`TaskSelection`: the member models a partner's tasks use and which
+member answers each task; saved as a folder of member model folders plus ``selection.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from fedqsar.errors import ModelFileError, TrainingError
+from fedqsar.model.batching import target_batch
+from fedqsar.model.config import TrainConfig
+from fedqsar.model.io import load_model
+from fedqsar.model.losses import per_task_loss
+from fedqsar.model.network import MultitaskModel
+from fedqsar.model.predict import predict, raw_outputs
+from fedqsar.model.regularisers import ProximalPull
+from fedqsar.model.training import FitResult, Trainer, run_fit
+from fedqsar.prepared import PreparedSet
+
+CANDIDATES = ("local", "federated", "fine_tuned")
+SaveMember = Callable[[Path, MultitaskModel], object]  # writes one member model folder
+SELECTION_FILE = "selection.json"
+MEMBERS_DIR = "members"
+
+
+@dataclass(frozen=True)
+class PersonalisationConfig:
+    """Settings of the partner-local personalisation after federation.
+
+    Attributes
+    ----------
+    enabled
+        Personalise at the end of a federated run (else the federated model is final).
+    head_epochs
+        Maximum epochs of stage 1 (head only, trunk frozen); 0 skips the stage.
+    full_epochs
+        Maximum epochs of stage 2 (trunk + head); 0 skips the stage.
+    head_lr_factor, full_lr_factor
+        Learning rate of each stage as a multiple of ``TrainConfig.lr``.
+    proximal_mu
+        Strength of the pull towards the federated trunk during stage 2 (0: none).
+    patience
+        Early-stopping patience of both stages (epochs without a lower validation loss).
+    candidates
+        Which models compete per task (a subset of ``CANDIDATES``, in tie-break order).
+    """
+
+    enabled: bool = True
+    head_epochs: int = 20
+    full_epochs: int = 20
+    head_lr_factor: float = 1.0
+    full_lr_factor: float = 0.3
+    proximal_mu: float = 0.0
+    patience: int = 3
+    candidates: tuple[str, ...] = CANDIDATES
+
+    def __post_init__(self) -> None:
+        if self.head_epochs < 0 or self.full_epochs < 0 or self.patience < 0:
+            raise ValueError("head_epochs, full_epochs and patience must be >= 0")
+        if self.head_lr_factor <= 0 or self.full_lr_factor <= 0 or self.proximal_mu < 0:
+            raise ValueError("learning-rate factors must be > 0 and proximal_mu >= 0")
+        unknown = sorted(set(self.candidates) - set(CANDIDATES))
+        if unknown or not self.candidates:
+            raise ValueError(f"candidates must be a non-empty subset of {CANDIDATES}, got {self.candidates}")
+
+
+@dataclass
+class FineTuneResult:
+    """The fine-tuned model and the two stages' early-stopping outcomes."""
+
+    model: MultitaskModel
+    head_stage: FitResult | None = None
+    full_stage: FitResult | None = None
+
+
+def fine_tune(
+    model: MultitaskModel, partner: str, prepared: PreparedSet, train_cfg: TrainConfig, cfg: PersonalisationConfig
+) -> FineTuneResult:
+    """Fine-tune ``model`` (in place) on the partner's training folds; see module docstring.
+
+    With ``head_epochs = full_epochs = 0`` the model is returned unchanged.
+    """
+    result = FineTuneResult(model=model)
+    data = {partner: prepared}
+    patience = {"early_stopping_patience": cfg.patience}
+    if cfg.head_epochs:
+        head_cfg = replace(train_cfg, lr=train_cfg.lr * cfg.head_lr_factor, **patience)
+        trainer = Trainer(model, data, head_cfg, trainable="head")
+        result.head_stage = run_fit(trainer, epochs=cfg.head_epochs, include_start=True)
+    if cfg.full_epochs:
+        full_cfg = replace(train_cfg, lr=train_cfg.lr * cfg.full_lr_factor, **patience)
+        hooks = [ProximalPull(cfg.proximal_mu, model.trunk_state())] if cfg.proximal_mu > 0 else []
+        trainer = Trainer(model, data, full_cfg, hooks=hooks)
+        result.full_stage = run_fit(trainer, epochs=cfg.full_epochs, include_start=True)
+    return result
+
+
+@torch.no_grad()
+def task_losses(model: MultitaskModel, partner: str, prepared: PreparedSet, rows: np.ndarray) -> np.ndarray:
+    """Mean validation loss per task in the task's unit, float64 (n_tasks,); NaN where no entry.
+
+    Classification: binary cross-entropy of the predicted probability; regression: censored
+    squared error of the value in the task's unit (so models with other output scalings compare).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    head = model.heads[partner]
+    y = target_batch(prepared.Y, prepared.censor, rows)
+    raw = torch.from_numpy(raw_outputs(model, partner, prepared.X[rows]))
+    unit_scale = torch.where(head.is_regression, raw * head.regression_std + head.regression_mean, raw)
+    return per_task_loss(unit_scale, y.values, y.observed, y.censor, head.is_regression).double().numpy()
+
+
+@dataclass
+class TaskSelection:
+    """A partner's personalised model: member models and, per task, the member that answers it.
+
+    Attributes
+    ----------
+    members
+        Candidate name -> model (a ``MultitaskModel`` with the partner's head).
+    choice
+        One candidate name per task column (tasks in ``task_id`` order).
+    validation_losses
+        Long table (task, candidate, loss) the choice was made on.
+    """
+
+    partner: str
+    members: dict[str, MultitaskModel]
+    choice: tuple[str, ...]
+    validation_losses: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def predict(self, X: sp.csr_matrix) -> np.ndarray:
+        """float32 (n, n_tasks): each task's column from the member chosen for it."""
+        out = np.zeros((X.shape[0], len(self.choice)), dtype=np.float32)
+        for name in sorted(set(self.choice)):
+            columns = np.flatnonzero(np.asarray(self.choice) == name)
+            out[:, columns] = predict(self.members[name], self.partner, X)[:, columns]
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """How many tasks each candidate answers."""
+        return {name: int(sum(c == name for c in self.choice)) for name in CANDIDATES if name in self.members}
+
+
+def select_per_task(
+    candidates: Mapping[str, MultitaskModel], partner: str, prepared: PreparedSet, validation_rows: np.ndarray
+) -> TaskSelection:
+    """Per task, the candidate with the lowest validation loss (ties: earlier in ``CANDIDATES``).
+
+    A task with no validation entry keeps the first candidate present (local when given).
+    """
+    order = [name for name in CANDIDATES if name in candidates]
+    if not order:
+        raise TrainingError("no candidate model to select from", f"give at least one of {CANDIDATES}")
+    losses = np.stack([task_losses(candidates[name], partner, prepared, validation_rows) for name in order])
+    filled = np.where(np.isfinite(losses), losses, np.inf)
+    best = np.argmin(filled, axis=0)  # first minimum: ties keep the earlier candidate
+    tasks = prepared.tasks.sort_values("task_id")["task_name"].astype(str).to_numpy()
+    table = pd.DataFrame(
+        [(task, name, float(losses[i, j])) for i, name in enumerate(order) for j, task in enumerate(tasks)],
+        columns=["task", "candidate", "loss"],
+    )
+    return TaskSelection(partner, dict(candidates), tuple(order[i] for i in best), table)
+
+
+def save_selection(folder: Path, selection: TaskSelection, save_member: SaveMember) -> Path:
+    """Write the chosen members (``members/<name>/``) and ``selection.json`` into ``folder``."""
+    folder = Path(folder)
+    used = sorted(set(selection.choice))
+    for name in used:
+        save_member(folder / MEMBERS_DIR / name, selection.members[name])
+    record = {
+        "partner": selection.partner,
+        "choice": list(selection.choice),
+        "members": used,
+        "validation_losses": selection.validation_losses.to_dict(orient="records"),
+    }
+    (folder / SELECTION_FILE).write_text(json.dumps(record, indent=2, default=float), encoding="utf-8")
+    return folder
+
+
+def is_selection_folder(folder: Path) -> bool:
+    """True when ``folder`` holds a personalised (per-task selection) model."""
+    return (Path(folder) / SELECTION_FILE).is_file()
+
+
+def load_selection(folder: Path) -> TaskSelection:
+    """Read a folder written by :func:`save_selection` (members through ``model.io.load_model``).
+
+    Raises
+    ------
+    ModelFileError
+        If ``selection.json`` or a member folder is missing or unreadable.
+    """
+    folder = Path(folder)
+    try:
+        record = json.loads((folder / SELECTION_FILE).read_text(encoding="utf-8"))
+        choice = tuple(str(c) for c in record["choice"])
+        partner = str(record["partner"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(
+            f"cannot read {folder / SELECTION_FILE}: {exc}", "point at a personalised/ folder written by fedqsar"
+        ) from exc
+    members = {name: load_model(folder / MEMBERS_DIR / name).model for name in sorted(set(choice))}
+    losses = pd.DataFrame(record.get("validation_losses", []))
+    return TaskSelection(partner, members, choice, losses)
