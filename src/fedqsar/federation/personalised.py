@@ -76,7 +76,7 @@ def personalise(
         candidates["local"] = local_model(state_dir, partner, prepared, model_cfg, train_cfg)
     candidates = {name: model for name, model in candidates.items() if name in cfg.candidates}
     validation_rows = prepared.rows_in_folds([train_cfg.validation_fold])
-    selection = select_per_task(candidates, partner, prepared, validation_rows)
+    selection = select_per_task(candidates, partner, prepared, validation_rows, cfg.min_confidence)
     folder = Path(state_dir) / PERSONALISED_DIR
     if folder.is_dir():
         shutil.rmtree(folder)  # a re-run final step replaces the earlier selection

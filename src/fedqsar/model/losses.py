@@ -47,15 +47,6 @@ def entry_losses(
     return torch.where(is_regression, regression_weight * squared, bce)
 
 
-def per_task_loss(
-    raw: torch.Tensor, target: torch.Tensor, observed: torch.Tensor, censor: torch.Tensor, is_regression: torch.Tensor
-) -> torch.Tensor:
-    """Mean loss per observed entry of every task, float (n_tasks,); NaN for a task with no entry."""
-    per_entry = torch.where(observed, entry_losses(raw, target, censor, is_regression), 0.0)
-    counts = observed.sum(dim=0).to(per_entry.dtype)
-    return torch.where(counts > 0, per_entry.sum(dim=0) / counts.clamp(min=1), torch.nan)
-
-
 def multitask_loss(
     raw: torch.Tensor,
     target: torch.Tensor,

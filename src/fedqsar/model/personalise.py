@@ -11,9 +11,11 @@ Both stages use the one ``Trainer`` and count the model they start from as a can
 neither stage can be worse than its start on the validation fold. Then, per task, the
 partner keeps whichever candidate — ``local`` (its local-only model), ``federated`` or
 ``fine_tuned`` — has the lowest validation loss on that task (mean loss per observed entry:
-binary cross-entropy of the probability, censored squared error in the task's unit). The
-choice reads the validation fold only; the test fold is never touched here. Ties keep the
-earlier candidate in ``CANDIDATES`` order, i.e. local first.
+binary cross-entropy of the probability, censored squared error in the task's unit) — and,
+to resist the winner's curse, only when it beats local in at least ``min_confidence`` of
+bootstrap resamples of the task's validation compounds. The choice reads the validation fold
+only; the test fold is never touched here. Ties keep the earlier candidate in ``CANDIDATES``
+order, i.e. local first.
 
 The result is a :class:`TaskSelection`: the member models a partner's tasks use and which
 member answers each task; saved as a folder of member model folders plus ``selection.json``.
@@ -35,7 +37,7 @@ from fedqsar.errors import ModelFileError, TrainingError
 from fedqsar.model.batching import target_batch
 from fedqsar.model.config import TrainConfig
 from fedqsar.model.io import load_model
-from fedqsar.model.losses import per_task_loss
+from fedqsar.model.losses import entry_losses as model_entry_losses
 from fedqsar.model.network import MultitaskModel
 from fedqsar.model.predict import predict, raw_outputs
 from fedqsar.model.regularisers import ProximalPull
@@ -68,6 +70,13 @@ class PersonalisationConfig:
         Early-stopping patience of both stages (epochs without a lower validation loss).
     candidates
         Which models compete per task (a subset of ``CANDIDATES``, in tie-break order).
+    min_confidence
+        A candidate replaces the local model on a task only when it has the lower validation
+        loss in at least this share of bootstrap resamples of the task's validation compounds
+        (0: the plain lowest validation loss). Guards against the winner's curse: every
+        candidate was already early-stopped or round-selected on the same validation fold.
+        None (default): chosen per partner from ``CONFIDENCE_GRID`` by cross-fitting on two
+        halves of its validation fold (``cross_fitted_confidence``).
     """
 
     enabled: bool = True
@@ -78,12 +87,15 @@ class PersonalisationConfig:
     proximal_mu: float = 0.0
     patience: int = 3
     candidates: tuple[str, ...] = CANDIDATES
+    min_confidence: float | None = None
 
     def __post_init__(self) -> None:
         if self.head_epochs < 0 or self.full_epochs < 0 or self.patience < 0:
             raise ValueError("head_epochs, full_epochs and patience must be >= 0")
         if self.head_lr_factor <= 0 or self.full_lr_factor <= 0 or self.proximal_mu < 0:
             raise ValueError("learning-rate factors must be > 0 and proximal_mu >= 0")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
         unknown = sorted(set(self.candidates) - set(CANDIDATES))
         if unknown or not self.candidates:
             raise ValueError(f"candidates must be a non-empty subset of {CANDIDATES}, got {self.candidates}")
@@ -121,8 +133,8 @@ def fine_tune(
 
 
 @torch.no_grad()
-def task_losses(model: MultitaskModel, partner: str, prepared: PreparedSet, rows: np.ndarray) -> np.ndarray:
-    """Mean validation loss per task in the task's unit, float64 (n_tasks,); NaN where no entry.
+def entry_losses(model: MultitaskModel, partner: str, prepared: PreparedSet, rows: np.ndarray) -> np.ndarray:
+    """Loss of every (row, task) entry in the task's unit, float64 (len(rows), n_tasks); NaN where unobserved.
 
     Classification: binary cross-entropy of the predicted probability; regression: censored
     squared error of the value in the task's unit (so models with other output scalings compare).
@@ -132,7 +144,29 @@ def task_losses(model: MultitaskModel, partner: str, prepared: PreparedSet, rows
     y = target_batch(prepared.Y, prepared.censor, rows)
     raw = torch.from_numpy(raw_outputs(model, partner, prepared.X[rows]))
     unit_scale = torch.where(head.is_regression, raw * head.regression_std + head.regression_mean, raw)
-    return per_task_loss(unit_scale, y.values, y.observed, y.censor, head.is_regression).double().numpy()
+    losses = model_entry_losses(unit_scale, y.values, y.censor, head.is_regression).double().numpy()
+    return np.where(y.observed.numpy(), losses, np.nan)
+
+
+def task_losses(model: MultitaskModel, partner: str, prepared: PreparedSet, rows: np.ndarray) -> np.ndarray:
+    """Mean validation loss per task (see :func:`entry_losses`), float64 (n_tasks,); NaN where no entry."""
+    losses = entry_losses(model, partner, prepared, rows)
+    counts = np.isfinite(losses).sum(axis=0)
+    return np.where(counts > 0, np.nansum(losses, axis=0) / np.maximum(counts, 1), np.nan)
+
+
+def win_confidence(challenger: np.ndarray, reference: np.ndarray, n_bootstrap: int, seed: int) -> float:
+    """Share of bootstrap resamples of the paired entries where ``challenger``'s mean loss is lower.
+
+    ``challenger`` and ``reference`` are (n,) losses of the same entries (NaN = unobserved).
+    Returns 0.0 without a paired entry.
+    """
+    paired = np.isfinite(challenger) & np.isfinite(reference)
+    differences = challenger[paired] - reference[paired]
+    if differences.size == 0:
+        return 0.0
+    draws = np.random.default_rng(seed).integers(0, differences.size, size=(n_bootstrap, differences.size))
+    return float((differences[draws].mean(axis=1) < 0).mean())
 
 
 @dataclass
@@ -167,25 +201,101 @@ class TaskSelection:
         return {name: int(sum(c == name for c in self.choice)) for name in CANDIDATES if name in self.members}
 
 
-def select_per_task(
-    candidates: Mapping[str, MultitaskModel], partner: str, prepared: PreparedSet, validation_rows: np.ndarray
-) -> TaskSelection:
-    """Per task, the candidate with the lowest validation loss (ties: earlier in ``CANDIDATES``).
+CONFIDENCE_GRID = (0.0, 0.5, 0.8, 0.95)
 
-    A task with no validation entry keeps the first candidate present (local when given).
+
+def _mean_losses(entries: list[np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """(n_candidates, n_tasks) mean loss over the observed entries of ``rows`` (NaN where none)."""
+    out = []
+    for losses in entries:
+        part = losses[rows]
+        counts = np.isfinite(part).sum(axis=0)
+        out.append(np.where(counts > 0, np.nansum(part, axis=0) / np.maximum(counts, 1), np.nan))
+    return np.stack(out)
+
+
+def _choose(
+    entries: list[np.ndarray], rows: np.ndarray, min_confidence: float, n_bootstrap: int, seed: int
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Per task the chosen candidate index (0 = reference), the mean losses and the win confidences."""
+    losses = _mean_losses(entries, rows)
+    n_tasks = losses.shape[1]
+    confidence = np.ones_like(losses)
+    choice = []
+    for j in range(n_tasks):
+        for i in range(1, len(entries)):
+            confidence[i, j] = win_confidence(entries[i][rows, j], entries[0][rows, j], n_bootstrap, seed + j)
+        allowed = [i for i in range(len(entries)) if (i == 0 or confidence[i, j] >= min_confidence)]
+        finite = [i for i in allowed if np.isfinite(losses[i, j])]
+        choice.append(min(finite, key=lambda i: (losses[i, j], i)) if finite else 0)
+    return choice, losses, confidence
+
+
+def cross_fitted_confidence(
+    entries: list[np.ndarray], grid: tuple[float, ...] = CONFIDENCE_GRID, n_bootstrap: int = 500, seed: int = 0
+) -> float:
+    """The ``min_confidence`` of ``grid`` whose choices generalise best within the validation fold.
+
+    The validation rows are split in two halves; with each threshold the choice is made on one
+    half and its loss measured on the other (both ways), as the mean over tasks of the chosen
+    candidate's loss relative to the reference's. Ties go to the larger (more careful) threshold.
+    Validation rows only: nothing here sees the test fold.
+    """
+    n_rows = entries[0].shape[0]
+    order = np.random.default_rng(seed).permutation(n_rows)
+    halves = (order[: n_rows // 2], order[n_rows // 2 :])
+    if min(len(h) for h in halves) < 2 or len(entries) < 2:
+        return max(grid)
+    scores = []
+    for threshold in grid:
+        changes = []
+        for chosen_on, scored_on in (halves, halves[::-1]):
+            choice, _, _ = _choose(entries, chosen_on, threshold, n_bootstrap, seed)
+            held_out = _mean_losses(entries, scored_on)
+            for j, i in enumerate(choice):
+                reference = held_out[0, j]
+                if np.isfinite(reference) and np.isfinite(held_out[i, j]) and reference > 0:
+                    changes.append((held_out[i, j] - reference) / reference)
+        scores.append(float(np.mean(changes)) if changes else 0.0)
+    best = min(range(len(grid)), key=lambda k: (round(scores[k], 12), -grid[k]))
+    return float(grid[best])
+
+
+def select_per_task(
+    candidates: Mapping[str, MultitaskModel],
+    partner: str,
+    prepared: PreparedSet,
+    validation_rows: np.ndarray,
+    min_confidence: float | None = 0.0,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+) -> TaskSelection:
+    """Per task, the candidate with the lowest validation loss among those allowed to replace the reference.
+
+    The reference is the first candidate present in ``CANDIDATES`` order (local when given).
+    Another candidate may replace it on a task only if it has the lower mean loss in at least
+    ``min_confidence`` of ``n_bootstrap`` resamples of the task's validation entries
+    (:func:`win_confidence`); 0 allows any candidate, i.e. the plain lowest validation loss;
+    None chooses the threshold by :func:`cross_fitted_confidence` on the validation rows.
+    Ties keep the earlier candidate; a task without validation entries keeps the reference.
     """
     order = [name for name in CANDIDATES if name in candidates]
     if not order:
         raise TrainingError("no candidate model to select from", f"give at least one of {CANDIDATES}")
-    losses = np.stack([task_losses(candidates[name], partner, prepared, validation_rows) for name in order])
-    filled = np.where(np.isfinite(losses), losses, np.inf)
-    best = np.argmin(filled, axis=0)  # first minimum: ties keep the earlier candidate
+    entries = [entry_losses(candidates[name], partner, prepared, validation_rows) for name in order]
+    threshold = cross_fitted_confidence(entries, seed=seed) if min_confidence is None else float(min_confidence)
+    all_rows = np.arange(entries[0].shape[0])
+    choice, losses, confidence = _choose(entries, all_rows, threshold, n_bootstrap, seed)
     tasks = prepared.tasks.sort_values("task_id")["task_name"].astype(str).to_numpy()
     table = pd.DataFrame(
-        [(task, name, float(losses[i, j])) for i, name in enumerate(order) for j, task in enumerate(tasks)],
-        columns=["task", "candidate", "loss"],
+        [
+            (task, name, float(losses[i, j]), float(confidence[i, j]), threshold)
+            for j, task in enumerate(tasks)
+            for i, name in enumerate(order)
+        ],
+        columns=["task", "candidate", "loss", "win_confidence", "min_confidence"],
     )
-    return TaskSelection(partner, dict(candidates), tuple(order[i] for i in best), table)
+    return TaskSelection(partner, dict(candidates), tuple(order[i] for i in choice), table)
 
 
 def save_selection(folder: Path, selection: TaskSelection, save_member: SaveMember) -> Path:

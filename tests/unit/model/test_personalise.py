@@ -69,6 +69,33 @@ def test_selection_takes_the_lower_validation_loss_per_task_and_keeps_local_on_t
     assert tie.choice == ("local",) * 4
 
 
+def test_a_challenger_replaces_local_only_when_it_wins_most_bootstrap_resamples():
+    prepared = make_prepared(n_rows=240, seed=6)
+    good, weak = _trained(prepared, epochs=8), _trained(prepared, seed=5, epochs=1)
+    rows = prepared.rows_in_folds([TRAIN_CFG.validation_fold])
+    nudged = copy.deepcopy(good)
+    with torch.no_grad():  # a model a hair worse than `good`: never a confident winner over it
+        nudged.heads["A"].linear.bias.add_(1e-3)
+    plain = select_per_task({"local": nudged, "federated": good}, "A", prepared, rows, min_confidence=0.0)
+    gated = select_per_task({"local": weak, "federated": good}, "A", prepared, rows, min_confidence=0.9)
+    careful = select_per_task({"local": good, "federated": nudged}, "A", prepared, rows, min_confidence=0.9)
+    assert careful.choice == ("local",) * 4  # a challenger that is not clearly better never replaces local
+    assert "federated" in gated.choice  # a clearly better one does
+    table = gated.validation_losses
+    chosen = table[
+        (table.candidate == "federated")
+        & table.task.isin(
+            [
+                t
+                for t, c in zip(prepared.tasks.sort_values("task_id")["task_name"], gated.choice, strict=True)
+                if c == "federated"
+            ]
+        )
+    ]
+    assert (chosen["win_confidence"] >= 0.9).all()
+    assert len(plain.choice) == 4
+
+
 def test_selection_predicts_each_task_from_its_member_and_survives_save_and_load(tmp_path: Path):
     prepared = make_prepared(n_rows=240, seed=4)
     a, b = _trained(prepared, epochs=8), _trained(prepared, seed=9, epochs=1)
@@ -89,3 +116,16 @@ def test_selection_predicts_each_task_from_its_member_and_survives_save_and_load
     loaded = load_selection(tmp_path / "personalised")
     assert loaded.choice == selection.choice
     assert np.array_equal(loaded.predict(X), out)
+
+
+def test_cross_fitting_allows_a_challenger_that_wins_everywhere_and_guards_against_one_that_wins_by_chance():
+    from fedqsar.model.personalise import _choose, cross_fitted_confidence
+
+    rng = np.random.default_rng(0)
+    rows = np.arange(400)
+    reference = rng.exponential(1.0, size=(400, 3))
+    better = reference * 0.7  # clearly better on every row of every task: kept at any threshold
+    threshold = cross_fitted_confidence([reference, better])
+    assert _choose([reference, better], rows, threshold, 500, 0)[0] == [1, 1, 1]
+    noise = reference * np.exp(rng.normal(0, 0.5, size=reference.shape))  # no better on average
+    assert cross_fitted_confidence([reference, noise]) >= 0.8
