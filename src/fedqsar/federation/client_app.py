@@ -21,11 +21,14 @@ values. The app answers three messages:
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
@@ -80,10 +83,37 @@ class PartitionTable:
 
 
 def optional_secaggplus_mod(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:
-    """Flower's ``secaggplus_mod`` for SecAgg+ messages; plain messages pass untouched."""
+    """Flower's ``secaggplus_mod`` for SecAgg+ messages; plain messages pass untouched.
+
+    SecAgg+ quantises the update with stochastic rounding drawn from NumPy's *global* RNG,
+    which is unseeded in a fresh worker, so two identical runs aggregated different trunks.
+    The rounding draws are made here from a seed derived from the node and the round
+    (``rounding_seed``); they are not a privacy mechanism (the masks come from the OS's
+    random source inside ``secaggplus_mod`` and are untouched).
+    """
     if msg.has_content() and RECORD_KEY_CONFIGS in msg.content.config_records:
-        return secaggplus_mod(msg, context, call_next)
+        with seeded_numpy_global(rounding_seed(context, msg)):
+            return secaggplus_mod(msg, context, call_next)
     return call_next(msg, context)
+
+
+def rounding_seed(context: Context, msg: Message) -> int:
+    """32-bit seed from the node's config, the message's round (group id) and SecAgg+ stage."""
+    stage = str(msg.content.config_records[RECORD_KEY_CONFIGS].get("stage", ""))
+    node = json.dumps({str(k): str(v) for k, v in context.node_config.items()}, sort_keys=True)
+    text = json.dumps(["secagg-rounding", node, msg.metadata.group_id, stage])
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "little")
+
+
+@contextlib.contextmanager
+def seeded_numpy_global(seed: int) -> Iterator[None]:
+    """Run the block with NumPy's global RNG seeded by ``seed``; restore its state afterwards."""
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
 
 
 def _configs(config: Mapping[str, Any]) -> tuple[ModelConfig, TrainConfig]:

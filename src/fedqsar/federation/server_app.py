@@ -195,7 +195,7 @@ class FederationServer:
     def _fit_workflow(self, spec: TrunkSpec, max_weight: float) -> Any:
         cfg = self.plan.fed_cfg
         if not cfg.secagg.enabled:
-            return PlainFitWorkflow(spec, cfg.max_update_norm, cfg.round_timeout)
+            return PlainFitWorkflow(spec, cfg.max_update_norm, cfg.round_timeout, node_names=self.node_names)
         sec = cfg.secagg
         return SecAggPlusWorkflow(
             num_shares=sec.num_shares,

@@ -119,12 +119,14 @@ class PlainFitWorkflow:
 
     A reply that fails ``payload.read_fit_reply`` (wrong keys or shapes, NaN/Inf, absurd
     norm, bad count) is counted as a failure and logged with its reason; ``rejected`` keeps
-    (round, node id, reason).
+    (round, node id, reason). Updates reach the strategy in partner-name order (``node_names``),
+    not in arrival order, so the floating-point sum of an aggregate is the same in every run.
     """
 
     spec: TrunkSpec
     max_update_norm: float
     timeout: float | None = None
+    node_names: Mapping[int, str] = field(default_factory=dict)
     rejected: list[tuple[int, int, str]] = field(default_factory=list)
 
     def __call__(self, grid: Grid, context: LegacyContext) -> None:
@@ -157,6 +159,7 @@ class PlainFitWorkflow:
                 continue
             fitres = FitRes(Status(Code.OK, ""), ndarrays_to_parameters(wire.to_list(state)), count, {})
             results.append((proxies[node], fitres))
+        results.sort(key=lambda result: (self.node_names.get(result[0].node_id, ""), result[0].node_id))
         aggregated, _ = context.strategy.aggregate_fit(current_round, results, failures)
         if aggregated is not None:
             context.state.array_records[MAIN_PARAMS_RECORD] = compat.parameters_to_arrayrecord(aggregated, True)
