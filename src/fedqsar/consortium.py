@@ -76,7 +76,7 @@ def evaluate_consortium(
     ------
     ConfigError
         ``run_dir`` already holds a finished evaluation, or the settings have no test fold.
-    ManifestMismatchError
+    IncompatiblePartnersError
         The PreparedSets were prepared with different settings or keys.
     """
     say = say or (lambda message: None)

@@ -3,9 +3,25 @@
 Every exception carries two parts: ``what`` went wrong and ``fix``, how to repair it.
 The CLI prints both and exits with the exception's ``exit_code``; library code never
 prints or exits.
+
+Every error belongs to one of four families, each with its own exit code
+(``EXIT_CODES``, shown by ``fedqsar --help``):
+
+* :class:`InputError` (2) - a file, folder, option or configuration the user gave is
+  missing, malformed or not allowed;
+* :class:`CompatibilityError` (3) - things that are each fine do not fit together
+  (partners prepared differently, a key that is not the model's, a model for other data);
+* :class:`IntegrityError` (4) - a stored artefact is corrupt, truncated or was changed
+  after it was written (checksums, hash chains);
+* :class:`InternalError` (5) - a fedqsar bug: an invariant that the code itself must keep.
+
+Exit code 1 is left to a command that ran but answers "no" (``manifest-diff`` finding a
+blocking difference, ``prepare`` with no usable row).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class FedQSARError(Exception):
@@ -20,6 +36,7 @@ class FedQSARError(Exception):
     """
 
     exit_code: int = 2
+    family: str = "input"
 
     def __init__(self, what: str, fix: str = "") -> None:
         self.what = what
@@ -27,73 +44,129 @@ class FedQSARError(Exception):
         super().__init__(f"{what}\n  fix: {fix}" if fix else what)
 
 
-class ConfigError(FedQSARError):
+# ----------------------------------------------------------------------------- families
+class InputError(FedQSARError):
+    """A file, folder, option or configuration given by the user is missing or malformed."""
+
+    exit_code = 2
+    family = "input"
+
+
+class CompatibilityError(FedQSARError):
+    """Inputs that are each valid do not fit together (other prep settings, key, model)."""
+
+    exit_code = 3
+    family = "compatibility"
+
+
+class IntegrityError(FedQSARError):
+    """A stored artefact is corrupt, truncated, or differs from the checksum recorded for it."""
+
+    exit_code = 4
+    family = "integrity"
+
+
+class InternalError(FedQSARError):
+    """An invariant fedqsar itself must keep was broken: a bug to report."""
+
+    exit_code = 5
+    family = "internal"
+
+
+FAMILIES: tuple[type[FedQSARError], ...] = (InputError, CompatibilityError, IntegrityError, InternalError)
+EXIT_CODES: dict[str, int] = {family.family: family.exit_code for family in FAMILIES}
+
+
+# ------------------------------------------------------------------------------- input
+class ConfigError(InputError):
     """A configuration file or value is invalid."""
 
 
-class InputFileError(FedQSARError):
+class InputFileError(InputError):
     """An input file is missing, unreadable, empty or wrongly encoded."""
 
 
-class InputSchemaError(FedQSARError):
+class InputSchemaError(InputError):
     """An input table lacks required columns or has misnamed ones."""
 
 
-class KeyFileError(FedQSARError):
+class KeyFileError(InputError):
     """A consortium key file is missing, malformed or of the wrong kind."""
 
 
-class PreparedSetError(FedQSARError):
+class PreparedSetError(InputError):
     """A PreparedSet folder is missing files or its files disagree."""
 
 
-class ManifestMismatchError(FedQSARError):
-    """Two PreparedSets were prepared with different settings and cannot be combined."""
+class ModelFileError(InputError):
+    """A saved model folder is missing or incomplete."""
 
 
-class ModelFileError(FedQSARError):
-    """A saved model folder is missing, corrupt or was trained for other data."""
-
-
-class FederationError(FedQSARError):
+class FederationError(InputError):
     """A federated run cannot start or continue."""
 
 
-class MalformedUpdateError(FederationError):
-    """A partner's update has wrong keys, shapes, non-finite values or an absurd norm."""
-
-
-class DatasetError(FedQSARError):
+class DatasetError(InputError):
     """A public dataset cannot be found in the mirror or downloaded."""
 
 
-class ChecksumError(DatasetError):
-    """A dataset file's sha256 differs from the pinned one."""
-
-
-class LedgerIntegrityError(FedQSARError):
-    """The run ledger has an edited, reordered or removed entry."""
-
-
-class LedgerClosedError(FedQSARError):
-    """An entry was appended to a ledger that already ends with ``run_end``."""
-
-
-class ReportError(FedQSARError):
+class ReportError(InputError):
     """A run folder cannot be turned into a report: a required file is missing or malformed."""
 
 
-class TrunkStateError(FedQSARError):
-    """Trunk arrays have other names or shapes than the model's trunk."""
-
-
-class TrainingError(FedQSARError):
+class TrainingError(InputError):
     """Local training cannot run: no training rows, no observed labels, or non-finite loss."""
 
 
-class AccountingError(FedQSARError):
+class LedgerClosedError(InputError):
+    """An entry was appended to a ledger that already ends with ``run_end``."""
+
+
+# ----------------------------------------------------------------------- compatibility
+class IncompatiblePartnersError(CompatibilityError):
+    """PreparedSets were prepared with settings or keys that forbid combining them.
+
+    The one error of ``fedqsar.compatibility``: evaluation, the federation handshake and
+    ``manifest-diff`` all raise it.
+    """
+
+
+class KeyMismatchError(CompatibilityError):
+    """The consortium key given is not the key the model's training data was prepared with."""
+
+
+class TrunkStateError(CompatibilityError):
+    """Trunk arrays have other names or shapes than the model's trunk."""
+
+
+class MalformedUpdateError(CompatibilityError):
+    """A partner's update has wrong keys, shapes, non-finite values or an absurd norm."""
+
+
+# --------------------------------------------------------------------------- integrity
+class CorruptArtefactError(IntegrityError):
+    """A file fedqsar wrote earlier cannot be read back: truncated, overwritten or not the format.
+
+    ``path`` names the file.
+    """
+
+    def __init__(self, path: Path | str, what: str, fix: str = "") -> None:
+        self.path = Path(path)
+        super().__init__(what, fix)
+
+
+class ChecksumError(IntegrityError):
+    """A file's sha256 differs from the one recorded (a dataset pin, a model's weights)."""
+
+
+class LedgerIntegrityError(IntegrityError):
+    """The run ledger has an edited, reordered or removed entry."""
+
+    def __init__(self, what: str, fix: str = "", bad_seq: int | None = None) -> None:
+        self.bad_seq = bad_seq
+        super().__init__(what, fix)
+
+
+# ---------------------------------------------------------------------------- internal
+class AccountingError(InternalError):
     """An input row was counted twice or not at all (a bug in a preparation stage)."""
-
-
-class IncompatiblePartnersError(FederationError):
-    """Partners' PreparedSets were prepared with different settings or keys; they cannot federate."""

@@ -354,13 +354,12 @@ def _select_rows(path: Path, order_by: str) -> list[tuple[Any, ...]]:
 
 
 def _bad(seq: Any, reason: str, path: Path) -> LedgerIntegrityError:
-    error = LedgerIntegrityError(
+    return LedgerIntegrityError(
         f"ledger {path}: entry seq {seq} {reason}",
         "the run record was altered after it was written; do not trust this run's provenance "
         "(restore the ledger from a backup or re-run the federation)",
+        bad_seq=seq,
     )
-    error.bad_seq = seq  # type: ignore[attr-defined]
-    return error
 
 
 def verify(path: Path) -> VerifyResult:

@@ -1,34 +1,71 @@
+"""The one partner-compatibility validator (``fedqsar.compatibility``) on real manifests."""
+
 from __future__ import annotations
 
+import pytest
+
+from fedqsar import compatibility
+from fedqsar.compatibility import check_manifests, differences, profile
 from fedqsar.config import from_dict
+from fedqsar.errors import IncompatiblePartnersError
 from fedqsar.prep.config import PrepConfig
-from fedqsar.prep.manifest import build_manifest, compare_manifests
+from fedqsar.prep.manifest import build_manifest
 
 
 def _manifest(config: PrepConfig, key_id: str = "k1") -> dict:
     return {"format_version": 1, **build_manifest(config, key_id, {"compounds": 3}, "long")}
 
 
+def _diff(left: dict, right: dict) -> list[compatibility.Difference]:
+    return differences(profile(left), profile(right), left, right)
+
+
 def test_identical_settings_have_no_blocking_difference() -> None:
-    differences = compare_manifests(_manifest(PrepConfig()), _manifest(PrepConfig()))
-    assert not [d for d in differences if d.blocking]
+    assert not [d for d in _diff(_manifest(PrepConfig()), _manifest(PrepConfig())) if d.blocks]
 
 
 def test_config_difference_names_the_setting() -> None:
     other = from_dict(PrepConfig, {"fingerprint": {"n_bits": 2048}})
-    differences = compare_manifests(_manifest(PrepConfig()), _manifest(other))
-    fields = {d.field for d in differences if d.blocking}
-    assert {"prep_hash", "prep_config.fingerprint.n_bits"} <= fields
-    assert any("32768" in d.describe() and "2048" in d.describe() for d in differences)
+    found = _diff(_manifest(PrepConfig()), _manifest(other))
+    fields = {d.field for d in found if d.blocks}
+    assert {"prep_hash", "prep_config.fingerprint.n_bits", "n_bits"} <= fields
+    assert any("32768" in d.describe() and "2048" in d.describe() for d in found)
 
 
 def test_key_difference_blocks() -> None:
-    differences = compare_manifests(_manifest(PrepConfig(), "k1"), _manifest(PrepConfig(), "k2"))
-    assert [d.field for d in differences if d.blocking] == ["key_id"]
+    found = _diff(_manifest(PrepConfig(), "k1"), _manifest(PrepConfig(), "k2"))
+    assert [d.field for d in found if d.blocks] == ["key_id"]
 
 
 def test_version_difference_is_only_a_warning() -> None:
     left, right = _manifest(PrepConfig()), _manifest(PrepConfig())
     right["versions"] = {**right["versions"], "rdkit": "2020.09.1"}
-    differences = compare_manifests(left, right)
-    assert differences and not any(d.blocking for d in differences)
+    found = _diff(left, right)
+    assert [d.field for d in found] == ["versions.rdkit"] and not any(d.blocks for d in found)
+
+
+def test_a_non_blocking_section_rule_lets_partners_combine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table decides: a section whose rule does not block (a per-partner fold scheme) only warns,
+    and the prep hash, which it changes, then does not block either."""
+    left = _manifest(PrepConfig())
+    right = _manifest(from_dict(PrepConfig, {"folds": {"scheme": "time"}}))
+    with pytest.raises(IncompatiblePartnersError, match="prep_config.folds.scheme"):
+        check_manifests({"A": left, "B": right})
+    rules = tuple(
+        compatibility.Rule(r.field, False) if r.field == "prep_config.folds" else r for r in compatibility.RULES
+    )
+    monkeypatch.setattr(compatibility, "RULES", rules)
+    check_manifests({"A": left, "B": right})  # no error
+    found = _diff(left, right)
+    assert {d.field for d in found} == {"prep_config.folds.scheme", "prep_hash"} and not any(d.blocks for d in found)
+
+
+def test_a_prep_hash_that_no_section_explains_blocks() -> None:
+    left, right = _manifest(PrepConfig()), _manifest(PrepConfig())
+    right["prep_hash"] = "edited"
+    assert [d.field for d in _diff(left, right) if d.blocks] == ["prep_hash"]
+
+
+def test_handshake_extras_are_not_compared() -> None:
+    base = profile(_manifest(PrepConfig()))
+    assert differences({**base, "partner": "A", "num_examples": 5}, {**base, "partner": "B", "num_examples": 9}) == []

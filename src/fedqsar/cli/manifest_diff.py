@@ -7,8 +7,6 @@ from pathlib import Path
 import typer
 
 from fedqsar.cli.common import console, reports_errors
-from fedqsar.prep.manifest import compare_manifests
-from fedqsar.prepared import read_manifest
 
 
 @reports_errors
@@ -17,14 +15,17 @@ def manifest_diff(
     right: Path = typer.Argument(..., help="second PreparedSet folder"),
 ) -> None:
     """Compare two PreparedSet manifests; exit 1 if they may not federate together."""
-    differences = compare_manifests(read_manifest(left), read_manifest(right))
-    for difference in differences:
-        console.print(difference.describe())
-    blocking = [d for d in differences if d.blocking]
+    from fedqsar.compatibility import differences, profile
+    from fedqsar.prepared import read_manifest
+
+    manifests = read_manifest(left), read_manifest(right)
+    found = differences(profile(manifests[0]), profile(manifests[1]), *manifests)
+    for difference in found:
+        console.print(difference.describe(), markup=False, highlight=False)
+    blocking = [d for d in found if d.blocks]
     if blocking:
-        console.print(
-            f"[bold red]{len(blocking)} blocking difference(s)[/]: re-run `fedqsar prepare` with the same config and key"
-        )
+        console.print(f"[bold red]{len(blocking)} blocking difference(s)[/]: ", end="")
+        console.print(blocking[0].fix, markup=False, highlight=False)
         raise typer.Exit(code=1)
     console.print("[green]compatible[/]: same prep settings and consortium key")
 

@@ -42,7 +42,8 @@ import pandas as pd
 import tomli_w
 
 from fedqsar.config import config_hash, to_dict
-from fedqsar.errors import ConfigError, ManifestMismatchError
+from fedqsar.compatibility import check_manifests
+from fedqsar.errors import ConfigError
 from fedqsar.evaluation.config import EvalConfig
 from fedqsar.evaluation.intervals import small_task_intervals
 from fedqsar.evaluation.predictions import read_predictions, write_predictions
@@ -66,15 +67,6 @@ class ProtocolResult:
     uplift: pd.DataFrame
     timings: pd.DataFrame
     files: dict[str, Path] = field(default_factory=dict)
-
-
-def _check_same_preparation(prepared: Mapping[str, PreparedSet]) -> None:
-    hashes = {name: p.manifest.get("prep_hash") for name, p in prepared.items()}
-    if len(set(hashes.values())) > 1:
-        raise ManifestMismatchError(
-            f"partners were prepared with different settings: {hashes}",
-            "prepare every partner with the same PrepConfig and key (fedqsar manifest-diff)",
-        )
 
 
 def metrics_table(
@@ -185,8 +177,9 @@ def run_protocol(
     ConfigError
         If ``train_cfg.test_fold`` is None (there is nothing to evaluate on), or ``out``
         already holds a finished evaluation.
-    ManifestMismatchError
-        If the partners' PreparedSets were prepared with different settings.
+    IncompatiblePartnersError
+        If the partners' PreparedSets may not be combined (``fedqsar.compatibility``: prep
+        settings, consortium key id, fingerprint width, format version).
     """
     if train_cfg.test_fold is None:
         raise ConfigError(
@@ -201,7 +194,7 @@ def run_protocol(
         )
     folders = {name: Path(folder) for name, folder in sorted(partners.items())}
     prepared = {name: PreparedSet.load(folder) for name, folder in folders.items()}
-    _check_same_preparation(prepared)
+    check_manifests({n: p.manifest for n, p in prepared.items()}, {n: p.n_bits for n, p in prepared.items()})
     test_fold = int(train_cfg.test_fold)
     run = EvaluationRun(
         prepared,

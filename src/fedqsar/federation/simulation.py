@@ -5,7 +5,9 @@ partner running fedqsar's ClientApp, and fedqsar's ServerApp in this process. Ea
 private state lives in ``out/partners/<name>/`` (its own folder, as on its own machine); the
 server writes ``out/checkpoints/``, ``out/ledger.sqlite`` and ``out/server.json``. After the
 run this driver - not the server - gathers each partner's local history into
-``out/history.csv``. Flower's own log goes to ``out/flower.log``, never to stdout.
+``out/history.csv``. Flower's own log goes to ``out/flower.log``, never to stdout. Every
+process the run starts (Ray's servers, agents and workers) is ended when it returns, and also
+when this process is killed (``containment.contained``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 import pandas as pd
 
 from fedqsar.config import save_toml
-from fedqsar.errors import FederationError
+from fedqsar.errors import FedQSARError, FederationError
 from fedqsar.federation.client_app import PartitionTable, build_client_app
 from fedqsar.federation.config import FederationConfig
+from fedqsar.federation.containment import contained
 from fedqsar.federation.guards import check_compatible, handshake_summary
 from fedqsar.federation.partner import MODEL_DIR, PartnerPaths, manifest_and_bits, read_history, selected_model
 from fedqsar.federation.personalised import PERSONALISED_DIR
@@ -160,9 +163,15 @@ def run_simulation(
     cpus = int(num_cpus or os.cpu_count() or 1)
     backend_config = {
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-        "init_args": {"num_cpus": cpus, "num_gpus": 0, "logging_level": "ERROR", "log_to_driver": False},
+        "init_args": {
+            "num_cpus": cpus,
+            "num_gpus": 0,
+            "logging_level": "ERROR",
+            "log_to_driver": False,
+            "include_dashboard": False,  # Ray keeps only its minimal API server; no dashboard UI
+        },
     }
-    with flower_logs_to(out / FLOWER_LOG):
+    with flower_logs_to(out / FLOWER_LOG), contained():  # no Ray process outlives the run, even on SIGKILL
         try:
             flower_run_simulation(
                 server_app=server_app,
@@ -172,7 +181,7 @@ def run_simulation(
             )
         except RuntimeError as exc:
             cause = exc.__cause__
-            if isinstance(cause, FederationError):
+            if isinstance(cause, FedQSARError):  # raised by fedqsar's server logic inside Flower
                 raise cause from exc
             raise FederationError(f"Flower simulation failed: {exc}", f"see {out / FLOWER_LOG}") from exc
     return collect_run(out, table)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fedqsar.errors import ConfigError, ManifestMismatchError
+from fedqsar.errors import ConfigError, IncompatiblePartnersError
 from fedqsar.evaluation.config import EvalConfig, RandomForestConfig
 from fedqsar.evaluation.protocol import run_protocol
 from fedqsar.evaluation.uplift import UPLIFT_COLUMNS, UpliftConfig
@@ -81,5 +81,16 @@ def test_protocol_refuses_mixed_preparations(tmp_path: Path) -> None:
     odd = synthetic_prepared(n=100, seed=9)
     odd.manifest = {"prep_hash": "other"}
     partners["odd"] = odd.save(tmp_path / "prepared" / "odd")
-    with pytest.raises(ManifestMismatchError, match="different settings"):
+    with pytest.raises(IncompatiblePartnersError, match="prep_hash"):
         run_protocol(partners, MODEL, TRAIN, FederationConfig(), EVAL, tmp_path / "r")
+
+
+def test_protocol_refuses_a_partner_keyed_differently_with_the_same_prep_hash(tmp_path: Path) -> None:
+    """The prep hash does not include the key: pooled training must not mix differently keyed bits."""
+    partners = _partners(tmp_path, 2)
+    odd = synthetic_prepared(n=100, seed=9)
+    odd.manifest = {"prep_hash": "synthetic", "key_id": "ffffffffffffffff"}
+    partners["odd"] = odd.save(tmp_path / "prepared" / "odd")
+    with pytest.raises(IncompatiblePartnersError, match="key_id") as info:
+        run_protocol(partners, MODEL, TRAIN, FederationConfig(), EVAL, tmp_path / "r")
+    assert "'odd'" in info.value.what and not (tmp_path / "r" / "evaluation").exists()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
-from fedqsar.errors import FederationError, IncompatiblePartnersError, MalformedUpdateError
+from fedqsar.errors import CompatibilityError, FederationError, IncompatiblePartnersError, MalformedUpdateError
 from fedqsar.federation.checkpoint import completed_rounds, latest_checkpoint, load_checkpoint, save_checkpoint
 from fedqsar.federation.config import DPConfig, FederationConfig, SecAggConfig
 from fedqsar.federation.guards import check_compatible, handshake_summary
@@ -78,7 +78,7 @@ def test_guard_accepts_identical_settings() -> None:
 def test_guard_names_the_difference(other, named) -> None:
     with pytest.raises(IncompatiblePartnersError, match="'A' and 'C'") as info:
         check_compatible({"A": _summary(), "B": _summary(), "C": _summary(**other)})
-    assert named in info.value.what and isinstance(info.value, FederationError)
+    assert named in info.value.what and isinstance(info.value, CompatibilityError) and info.value.exit_code == 3
 
 
 def test_checkpoints_resume_from_latest_complete_round(tmp_path: Path) -> None:
