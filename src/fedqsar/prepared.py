@@ -18,6 +18,7 @@ Only this module writes or reads those files, so the format lives in one place.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fedqsar.errors import PreparedSetError
+from fedqsar.integrity import load_json_object, read_artefact
 
 FORMAT_VERSION = 1
 TASK_COLUMNS = (
@@ -170,7 +172,9 @@ class PreparedSet:
         Raises
         ------
         PreparedSetError
-            If the folder or one of its files is missing or inconsistent.
+            If the folder or one of its files is missing or the files disagree.
+        CorruptArtefactError
+            If a file is truncated or not in its format (names the file).
         """
         folder = Path(folder)
         if not folder.is_dir():
@@ -180,28 +184,42 @@ class PreparedSet:
         missing = [name for name in FILES if not (folder / name).is_file()]
         if missing:
             raise PreparedSetError(f"{folder} lacks {missing}", "re-run `fedqsar prepare` into an empty folder")
-        try:
-            prepared = cls(
-                X=sp.load_npz(folder / "X.npz").tocsr(),
-                Y=sp.load_npz(folder / "Y.npz").tocsr(),
-                censor=sp.load_npz(folder / "censor.npz").tocsr(),
-                compounds=pd.read_parquet(folder / "compounds.parquet"),
-                tasks=pd.read_parquet(folder / "tasks.parquet"),
-                accounting=json.loads((folder / "accounting.json").read_text(encoding="utf-8")),
-                manifest=json.loads((folder / "manifest.json").read_text(encoding="utf-8")),
-            )
-        except (OSError, ValueError) as exc:
-            raise PreparedSetError(f"cannot read PreparedSet {folder}: {exc}", "re-run `fedqsar prepare`") from exc
+        fix = f"re-run `fedqsar prepare` for this partner into a new folder (do not edit {folder} by hand)"
+
+        def read(name: str, reader: Callable[[Path], Any]) -> Any:
+            return read_artefact(folder / name, reader, "PreparedSet file", fix)
+
+        prepared = cls(
+            X=read("X.npz", _load_csr),
+            Y=read("Y.npz", _load_csr),
+            censor=read("censor.npz", _load_csr),
+            compounds=read("compounds.parquet", pd.read_parquet),
+            tasks=read("tasks.parquet", pd.read_parquet),
+            accounting=read("accounting.json", load_json_object),
+            manifest=read("manifest.json", load_json_object),
+        )
         prepared.validate()
         return prepared
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
-    """Only the manifest of a PreparedSet folder (cheap; used by federation guards)."""
+    """Only the manifest of a PreparedSet folder (cheap; used by federation guards).
+
+    Raises
+    ------
+    PreparedSetError
+        If there is no manifest.
+    CorruptArtefactError
+        If it is not a JSON object.
+    """
     path = Path(folder) / "manifest.json"
     if not path.is_file():
         raise PreparedSetError(f"{path} does not exist", "point at a folder written by `fedqsar prepare`")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_artefact(path, load_json_object, "PreparedSet manifest", "re-run `fedqsar prepare` for this partner")
+
+
+def _load_csr(path: Path) -> sp.csr_matrix:
+    return sp.load_npz(path).tocsr()
 
 
 def _keep_explicit(matrix: sp.spmatrix, dtype: type) -> sp.csr_matrix:

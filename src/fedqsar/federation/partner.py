@@ -3,10 +3,12 @@
 Everything here stays on the partner's machine. The private state folder holds
 
 * ``private_round_NNNN.safetensors``: ``Trainer.state_dict()`` (head, its optimiser
-  moments, epoch) after round NNNN; the latest two are kept. A round the server re-runs after
-  a restart starts again from the state *before* that round, so no round trains twice;
+  moments, epoch) after round NNNN, and ``private_round_NNNN.json``, written after it, with its
+  sha256 (the completion marker; checked before the state is loaded); the latest two are
+  kept. A round the server re-runs after a restart starts again from the state *before* that
+  round, so no round trains twice;
 * ``history.csv``: round, partner, metric, value (local training loss, validation metrics);
-  a re-run round's rows replace the earlier ones when read;
+  a re-run round's rows replace the earlier ones, so every (round, metric) is in it once;
 * ``best_model/`` + ``best.json``: partner-local model selection, the counterpart of local
   early stopping: when ``TrainConfig.early_stopping_patience > 0`` the partner keeps the
   model (global trunk + own head) of the round with its lowest validation loss, measured
@@ -29,8 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from safetensors.torch import load_file, save_file
 
+from fedqsar.errors import CorruptArtefactError
+from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.regularisers import ProximalPull
@@ -93,7 +98,7 @@ class PartnerRuntime:
         self.trainer = Trainer(self.model, {paths.partner: self.prepared}, train_cfg, hooks=hooks)
         state_file = latest_private_state(paths.state_dir, before_round)
         if state_file is not None:
-            self.trainer.load_state_dict(load_file(str(state_file)))
+            self.trainer.load_state_dict(load_private_state(state_file))
 
     @property
     def n_examples(self) -> int:
@@ -168,27 +173,37 @@ class PartnerRuntime:
         )
 
     def save_private_state(self, round_number: int) -> None:
-        """Write the private state after ``round_number``; keep it and the one before."""
+        """Write the private state after ``round_number`` (+ its sha256 marker); keep it and the one before."""
         folder = self.paths.state_dir
         folder.mkdir(parents=True, exist_ok=True)
         name = PRIVATE_STATE.format(round_number)
         tmp = folder / f".{name}.tmp"
         save_file({k: v.contiguous() for k, v in self.trainer.state_dict().items()}, str(tmp))
         tmp.replace(folder / name)
+        marker = (folder / name).with_suffix(".json")
+        tmp_marker = folder / f".{marker.name}.tmp"
+        tmp_marker.write_text(
+            json.dumps({"round": int(round_number), "sha256": file_sha256(folder / name)}), encoding="utf-8"
+        )
+        tmp_marker.replace(marker)
         for other, path in _private_states(folder).items():
             if other > round_number or other < round_number - 1:
+                path.with_suffix(".json").unlink(missing_ok=True)
                 path.unlink(missing_ok=True)
 
     def append_history(self, round_number: int, values: dict[str, float]) -> None:
+        """Record ``values`` for ``round_number``; rows of a re-run round replace the earlier ones."""
         path = self.paths.state_dir / HISTORY
         path.parent.mkdir(parents=True, exist_ok=True)
-        new = not path.is_file()
-        with path.open("a", newline="", encoding="utf-8") as handle:
+        replaced = {(str(round_number), self.paths.partner, metric) for metric in values}
+        rows = [row for row in _history_rows(path) if tuple(row[:3]) not in replaced]
+        rows += [[str(round_number), self.paths.partner, metric, repr(float(v))] for metric, v in values.items()]
+        tmp = path.with_name(f".{HISTORY}.tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            if new:
-                writer.writerow(HISTORY_COLUMNS)
-            for metric, value in values.items():
-                writer.writerow([round_number, self.paths.partner, metric, repr(float(value))])
+            writer.writerow(HISTORY_COLUMNS)
+            writer.writerows(rows)
+        tmp.replace(path)
 
     def save_final_model(self) -> Path:
         """Write ``model/``: the final global trunk + own head."""
@@ -216,25 +231,60 @@ def selected_model(state_dir: Path) -> Path:
 
 
 def read_history(state_dir: Path) -> pd.DataFrame:
-    """A partner's local history (round, partner, metric, value); a re-run round's last rows win."""
+    """A partner's local history (round, partner, metric, value), one row per (round, metric).
+
+    Raises
+    ------
+    CorruptArtefactError
+        If ``history.csv`` is not the table this module writes.
+    """
     path = Path(state_dir) / HISTORY
     if not path.is_file():
         return pd.DataFrame(columns=list(HISTORY_COLUMNS))
-    history = pd.read_csv(path)
-    return history.drop_duplicates(subset=["round", "partner", "metric"], keep="last").reset_index(drop=True)
+    fix = f"delete {path}; the partner writes it again in the next run"
+    history = read_artefact(path, pd.read_csv, "partner history", fix)
+    if list(history.columns) != list(HISTORY_COLUMNS):
+        raise CorruptArtefactError(path, f"partner history {path} has columns {list(history.columns)}", fix)
+    return history
+
+
+def _history_rows(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    return [row for row in rows[1:] if len(row) == len(HISTORY_COLUMNS)]
 
 
 def _private_states(folder: Path) -> dict[int, Path]:
+    """Round -> private state file, for the states whose sha256 marker was written (complete ones)."""
     out = {}
     for path in Path(folder).glob("private_round_*.safetensors"):
         try:
-            out[int(path.stem.rsplit("_", 1)[1])] = path
+            round_number = int(path.stem.rsplit("_", 1)[1])
         except ValueError:
             continue
+        if path.with_suffix(".json").is_file():
+            out[round_number] = path
     return out
 
 
 def latest_private_state(folder: Path, before_round: int | None = None) -> Path | None:
-    """The newest private state file of a round < ``before_round`` (any round if None)."""
+    """The newest complete private state file of a round < ``before_round`` (any round if None)."""
     states = {r: p for r, p in _private_states(folder).items() if before_round is None or r < before_round}
     return states[max(states)] if states else None
+
+
+def load_private_state(path: Path) -> dict[str, torch.Tensor]:
+    """A private state file, after checking it against the sha256 recorded beside it.
+
+    Raises
+    ------
+    ChecksumError, CorruptArtefactError
+        If the file or its marker was truncated or changed.
+    """
+    fix = "restore the partner's state folder from a backup, or start the run again in a new --out folder"
+    marker = read_artefact(path.with_suffix(".json"), load_json_object, "private state record", fix)
+    check_sha256(path, marker.get("sha256"), fix)
+    return read_artefact(path, lambda p: load_file(str(p)), "private state", fix)
+

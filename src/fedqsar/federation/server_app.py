@@ -33,7 +33,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedqsar.config import config_hash, from_dict, to_dict
 from fedqsar.errors import FederationError
-from fedqsar.federation.checkpoint import latest_checkpoint, save_checkpoint, trunk_sha256
+from fedqsar.federation.checkpoint import Checkpoint, latest_checkpoint, save_checkpoint, trunk_sha256
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.guards import check_compatible
 from fedqsar.federation.payload import TrunkSpec
@@ -147,9 +147,11 @@ class FederationServer:
         legacy = LegacyContext(context, ServerConfig(num_rounds=cfg.rounds), strategy, SimpleClientManager())
         set_trunk(legacy, spec, start_trunk)
         workflow = self._fit_workflow(spec, max_weight)
+        if checkpoint is not None:
+            self._resume_from(checkpoint, strategy, workflow)
 
         def after_round(round_number: int, seconds: float) -> None:
-            self._after_round(round_number, seconds, current_trunk(legacy, spec), strategy, ledger)
+            self._after_round(round_number, seconds, legacy, spec, strategy, workflow, ledger)
 
         def converged(round_number: int) -> bool:
             return self._converged(strategy.last_improving)
@@ -171,6 +173,18 @@ class FederationServer:
     def _converged(self, improving: float | None) -> bool:
         """No partner still improving (patience > 0 and the round's signal below ``IMPROVING_THRESHOLD``)."""
         return self.plan.fed_cfg.patience > 0 and improving is not None and float(improving) < IMPROVING_THRESHOLD
+
+    def _resume_from(self, checkpoint: Checkpoint, strategy: GuardedStrategy, workflow: Any) -> None:
+        """What the rounds up to the checkpoint recorded: timings, participants, improvement, refusals, strategy state."""
+        for key, entry in checkpoint.meta.get("rounds", {}).items():
+            self.round_seconds[int(key)] = float(entry["seconds"])
+            self.participants[int(key)] = list(entry["participants"])
+            self.improving[int(key)] = entry.get("improving")
+        strategy.resume_from(checkpoint.server_state, checkpoint.meta)
+        if hasattr(workflow, "rejected"):
+            workflow.rejected[:] = [
+                (int(r), int(n), str(why)) for r, n, why in checkpoint.meta.get("rejected_updates", [])
+            ]
 
     def _handshake(self, grid: Grid, nodes: list[int]) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
         by_node = handshake(grid, nodes, self.plan.message_config(), self.plan.message_timeout_s)
@@ -237,9 +251,21 @@ class FederationServer:
         return ledger
 
     def _after_round(
-        self, round_number: int, seconds: float, trunk: dict[str, np.ndarray], strategy: GuardedStrategy, ledger: Ledger
+        self,
+        round_number: int,
+        seconds: float,
+        legacy: LegacyContext,
+        spec: TrunkSpec,
+        strategy: GuardedStrategy,
+        workflow: Any,
+        ledger: Ledger,
     ) -> None:
         cfg = self.plan.fed_cfg
+        # The global trunk continues as the float32 arrays a checkpoint holds, so that a run resumed
+        # from a checkpoint continues exactly as an uninterrupted one.
+        trunk = {name: np.asarray(value, dtype=np.float32) for name, value in current_trunk(legacy, spec).items()}
+        set_trunk(legacy, spec, trunk)
+        strategy.use_global(spec.to_list(trunk))
         self.round_seconds[round_number] = seconds
         names = sorted(self.node_names.get(node, str(node)) for node in strategy.last_participants)
         self.participants[round_number] = names
@@ -251,7 +277,23 @@ class FederationServer:
                 self.plan.run_dir / CHECKPOINTS,
                 round_number,
                 trunk,
-                {"config_hash": self.plan.config_hash(), "participants": names, "improving": strategy.last_improving},
+                {
+                    "config_hash": self.plan.config_hash(),
+                    "participants": names,
+                    "improving": strategy.last_improving,
+                    "rounds": {
+                        str(r): {
+                            "seconds": self.round_seconds[r],
+                            "participants": self.participants[r],
+                            "improving": self.improving.get(r),
+                        }
+                        for r in sorted(self.round_seconds)
+                    },
+                    "refused_rounds": strategy.rejections,
+                    "rejected_updates": list(getattr(workflow, "rejected", [])),
+                    "dp_releases": strategy.privacy.releases if strategy.privacy is not None else 0,
+                },
+                strategy.server_state(),
             )
             ledger.append("round", {"round": round_number, "participants": names, "aggregate_hash": digest})
         if self.plan.progress is not None:
@@ -276,8 +318,8 @@ class FederationServer:
             "converged": self.last_round < self.plan.fed_cfg.rounds
             or self._converged(self.improving.get(self.last_round)),
             "improving": self.improving,
-            "round_seconds": self.round_seconds,
-            "participants": self.participants,
+            "round_seconds": {r: self.round_seconds[r] for r in sorted(self.round_seconds)},
+            "participants": {r: self.participants[r] for r in sorted(self.participants)},
             "refused_rounds": strategy.rejections,
             "rejected_updates": getattr(workflow, "rejected", []),
             "final_trunk_sha256": trunk_sha256(final),

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from fedqsar.config import save_toml
-from fedqsar.errors import FedQSARError, FederationError
+from fedqsar.errors import FederationError, FedQSARError
 from fedqsar.federation.client_app import PartitionTable, build_client_app
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.containment import contained

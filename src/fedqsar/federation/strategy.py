@@ -79,6 +79,11 @@ class PrivacyLedger:
         self._accountant.compose(self._event)
 
     @property
+    def releases(self) -> int:
+        """Noisy aggregates accounted so far."""
+        return int(self._accountant.num_releases)
+
+    @property
     def epsilon(self) -> float:
         return self._accountant.get_epsilon(self.dp.delta) if self._accountant.num_releases else 0.0
 
@@ -196,6 +201,33 @@ class GuardedStrategy(Strategy):
         LOGGER.warning("round %d refused: %s; the global trunk stays as it was", server_round, reason)
         self.rejections.append((server_round, reason))
         return None, {}
+
+    # ------------------------------------------------------------------ resume
+    SERVER_STATE_FIELDS = ("m_t", "v_t")  # FedOpt family (FedAdam): the server's moments
+
+    def server_state(self) -> dict[str, np.ndarray]:
+        """Arrays of the inner strategy's own state, ``{}`` when it keeps none (FedAvg, FedProx)."""
+        state: dict[str, np.ndarray] = {}
+        for name in self.SERVER_STATE_FIELDS:
+            for i, array in enumerate(getattr(self.inner, name, None) or []):
+                state[f"{name}/{i:04d}"] = np.asarray(array)
+        return state
+
+    def resume_from(self, server_state: dict[str, np.ndarray], record: dict[str, Any]) -> None:
+        """Continue a checkpointed run: the strategy's state, refused rounds and DP releases so far."""
+        for name in self.SERVER_STATE_FIELDS:
+            arrays = [server_state[k] for k in sorted(server_state) if k.startswith(f"{name}/")]
+            if arrays:
+                setattr(self.inner, name, arrays)
+        self.rejections = [(int(r), str(reason)) for r, reason in record.get("refused_rounds", [])]
+        if self.privacy is not None:
+            for _ in range(int(record.get("dp_releases", 0))):
+                self.privacy.spend_round()
+
+    def use_global(self, arrays: list[np.ndarray]) -> None:
+        """Make the strategy's own copy of the global model (FedAdam's) the float32 trunk checkpoints hold."""
+        if hasattr(self.inner, "current_weights"):
+            self.inner.current_weights = [np.array(a, dtype=np.float32) for a in arrays]
 
     def configure_evaluate(self, server_round: int, parameters: Parameters, client_manager: ClientManager) -> list:
         return []

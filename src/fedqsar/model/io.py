@@ -4,6 +4,11 @@ No pickle anywhere. ``config.json`` carries the network shape, the training sett
 heads, the partner the model was trained for, and the PreparedSet's identity: its prep hash,
 the sha256 of its manifest, the consortium key id and the prep config itself, so that
 ``predict`` standardises and fingerprints new structures exactly as ``prepare`` did.
+
+``config.json`` is written last and records the sha256 of ``model.safetensors`` and
+``tasks.parquet`` (``files``); :func:`load_model` checks both before reading them, so
+weights overwritten after training (even with a file of the same size) are refused with a
+:class:`~fedqsar.errors.ChecksumError` instead of predicting nonsense.
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from fedqsar.config import from_dict, to_dict
-from fedqsar.errors import ConfigError, ModelFileError
+from fedqsar.errors import ConfigError, CorruptArtefactError, ModelFileError
+from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 
@@ -72,6 +77,7 @@ def save_model(
     save_file(
         tensors, str(folder / WEIGHTS_FILE), metadata={"format": "fedqsar-model", "format_version": str(FORMAT_VERSION)}
     )
+    tasks_df.sort_values("task_id").reset_index(drop=True).to_parquet(folder / TASKS_FILE, index=False)
     config = {
         "format_version": FORMAT_VERSION,
         "n_bits": model.n_bits,
@@ -83,9 +89,11 @@ def save_model(
         "manifest_hash": manifest_hash(prep_manifest),
         "key_id": prep_manifest.get("key_id"),
         "prep_config": prep_manifest.get("prep_config", {}),
+        "files": {name: file_sha256(folder / name) for name in (WEIGHTS_FILE, TASKS_FILE)},
     }
-    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True, default=str), encoding="utf-8")
-    tasks_df.sort_values("task_id").reset_index(drop=True).to_parquet(folder / TASKS_FILE, index=False)
+    tmp = folder / f".{CONFIG_FILE}.tmp"
+    tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    tmp.replace(folder / CONFIG_FILE)
     return folder
 
 
@@ -105,32 +113,45 @@ def load_model(folder: Path) -> SavedModel:
     Raises
     ------
     ModelFileError
-        If a file is missing or unreadable, or the weights do not fit the stored configuration.
+        If a file is missing, or the weights do not fit the stored configuration.
+    ChecksumError
+        If ``model.safetensors`` or ``tasks.parquet`` differs from the sha256 recorded at saving.
+    CorruptArtefactError
+        If a file is truncated or malformed.
     """
     folder = Path(folder)
     fix = "point --model at a folder written by `fedqsar train` (or re-train the model)"
     missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE, TASKS_FILE) if not (folder / name).is_file()]
     if missing:
         raise ModelFileError(f"model folder {folder} lacks {missing}", fix)
-    try:
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-        model_cfg = from_dict(ModelConfig, config["model_config"], where="config.json model_config")
-        train_cfg = from_dict(TrainConfig, config["train_config"], where="config.json train_config")
-        heads = {name: HeadSpec.from_tasks(pd.DataFrame({"kind": kinds})) for name, kinds in config["heads"].items()}
-        tasks = pd.read_parquet(folder / TASKS_FILE)
-        tensors = load_file(str(folder / WEIGHTS_FILE))
-    except (OSError, ValueError, KeyError, TypeError, ConfigError, SafetensorError) as exc:
-        raise ModelFileError(f"cannot read model folder {folder}: {exc}", fix) from exc
+    config = read_artefact(folder / CONFIG_FILE, load_json_object, "model config", fix)
     if int(config.get("format_version", -1)) != FORMAT_VERSION:
         raise ModelFileError(
             f"model format {config.get('format_version')} is not {FORMAT_VERSION}",
             "re-train with this version of fedqsar",
         )
-    model = MultitaskModel(int(config["n_bits"]), model_cfg, heads)
+    recorded = config.get("files") if isinstance(config.get("files"), dict) else {}
+    altered = "the model folder was altered after it was saved: restore it from a backup, or re-train the model"
+    for name in (WEIGHTS_FILE, TASKS_FILE):
+        check_sha256(folder / name, recorded.get(name), altered)
+    try:
+        n_bits = int(config["n_bits"])
+        model_cfg = from_dict(ModelConfig, config["model_config"], where="config.json model_config")
+        train_cfg = from_dict(TrainConfig, config["train_config"], where="config.json train_config")
+        heads = {name: HeadSpec.from_tasks(pd.DataFrame({"kind": kinds})) for name, kinds in config["heads"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
+        raise CorruptArtefactError(
+            folder / CONFIG_FILE, f"model config {folder / CONFIG_FILE} is malformed: {exc}", fix
+        ) from exc
+    tasks = read_artefact(folder / TASKS_FILE, pd.read_parquet, "model tasks table", fix)
+    tensors = read_artefact(folder / WEIGHTS_FILE, lambda path: load_file(str(path)), "model weights", fix)
+    model = MultitaskModel(n_bits, model_cfg, heads)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        raise ModelFileError(f"weights in {folder / WEIGHTS_FILE} do not fit its config.json: {exc}", fix) from exc
+        raise CorruptArtefactError(
+            folder / WEIGHTS_FILE, f"weights in {folder / WEIGHTS_FILE} do not fit its config.json: {exc}", fix
+        ) from exc
     model.eval()
     return SavedModel(
         model=model,

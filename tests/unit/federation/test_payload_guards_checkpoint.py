@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters, parameters_to_ndarrays
 
-from fedqsar.errors import CompatibilityError, FederationError, IncompatiblePartnersError, MalformedUpdateError
+from fedqsar.errors import (
+    ChecksumError,
+    CompatibilityError,
+    FederationError,
+    IncompatiblePartnersError,
+    MalformedUpdateError,
+)
 from fedqsar.federation.checkpoint import completed_rounds, latest_checkpoint, load_checkpoint, save_checkpoint
 from fedqsar.federation.config import DPConfig, FederationConfig, SecAggConfig
 from fedqsar.federation.guards import check_compatible, handshake_summary
@@ -95,8 +101,9 @@ def test_tampered_checkpoint_is_refused(tmp_path: Path) -> None:
     save_checkpoint(tmp_path, 1, TRUNK, {})
     save_checkpoint(tmp_path / "other", 1, {k: v * 2 for k, v in TRUNK.items()}, {})
     (tmp_path / "round_0001.safetensors").write_bytes((tmp_path / "other" / "round_0001.safetensors").read_bytes())
-    with pytest.raises(FederationError, match="sha256"):
+    with pytest.raises(ChecksumError, match="round_0001.safetensors was changed") as info:
         load_checkpoint(tmp_path, 1)
+    assert "delete round_0001.json" in info.value.fix and info.value.exit_code == 4
 
 
 class _Proxy:

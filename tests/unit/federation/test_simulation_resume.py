@@ -1,7 +1,10 @@
 """A server killed mid-round (SIGKILL of the whole simulation process, after the partners
 trained round 3 but before it was aggregated) and restarted: the run resumes from the round-2
 checkpoint, round 3 runs again from the partners' state before it, and no round is counted
-twice - not in checkpoints, not in the ledger, not in a partner's training."""
+twice - not in checkpoints, not in the ledger, not in a partner's training or history - while
+``server.json`` keeps every round. The resumed run ends with exactly (bit for bit, tolerance 0)
+the trunk and heads of an uninterrupted run with the same seed, and nothing the killed run
+started (Ray's servers, agents, workers) survives it."""
 
 from __future__ import annotations
 
@@ -10,19 +13,24 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from safetensors.torch import load_file
 
-from fedqsar.federation.checkpoint import completed_rounds
+from fedqsar.federation.checkpoint import completed_rounds, load_checkpoint
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.simulation import run_simulation
 from fedqsar.ledger import read_entries, verify
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.io import load_model
 
-MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
+MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.1)
 TRAIN = TrainConfig(batch_size=64, lr=1e-2)
-FED = FederationConfig(rounds=4)  # SecAgg+ on (default)
+FED = FederationConfig(rounds=4)  # SecAgg+ on (default): its stochastic rounding must be reproducible too
 
 KILLED_RUN = """
 import json, os, signal, sys
@@ -36,51 +44,88 @@ def die_in_round_3(rnd, arrays, counts):
         os.kill(os.getpid(), signal.SIGKILL)
 
 partners = {k: Path(v) for k, v in json.loads(sys.argv[1]).items()}
-run_simulation(partners, ModelConfig(hidden_sizes=(32,), dropout=0.0), TrainConfig(batch_size=64, lr=1e-2),
+run_simulation(partners, ModelConfig(hidden_sizes=(32,), dropout=0.1), TrainConfig(batch_size=64, lr=1e-2),
                FederationConfig(rounds=4), Path(sys.argv[2]), observer=die_in_round_3, num_cpus=2)
 """
 
 
-def _kill_session(session_id: int) -> None:
-    """Kill what the killed server left behind: every process of its session (its Ray workers)."""
+def marked_processes(marker: str) -> list[int]:
+    """Processes whose environment carries ``FEDQSAR_TEST_MARK=marker`` (everything the test's child started)."""
+    needle = f"FEDQSAR_TEST_MARK={marker}".encode()
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.getsid(int(entry)) == session_id:
-                    os.kill(int(entry), signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+                if needle in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                    found.append(int(entry))
+            except OSError:
                 continue
+    return found
 
 
-def test_server_killed_and_restarted_resumes_without_double_counting(
-    partners4: dict[str, Path], tmp_path: Path
-) -> None:
+def survivors_after(marker: str, seconds: float = 20.0) -> list[str]:
+    """Command lines of marked processes still alive after ``seconds`` (the sentinel needs a moment)."""
+    deadline = time.monotonic() + seconds
+    while marked_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    lines = []
+    for pid in marked_processes(marker):
+        try:
+            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120])
+        except OSError:
+            continue
+    return lines
+
+
+def _history_keys(out: Path, partner: str) -> pd.DataFrame:
+    return pd.read_csv(out / "partners" / partner / "history.csv")
+
+
+def test_server_killed_and_restarted_resumes_exactly(partners4: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "run"
+    marker = uuid.uuid4().hex
     server = subprocess.Popen(
         [sys.executable, "-c", KILLED_RUN, json.dumps({k: str(v) for k, v in partners4.items()}), str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        env={**os.environ, "FEDQSAR_TEST_MARK": marker},
     )
-    try:
-        _, stderr = server.communicate(timeout=600)
-    finally:
-        _kill_session(server.pid)
+    _, stderr = server.communicate(timeout=600)
     assert server.returncode == -signal.SIGKILL, stderr[-2000:]
+    assert survivors_after(marker) == []  # Ray's agents and workers died with the killed server
     assert completed_rounds(out / "checkpoints") == [1, 2]
     assert all((out / "partners" / p / "private_round_0003.safetensors").is_file() for p in "ABCD")  # trained round 3
 
     run = run_simulation(partners4, MODEL, TRAIN, FED, out, num_cpus=2)
 
     assert completed_rounds(out / "checkpoints") == [1, 2, 3, 4]
-    assert sorted(run.summary["round_seconds"]) == ["3", "4"]
+    summary = json.loads((out / "server.json").read_text())
+    assert sorted(summary["round_seconds"]) == ["1", "2", "3", "4"]  # rounds 1-2 (killed run) kept
+    assert {r: sorted(p) for r, p in summary["participants"].items()} == {str(r): list("ABCD") for r in range(1, 5)}
     entries = read_entries(out / "ledger.sqlite")
     assert [e.payload["round"] for e in entries if e.kind == "round"] == [1, 2, 3, 4]
     assert [e.payload["from_round"] for e in entries if e.kind == "resume"] == [3]
     assert verify(out / "ledger.sqlite").complete
-    losses = run.history[run.history.metric == "train_loss"]
-    assert sorted(losses.groupby("partner")["round"].apply(list).sum()) == sorted([1, 2, 3, 4] * 4)
     for partner in "ABCD":
+        history = _history_keys(out, partner)
+        assert not history.duplicated(["round", "partner", "metric"]).any()  # round 3 once, not twice
+        assert sorted(history[history.metric == "train_loss"]["round"]) == [1, 2, 3, 4]
         state = load_file(str(out / "partners" / partner / "private_round_0004.safetensors"))
         assert int(state["trainer.epoch"]) == 4  # 4 rounds x 1 local epoch: round 3 was not trained twice
+    assert sorted(run.history.groupby("partner")["round"].apply(lambda r: sorted(set(r))).sum()) == sorted(
+        [1, 2, 3, 4] * 4
+    )
+
+    straight = run_simulation(partners4, MODEL, TRAIN, FED, tmp_path / "straight", num_cpus=2)
+    assert straight.summary["final_trunk_sha256"] == run.summary["final_trunk_sha256"]
+    for r in (1, 2, 3, 4):
+        resumed, uninterrupted = (load_checkpoint(o / "checkpoints", r).trunk for o in (out, tmp_path / "straight"))
+        assert all(np.array_equal(resumed[k], uninterrupted[k]) for k in resumed)  # bit for bit, every round
+    for partner in "ABCD":
+        a, b = (
+            load_model(folder).model.state_dict()
+            for folder in (run.partner_models[partner], straight.partner_models[partner])
+        )
+        assert all(bool((a[k] == b[k]).all()) for k in a)  # the private heads too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from fedqsar.errors import ModelFileError, TrunkStateError
+from fedqsar.errors import ChecksumError, CorruptArtefactError, ModelFileError, TrunkStateError
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model, save_model
 from fedqsar.model.network import HeadSpec, MultitaskModel
@@ -109,8 +110,12 @@ def test_load_model_errors_say_what_to_do(tmp_path):
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     config["model_config"]["hidden_sizes"] = [99, 16]
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelFileError, match="do not fit"):
+    with pytest.raises(CorruptArtefactError, match="do not fit"):
         load_model(tmp_path / "m")
     (tmp_path / "m" / "model.safetensors").write_bytes(b"not a safetensors file")
-    with pytest.raises(ModelFileError, match="cannot read"):
+    with pytest.raises(ChecksumError, match="model.safetensors"):  # its recorded sha256 no longer matches
+        load_model(tmp_path / "m")
+    config["files"]["model.safetensors"] = hashlib.sha256(b"not a safetensors file").hexdigest()
+    (tmp_path / "m" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CorruptArtefactError, match="model weights .*model.safetensors is corrupt"):
         load_model(tmp_path / "m")
