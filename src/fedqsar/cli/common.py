@@ -32,6 +32,11 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def say(text: str, style: str | None = None) -> None:
+    """Print ``text`` as it is: no markup (SMILES like ``[nH]`` stay intact), no highlighting, never wrapped."""
+    console.print(Text(text, style=style or ""), soft_wrap=True, highlight=False)
+
+
 def print_error(exc: FedQSARError) -> None:
     """Write ``error: ...`` and ``fix: ...`` to stderr, never wrapped and never read as markup.
 

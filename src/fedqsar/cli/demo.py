@@ -5,14 +5,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
-from rich.console import Console
 
-from fedqsar.cli.common import StageProgress, console, reports_errors
-from fedqsar.cli.uplift_table import uplift_console_table
+from fedqsar.cli.common import StageProgress, console, reports_errors, say
 from fedqsar.config import load_toml
-from fedqsar.demo import DemoConfig, run_demo
 
 
 @reports_errors
@@ -33,19 +31,24 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Deal a public scenario to partners, prepare, federate, evaluate uplift, write the report."""
+    from rich.console import Console
+
+    from fedqsar.cli.uplift_table import uplift_console_table
+    from fedqsar.demo import DemoConfig, run_demo
+
     config = load_toml(DemoConfig, config_file) if config_file else DemoConfig()
-    overrides = {k: v for k, v in {"scenario": scenario, "max_compounds": max_compounds}.items() if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"scenario": scenario, "max_compounds": max_compounds}.items() if v is not None
+    }
     config = dataclasses.replace(config, **overrides)
     data = data_dir or (Path(os.environ["FEDQSAR_DATA"]) if os.environ.get("FEDQSAR_DATA") else None)
     with StageProgress(enabled=not quiet) as progress:
-        result = run_demo(
-            config, out, data_dir=data, n_jobs=jobs, say=console.print, progress=progress, overwrite=overwrite
-        )
+        result = run_demo(config, out, data_dir=data, n_jobs=jobs, say=say, progress=progress, overwrite=overwrite)
     wide = console if console.is_terminal else Console(width=120)  # logs and pipes: no truncated columns
     wide.print(uplift_console_table(result.protocol.uplift))
     timing = "  ".join(f"{stage} {seconds:.0f}s" for stage, seconds in result.seconds.items())
-    console.print(f"time per stage: {timing}")
-    console.print(f"[bold green]report:[/] {result.report.resolve()}")
+    say(f"time per stage: {timing}")
+    say(f"report: {result.report.resolve()}", style="bold green")
 
 
 def register(app: typer.Typer) -> None:

@@ -10,14 +10,16 @@ fedqsar deploy loopback --partner A=... --partner B=... --partner C=... --out RU
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fedqsar.cli.common import console, reports_errors
+from fedqsar.cli.common import console, reports_errors, say
 from fedqsar.errors import ConfigError, FederationError
-from fedqsar.federation import deployment as dep
-from fedqsar.federation.certs import DEFAULT_HOSTS, TlsFiles, create_all_node_keys, create_tls_certificates
+
+if TYPE_CHECKING:  # cryptography and the deployment helpers load when a subcommand runs
+    from fedqsar.federation import deployment as dep
+    from fedqsar.federation.certs import TlsFiles
 
 deploy_app = typer.Typer(
     help="Run fedqsar on a real Flower SuperLink and SuperNodes (TLS + node authentication).", no_args_is_help=True
@@ -44,6 +46,8 @@ def _parse_partners(items: list[str]) -> dict[str, Path]:
 
 
 def _tls_files(folder: Path) -> TlsFiles:
+    from fedqsar.federation.certs import TlsFiles
+
     files = TlsFiles(folder / "ca.pem", folder / "ca.key", folder / "server.pem", folder / "server.key")
     missing = [str(p) for p in (files.ca_cert, files.server_cert, files.server_key) if not p.is_file()]
     if missing:
@@ -57,16 +61,19 @@ def _tls_files(folder: Path) -> TlsFiles:
 @reports_errors
 def certs_command(
     out: Annotated[Path, typer.Option(help="Folder for ca.pem, ca.key, server.pem, server.key.")],
-    host: Annotated[list[str], typer.Option(help="Host name or IP the SuperLink is reached at (repeat).")] = list(
-        DEFAULT_HOSTS
-    ),
+    host: Annotated[
+        list[str] | None,
+        typer.Option(help="Host name or IP the SuperLink is reached at (repeat; default 127.0.0.1 and localhost)."),
+    ] = None,
     days: Annotated[int, typer.Option(help="Validity in days.")] = 30,
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
     """Create a test CA and a SuperLink server certificate (for tests and pilots, not production)."""
-    files = create_tls_certificates(out, host, days, overwrite)
-    console.print(f"CA certificate (give to every partner): {files.ca_cert}")
-    console.print(f"server certificate and key (SuperLink only): {files.server_cert}, {files.server_key}")
+    from fedqsar.federation.certs import DEFAULT_HOSTS, create_tls_certificates
+
+    files = create_tls_certificates(out, host or list(DEFAULT_HOSTS), days, overwrite)
+    say(f"CA certificate (give to every partner): {files.ca_cert}")
+    say(f"server certificate and key (SuperLink only): {files.server_cert}, {files.server_key}")
 
 
 @deploy_app.command("node-keys")
@@ -77,8 +84,10 @@ def node_keys_command(
     overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
 ) -> None:
     """Create one SuperNode authentication key pair (ECDSA P-384, OpenSSH format) per partner."""
+    from fedqsar.federation.certs import create_all_node_keys
+
     for name, files in create_all_node_keys(names, out, overwrite).items():
-        console.print(
+        say(
             f"{name}: private {files.private_key} (stays with {name}), public {files.public_key} (to the SuperLink operator)"
         )
 
@@ -86,6 +95,8 @@ def node_keys_command(
 @deploy_app.command("app-dir")
 def app_dir_command() -> None:
     """Print the Flower app folder to pass to `flwr run`."""
+    from fedqsar.federation import deployment as dep
+
     typer.echo(str(dep.app_dir()))
 
 
@@ -105,6 +116,8 @@ def commands_command(
     profile: ProfileOpt = "warm",
 ) -> None:
     """Print the commands of a deployment: SuperLink, registration, one SuperNode per partner, run."""
+    from fedqsar.federation import deployment as dep
+
     spec = dep.DeploymentSpec(
         Path("."),
         _tls_files(tls),
@@ -124,6 +137,8 @@ def commands_command(
 def _node_specs(
     partners: dict[str, Path], keys: Path, state_root: Path, ports: list[int] | None = None
 ) -> list[dep.NodeSpec]:
+    from fedqsar.federation import deployment as dep
+
     nodes = []
     for index, (name, prepared) in enumerate(partners.items()):
         private, public = keys / name, keys / f"{name}.pub"
@@ -140,6 +155,8 @@ def _node_specs(
 def _command_sections(
     spec: dep.DeploymentSpec, nodes: list[dep.NodeSpec], run_dir: Path, rounds: int
 ) -> list[tuple[str, list[str]]]:
+    from fedqsar.federation import deployment as dep
+
     env = "export FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1 FLWR_TELEMETRY_ENABLED=0 FLWR_DISABLE_UPDATE_CHECK=1"
     if spec.profile == "warm":
         env += f" FLWR_SUPEREXEC_TASK_POLL_INTERVAL={spec.poll_interval} FEDQSAR_NODE_POLL={spec.poll_interval}"
@@ -177,6 +194,8 @@ def loopback_command(
     timeout: Annotated[float, typer.Option(help="Seconds allowed for the run.")] = 1800.0,
 ) -> None:
     """Run a whole deployment on this machine (SuperLink + one SuperNode per partner, TLS + auth)."""
+    from fedqsar.federation import deployment as dep
+    from fedqsar.federation.certs import create_all_node_keys, create_tls_certificates
     from fedqsar.ledger import verify
     from fedqsar.prepared import read_manifest
 
@@ -202,14 +221,12 @@ def loopback_command(
         run_config["config"] = str(config.resolve())
     with dep.LoopbackDeployment(spec) as deployment:
         deployment.start_federation(nodes)
-        console.print(f"SuperLink {spec.superlink_address} and {len(nodes)} SuperNodes up; running {rounds} rounds")
+        say(f"SuperLink {spec.superlink_address} and {len(nodes)} SuperNodes up; running {rounds} rounds")
         outcome = deployment.run(dep.app_dir(), run_config, timeout)
     if outcome.returncode != 0:
         raise FederationError(f"flwr run exited with {outcome.returncode}", f"see the logs in {out / 'logs'}")
     result = verify(out / "run")
-    console.print(
-        f"done in {outcome.seconds:.1f} s; ledger OK ({result.n_entries} entries, head {result.head_hash[:16]})"
-    )
+    say(f"done in {outcome.seconds:.1f} s; ledger OK ({result.n_entries} entries, head {result.head_hash[:16]})")
 
 
 def register(app: typer.Typer) -> None:

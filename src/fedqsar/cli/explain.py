@@ -6,11 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fedqsar.cli.common import console, reports_errors
-from fedqsar.errors import KeyFileError
-from fedqsar.model.io import load_model
-from fedqsar.prep.keys import load_key
-from fedqsar.trust.explain import explain_smiles
+from fedqsar.cli.common import reports_errors, say
 
 
 @reports_errors
@@ -24,27 +20,23 @@ def explain(
     ),
 ) -> None:
     """Colour the atoms of SMILES by how much they push the model's prediction for TASK."""
-    saved = load_model(model)
-    consortium_key = load_key(key)
-    if saved.key_id and saved.key_id != consortium_key.key_id:
-        raise KeyFileError(
-            f"key {key} has id {consortium_key.key_id}, the model was trained on data keyed {saved.key_id}",
-            "pass the consortium key used by `fedqsar prepare` for this model's data",
-        )
-    result = explain_smiles(saved, smiles, task, consortium_key, out)
-    console.print(
-        f"{result.task} ({result.kind}): prediction [bold]{result.prediction:.3g}[/] for {result.standardised_smiles}"
-    )
+    from fedqsar.inference import InferencePipeline
+    from fedqsar.model.io import load_model
+    from fedqsar.prep.keys import load_key
+
+    saved = load_model(model)  # the model's problems first: a key is only checked against a model
+    result = InferencePipeline(saved, load_key(key)).explain(smiles, task, out)
+    say(f"{result.task} ({result.kind}): prediction {result.prediction:.3g} for {result.standardised_smiles}")
     if result.trust:
-        flag = "in domain" if result.trust.get("in_domain") else "[bold red]OUT OF DOMAIN[/]"
-        console.print(f"domain similarity {result.trust.get('domain_similarity', float('nan')):.2f} ({flag})")
+        flag = "in domain" if result.trust.get("in_domain") else "OUT OF DOMAIN"
+        say(f"domain similarity {result.trust.get('domain_similarity', float('nan')):.2f} ({flag})")
     if result.deletion_top_change is not None:
-        console.print(
+        say(
             f"deleting the top atoms' bits changes it by {result.deletion_top_change:.3g}; "
             f"random bits of the same count by {result.deletion_random_change:.3g}"
         )
     for kind, path in result.files.items():
-        console.print(f"  {kind}: {path}")
+        say(f"  {kind}: {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
-from fedqsar.cli.common import StageProgress, console, reports_errors
+from fedqsar.cli.common import StageProgress, console, reports_errors, say
 from fedqsar.config import from_dict
 from fedqsar.errors import ConfigError
 from fedqsar.federation.config import STRATEGY_NAMES, FederationConfig
-from fedqsar.federation.simulation import FederatedRun, run_simulation
 from fedqsar.model.config import ModelConfig, TrainConfig
+
+if TYPE_CHECKING:  # Flower, Ray and torch load when the verb runs, not for --help
+    from fedqsar.federation.simulation import FederatedRun
 
 SUMMARY_METRICS = ("val_auc_roc", "val_auc_pr", "val_rmse", "val_loss")
 
@@ -102,6 +103,8 @@ def federate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
 ) -> None:
     """Train one model per partner (shared trunk, private heads) with Flower; only trunk updates leave a partner."""
+    from fedqsar.federation.simulation import run_simulation
+
     overrides = {"rounds": rounds, "local_epochs": local_epochs, "strategy": strategy, "wire_dtype": wire_dtype}
     fed_cfg, model_cfg, train_cfg = _configs(read_tables(config_file), overrides, secagg, dp, dp_noise, dp_clip)
     folders = partner_folders(list(partners) + list(more_partners or []))
@@ -112,6 +115,8 @@ def federate(
 
 
 def _print_summary(run: FederatedRun, fed_cfg: FederationConfig) -> None:
+    from rich.table import Table
+
     history = run.history
     last = history[history["round"] == history["round"].max()]
     rounds = int(run.summary.get("rounds", fed_cfg.rounds))
@@ -129,19 +134,15 @@ def _print_summary(run: FederatedRun, fed_cfg: FederationConfig) -> None:
     console.print(table)
     seconds = run.summary.get("round_seconds", {})
     if seconds:
-        console.print(
+        say(
             f"{len(seconds)} round(s), median {sorted(seconds.values())[len(seconds) // 2]:.2f} s per round; "
             f"secure aggregation: {'SecAgg+' if fed_cfg.secagg.enabled else 'off'}"
         )
     if run.summary.get("dp_epsilon") is not None:
-        console.print(
-            f"differential privacy: epsilon {run.summary['dp_epsilon']:.3g} at delta {run.summary['dp_delta']:g}"
-        )
+        say(f"differential privacy: epsilon {run.summary['dp_epsilon']:.3g} at delta {run.summary['dp_delta']:g}")
     for partner, folder in sorted(run.partner_models.items()):
-        console.print(f"  {partner}: model {folder}")
-    console.print(
-        f"history {run.out / 'history.csv'}, ledger {run.out / 'ledger.sqlite'}, Flower log {run.out / 'flower.log'}"
-    )
+        say(f"  {partner}: model {folder}")
+    say(f"history {run.out / 'history.csv'}, ledger {run.out / 'ledger.sqlite'}, Flower log {run.out / 'flower.log'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fedqsar.cli.common import console, reports_errors
-from fedqsar.prep.keys import generate_key, save_key
+from fedqsar.cli.common import reports_errors, say
 
 
 @reports_errors
@@ -16,10 +15,12 @@ def keygen(
     force: bool = typer.Option(False, "--force", help="overwrite an existing key file (its key is lost)"),
 ) -> None:
     """Create a consortium key; share the file with the partners only, never the server."""
+    from fedqsar.prep.keys import generate_key, save_key
+
     key = generate_key()
     save_key(key, out, overwrite=force)
-    console.print(f"wrote consortium key {out}  key id [bold]{key.key_id}[/]")
-    console.print("share this file with the partners only (never with the server); compare key ids to check it")
+    say(f"wrote consortium key {out}  key id {key.key_id}")
+    say("share this file with the partners only (never with the server); compare key ids to check it")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from fedqsar.cli.common import console, reports_errors
-from fedqsar.ledger import read_entries, resolve_ledger_path, verify
+from fedqsar.cli.common import console, reports_errors, say
 
 ledger_app = typer.Typer(help="Inspect and verify a run's hash-chained ledger.", no_args_is_help=True)
 
@@ -21,12 +19,14 @@ RunArg = Annotated[Path, typer.Argument(help="Run folder (or its federation/ fol
 @reports_errors
 def verify_command(run: RunArg) -> None:
     """Recompute the hash chain; exit 0 if intact, non-zero naming the first bad entry."""
+    from fedqsar.ledger import verify
+
     result = verify(run)
     state = "complete (ends with run_end)" if result.complete else "open (no run_end yet)"
-    console.print(f"[bold green]ledger OK[/]: {result.n_entries} entries, {state}")
-    console.print(f"file: {result.path}")
-    console.print(f"head hash: {result.head_hash}")
-    console.print("kinds: " + ", ".join(f"{kind}={count}" for kind, count in sorted(result.kinds.items())))
+    say(f"ledger OK: {result.n_entries} entries, {state}", style="bold green")
+    say(f"file: {result.path}")
+    say(f"head hash: {result.head_hash}")
+    say("kinds: " + ", ".join(f"{kind}={count}" for kind, count in sorted(result.kinds.items())))
 
 
 @ledger_app.command("show")
@@ -36,6 +36,10 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print every entry as one JSON line.")] = False,
 ) -> None:
     """List the entries (use `verify` to check them)."""
+    from rich.table import Table
+
+    from fedqsar.ledger import read_entries, resolve_ledger_path
+
     entries = read_entries(resolve_ledger_path(run))
     if as_json:
         for entry in entries:

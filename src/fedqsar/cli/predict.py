@@ -3,32 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import typer
 
-from fedqsar.cli.common import console, reports_errors
+from fedqsar.cli.common import reports_errors, say
 from fedqsar.errors import InputFileError, InputSchemaError
-from fedqsar.model.io import load_model
-from fedqsar.model.predict_smiles import STATUS_REJECTED, predict_smiles
-from fedqsar.prep.keys import load_key
-from fedqsar.prep.readers import read_csv
-from fedqsar.trust import has_trust
-from fedqsar.trust.predict_columns import trust_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DEFAULT_ID_COLUMN = "compound_id"
 
 
-def _read_smiles(path: Path, column: str | None) -> tuple[pd.DataFrame, str]:
+def _read_input(path: Path, smiles_column: str | None, id_column: str | None) -> tuple[pd.DataFrame, str, str | None]:
+    """The input table, its SMILES column and its id column (``compound_id`` when present, or ``--id-column``)."""
+    from fedqsar.prep.readers import read_csv
+
     if not path.is_file():
         raise InputFileError(f"input file {path} does not exist", "check the path given to --input")
     frame = read_csv(path)  # delimiter sniffed, every cell a string, empty cells NaN
     lowered = {c.lower(): c for c in frame.columns}
-    name = column if column is not None else lowered.get("smiles") or lowered.get("canonical_smiles")
+    name = smiles_column if smiles_column is not None else lowered.get("smiles") or lowered.get("canonical_smiles")
     if name is None or name not in frame.columns:
         raise InputSchemaError(
-            f"{path} has no SMILES column {column or 'smiles'!r} (columns: {list(frame.columns)})",
+            f"{path} has no SMILES column {smiles_column or 'smiles'!r} (columns: {list(frame.columns)})",
             "name the column with --smiles-column",
         )
-    return frame, name
+    if id_column is not None and id_column not in frame.columns:
+        raise InputSchemaError(f"{path} has no column {id_column!r}", f"columns are {list(frame.columns)}")
+    ident = id_column if id_column is not None else lowered.get(DEFAULT_ID_COLUMN)
+    return frame, name, ident
 
 
 @reports_errors
@@ -42,7 +47,11 @@ def predict(
     smiles_column: str | None = typer.Option(
         None, "--smiles-column", help="SMILES column (default: 'smiles', any case)"
     ),
-    id_column: str | None = typer.Option(None, "--id-column", help="column copied into the output to identify rows"),
+    id_column: str | None = typer.Option(
+        None,
+        "--id-column",
+        help=f"column copied into the output to identify rows (default: '{DEFAULT_ID_COLUMN}' when the input has it)",
+    ),
     jobs: int = typer.Option(1, "--jobs", "-j", help="processes for standardisation (-1: all cores)"),
     confidence: float | None = typer.Option(
         None,
@@ -50,28 +59,28 @@ def predict(
         help="confidence of prediction sets / intervals when the model folder has trust artefacts (default 0.9)",
     ),
 ) -> None:
-    """Standardise and fingerprint new SMILES as `prepare` did, and predict every task."""
-    saved = load_model(model)
-    frame, column = _read_smiles(input_file, smiles_column)
-    if id_column is not None and id_column not in frame.columns:
-        raise InputSchemaError(f"{input_file} has no column {id_column!r}", f"columns are {list(frame.columns)}")
-    key = load_key(key_file)
-    result = predict_smiles(saved, frame[column].tolist(), key, n_jobs=jobs)
-    if has_trust(model):  # trust step (fedqsar.trust): intervals / sets, calibrated probabilities, domain
-        result = pd.concat([result, trust_columns(saved, result, key, confidence)], axis=1)
-    if id_column is not None:
-        result.insert(1, id_column, frame[id_column].to_numpy())
+    """Standardise and fingerprint new SMILES as `prepare` did, and predict every task (rows in input order)."""
+    from fedqsar.inference import STATUS_REJECTED, InferencePipeline
+    from fedqsar.model.io import load_model
+    from fedqsar.prep.keys import load_key
+
+    saved = load_model(model)  # the model's problems first: a key is only checked against a model
+    pipeline = InferencePipeline(saved, load_key(key_file))
+    frame, column, ident = _read_input(input_file, smiles_column, id_column)
+    result = pipeline.predict(frame[column].tolist(), n_jobs=jobs, confidence=confidence)
+    if ident is not None:
+        result.insert(1, ident if ident not in result.columns else f"input_{ident}", frame[ident].to_numpy())
     out = out or Path(f"{input_file.stem}.predictions.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     result.to_csv(out, index=False)
     n_rejected = int((result["status"] == STATUS_REJECTED).sum())
-    console.print(
+    say(
         f"{len(result)} molecules, {len(result) - n_rejected} predicted, {n_rejected} rejected "
-        f"(reasons in column 'reason'); {len(saved.tasks)} tasks -> {out}"
+        f"(reasons in column 'reason'); {len(pipeline.tasks)} tasks -> {out}"
     )
     if n_rejected:
         counts = result.loc[result["status"] == STATUS_REJECTED, "reason"].value_counts()
-        console.print("rejected: " + ", ".join(f"{reason} {count}" for reason, count in counts.items()))
+        say("rejected: " + ", ".join(f"{reason} {count}" for reason, count in counts.items()))
 
 
 def register(app: typer.Typer) -> None:

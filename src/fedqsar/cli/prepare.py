@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from fedqsar.cli.common import StageProgress, console, reports_errors
+from fedqsar.cli.common import StageProgress, console, reports_errors, say
 from fedqsar.config import load_toml, save_toml
 from fedqsar.errors import InputSchemaError
 from fedqsar.prep.config import PrepConfig
-from fedqsar.prep.keys import ConsortiumKey, generate_key, load_key, save_key
-from fedqsar.prep.pipeline import PrepareResult, prepare
-from fedqsar.prep.wide import wide_to_long
+
+if TYPE_CHECKING:  # RDKit and pandas load when the verb runs, not for --help
+    from fedqsar.prep.keys import ConsortiumKey
+    from fedqsar.prep.pipeline import PrepareResult
 
 
 @reports_errors
@@ -46,6 +47,8 @@ def prepare_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
 ) -> None:
     """Standardise, fingerprint (keyed), fold, harmonise values and build tasks for one partner."""
+    from fedqsar.prep.pipeline import prepare
+
     config = load_toml(PrepConfig, config_file) if config_file else PrepConfig()
     key = _key_for(key_file, out)
     with tempfile.TemporaryDirectory(prefix="fedqsar-wide-") as scratch:
@@ -57,12 +60,14 @@ def prepare_command(
     save_toml(config, out / "prep_config.toml")
     _print_summary(result)
     if result.prepared.n_compounds == 0:
-        console.print(f"[bold red]no usable rows:[/] every input row was rejected; see {out / 'rejected.csv'}")
+        say(f"no usable rows: every input row was rejected; see {out / 'rejected.csv'}", style="bold red")
         raise typer.Exit(code=1)
 
 
 def _widened(inputs: list[Path], scratch: Path, smiles: str, ident: str | None, columns: list[str] | None) -> Path:
     """Wide files -> one long Parquet file in a scratch folder (never inside the PreparedSet)."""
+    from fedqsar.prep.wide import wide_to_long
+
     if len(inputs) != 1:
         raise InputSchemaError("--wide takes exactly one --input file", "convert and prepare one wide file at a time")
     long_file = scratch / "long.parquet"
@@ -73,23 +78,25 @@ def _widened(inputs: list[Path], scratch: Path, smiles: str, ident: str | None, 
 
 
 def _key_for(key_file: Path | None, out: Path) -> ConsortiumKey:
+    from fedqsar.prep.keys import generate_key, load_key, save_key
+
     if key_file is not None:
         return load_key(key_file)
     new_file = out.with_name(out.name + ".key")
     if new_file.is_file():
         key = load_key(new_file)
-        console.print(f"no --key given: reusing the key {new_file} (id {key.key_id}) created by an earlier prepare")
+        say(f"no --key given: reusing the key {new_file} (id {key.key_id}) created by an earlier prepare")
         return key
     key = generate_key()
     save_key(key, new_file)
-    console.print(
-        f"[yellow]no --key given: created a new consortium key {new_file} (id {key.key_id}).[/] "
-        "Give this file to your partners (never the server) so that all of you prepare with the same key."
-    )
+    say(f"no --key given: created a new consortium key {new_file} (id {key.key_id}).", style="yellow")
+    say("Give this file to your partners (never the server) so that all of you prepare with the same key.")
     return key
 
 
 def _print_summary(result: PrepareResult) -> None:
+    from rich.table import Table
+
     accounting = result.prepared.accounting
     table = Table(title=f"PreparedSet {result.out}", show_header=True)
     table.add_column("what")
@@ -109,8 +116,8 @@ def _print_summary(result: PrepareResult) -> None:
     table.add_row("compounds per fold", " ".join(f"{int(f)}:{int(n)}" for f, n in folds.items()))
     console.print(table)
     timing = "  ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.seconds.items())
-    console.print(f"time per stage: {timing}")
-    console.print(f"rejected rows with reasons: {result.out / 'rejected.csv'}")
+    say(f"time per stage: {timing}")
+    say(f"rejected rows with reasons: {result.out / 'rejected.csv'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from fedqsar.cli.common import console, reports_errors
+from fedqsar.cli.common import reports_errors, say
 
 
 @reports_errors
@@ -21,8 +21,8 @@ def report(
     from fedqsar.report import write_report  # matplotlib loads only when the verb runs
 
     path = write_report(run_dir, out)
-    console.print(f"report written to [bold]{path}[/]")
-    console.print(f"open it with a browser: file://{path.resolve()}")
+    say(f"report written to {path}")
+    say(f"open it with a browser: file://{path.resolve()}")
 
 
 def register(app: typer.Typer) -> None:

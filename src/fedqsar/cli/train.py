@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import typer
-from rich.table import Table
 
-from fedqsar.cli.common import console, reports_errors
+from fedqsar.cli.common import console, reports_errors, say
 from fedqsar.config import load_toml, save_toml
 from fedqsar.errors import ConfigError, ModelFileError
 from fedqsar.model.config import ModelConfig, TrainConfig
-from fedqsar.model.io import CONFIG_FILE, save_model
-from fedqsar.model.metrics import aggregate_metrics
-from fedqsar.model.network import HeadSpec, MultitaskModel
-from fedqsar.model.training import EpochLog, fit
-from fedqsar.prepared import PreparedSet
-from fedqsar.trust.model_adapter import fit_trust_for_saved_model
+
+if TYPE_CHECKING:  # heavy imports happen when the verb runs, not for --help
+    import pandas as pd
+    from rich.table import Table
+
+    from fedqsar.model.training import EpochLog
 
 TABLE_METRICS = {
     "classification": ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier"),
@@ -51,7 +50,7 @@ def _configs(
     try:
         if hidden:
             model_cfg = dataclasses.replace(model_cfg, hidden_sizes=tuple(int(h) for h in hidden.split(",")))
-        overrides = {
+        overrides: dict[str, Any] = {
             k: v
             for k, v in {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}.items()
             if v is not None
@@ -64,6 +63,9 @@ def _configs(
 
 def _metrics_tables(long_df: pd.DataFrame, tasks: pd.DataFrame, fold: int) -> list[Table]:
     """One rich table per task kind: task, counts, then that kind's metrics."""
+    import pandas as pd
+    from rich.table import Table
+
     wide = long_df.pivot_table(index="task", columns="metric", values="value", aggfunc="first")
     counts = {"classification": ("n", "n_positive"), "regression": ("n", "n_uncensored")}
     tables = []
@@ -103,7 +105,15 @@ def train(
     threads: int = typer.Option(2, "--threads", help="torch CPU threads"),
 ) -> None:
     """Train a local model on one PreparedSet; print and save validation metrics per task."""
+    import pandas as pd
     import torch
+
+    from fedqsar.model.io import CONFIG_FILE, save_model
+    from fedqsar.model.metrics import aggregate_metrics
+    from fedqsar.model.network import HeadSpec, MultitaskModel
+    from fedqsar.model.training import fit
+    from fedqsar.prepared import PreparedSet
+    from fedqsar.trust.model_adapter import fit_trust_for_saved_model
 
     torch.set_num_threads(max(1, threads))
     if (out / CONFIG_FILE).exists() and not force:
@@ -112,14 +122,14 @@ def train(
     prepared = PreparedSet.load(data)
     partner = partner or data.resolve().name
     model = MultitaskModel(prepared.n_bits, model_cfg, {partner: HeadSpec.from_tasks(prepared.tasks)})
-    console.print(
+    say(
         f"training {partner!r}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks, "
         f"hidden {model_cfg.hidden_sizes}, up to {train_cfg.epochs} epochs; validation fold {train_cfg.validation_fold}, "
         f"test fold {train_cfg.test_fold} held out"
     )
 
     def report(log: EpochLog) -> None:
-        console.print(
+        say(
             f"epoch {log.epoch:3d}  train loss {log.train_loss:.4f}  validation loss {log.validation_loss:.4f}  "
             f"{log.n_rows / max(log.seconds, 1e-9):,.0f} rows/s"
         )
@@ -137,12 +147,12 @@ def train(
     if not summary.empty:
         console.print("aggregation-weighted means over tasks passing quorum:")
         console.print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    console.print(
+    say(
         f"best epoch {result.best_epoch} (validation loss {result.best_validation_loss:.4f}"
         f"{', stopped early' if result.stopped_early else ''}); model written to {out}"
     )
     trust = fit_trust_for_saved_model(out, prepared)  # trust step: conformal calibration on the validation fold
-    console.print(f"trust artefacts (conformal calibration, applicability domain) written to {trust}")
+    say(f"trust artefacts (conformal calibration, applicability domain) written to {trust}")
 
 
 def register(app: typer.Typer) -> None:

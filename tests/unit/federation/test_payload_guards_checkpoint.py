@@ -115,7 +115,7 @@ class _Proxy:
 def _results(arrays_list, counts):
     return [
         (_Proxy(i), FitRes(Status(Code.OK, ""), ndarrays_to_parameters(a), n, {}))
-        for i, (a, n) in enumerate(zip(arrays_list, counts))
+        for i, (a, n) in enumerate(zip(arrays_list, counts, strict=True))
     ]
 
 
@@ -149,6 +149,39 @@ def test_dp_noise_and_epsilon_grow_with_rounds() -> None:
     assert 0 < eps1 < strategy.privacy.epsilon
     ledger = PrivacyLedger(DPConfig(enabled=True, noise_multiplier=1.0, delta=1e-5), 4)
     assert ledger.epsilon == 0.0
+
+
+def test_fedadam_and_dp_state_survive_a_checkpoint(tmp_path: Path) -> None:
+    """A strategy resumed from a checkpoint continues exactly: FedAdam's moments, refused rounds, DP releases."""
+    cfg = FederationConfig(strategy="fedadam", min_partners=2, server_lr=0.1, secagg=SecAggConfig(enabled=False))
+    updates = [
+        [[np.full((8, 4), float(i + r), np.float32), np.full(4, float(r - i), np.float32)] for i in range(3)]
+        for r in range(4)
+    ]
+
+    def run(strategy, rounds, start):
+        for r in rounds:
+            aggregated, _ = strategy.aggregate_fit(r, _results(updates[r], [1, 2, 3]), [])
+            start = parameters_to_ndarrays(aggregated)
+            strategy.use_global(start)
+        return start
+
+    straight = build_strategy(cfg, SPEC.to_list(TRUNK), SPEC, 3, {})
+    expected = run(straight, range(4), SPEC.to_list(TRUNK))
+    first = build_strategy(cfg, SPEC.to_list(TRUNK), SPEC, 3, {})
+    halfway = run(first, range(2), SPEC.to_list(TRUNK))
+    first.rejections.append((1, "a refusal"))
+    save_checkpoint(tmp_path, 2, SPEC.to_dict(halfway), {"refused_rounds": first.rejections}, first.server_state())
+    checkpoint = load_checkpoint(tmp_path, 2)
+    assert sorted(checkpoint.server_state) == ["m_t/0000", "m_t/0001", "v_t/0000", "v_t/0001"]
+    resumed = build_strategy(cfg, list(checkpoint.trunk.values()), SPEC, 3, {})
+    resumed.resume_from(checkpoint.server_state, checkpoint.meta)
+    assert resumed.rejections == [(1, "a refusal")]
+    assert all(np.array_equal(a, b) for a, b in zip(run(resumed, range(2, 4), None), expected, strict=True))
+    dp = FederationConfig(min_partners=1, dp=DPConfig(enabled=True, clipping_norm=1.0, noise_multiplier=1.0))
+    accounted = build_strategy(dp, SPEC.to_list(TRUNK), SPEC, 4, {})
+    accounted.resume_from({}, {"dp_releases": 3})
+    assert accounted.privacy.releases == 3 and accounted.privacy.epsilon > 0
 
 
 def test_float16_wire_halves_bytes_and_reads_back_as_float32() -> None:

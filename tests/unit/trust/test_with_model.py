@@ -10,10 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from fedqsar.cli.main import app
+from fedqsar.errors import KeyMismatchError
+from fedqsar.inference import InferencePipeline
 from fedqsar.model.io import load_model
 from fedqsar.prep.keys import save_key
 from fedqsar.trust import annotate_predictions, load_trust, report_tables
-from fedqsar.trust.explain import explain_smiles
 from fedqsar.trust.model_adapter import fit_trust_for_saved_model, model_functions
 
 from ._real import KEY, biogen_rppb, trained_model
@@ -141,39 +142,52 @@ def test_calibration_rows_are_the_validation_fold(model_folder) -> None:
     assert artefacts.reference.shape[0] == prepared.rows_in_folds([0, 1, 2]).size
 
 
-def test_explain_smiles_reports_trust_for_the_compound(model_folder, tmp_path: Path) -> None:
+def test_explain_reports_trust_for_the_compound(model_folder, tmp_path: Path) -> None:
     _, folder, training_smiles = model_folder
-    result = explain_smiles(load_model(folder), training_smiles, "rPPB_high", KEY, tmp_path)
+    result = InferencePipeline.load(folder, KEY).explain(training_smiles, "rPPB_high", tmp_path)
     assert result.kind == "classification" and 0.0 <= result.prediction <= 1.0
     assert {"domain_similarity", "in_domain", "rPPB_high:set", "rPPB_high:p_calibrated"} <= set(result.trust)
     assert result.trust["nearest_similarity"] == pytest.approx(1.0)  # this compound is a training compound
 
 
-def test_trust_columns_for_the_predict_table(model_folder) -> None:
-    """The predict CLI's table -> trust columns; fingerprints rebuilt from std SMILES are the prepare ones."""
+def test_pipeline_trust_columns_match_the_prepared_fingerprints(model_folder) -> None:
+    """The pipeline's trust columns equal ``annotate_predictions`` on the fingerprints ``prepare`` computes;
+    a rejected structure gets empty trust columns (no embedding distance, no domain verdict)."""
     from fedqsar.prep.structures import process_structures
-    from fedqsar.trust.predict_columns import trust_columns
 
     from ._real import PREP
 
     _, folder, training_smiles = model_folder
     saved = load_model(folder)
+    pipeline = InferencePipeline(saved, KEY)
     smiles = [training_smiles, SMILES, "not a smiles", "CCO"]
+    featurised = pipeline.featurise(smiles)
     batch = process_structures(smiles, PREP, KEY)
+    assert (featurised.X != batch.X).nnz == 0
+    values = pipeline.values(featurised)
+    columns = pipeline.trust_columns(featurised, values)
     predict, embed = model_functions(saved.model, saved.partner)
-    values = predict(batch.X).astype(float)
-    rejected = np.array([r is not None for r in batch.reasons])
-    values[rejected] = np.nan
-    names = saved.tasks.sort_values("task_id")["task_name"].tolist()
-    table = pd.concat(
-        [pd.DataFrame({"std_smiles": [s or "" for s in batch.std_smiles]}), pd.DataFrame(values, columns=names)], axis=1
+    ok = [0, 1, 3]
+    expected = annotate_predictions(load_trust(folder), predict(batch.X[ok]), batch.X[ok], embed=embed)
+    got = columns.loc[ok].reset_index(drop=True)
+    got["in_domain"] = got["in_domain"].astype(bool)
+    pd.testing.assert_frame_equal(got, expected)
+    assert np.isnan(values[2]).all() and featurised.reasons[2] is not None
+    rejected = columns.loc[2]
+    assert (
+        pd.isna(rejected["embedding_distance"]) and pd.isna(rejected["in_domain"]) and rejected["rPPB_high:set"] == ""
     )
-    columns = trust_columns(saved, table, KEY)
-    expected = annotate_predictions(load_trust(folder), values, batch.X, embed=embed)
-    pd.testing.assert_frame_equal(columns, expected)
-    assert rejected[2] and columns.loc[2, "rPPB:low"] != columns.loc[2, "rPPB:low"]  # NaN for the rejected row
-    assert not columns.loc[2, "in_domain"]
+    assert pd.isna(rejected.drop("rPPB_high:set")).all()
     assert columns.loc[0, "nearest_similarity"] == pytest.approx(1.0)
+
+
+def test_every_inference_entry_point_checks_the_key(model_folder, tmp_path: Path) -> None:
+    from fedqsar.prep.keys import generate_key
+
+    _, folder, training_smiles = model_folder
+    with pytest.raises(KeyMismatchError, match="key id"):
+        InferencePipeline.load(folder, generate_key())  # predict, trust columns and explain all start here
+    assert not (tmp_path / "rPPB.svg").exists()
 
 
 def test_predict_cli_adds_trust_columns(model_folder, tmp_path: Path) -> None:
@@ -203,4 +217,5 @@ def test_predict_cli_adds_trust_columns(model_folder, tmp_path: Path) -> None:
         written.columns
     )
     assert written.loc[2, "status"] == "rejected" and written.loc[2, "rPPB:low"] == ""
+    assert written.loc[2, "embedding_distance"] == "" and written.loc[2, "in_domain"] == ""
     assert float(written.loc[0, "rPPB:low"]) <= float(written.loc[0, "rPPB"]) <= float(written.loc[0, "rPPB:high"])

@@ -1,0 +1,27 @@
+"""Inference on new structures with a saved model: one pipeline for predict, trust and explain.
+
+``InferencePipeline.load(model_folder, key)`` checks the consortium key against the model,
+rebuilds the model's preparation (standardisation + its featuriser) and its trust artefacts;
+then ``predict(smiles)`` gives predictions with trust columns, ``explain(smiles, task, out)``
+atom-level explanations. Structures are standardised and featurised once per call.
+
+Modules
+-------
+featurisers  registry: the model's prep config -> the step that turns standardised structures
+             into the model's input (keyed ECFP today)
+pipeline     InferencePipeline, Featurised
+explain      Explanation, task_column, the files an explanation writes
+"""
+
+from fedqsar.inference.featurisers import FEATURISERS, Featuriser, featuriser_for
+from fedqsar.inference.pipeline import STATUS_OK, STATUS_REJECTED, Featurised, InferencePipeline
+
+__all__ = [
+    "FEATURISERS",
+    "STATUS_OK",
+    "STATUS_REJECTED",
+    "Featurised",
+    "Featuriser",
+    "InferencePipeline",
+    "featuriser_for",
+]

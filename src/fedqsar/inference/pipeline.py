@@ -1,0 +1,232 @@
+"""``InferencePipeline``: a saved model + the consortium key -> predictions, trust columns, explanations.
+
+Built once from (model folder, key), it holds everything inference needs and checks it up
+front: the key is the one the model's training data was prepared with (else
+:class:`~fedqsar.errors.KeyMismatchError`), the model records its preparation settings, the
+featuriser for them exists and gives the model's input width, and the trust artefacts (when
+the folder has them) are read. Each call standardises and featurises its structures once
+(``prep.structures.process_structures``, the path ``prepare`` takes, then the featuriser step),
+and every output is aligned with the input positions.
+
+Rejected structures (unparsable, too large, ...) never stop a call: their row has
+``status = "rejected"``, the reason code, and empty prediction and trust columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fedqsar.config import from_dict
+from fedqsar.errors import ConfigError, InputSchemaError, KeyMismatchError, ModelFileError
+from fedqsar.inference.explain import Explanation, explain_row
+from fedqsar.inference.featurisers import Featuriser, featuriser_for
+from fedqsar.model.io import SavedModel, load_model
+from fedqsar.prep.config import PrepConfig
+from fedqsar.prep.keys import ConsortiumKey
+from fedqsar.prep.structures import process_structures
+from fedqsar.trust.annotate import annotate_predictions
+from fedqsar.trust.calibrate import TrustArtefacts
+from fedqsar.trust.model_adapter import model_functions
+from fedqsar.trust.store import has_trust, load_trust
+
+STATUS_OK, STATUS_REJECTED = "ok", "rejected"
+
+
+@dataclass(frozen=True)
+class Featurised:
+    """Inputs after the standardisation and featuriser steps (n = number of inputs).
+
+    Attributes
+    ----------
+    smiles, std_smiles, reasons
+        list (n,): the input, its standardised SMILES or None, the reject reason code or None.
+    X
+        CSR float32 (n, n_features): the model's input; empty rows for rejected inputs.
+    """
+
+    smiles: list[str | None]
+    std_smiles: list[str | None]
+    reasons: list[str | None]
+    X: sp.csr_matrix
+
+    @property
+    def ok(self) -> np.ndarray:
+        """bool (n,): the input was standardised and featurised."""
+        return np.array([reason is None for reason in self.reasons], dtype=bool)
+
+
+class InferencePipeline:
+    """Predict, annotate and explain new structures with one saved partner model.
+
+    Parameters
+    ----------
+    saved
+        A loaded model folder (``model.io.load_model``).
+    key
+        The consortium key its training data was prepared with.
+
+    Raises
+    ------
+    KeyMismatchError
+        If ``key`` is not the model's key.
+    ModelFileError
+        If the model does not record its preparation, or its featuriser does not give its input width.
+    """
+
+    def __init__(self, saved: SavedModel, key: ConsortiumKey) -> None:
+        if saved.key_id and key.key_id != saved.key_id:
+            raise KeyMismatchError(
+                f"key id {key.key_id} differs from the model's training key {saved.key_id}",
+                "pass the consortium key file used by `fedqsar prepare` for this model's data",
+            )
+        self.saved, self.key = saved, key
+        self.prep_config = _prep_config_of(saved)
+        self.featuriser: Featuriser = featuriser_for(self.prep_config, key)
+        if self.featuriser.n_features != saved.model.n_bits:
+            raise ModelFileError(
+                f"the model's featuriser gives {self.featuriser.n_features} features, the model reads "
+                f"{saved.model.n_bits}",
+                f"the model folder {saved.folder} is inconsistent; re-train it",
+            )
+        self.trust: TrustArtefacts | None = load_trust(saved.folder) if has_trust(saved.folder) else None
+        self._predict, self._embed = model_functions(saved.model, saved.partner)
+
+    @classmethod
+    def load(cls, model_folder: Path, key: ConsortiumKey) -> InferencePipeline:
+        """The pipeline of a model folder (see the class for what is checked)."""
+        return cls(load_model(model_folder), key)
+
+    @property
+    def tasks(self) -> pd.DataFrame:
+        """The model's tasks table, in column order."""
+        return self.saved.tasks.sort_values("task_id").reset_index(drop=True)
+
+    @property
+    def task_names(self) -> list[str]:
+        return self.tasks["task_name"].astype(str).tolist()
+
+    # ----------------------------------------------------------------- steps
+    def featurise(self, smiles: Sequence[str | None], n_jobs: int = 1) -> Featurised:
+        """Standardise (as ``prepare`` did) and featurise each input once."""
+        batch = process_structures(list(smiles), self.prep_config, self.key, n_jobs=n_jobs)
+        return Featurised(list(smiles), list(batch.std_smiles), list(batch.reasons), self.featuriser.features(batch))
+
+    def values(self, featurised: Featurised) -> np.ndarray:
+        """float64 (n, n_tasks): probability of class 1 or value in the task's unit; NaN for rejected rows."""
+        values = np.full((len(featurised.reasons), len(self.tasks)), np.nan)
+        ok = featurised.ok
+        if ok.any():
+            values[ok] = self._predict(featurised.X[np.flatnonzero(ok)]).astype(np.float64)
+        return values
+
+    def trust_columns(
+        self, featurised: Featurised, values: np.ndarray, confidence: float | None = None
+    ) -> pd.DataFrame:
+        """Uncertainty and domain columns (``trust.annotate``), n rows; empty for rejected rows.
+
+        Raises
+        ------
+        ModelFileError
+            If the model folder has no trust artefacts, or they name tasks the model does not predict.
+        """
+        if self.trust is None:
+            raise ModelFileError(
+                f"{self.saved.folder} has no trust artefacts",
+                "`fedqsar train` fits them for a model trained with a validation fold",
+            )
+        missing = [n for n in self.trust.tasks["task_name"].astype(str) if n not in self.task_names]
+        if missing:
+            raise ModelFileError(
+                f"the trust artefacts in {self.saved.folder} name tasks {missing[:5]} the model does not predict",
+                "re-fit the trust artefacts for this model",
+            )
+        order = [self.task_names.index(str(n)) for n in self.trust.tasks["task_name"]]
+        ok = np.flatnonzero(featurised.ok)
+        n = len(featurised.reasons)
+        columns = annotate_predictions(
+            self.trust, values[ok][:, order], featurised.X[ok], embed=self._embed, confidence=confidence
+        )
+        columns.index = ok
+        full = columns.reindex(range(n))  # rejected rows: NaN everywhere ...
+        for name in full.columns:  # ... shown as empty cells, of the column's kind
+            if name.endswith(":set"):
+                full[name] = full[name].fillna("")
+            elif name == "in_domain":
+                full[name] = full[name].astype("boolean")
+        return full
+
+    # ------------------------------------------------------------- outputs
+    def predict(self, smiles: Sequence[str | None], n_jobs: int = 1, confidence: float | None = None) -> pd.DataFrame:
+        """Predictions for new structures, in input order, with trust columns when the model has them.
+
+        Returns
+        -------
+        pandas.DataFrame
+            n rows: ``input_row``, ``status`` ("ok" / "rejected"), ``reason`` (reject code or ""),
+            ``std_smiles``, one column per task (probability of class 1, or value in the task's
+            unit; NaN when rejected), then the trust columns (``trust.annotate``; empty when rejected).
+        """
+        featurised = self.featurise(smiles, n_jobs=n_jobs)
+        values = self.values(featurised)
+        ok = featurised.ok
+        table = pd.DataFrame(
+            {
+                "input_row": np.arange(len(featurised.reasons)),
+                "status": np.where(ok, STATUS_OK, STATUS_REJECTED),
+                "reason": [reason or "" for reason in featurised.reasons],
+                "std_smiles": [s or "" for s in featurised.std_smiles],
+            }
+        )
+        parts = [table, pd.DataFrame(values, columns=self.task_names)]
+        if self.trust is not None:
+            parts.append(self.trust_columns(featurised, values, confidence))
+        return pd.concat(parts, axis=1)
+
+    def explain(self, smiles: str, task: str, out: Path) -> Explanation:
+        """Atom-level explanation of one structure's prediction for ``task`` (files written into ``out``).
+
+        Raises
+        ------
+        InputSchemaError
+            When the structure is rejected by standardisation (the reason code is given).
+        ConfigError
+            When the model has no such task.
+        """
+        featurised = self.featurise([smiles])
+        std_smiles = featurised.std_smiles[0]
+        if std_smiles is None:
+            raise InputSchemaError(
+                f"structure {smiles!r} was rejected: {featurised.reasons[0]}", "check the SMILES"
+            )
+        trust_row = None
+        if self.trust is not None:
+            trust_row = self.trust_columns(featurised, self.values(featurised)).iloc[0]
+        return explain_row(
+            self._predict,
+            featurised.X[0],
+            smiles,
+            std_smiles,
+            self.featuriser.atom_environments(std_smiles),
+            self.tasks,
+            task,
+            trust_row,
+            out,
+        )
+
+
+def _prep_config_of(saved: SavedModel) -> PrepConfig:
+    if not saved.prep_config:
+        raise ModelFileError(
+            f"model {saved.folder} does not record the preparation settings of its training data",
+            "re-train it with `fedqsar train --data PREPARED` on a folder written by `fedqsar prepare`",
+        )
+    try:
+        return from_dict(PrepConfig, saved.prep_config, where="config.json prep_config")
+    except ConfigError as exc:
+        raise ModelFileError(f"model {saved.folder} has an unreadable prep config: {exc.what}", exc.fix) from exc
