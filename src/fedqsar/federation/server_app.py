@@ -32,7 +32,7 @@ from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.serverapp import Grid, ServerApp
 
 from fedqsar.config import config_hash, from_dict, to_dict
-from fedqsar.errors import FederationError
+from fedqsar.errors import ConfigError, FederationError
 from fedqsar.federation.checkpoint import Checkpoint, latest_checkpoint, save_checkpoint, trunk_sha256
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.guards import check_compatible
@@ -346,7 +346,13 @@ def plan_from_run_config(context: Context) -> ServerPlan:
     run_config = context.run_config
     tables: dict[str, Any] = {}
     if run_config.get("config"):
-        tables = tomllib.loads(Path(str(run_config["config"])).read_text(encoding="utf-8"))
+        path = Path(str(run_config["config"]))
+        try:
+            tables = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(
+                f"run config file {path} cannot be read: {exc}", "give a TOML file with [federation], [model], [train]"
+            ) from exc
     fed = from_dict(FederationConfig, tables.get("federation", {}), where="federation")
     for key, name in (("num-server-rounds", "rounds"), ("local-epochs", "local_epochs")):
         if key in run_config:

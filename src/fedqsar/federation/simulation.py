@@ -112,6 +112,28 @@ def refuse_finished(out: Path) -> None:
             )
 
 
+def check_resumable(out: Path, table: Mapping[int, PartnerPaths]) -> None:
+    """Before starting Flower: the run folder's ledger, latest checkpoint and partners' states read back intact.
+
+    Raises
+    ------
+    CorruptArtefactError, ChecksumError, LedgerIntegrityError
+        Naming the damaged file and what to do (seconds, not after Ray and Flower started).
+    """
+    from fedqsar.federation.checkpoint import latest_checkpoint
+    from fedqsar.federation.partner import latest_private_state, load_private_state
+    from fedqsar.federation.server_app import CHECKPOINTS, LEDGER_FILE
+    from fedqsar.ledger import verify
+
+    if (Path(out) / LEDGER_FILE).is_file():
+        verify(Path(out) / LEDGER_FILE)
+    latest_checkpoint(Path(out) / CHECKPOINTS)
+    for paths in table.values():
+        state = latest_private_state(paths.state_dir)
+        if state is not None:
+            load_private_state(state)
+
+
 def run_simulation(
     partners: Mapping[str, Path],
     model_cfg: ModelConfig,
@@ -143,7 +165,11 @@ def run_simulation(
     Raises
     ------
     FederationError
-        Incompatible partners, too few for SecAgg+, or a run that did not finish.
+        Too few partners for SecAgg+, or a run that did not finish.
+    IncompatiblePartnersError
+        Partners whose PreparedSets may not be combined.
+    CorruptArtefactError, ChecksumError
+        A PreparedSet, checkpoint or private state of a resumed run that does not read back intact.
     """
     from flwr.simulation import run_simulation as flower_run_simulation
 
@@ -155,6 +181,7 @@ def run_simulation(
     for name, cfg in (("federation", fed_cfg), ("model", model_cfg), ("train", train_cfg)):
         save_toml(cfg, out / f"{name}.toml")
     table = partner_table(partners, out)
+    check_resumable(out, table)
     (out / SUMMARY_FILE).unlink(missing_ok=True)
     plan = ServerPlan(fed_cfg, model_cfg, train_cfg, out, len(partners), observer=observer, progress=progress)
     client_app = build_client_app(PartitionTable(table), outer_mods, inner_mods)

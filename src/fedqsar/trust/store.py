@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fedqsar.errors import ModelFileError
+from fedqsar.errors import CorruptArtefactError, ModelFileError
+from fedqsar.integrity import load_json_object, read_artefact
 from fedqsar.trust.calibrate import TrustArtefacts, TrustConfig
 from fedqsar.trust.conformal import ClassificationCalibrator, RegressionCalibrator
 from fedqsar.trust.domain import DomainThresholds
@@ -75,7 +76,9 @@ def load_trust(model_folder: Path) -> TrustArtefacts:
     Raises
     ------
     ModelFileError
-        If a file is missing or unreadable.
+        If a file is missing or of another format version.
+    CorruptArtefactError
+        If a file is truncated or malformed (names it).
     """
     folder = trust_folder(model_folder)
     missing = [name for name in FILES if not (folder / name).is_file()]
@@ -84,29 +87,40 @@ def load_trust(model_folder: Path) -> TrustArtefacts:
             f"{folder} lacks {missing}",
             "fit the trust artefacts first (`fedqsar train` does it for a model trained with a validation fold)",
         )
-    try:
-        meta = json.loads((folder / "trust.json").read_text(encoding="utf-8"))
-        with np.load(folder / "calibration.npz", allow_pickle=False) as stored:
-            arrays = {key: stored[key] for key in stored.files}
-        reference = sp.load_npz(folder / "reference.npz").tocsr()
-        reference_values = sp.load_npz(folder / "reference_values.npz").tocsr()
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelFileError(f"cannot read trust artefacts in {folder}: {exc}", "re-fit them") from exc
+    fix = "re-fit them (`fedqsar train` does it; or `trust.fit_trust_for_saved_model`)"
+    meta = read_artefact(folder / "trust.json", load_json_object, "trust artefacts", fix)
+    arrays = read_artefact(folder / "calibration.npz", _load_arrays, "trust calibration scores", fix)
+    reference = read_artefact(folder / "reference.npz", _load_csr, "trust domain reference", fix)
+    reference_values = read_artefact(folder / "reference_values.npz", _load_csr, "trust reference values", fix)
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
             f"{folder} has trust format {meta.get('format_version')}, expected {FORMAT_VERSION}", "re-fit them"
         )
-    classifiers = {t: ClassificationCalibrator.from_arrays(a) for t, a in _by_task(arrays, "classification").items()}
-    regressors = {t: RegressionCalibrator.from_arrays(a) for t, a in _by_task(arrays, "regression").items()}
-    return TrustArtefacts(
-        config=TrustConfig(**meta["config"]),
-        tasks=pd.DataFrame(meta["tasks"], columns=["task_name", "kind"]),
-        classifiers=classifiers,
-        regressors=regressors,
-        reference=reference,
-        thresholds=DomainThresholds(**meta["thresholds"]),
-        reference_values=reference_values,
-    )
+    try:
+        return TrustArtefacts(
+            config=TrustConfig(**meta["config"]),
+            tasks=pd.DataFrame(meta["tasks"], columns=["task_name", "kind"]),
+            classifiers={
+                t: ClassificationCalibrator.from_arrays(a) for t, a in _by_task(arrays, "classification").items()
+            },
+            regressors={t: RegressionCalibrator.from_arrays(a) for t, a in _by_task(arrays, "regression").items()},
+            reference=reference,
+            thresholds=DomainThresholds(**meta["thresholds"]),
+            reference_values=reference_values,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptArtefactError(
+            folder, f"trust artefacts in {folder} are malformed ({type(exc).__name__}: {exc})", fix
+        ) from exc
+
+
+def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as stored:
+        return {key: stored[key] for key in stored.files}
+
+
+def _load_csr(path: Path) -> sp.csr_matrix:
+    return sp.load_npz(path).tocsr()
 
 
 def _by_task(arrays: dict[str, np.ndarray], kind: str) -> dict[int, dict[str, np.ndarray]]:
