@@ -125,33 +125,6 @@ def test_predict_scores_good_smiles_and_reports_bad_ones(prepared_biogen: tuple[
     assert predictions.loc[bad, "reason"].notna().all()
     assert np.isfinite(predictions.loc[~bad, task]).all() and predictions.loc[bad, task].isna().all()
     assert "3 rejected" in result.output
-    trust = [
-        c for c in predictions.columns if ":" in c or c in ("domain_similarity", "embedding_distance", "in_domain")
-    ]
-    assert "embedding_distance" in trust and "in_domain" in trust  # `fedqsar train` fitted trust artefacts
-    assert predictions.loc[bad, trust].isna().all().all()  # no trust numbers for a structure that was not predicted
-    assert predictions.loc[~bad, "embedding_distance"].notna().all()
-
-
-def test_predict_carries_the_compound_id_through_in_input_order(
-    prepared_biogen: tuple[Path, Path], tmp_path: Path
-) -> None:
-    prepared, key = prepared_biogen
-    model = tmp_path / "model"
-    train = ["train", "--data", str(prepared), "--out", str(model), "--epochs", "1", "--hidden", "16"]
-    assert runner.invoke(app, train).exit_code == 0
-    smiles = ["c1ccccc1C(=O)O", "not_a_smiles", "CCOc1ccc(CC(=O)N2CCCC2)cc1", "CCO", "c1ccccc1C(=O)O"]
-    ids = ["z9", "a1", "m5", "b2", "z0"]  # not sorted: the output must keep the input's order
-    new, out = tmp_path / "new.csv", tmp_path / "pred.csv"
-    pd.DataFrame({"smiles": smiles, "compound_id": ids}).to_csv(new, index=False)
-    command = ["predict", "--model", str(model), "--input", str(new), "--key", str(key), "--out", str(out)]
-    result = runner.invoke(app, command)
-    assert result.exit_code == 0, result.output
-    predictions = pd.read_csv(out, dtype={"compound_id": str})
-    assert predictions["compound_id"].tolist() == ids and predictions["input_row"].tolist() == list(range(5))
-    assert list(predictions.columns[:2]) == ["input_row", "compound_id"]
-    task = load_model(model).tasks["task_name"].iloc[0]
-    assert predictions.loc[0, task] == predictions.loc[4, task]  # same structure, same prediction
 
 
 def test_predict_refuses_another_consortium_key(prepared_biogen: tuple[Path, Path], tmp_path: Path) -> None:
