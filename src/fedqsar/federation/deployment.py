@@ -8,8 +8,9 @@ Two halves:
   prints them for real multi-machine deployments; docs/deployment.md explains them.
 - A *loopback harness* (``LoopbackDeployment``) that starts those processes on 127.0.0.1,
   waits for readiness with deadlines, runs an app and always stops every process it started
-  (process groups, descendants found through ``/proc``, ``atexit`` as a last resort). Used by
-  the integration test and the deployment benchmark.
+  (process groups, descendants found through ``/proc``, ``atexit``, and ``containment``'s
+  sentinel when this process is killed outright). Used by the integration test and the
+  deployment benchmark.
 
 Two latency profiles (``DeploymentSpec.profile``):
 
@@ -28,6 +29,7 @@ on the SuperLink; SuperNodes keep Flower's default of off; ``FLWR_DISABLE_RUNTIM
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import re
@@ -43,6 +45,8 @@ from pathlib import Path
 
 from fedqsar.errors import FederationError
 from fedqsar.federation.certs import TlsFiles
+from fedqsar.federation.containment import contained
+from fedqsar.federation.sentinel import TOKEN_VARIABLE
 
 CONNECTION_NAME = "fedqsar"
 PROFILES = ("flower", "warm")
@@ -399,6 +403,9 @@ class ProcessGroup:
     ) -> ManagedProcess:
         """Start ``command`` with its output in ``log_dir/<name>.log``."""
         log_path = self.log_dir / f"{name}.log"
+        env = dict(env)
+        if TOKEN_VARIABLE in os.environ:  # inside ``containment.contained()``: mark it for the sentinel
+            env[TOKEN_VARIABLE] = os.environ[TOKEN_VARIABLE]
         with log_path.open("ab") as log:
             popen = subprocess.Popen(  # noqa: S603 - commands are built above, not from user text
                 list(command),
@@ -490,14 +497,19 @@ class LoopbackDeployment:
         self.superlink: ManagedProcess | None = None
         self.nodes: dict[str, ManagedProcess] = {}
         self.node_ids: dict[str, int] = {}
+        self._containment = contextlib.ExitStack()
         spec.flwr_home.mkdir(parents=True, exist_ok=True)
         (spec.flwr_home / "config.toml").write_text(flwr_connection_toml(spec), encoding="utf-8")
 
     def __enter__(self) -> LoopbackDeployment:
+        self._containment.enter_context(contained())
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        try:
+            self.close()
+        finally:
+            self._containment.close()
 
     def close(self) -> list[int]:
         """Stop every process; returns pids that survived (empty when cleanup worked)."""
