@@ -15,6 +15,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 # name -> arguments; the order runs cheap benchmarks first
 BENCHMARKS: dict[str, list[str]] = {
+    "cli": [],
     "prep_values": [],
     "report": [],
     "model": ["speed"],
