@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ def probe_profile(profile: str, rounds: int, n_nodes: int) -> dict:
         finally:
             survivors = deployment.close()
     ends = [row["t"] for row in log]
-    gaps = [b - a for a, b in zip(ends, ends[1:])]
+    gaps = [b - a for a, b in pairwise(ends)]
     assert all(row["n_replies"] == n_nodes for row in log), log
     return {
         "profile": profile,

@@ -72,7 +72,11 @@ def load_smiles(root: Path, n_molecules: int) -> tuple[list[str], int]:
     rows = 0
     for pattern, column in SOURCES:
         for path in sorted(glob.glob(str(root / pattern))):
-            values = pd.read_csv(path, usecols=lambda c: c.lower() == column)[column.lower()].dropna().astype(str)
+            values = (
+                pd.read_csv(path, usecols=lambda c, column=column: c.lower() == column)[column.lower()]
+                .dropna()
+                .astype(str)
+            )
             for smiles in values:
                 rows += 1
                 unique.setdefault(smiles, None)
@@ -307,9 +311,9 @@ def main(argv: list[str] | None = None) -> None:
         f"  ours with TUNER steps  = {100 * rate['ours, TUNER steps'] / rate['RDKit ChargeParent + canonical tautomer']:.0f}% of RDKit's tautomer limit, "
         f"{100 * rate['ours, TUNER steps'] / rate[RECIPE]:.0f}% of TUNER's recipe"
     )
-    same = sum(a == b for a, b in zip(outputs["ours, TUNER steps"], outputs[RECIPE]))
+    same = sum(a == b for a, b in zip(outputs["ours, TUNER steps"], outputs[RECIPE], strict=True))
     print(f"  identical standardised SMILES, ours vs TUNER's recipe: {same} of {len(sample)}")
-    for a, b, s in zip(outputs["ours, TUNER steps"], outputs[RECIPE], sample):
+    for a, b, s in zip(outputs["ours, TUNER steps"], outputs[RECIPE], sample, strict=True):
         if a != b:
             print(f"    differs: {s} -> ours {a} / recipe {b}")
 

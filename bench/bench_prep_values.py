@@ -150,15 +150,19 @@ def main() -> None:
             seconds, raw = timed(lambda: schema.read_partner_input(path))
             times["read_partner_input"].append(seconds)
             acts = raw.activities  # type: ignore[attr-defined]
-            times["baseline to_numeric(value)"].append(timed(lambda: pd.to_numeric(acts["value"], errors="coerce"))[0])
-            seconds, (ok, rejected) = timed(lambda: values.harmonise(acts, ValueConfig()))  # type: ignore[misc]
+            times["baseline to_numeric(value)"].append(
+                timed(lambda acts=acts: pd.to_numeric(acts["value"], errors="coerce"))[0]
+            )
+            seconds, (ok, rejected) = timed(lambda acts=acts: values.harmonise(acts, ValueConfig()))  # type: ignore[misc]
             times["harmonise"].append(seconds)
             ok["structure_key"] = ok["smiles"]
-            times["baseline groupby.median"].append(timed(lambda: plain_median(ok))[0])
-            times["baseline TUNER-style groupby.apply"].append(timed(lambda: tuner_style(ok))[0])
-            seconds, (agg, merged, conflicts) = timed(lambda: values.aggregate_replicates(ok, ValueConfig()))  # type: ignore[misc]
+            times["baseline groupby.median"].append(timed(lambda ok=ok: plain_median(ok))[0])
+            times["baseline TUNER-style groupby.apply"].append(timed(lambda ok=ok: tuner_style(ok))[0])
+            seconds, (agg, merged, conflicts) = timed(lambda ok=ok: values.aggregate_replicates(ok, ValueConfig()))  # type: ignore[misc]
             times["aggregate_replicates"].append(seconds)
-            seconds, (tasks_df, labels) = timed(lambda: tasks.build_tasks(agg, raw.assays, TaskConfig()))  # type: ignore[misc,attr-defined]
+            seconds, (tasks_df, labels) = timed(
+                lambda agg=agg, raw=raw: tasks.build_tasks(agg, raw.assays, TaskConfig())
+            )  # type: ignore[misc,attr-defined]
             times["build_tasks"].append(seconds)
     n = len(table)
     print(f"rows: {n}  ok: {len(ok)}  rejected: {len(rejected)} {rejected['reason'].value_counts().to_dict()}")

@@ -66,9 +66,11 @@ def main() -> None:
             run = write_synthetic_run(Path(tmp) / name, **options)
             data = gather(run)
             rows = {key: len(table) for key, table in data.tables.items()}
-            t_gather = median_seconds(lambda: gather(run), args.repeats)
-            t_sections = median_seconds(lambda: build_sections(data), args.repeats)
-            t_total = median_seconds(lambda: write_report(run, Path(tmp) / f"{name}.html"), args.repeats)
+            t_gather = median_seconds(lambda run=run: gather(run), args.repeats)
+            t_sections = median_seconds(lambda data=data: build_sections(data), args.repeats)
+            t_total = median_seconds(
+                lambda run=run, name=name: write_report(run, Path(tmp) / f"{name}.html"), args.repeats
+            )
             size = (Path(tmp) / f"{name}.html").stat().st_size
             print(f"{name}: rows {rows}")
             print(

@@ -92,7 +92,7 @@ def _typed(hint: Any, value: Any, where: str) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_typed(inner, v, where) for v in value)
         if args and len(args) == len(value):
-            return tuple(_typed(a, v, where) for a, v in zip(args, value))
+            return tuple(_typed(a, v, where) for a, v in zip(args, value, strict=True))
         return tuple(value)
     if origin is dict:
         return dict(value)

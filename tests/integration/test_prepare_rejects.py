@@ -42,7 +42,7 @@ def test_each_bad_row_is_rejected_with_its_reason(tmp_path: Path) -> None:
     prepare(source, out, KEY)
     accounting = json.loads((out / "accounting.json").read_text())
     rejected = pd.read_csv(out / "rejected.csv")
-    by_id = dict(zip(rejected["compound_id"], rejected["reason"]))
+    by_id = dict(zip(rejected["compound_id"], rejected["reason"], strict=True))
     assert by_id["bad_smiles"] == "unparsable_smiles"
     assert by_id["too_big"] == "too_many_heavy_atoms"
     assert by_id["text"] == "non_numeric_value"

@@ -119,7 +119,7 @@ def test_every_unit_converts_to_its_endpoint(admet: dict[str, pd.DataFrame], pot
 
     pairs = set()
     for table in [*admet.values(), *potency.values()]:
-        pairs |= set(zip(table["endpoint"], table["unit"]))
+        pairs |= set(zip(table["endpoint"], table["unit"], strict=True))
     for endpoint_name, unit_name in pairs:
         endpoint, unit = lookup_endpoint(endpoint_name), lookup_unit(unit_name)
         assert endpoint is not None and endpoint.name == endpoint_name, endpoint_name

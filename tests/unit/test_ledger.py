@@ -7,6 +7,7 @@ as an attacker with write access to the run folder would.
 from __future__ import annotations
 
 import sqlite3
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ def test_intact_ledger_verifies_from_run_folder(run: Path) -> None:
     entries = read_entries(result.path)
     assert entries[0].prev_hash == GENESIS_HASH
     assert [e.seq for e in entries] == list(range(1, 9))
-    assert all(later.prev_hash == earlier.hash for earlier, later in zip(entries, entries[1:]))
+    assert all(later.prev_hash == earlier.hash for earlier, later in pairwise(entries))
     assert result.head_hash == entries[-1].hash
 
 

@@ -41,8 +41,8 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-from fedqsar.config import config_hash, to_dict
 from fedqsar.compatibility import check_manifests
+from fedqsar.config import config_hash, to_dict
 from fedqsar.errors import ConfigError
 from fedqsar.evaluation.config import EvalConfig
 from fedqsar.evaluation.intervals import small_task_intervals
@@ -90,7 +90,7 @@ def endpoint_values(prepared: Mapping[str, PreparedSet]) -> pd.DataFrame:
     for name, p in prepared.items():
         tasks = p.tasks.sort_values("task_id").reset_index(drop=True)
         Y = p.Y.tocsc()
-        for column, (endpoint, kind) in enumerate(zip(tasks["endpoint"].astype(str), tasks["kind"])):
+        for column, (endpoint, kind) in enumerate(zip(tasks["endpoint"].astype(str), tasks["kind"], strict=True)):
             if kind != "regression":
                 continue
             values = Y.data[Y.indptr[column] : Y.indptr[column + 1]]

@@ -63,7 +63,7 @@ def score(
     long = task_metrics(prepared.Y[rows], prepared.censor[rows], prediction, tasks)
     keep = counting_tasks(long, tasks, cfg)
     long = long[long["task"].isin(keep)].copy()
-    endpoint = dict(zip(tasks["task_name"].astype(str), tasks["endpoint"].astype(str)))
+    endpoint = dict(zip(tasks["task_name"].astype(str), tasks["endpoint"].astype(str), strict=True))
     long["partner"] = partner
     long["endpoint"] = long["task"].map(endpoint)
     long["model_kind"] = model_kind

@@ -201,9 +201,7 @@ class InferencePipeline:
         featurised = self.featurise([smiles])
         std_smiles = featurised.std_smiles[0]
         if std_smiles is None:
-            raise InputSchemaError(
-                f"structure {smiles!r} was rejected: {featurised.reasons[0]}", "check the SMILES"
-            )
+            raise InputSchemaError(f"structure {smiles!r} was rejected: {featurised.reasons[0]}", "check the SMILES")
         trust_row = None
         if self.trust is not None:
             trust_row = self.trust_columns(featurised, self.values(featurised)).iloc[0]

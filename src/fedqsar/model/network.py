@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -132,7 +133,7 @@ class Trunk(nn.Module):
         super().__init__()
         sizes = tuple(int(h) for h in cfg.hidden_sizes)
         self.input = SparseInput(n_bits, sizes[0])
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.dropout = nn.Dropout(cfg.dropout)
         self.out_features = sizes[-1]
 

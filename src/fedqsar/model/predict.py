@@ -127,4 +127,4 @@ def bit_sensitivity(
         scores = SENSITIVITY_METHODS[method](model, partner, x, int(task))
     finally:
         model.train(was_training)
-    return {int(bit): float(score) for bit, score in zip(x.indices.tolist(), scores)}
+    return {int(bit): float(score) for bit, score in zip(x.indices.tolist(), scores, strict=True)}

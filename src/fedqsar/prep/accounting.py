@@ -155,7 +155,7 @@ class Accounting:
     def reasons(self) -> dict[str, int]:
         """Reject reason -> count, sorted by reason."""
         values, counts = np.unique(self._reason[self._bucket == _REJECTED].astype(str), return_counts=True)
-        return {str(v): int(c) for v, c in zip(values, counts)}
+        return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
 
     def to_dict(self) -> dict[str, object]:
         """``{"input_rows", "used", "merged", "rejected": {reason: count}}``."""

@@ -64,7 +64,7 @@ def _carbon_graph(adjacency: np.ndarray, keep: np.ndarray) -> Chem.Mol:
     for _ in range(len(kept)):
         graph.AddAtom(_CARBON)
     begins, ends = np.nonzero(np.triu(adjacency[np.ix_(kept, kept)]))
-    for begin, end in zip(begins.tolist(), ends.tolist()):
+    for begin, end in zip(begins.tolist(), ends.tolist(), strict=True):
         graph.AddBond(begin, end, Chem.BondType.SINGLE)
     graph.UpdatePropertyCache(strict=False)
     Chem.FastFindRings(graph)

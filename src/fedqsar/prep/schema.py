@@ -181,7 +181,9 @@ def assays_from_activities(acts: pd.DataFrame) -> pd.DataFrame:
     counts = known.dropna(subset=["endpoint"]).groupby(["assay_id", "endpoint"]).size().reset_index(name="n")
     counts = counts.sort_values(["assay_id", "n", "endpoint"], ascending=[True, False, True])
     endpoint_of = (
-        dict(zip(*counts.drop_duplicates("assay_id")[["assay_id", "endpoint"]].to_numpy().T)) if len(counts) else {}
+        dict(zip(*counts.drop_duplicates("assay_id")[["assay_id", "endpoint"]].to_numpy().T, strict=True))
+        if len(counts)
+        else {}
     )
     rows = []
     for assay_id in sorted(known["assay_id"].unique()):

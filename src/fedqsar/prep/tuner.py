@@ -137,7 +137,7 @@ def _structures(t2: pd.DataFrame) -> tuple[dict[str, str | None], set[str]]:
     counts = frame.dropna(subset=["smiles"]).groupby("id")["smiles"].nunique()
     ambiguous = set(counts[counts > 1].index)
     first = frame.dropna(subset=["smiles"]).drop_duplicates("id")
-    return dict(zip(first["id"], first["smiles"])), ambiguous
+    return dict(zip(first["id"], first["smiles"], strict=True)), ambiguous
 
 
 def _attach_structures(acts: pd.DataFrame, t2: pd.DataFrame) -> pd.DataFrame:
@@ -158,7 +158,7 @@ def _read_tuner_current(roles: dict[str, Path]) -> RawInput:
     t2 = _read_role(roles, "T2")
     assays = _tuner_assays(t0)
     binary = set(assays.loc[assays["is_binary"], "assay_id"])
-    endpoint_of = dict(zip(assays["assay_id"], assays["endpoint"]))
+    endpoint_of = dict(zip(assays["assay_id"], assays["endpoint"], strict=True))
     acts = pd.DataFrame(
         {
             "source": roles["T1"].name,
@@ -221,7 +221,7 @@ def _read_tuner_legacy(roles: dict[str, Path]) -> RawInput:
     t3 = _read_role(roles, "T3")
     t4 = _read_role(roles, "T4")
     tasks = _legacy_tasks(t3)
-    task_assay = dict(zip(tasks["classification_task_id"], tasks["assay_id"]))
+    task_assay = dict(zip(tasks["classification_task_id"], tasks["assay_id"], strict=True))
     task_ids = as_text(t4["classification_task_id"])
     acts = pd.DataFrame(
         {

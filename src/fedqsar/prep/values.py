@@ -169,7 +169,7 @@ def resolve_endpoints(endpoint: pd.Series, unit: pd.Series) -> pd.DataFrame:
     rows = pd.DataFrame({"e": _text(endpoint), "u": _text(unit)})
     combos = rows.value_counts(sort=False).rename("n").reset_index()
     names = ["endpoint", "family", "canonical_key", "unit_key", "reason"]
-    resolved = [_resolve_combo(e, u) for e, u in zip(combos["e"], combos["u"])]
+    resolved = [_resolve_combo(e, u) for e, u in zip(combos["e"], combos["u"], strict=True)]
     combos[names] = pd.DataFrame(resolved, index=combos.index, columns=names, dtype=object)
     _settle_custom_dimensions(combos)
     merged = rows.merge(combos, on=["e", "u"], how="left", sort=False)
@@ -180,7 +180,7 @@ def resolve_endpoints(endpoint: pd.Series, unit: pd.Series) -> pd.DataFrame:
 
 def _settle_custom_dimensions(combos: pd.DataFrame) -> None:
     custom = combos["family"].eq("other") & combos["reason"].isna() & combos["endpoint"].ne("")
-    for name, group in combos[custom].groupby("endpoint"):
+    for _, group in combos[custom].groupby("endpoint"):
         keys = group.groupby("canonical_key")["n"].sum()
         if len(keys) > 1:
             winner = keys.idxmax()

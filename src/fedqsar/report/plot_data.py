@@ -20,7 +20,7 @@ def plot_endpoint_distributions(endpoints: pd.DataFrame, style: PartnerStyle) ->
     """
     names = list(endpoints["endpoint"].value_counts().index[:MAX_ENDPOINTS])
     fig, axes = new_figure(len(names), max_columns=3, height=3.0)
-    for ax, endpoint in zip(axes, names):
+    for ax, endpoint in zip(axes, names, strict=True):
         rows = endpoints[(endpoints["endpoint"] == endpoint) & np.isfinite(endpoints["value"])]
         low, high = np.percentile(rows["value"], [1, 99]) if len(rows) else (0.0, 1.0)
         bins = np.linspace(low, high if high > low else low + 1.0, 31)
@@ -53,7 +53,7 @@ def plot_coverage(coverage: pd.DataFrame, style: PartnerStyle) -> Plot:
     kinds = sorted(coverage["kind"].unique()) if "kind" in coverage.columns else ["all"]
     fig, axes = new_figure(1 + len(kinds), max_columns=3)
     _coverage_panel(axes[0], coverage, style)
-    for ax, kind in zip(axes[1:], kinds):
+    for ax, kind in zip(axes[1:], kinds, strict=True):
         rows = coverage if kind == "all" else coverage[coverage["kind"] == kind]
         title, ylabel = EFFICIENCY_LABELS.get(kind, ("Efficiency", f"mean efficiency ({kind})"))
         means = rows.groupby(["partner", "confidence"])["efficiency"].mean().reset_index()

@@ -58,7 +58,7 @@ def plot_uplift_forest(
     """
     challenger, reference = models
     fig, axes = new_figure(len(metrics), max_columns=2, height=max(2.4, 0.9 + 0.55 * len(partners)))
-    for ax, metric in zip(axes, metrics):
+    for ax, metric in zip(axes, metrics, strict=True):
         info = metric_info(metric)
         rows = uplift[uplift["metric"] == metric].set_index("partner")
         for y, partner in enumerate(reversed(partners)):
@@ -127,7 +127,7 @@ def task_pairs(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
 def plot_task_scatter(metrics: pd.DataFrame, names: list[str], style: PartnerStyle) -> Plot:
     """Per metric a panel: local (x) vs federated (y) per task, one marker per partner, diagonal."""
     fig, axes = new_figure(len(names), max_columns=2, height=4.0)
-    for ax, metric in zip(axes, names):
+    for ax, metric in zip(axes, names, strict=True):
         pairs = task_pairs(metrics, metric)
         for partner, group in pairs.groupby("partner"):
             ax.scatter(
@@ -164,7 +164,7 @@ def plot_task_scatter(metrics: pd.DataFrame, names: list[str], style: PartnerSty
 def plot_training_curves(history: pd.DataFrame, names: list[str], style: PartnerStyle) -> Plot:
     """Per metric a panel: value per federation round, one line per partner."""
     fig, axes = new_figure(len(names), max_columns=3)
-    for ax, metric in zip(axes, names):
+    for ax, metric in zip(axes, names, strict=True):
         rows = history[history["metric"] == metric].sort_values("round")
         for partner, group in rows.groupby("partner"):
             ax.plot(

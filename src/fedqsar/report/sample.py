@@ -110,7 +110,7 @@ def _task_kinds(n_tasks: int) -> list[tuple[str, str, str]]:
 
 def _metrics(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
     rows = []
-    for partner, (n_compounds, help_) in SYNTHETIC_PARTNERS.items():
+    for partner, (_, help_) in SYNTHETIC_PARTNERS.items():
         for task, endpoint, metric in _task_kinds(n_tasks):
             gain = 0.02 * help_ + rng.normal(0, 0.02)
             pooled_extra = abs(rng.normal(0.015, 0.01))
@@ -139,7 +139,7 @@ def _metrics(rng: np.random.Generator, n_tasks: int) -> pd.DataFrame:
 
 def _history(rng: np.random.Generator) -> pd.DataFrame:
     rows = []
-    for partner, (n_compounds, help_) in SYNTHETIC_PARTNERS.items():
+    for partner, (_, help_) in SYNTHETIC_PARTNERS.items():
         for r in range(1, ROUNDS + 1):
             decay = np.exp(-r / 4)
             rows.append((r, partner, "train_loss", 0.35 + 0.4 * decay + rng.normal(0, 0.01)))

@@ -218,7 +218,7 @@ def _coverage_table(coverage: pd.DataFrame) -> tuple[Table, list[str]]:
             fmt(r.low),
             fmt(r.eff),
         )
-        for r, g in zip(summary.itertuples(), gap)
+        for r, g in zip(summary.itertuples(), gap, strict=True)
     )
     warnings = [
         f"{r.partner} ({r.kind}): mean coverage {r.mean:.3f} at nominal {r.confidence:.2f}; its prediction "

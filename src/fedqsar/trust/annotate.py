@@ -66,7 +66,7 @@ def annotate_predictions(
     if scores.embedding_distance is not None:
         columns["embedding_distance"] = scores.embedding_distance
     columns["in_domain"] = scores.in_domain
-    for task, (name, kind) in enumerate(zip(artefacts.tasks["task_name"], artefacts.tasks["kind"])):
+    for task, (name, kind) in enumerate(zip(artefacts.tasks["task_name"], artefacts.tasks["kind"], strict=True)):
         columns.update(
             _task_columns(artefacts, task, str(name), str(kind), predictions[:, task], X, scores.similarity, confidence)
         )

@@ -101,7 +101,7 @@ def atom_contributions(
         float64 (n_atoms,), summing to the total score of the bits found in ``environments``.
     """
     contributions = np.zeros(mol.GetNumAtoms(), dtype=np.float64)
-    for bit, score in zip(np.asarray(bits).tolist(), np.asarray(bit_scores, dtype=np.float64).tolist()):
+    for bit, score in zip(np.asarray(bits).tolist(), np.asarray(bit_scores, dtype=np.float64).tolist(), strict=True):
         envs = environments.get(int(bit), ())
         for centre, radius in envs:
             atoms = environment_atoms(mol, centre, radius)

@@ -41,7 +41,7 @@ def _draw(drawer: rdMolDraw2D.MolDraw2D, mol: Chem.Mol, contributions: np.ndarra
     colours = atom_colours(contributions)
     bond_colours = {
         bond.GetIdx(): tuple(
-            (a + b) / 2 for a, b in zip(colours[bond.GetBeginAtomIdx()], colours[bond.GetEndAtomIdx()])
+            (a + b) / 2 for a, b in zip(colours[bond.GetBeginAtomIdx()], colours[bond.GetEndAtomIdx()], strict=True)
         )
         for bond in mol.GetBonds()
     }

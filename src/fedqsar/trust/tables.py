@@ -49,7 +49,7 @@ def report_tables(
     observations = TaskObservations.of(prepared, test_rows)
     coverage_rows: list[dict] = []
     domain_rows: list[dict] = []
-    for task, (name, kind) in enumerate(zip(artefacts.tasks["task_name"], artefacts.tasks["kind"])):
+    for task, (name, kind) in enumerate(zip(artefacts.tasks["task_name"], artefacts.tasks["kind"], strict=True)):
         positions, values, censor = observations.task(task)
         exact = censor == 0
         positions, values = positions[exact], values[exact]

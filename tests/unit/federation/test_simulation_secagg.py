@@ -91,13 +91,13 @@ def test_strategy_only_ever_receives_the_aggregate(secagg_run) -> None:
         weights = np.asarray(counts, dtype=np.float64) / sum(counts)
         # the weighted mean of the individual (pre-mask) updates, as recorded inside each node
         mean = [
-            sum(w * arrays[i].astype(np.float64) for w, (arrays, _) in zip(weights, plain.values()))
+            sum(w * arrays[i].astype(np.float64) for w, (arrays, _) in zip(weights, plain.values(), strict=True))
             for i in range(len(received[0]))
         ]
         for result in received:
-            assert all(np.allclose(r, m, atol=1e-4) for r, m in zip(result, mean))
+            assert all(np.allclose(r, m, atol=1e-4) for r, m in zip(result, mean, strict=True))
             for arrays, _ in plain.values():
-                assert not all(np.allclose(r, a, atol=1e-4) for r, a in zip(result, arrays))
+                assert not all(np.allclose(r, a, atol=1e-4) for r, a in zip(result, arrays, strict=True))
 
 
 def test_wire_audit_secagg(secagg_run, partners4) -> None:

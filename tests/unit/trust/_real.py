@@ -54,7 +54,7 @@ def biogen_rppb(shared_data: Path) -> tuple[PreparedSet, list[str]]:
         {"row": np.arange(n), "compound_id": [f"c{i}" for i in range(n)], "fold": batch.scaffold_folds[ok]}
     )
     manifest = {"prep_hash": PREP.hash(), "prep_config": to_dict(PREP), "key_id": KEY.key_id}
-    smiles = [s for s, keep in zip(raw["smiles"], ok) if keep]
+    smiles = [s for s, keep in zip(raw["smiles"], ok, strict=True) if keep]
     return PreparedSet(X, Y, censor, compounds, tasks, manifest=manifest), smiles
 
 

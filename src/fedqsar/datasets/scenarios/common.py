@@ -81,8 +81,8 @@ def group_small_assays(
     counts = table.groupby(["endpoint", "assay_id"]).size().rename("n").reset_index()
     counts = counts[counts["n"] >= min_values].sort_values(["endpoint", "n", "assay_id"], ascending=[True, False, True])
     kept = counts.groupby("endpoint").head(max_assays_per_endpoint)
-    keep = set(zip(kept["endpoint"], kept["assay_id"]))
-    own = [(e, a) in keep for e, a in zip(table["endpoint"], table["assay_id"])]
+    keep = set(zip(kept["endpoint"], kept["assay_id"], strict=True))
+    own = [(e, a) in keep for e, a in zip(table["endpoint"], table["assay_id"], strict=True)]
     out = table.copy()
     out["assay_id"] = np.where(own, out["assay_id"], grouped_prefix + out["endpoint"].astype(str))
     return out
