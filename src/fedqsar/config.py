@@ -83,7 +83,7 @@ def _typed(hint: Any, value: Any, where: str) -> Any:
         if value is None:
             return None
         return _typed(non_none[0], value, where) if len(non_none) == 1 else value
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return from_dict(hint, value, where=where)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):

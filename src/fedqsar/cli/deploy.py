@@ -175,7 +175,11 @@ def _command_sections(
         sections.append(
             (f"3. partner {node.name}: start its SuperNode (its data path stays in its node config)", lines)
         )
-    run_config = {"run-dir": str(run_dir.resolve()), "partners": len(nodes), "num-server-rounds": rounds}
+    run_config: dict[str, dep.NodeConfigValue] = {
+        "run-dir": str(run_dir.resolve()),
+        "partners": len(nodes),
+        "num-server-rounds": rounds,
+    }
     sections.append(
         ("4. operator: submit the federation", [dep.shell_line(dep.run_command(dep.app_dir(), run_config))])
     )

@@ -33,19 +33,19 @@ def describe_content(content: RecordDict) -> dict[str, Any]:
     """
     records: dict[str, Any] = {}
     total = 0
-    for name, record in content.array_records.items():
-        entries = {
+    for name, arrays in content.array_records.items():
+        array_entries: dict[str, dict[str, Any]] = {
             key: {"dtype": array.dtype, "shape": list(array.shape), "bytes": len(array.data)}
-            for key, array in record.items()
+            for key, array in arrays.items()
         }
-        total += sum(e["bytes"] for e in entries.values())
-        records[name] = {"kind": "array", "entries": entries}
-    for name, record in content.metric_records.items():
-        records[name] = {"kind": "metric", "entries": {k: _value_kind(v) for k, v in record.items()}}
-    for name, record in content.config_records.items():
-        entries = {k: _value_kind(v) for k, v in record.items()}
-        total += sum(e.get("bytes", 0) for e in entries.values())
-        records[name] = {"kind": "config", "entries": entries}
+        total += sum(int(e["bytes"]) for e in array_entries.values())
+        records[name] = {"kind": "array", "entries": array_entries}
+    for name, metrics in content.metric_records.items():
+        records[name] = {"kind": "metric", "entries": {k: _value_kind(v) for k, v in metrics.items()}}
+    for name, configs in content.config_records.items():
+        config_entries = {k: _value_kind(v) for k, v in configs.items()}
+        total += sum(int(e.get("bytes", 0)) for e in config_entries.values())
+        records[name] = {"kind": "config", "entries": config_entries}
     return {"records": records, "payload_bytes": int(total)}
 
 
@@ -98,7 +98,7 @@ def wire_recorder(folder: Path, keep_arrays: bool = True) -> Mod:
                 for key, array in record.items()
             }
             if keep_arrays and arrays:
-                np.savez(target / f"{stem}.npz", **arrays)
+                np.savez(target / f"{stem}.npz", allow_pickle=False, **arrays)
         (target / f"{stem}.json").write_text(json.dumps(entry, sort_keys=True), encoding="utf-8")
         return reply
 

@@ -165,12 +165,28 @@ def _clipped(trunk: dict, received: dict, spec: TrunkSpec, clipping_norm: float)
     return dict(zip(spec.names, new, strict=True))
 
 
+def _round_of(config: ConfigRecord) -> int:
+    """The ``round`` of a server message's config record.
+
+    Raises
+    ------
+    FederationError
+        If it is missing or not a number.
+    """
+    value = config.get("round")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise FederationError(
+            f"the server's message has no round number (got {value!r})", "use matching fedqsar versions"
+        )
+    return int(value)
+
+
 def _final(resolve: PathResolver, msg: Message, context: Context) -> Message:
     config = msg.content.config_records[FINAL_CONFIG_RECORD]
     model_cfg, train_cfg = _configs(config)
     runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg)
     runtime.load_trunk(record_to_arrays(msg.content.array_records[FINAL_TRUNK_RECORD]))
-    runtime.record_validation(int(config["round"]))
+    runtime.record_validation(_round_of(config))
     runtime.save_final_model()
     if "personalisation_config" in config:
         cfg = from_dict(

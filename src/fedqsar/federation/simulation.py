@@ -171,6 +171,7 @@ def run_simulation(
     CorruptArtefactError, ChecksumError
         A PreparedSet, checkpoint or private state of a resumed run that does not read back intact.
     """
+    from flwr.server.superlink.fleet.vce.backend.backend import BackendConfig
     from flwr.simulation import run_simulation as flower_run_simulation
 
     partners = {name: Path(folder) for name, folder in partners.items()}
@@ -188,7 +189,7 @@ def run_simulation(
     server_app = build_server_app(lambda context: plan)
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # silences a Ray FutureWarning on stderr
     cpus = int(num_cpus or os.cpu_count() or 1)
-    backend_config = {
+    backend_config: BackendConfig = {
         "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
         "init_args": {
             "num_cpus": cpus,

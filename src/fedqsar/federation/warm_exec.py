@@ -178,7 +178,7 @@ def _run_superexec(args: argparse.Namespace) -> None:
 
     _preload(args.preload)
     executor = ForkExecutor(args.poll)
-    superexec_module.get_executor = lambda *a, **k: executor  # type: ignore[assignment]
+    superexec_module.get_executor = lambda *a, **k: executor
     superexec_module.run_superexec(
         runtime_api_address=args.runtime_api_address,
         insecure=args.insecure,

@@ -130,7 +130,8 @@ def load_model(folder: Path) -> SavedModel:
             f"model format {config.get('format_version')} is not {FORMAT_VERSION}",
             "re-train with this version of fedqsar",
         )
-    recorded = config.get("files") if isinstance(config.get("files"), dict) else {}
+    files = config.get("files")
+    recorded: dict[str, Any] = files if isinstance(files, dict) else {}
     altered = "the model folder was altered after it was saved: restore it from a backup, or re-train the model"
     for name in (WEIGHTS_FILE, TASKS_FILE):
         check_sha256(folder / name, recorded.get(name), altered)

@@ -134,7 +134,7 @@ def task_metrics(
     """
     tasks = tasks.sort_values("task_id") if "task_id" in tasks.columns else tasks
     Yc, Cc = Y.tocsc(), censor.tocsc()
-    records = []
+    records: list[tuple[str, str, float]] = []
     for column, (name, kind) in enumerate(zip(tasks["task_name"], tasks["kind"], strict=True)):
         start, stop = Yc.indptr[column], Yc.indptr[column + 1]
         rows = Yc.indices[start:stop]

@@ -167,6 +167,11 @@ class PartnerHead(nn.Module):
     back to the task's unit; they are fitted on the partner's training rows and stay private.
     """
 
+    is_regression: torch.Tensor  # bool (n_tasks,)
+    regression_mean: torch.Tensor  # float32 (n_tasks,)
+    regression_std: torch.Tensor  # float32 (n_tasks,)
+    scaling_fitted: torch.Tensor  # bool scalar
+
     def __init__(self, in_features: int, spec: HeadSpec) -> None:
         super().__init__()
         self.spec = spec
@@ -219,9 +224,15 @@ class MultitaskModel(nn.Module):
                 {name: PartnerHead(self.trunk.out_features, spec) for name, spec in heads.items()}
             )
 
+    def head(self, partner: str) -> PartnerHead:
+        """The private head of ``partner`` (typed access to ``heads[partner]``)."""
+        head = self.heads[partner]
+        assert isinstance(head, PartnerHead)
+        return head
+
     def forward(self, x: SparseBatch, partner: str) -> torch.Tensor:
         """(n_rows, n_tasks of partner) raw outputs."""
-        return self.heads[partner](self.trunk(x))
+        return self.head(partner)(self.trunk(x))
 
     def input_batch(self, prepared: Any, rows: np.ndarray) -> SparseBatch:
         """The trunk's input for ``rows`` of a PreparedSet (its fingerprint rows, transformed)."""

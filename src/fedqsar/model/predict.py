@@ -48,7 +48,7 @@ def predict(model: MultitaskModel, partner: str, X: sp.csr_matrix) -> np.ndarray
         float32 (n, n_tasks): probability of class 1 for classification columns, value in
         the task's unit for regression columns; columns in the tasks table's order.
     """
-    head = model.heads[partner]
+    head = model.head(partner)
     return head.to_task_scale(torch.from_numpy(raw_outputs(model, partner, X))).numpy().astype(np.float32)
 
 
@@ -82,14 +82,14 @@ def _occlusion(model: MultitaskModel, partner: str, x: SparseBatch, task: int) -
         else torch.zeros(1, dtype=torch.int64)
     )
     with torch.no_grad():
-        out = model.heads[partner].to_task_scale(model(SparseBatch(indices, offsets, values), partner))[:, task]
+        out = model.head(partner).to_task_scale(model(SparseBatch(indices, offsets, values), partner))[:, task]
     return (out[0] - out[1:]).numpy()
 
 
 def _gradient_times_input(model: MultitaskModel, partner: str, x: SparseBatch, task: int) -> np.ndarray:
     """d output / d bit value, times the value (first-order estimate of removing the bit)."""
     values = x.values.clone().requires_grad_(True)
-    out = model.heads[partner].to_task_scale(model(SparseBatch(x.indices, x.offsets, values), partner))[0, task]
+    out = model.head(partner).to_task_scale(model(SparseBatch(x.indices, x.offsets, values), partner))[0, task]
     (grad,) = torch.autograd.grad(out, values)
     return (grad * x.values).detach().numpy()
 

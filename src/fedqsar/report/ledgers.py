@@ -82,7 +82,7 @@ def describe_verification(result: Any) -> str:
     if not isinstance(count, int):
         return "every entry's hash chains to the one before it."
     head = str(getattr(result, "head_hash", ""))
-    ending = {
+    ending: dict[bool | None, str] = {
         True: " The record is closed (last entry run_end).",
         False: " The record was not closed (no run_end entry): the run may have stopped early.",
     }

@@ -162,7 +162,9 @@ def trust_section(data: ReportData, style: PartnerStyle) -> Section:
     """Conformal coverage vs nominal, interval width, error vs domain similarity."""
     coverage, domain = data.table("coverage"), data.table("domain")
     missing = tuple(data.missing[n] for n in ("coverage", "domain") if n in data.missing)
-    figures, tables, warnings = [], [], []
+    figures: list[Figure] = []
+    tables: list[Table] = []
+    warnings: list[str] = []
     if coverage is not None and not coverage.empty:
         figures.append(
             Figure(
