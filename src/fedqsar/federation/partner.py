@@ -287,4 +287,3 @@ def load_private_state(path: Path) -> dict[str, torch.Tensor]:
     marker = read_artefact(path.with_suffix(".json"), load_json_object, "private state record", fix)
     check_sha256(path, marker.get("sha256"), fix)
     return read_artefact(path, lambda p: load_file(str(p)), "private state", fix)
-
