@@ -30,6 +30,13 @@ HANDSHAKE_KEYS = {
     "n_bits",
     "partner",
     "num_examples",
+    # settings only, for the compatibility validator: a hash per prep-config section, library versions
+    "prep_config.standardize",
+    "prep_config.fingerprint",
+    "prep_config.folds",
+    "prep_config.values",
+    "prep_config.tasks",
+    "versions",
 }
 
 
