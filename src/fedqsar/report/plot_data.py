@@ -23,7 +23,7 @@ def plot_endpoint_distributions(endpoints: pd.DataFrame, style: PartnerStyle) ->
     for ax, endpoint in zip(axes, names, strict=True):
         rows = endpoints[(endpoints["endpoint"] == endpoint) & np.isfinite(endpoints["value"])]
         low, high = np.percentile(rows["value"], [1, 99]) if len(rows) else (0.0, 1.0)
-        bins = np.linspace(low, high if high > low else low + 1.0, 31)
+        bins = np.linspace(low, high if high > low else low + 1.0, 31).tolist()
         for partner, group in rows.groupby("partner"):
             values = np.clip(group["value"], bins[0], bins[-1])
             ax.hist(values, bins=bins, density=True, histtype="step", linewidth=1.6, color=style.colour(partner))

@@ -16,12 +16,13 @@ import pandas as pd
 from matplotlib import rc_context
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.typing import RcKeyType
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 BETTER, WORSE, UNCLEAR = "#2e7d32", "#c62828", "#757575"
 PANEL_WIDTH, PANEL_HEIGHT = 4.2, 3.4
-SVG_SETTINGS = {"svg.hashsalt": "fedqsar-report", "svg.fonttype": "none"}
+SVG_SETTINGS: dict[RcKeyType, str] = {"svg.hashsalt": "fedqsar-report", "svg.fonttype": "none"}
 """Stable element ids (same figure, same SVG) and text kept as text (smaller, selectable)."""
 
 

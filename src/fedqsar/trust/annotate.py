@@ -90,16 +90,14 @@ def _task_columns(
         for f in fields
     }
     ok = np.flatnonzero(np.isfinite(prediction))
-    calibrator = (artefacts.classifiers if kind == "classification" else artefacts.regressors).get(task)
-    if calibrator is not None and ok.size:
-        p = prediction[ok]
-        if kind == "classification":
-            sets = calibrator.prediction_sets(p, confidence)
-            columns["set"][ok] = [SET_LABELS[(bool(a), bool(b))] for a, b in sets]
-            columns["p_calibrated"][ok], columns["p_low"][ok], columns["p_high"][ok] = (
-                calibrator.calibrated_probability(p)
-            )
-        else:
-            intervals = calibrator.intervals(p, artefacts.sigma(task, X[ok], similarity[ok]), confidence)
-            columns["low"][ok], columns["high"][ok] = intervals[:, 0], intervals[:, 1]
+    p = prediction[ok]
+    classifier = artefacts.classifiers.get(task) if kind == "classification" else None
+    regressor = artefacts.regressors.get(task) if kind != "classification" else None
+    if classifier is not None and ok.size:
+        sets = classifier.prediction_sets(p, confidence)
+        columns["set"][ok] = [SET_LABELS[(bool(a), bool(b))] for a, b in sets]
+        columns["p_calibrated"][ok], columns["p_low"][ok], columns["p_high"][ok] = classifier.calibrated_probability(p)
+    if regressor is not None and ok.size:
+        intervals = regressor.intervals(p, artefacts.sigma(task, X[ok], similarity[ok]), confidence)
+        columns["low"][ok], columns["high"][ok] = intervals[:, 0], intervals[:, 1]
     return {f"{name}:{field}": values for field, values in columns.items()}

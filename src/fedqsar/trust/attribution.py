@@ -175,7 +175,7 @@ def deletion_test(
     present = row.indices.astype(np.int64)
     n_top = max(1, int(round(top_fraction * mol.GetNumAtoms())))
     top_atoms = np.argsort(-np.abs(contributions), kind="stable")[:n_top]
-    top_bits = np.intersect1d(bits_touching_atoms(environments, mol, top_atoms), present)
+    top_bits = np.intersect1d(bits_touching_atoms(environments, mol, top_atoms.tolist()), present)
     if top_bits.size == 0 or top_bits.size >= present.size:
         return None
     rng = np.random.default_rng(seed)

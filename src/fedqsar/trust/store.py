@@ -48,12 +48,13 @@ def save_trust(artefacts: TrustArtefacts, model_folder: Path) -> Path:
     """Write the artefacts into ``<model_folder>/trust``; returns that folder."""
     folder = trust_folder(model_folder)
     folder.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {}
-    for kind, calibrators in (("classification", artefacts.classifiers), ("regression", artefacts.regressors)):
-        for task, calibrator in calibrators.items():
-            for name, values in calibrator.to_arrays().items():
-                arrays[f"{kind}/{task}/{name}"] = values
-    np.savez_compressed(folder / "calibration.npz", **arrays)
+    calibrators = _calibrators(artefacts)
+    arrays = {
+        f"{kind}/{task}/{name}": values
+        for (kind, task), calibrator in calibrators.items()
+        for name, values in calibrator.to_arrays().items()
+    }
+    np.savez_compressed(folder / "calibration.npz", allow_pickle=False, **arrays)
     sp.save_npz(folder / "reference.npz", sp.csr_matrix(artefacts.reference, dtype=np.float32), compressed=True)
     sp.save_npz(folder / "reference_values.npz", artefacts.reference_values, compressed=True)  # keeps explicit zeros
     meta = {
@@ -61,9 +62,7 @@ def save_trust(artefacts: TrustArtefacts, model_folder: Path) -> Path:
         "config": dataclasses.asdict(artefacts.config),
         "thresholds": dataclasses.asdict(artefacts.thresholds),
         "tasks": artefacts.tasks.to_dict(orient="records"),
-        "n_calibration": {
-            str(task): c.n_calibration for task, c in {**artefacts.classifiers, **artefacts.regressors}.items()
-        },
+        "n_calibration": {str(task): c.n_calibration for (_, task), c in calibrators.items()},
         "n_reference": int(artefacts.reference.shape[0]),
     }
     (folder / "trust.json").write_text(json.dumps(meta, indent=2, allow_nan=True), encoding="utf-8")
@@ -112,6 +111,14 @@ def load_trust(model_folder: Path) -> TrustArtefacts:
         raise CorruptArtefactError(
             folder, f"trust artefacts in {folder} are malformed ({type(exc).__name__}: {exc})", fix
         ) from exc
+
+
+def _calibrators(artefacts: TrustArtefacts) -> dict[tuple[str, int], ClassificationCalibrator | RegressionCalibrator]:
+    """(kind, task) -> calibrator, classification first."""
+    found: dict[tuple[str, int], ClassificationCalibrator | RegressionCalibrator] = {}
+    found.update({("classification", task): c for task, c in artefacts.classifiers.items()})
+    found.update({("regression", task): c for task, c in artefacts.regressors.items()})
+    return found
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -92,7 +92,7 @@ def _coverage(
             "efficiency": float(sets.sum(axis=1).mean()),
         }
     regressor = artefacts.regressors.get(task)
-    if regressor is None:
+    if regressor is None or sigma is None:
         return None
     intervals = regressor.intervals(p, sigma, confidence)
     inside = (intervals[:, 0] <= y) & (y <= intervals[:, 1])
