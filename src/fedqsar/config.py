@@ -60,8 +60,11 @@ def from_dict(cls: type[T], data: dict[str, Any], *, where: str = "config") -> T
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where} must be a table, got {type(data).__name__}", "write it as a TOML table")
+    spec = cls
+    if not (isinstance(spec, type) and dataclasses.is_dataclass(spec)):
+        raise ConfigError(f"{cls!r} is not a configuration dataclass", "pass a config class")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(spec)}
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -12,24 +12,25 @@ from rich.text import Text
 
 from fedqsar.errors import FedQSARError
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 console = Console(soft_wrap=True)  # paths and commands are never wrapped mid-token
 err_console = Console(stderr=True, soft_wrap=True)
 
 
-def reports_errors(func: F) -> F:
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a ``FedQSARError`` into a two-line message on stderr and its exit code."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except FedQSARError as exc:
             print_error(exc)
             raise typer.Exit(code=exc.exit_code) from exc
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def say(text: str, style: str | None = None) -> None:

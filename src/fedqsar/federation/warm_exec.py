@@ -58,7 +58,7 @@ class _CappedTime:
 
 def cap_module_sleep(module: ModuleType, cap: float) -> None:
     """Make ``module``'s ``time.sleep`` calls sleep at most ``cap`` seconds."""
-    module.time = _CappedTime(cap)  # type: ignore[attr-defined]
+    module.__dict__["time"] = _CappedTime(cap)
 
 
 def _console_entry(name: str) -> Callable[[], Any]:

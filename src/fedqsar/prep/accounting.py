@@ -174,8 +174,8 @@ class Accounting:
                 f"{open_rows.size} input row(s) are in no bucket (first: {open_rows[:5].tolist()})",
                 "every row must be used, merged or rejected; this is a pipeline bug",
             )
-        counts = self.to_dict()
-        total = counts["used"] + counts["merged"] + sum(counts["rejected"].values())  # type: ignore[operator]
+        used, merged = int(np.sum(self._bucket == _USED)), int(np.sum(self._bucket == _MERGED))
+        total = used + merged + sum(self.reasons().values())
         if total != self.n_rows:
             raise AccountingError(f"buckets hold {total} rows, input has {self.n_rows}", "pipeline bug")
 

@@ -14,11 +14,15 @@ import csv
 import gzip
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from fedqsar.errors import InputFileError
+
+if TYPE_CHECKING:
+    from rdkit import Chem
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -162,17 +166,14 @@ def read_sdf(path: Path) -> pd.DataFrame:
     A record RDKit cannot parse becomes a row with :data:`MOLBLOCK_ERROR` True and empty
     fields (it is counted and rejected, never dropped).
     """
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem, rdBase
 
     text = read_text(path)
     if "$$$$" not in text and "M  END" not in text:
         raise InputFileError(f"{path} contains no SD records", "give an SD file (records end with $$$$)")
-    RDLogger.DisableLog("rdApp.*")
-    try:
+    with rdBase.BlockLogs():
         supplier = Chem.ForwardSDMolSupplier(io.BytesIO(text.encode("utf-8")), sanitize=True, removeHs=False)
-        records = [_record(mol, Chem) for mol in supplier]
-    finally:
-        RDLogger.EnableLog("rdApp.*")
+        records = [_record(mol) for mol in supplier]
     if not records:
         raise InputFileError(f"{path} has no SD records", "the SD file must contain at least one molecule")
     frame = pd.DataFrame.from_records(records)
@@ -182,13 +183,15 @@ def read_sdf(path: Path) -> pd.DataFrame:
     return _clean_columns(frame.replace({"": np.nan}))
 
 
-def _record(mol, chem) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _record(mol: Chem.Mol | None) -> dict[str, object]:
+    from rdkit import Chem
+
     if mol is None:
         return {MOLBLOCK_ERROR: True}
     props: dict[str, object] = {str(k): mol.GetProp(k) for k in mol.GetPropNames()}  # as written: "007" stays "007"
     props["_Name"] = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
     if not any(k.strip().lower() == "smiles" for k in props):
-        props["smiles"] = chem.MolToSmiles(mol)
+        props["smiles"] = Chem.MolToSmiles(mol)
     props[MOLBLOCK_ERROR] = False
     return props
 
@@ -211,7 +214,7 @@ def _first_line(path: Path) -> str:
     _check_readable(path)
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:  # type: ignore[operator]
+        with opener(path, "rb") as handle:
             line = handle.readline()
     except (OSError, EOFError) as exc:
         raise InputFileError(f"{path} cannot be read: {exc}", "check the file") from exc

@@ -21,13 +21,21 @@ The representative of a group is its lowest ``input_row`` ("used"); its other ro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from fedqsar.errors import AccountingError, ConfigError
 from fedqsar.prep.config import ValueConfig
 
-REPLICATE_RULES = {"median": np.median, "mean": np.mean, "max": np.max, "min": np.min}
+REPLICATE_RULES: dict[str, Callable[[np.ndarray], Any]] = {
+    "median": np.median,
+    "mean": np.mean,
+    "max": np.max,
+    "min": np.min,
+}
 GROUP_KEYS = ("structure_key", "assay_id", "endpoint")
 
 

@@ -278,10 +278,12 @@ def standardize_parsed(
         return Standardized(None, STANDARDISATION_FAILED, None, mol)
     if outcome.cached is not None:
         return outcome.cached._replace(input_mol=mol)
-    try:
-        result = _finish(outcome.mol, outcome.smiles, cfg, mol)
-    except Exception:  # noqa: BLE001
-        result = Standardized(None, STANDARDISATION_FAILED, None, mol)
+    result = Standardized(None, STANDARDISATION_FAILED, None, mol)
+    if outcome.mol is not None:
+        try:
+            result = _finish(outcome.mol, outcome.smiles, cfg, mol)
+        except Exception:  # noqa: BLE001 - RDKit raises many unrelated types; each is a reject
+            pass
     if memo is not None and outcome.memo_key is not None:
         memo[outcome.memo_key] = result._replace(input_mol=None)
     return result

@@ -11,7 +11,7 @@ permutation once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -118,6 +118,7 @@ class StructureWorker:
                 None, outcome.reason, _EMPTY_BITS, _EMPTY_VALUES, -1, heavy, float("nan"), input_weight
             )
         mol = outcome.mol
+        assert outcome.smiles is not None  # a standardised molecule always comes with its SMILES
         bits, values, fold = self._fingerprint_and_fold(outcome.smiles, mol)
         return MoleculeResult(
             outcome.smiles, None, bits, values, fold, mol.GetNumHeavyAtoms(), Descriptors.MolWt(mol), input_weight
@@ -204,6 +205,7 @@ def _process_unique(
     size = parallel.chunk_size(len(unique), n_jobs)
     chunks = parallel.split(unique, size)
     done: list[list[MoleculeResult] | None] = [None] * len(chunks)
+    finished: Iterable[tuple[int, list[MoleculeResult]]]
     if n_jobs == 1 or len(unique) < IN_PROCESS_BELOW:
         worker = StructureWorker(cfg, key)
         finished = ((position, worker.process(chunk)) for position, chunk in enumerate(chunks))
@@ -215,7 +217,11 @@ def _process_unique(
         if progress is not None:
             start = position * size
             progress(int(positions_per_unique[start : start + len(chunk_results)].sum()))
-    return [result for chunk_results in done for result in chunk_results]  # type: ignore[union-attr]
+    results: list[MoleculeResult] = []
+    for reported in done:
+        assert reported is not None  # every chunk reported back
+        results.extend(reported)
+    return results
 
 
 def _per_input(results: list[MoleculeResult], unique_index: np.ndarray, n_bits: int) -> StructureBatch:

@@ -48,6 +48,7 @@ Accounting
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -304,7 +305,10 @@ def _groups(aggregated: pd.DataFrame, meta: dict[str, dict]) -> list[_Group]:
     return groups
 
 
-def _group_tasks(group: _Group, cfg: TaskConfig):  # type: ignore[no-untyped-def]
+TaskSpec = tuple[str, float, bool, bool]  # kind, threshold, auxiliary, ready-made labels
+
+
+def _group_tasks(group: _Group, cfg: TaskConfig) -> Iterator[tuple[TaskSpec, np.ndarray, np.ndarray, np.ndarray]]:
     """Yield (spec, y, censor, keep) per task; spec = (kind, threshold, auxiliary, ready-made labels)."""
     is_label = group.family == "label" or group.endpoint == "label"
     use_reg = bool(group.meta.get("use_in_regression", True))

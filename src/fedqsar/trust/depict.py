@@ -33,7 +33,8 @@ def atom_colours(contributions: np.ndarray) -> dict[int, tuple[float, float, flo
     for atom, value in enumerate(values.tolist()):
         weight = abs(value) / scale if scale > 0 else 0.0
         target = POSITIVE_RGB if value >= 0 else NEGATIVE_RGB
-        colours[atom] = tuple(1.0 - weight * (1.0 - t) for t in target)  # type: ignore[assignment]
+        red, green, blue = (1.0 - weight * (1.0 - t) for t in target)
+        colours[atom] = (red, green, blue)
     return colours
 
 
