@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from fedqsar.errors import ConfigError
 from fedqsar.evaluation.config import EvalConfig
 from fedqsar.evaluation.protocol import ProtocolResult, run_protocol
 from fedqsar.federation.config import FederationConfig
@@ -131,6 +132,8 @@ def trust_tables(run_dir: Path, folders: Mapping[str, Path], config: TrustConfig
         fit_trust_for_saved_model(model_folder, prepared, config)
         saved = load_model(model_folder)
         predict, embed = model_functions(saved.model, saved.partner)
+        if saved.train_cfg.test_fold is None:
+            raise ConfigError(f"model {model_folder} has no test fold to measure trust on", "set train.test_fold")
         test_rows = prepared.rows_in_folds([saved.train_cfg.test_fold])
         cov, dom = report_tables(load_trust(model_folder), predict, prepared, test_rows, name, embed=embed)
         coverage.append(cov)

@@ -14,9 +14,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from fedqsar.cli.common import console, reports_errors
+from fedqsar.cli.common import console, reports_errors, say
 from fedqsar.cli.federate import partner_folders, read_tables
-from fedqsar.cli.uplift_table import uplift_console_table
 from fedqsar.config import from_dict, save_toml
 from fedqsar.errors import ConfigError
 
@@ -60,15 +59,16 @@ def evaluate(
     secagg: bool | None = typer.Option(None, "--secagg/--no-secagg", help="SecAgg+ (default on; needs >= 3 partners)"),
 ) -> None:
     """Compare local, federated, personalised, pooled and random-forest models on each partner's test fold."""
+    from fedqsar.cli.uplift_table import uplift_console_table
     from fedqsar.consortium import evaluate_consortium
 
     config = _config(read_tables(config_file, TABLES), kinds, rounds, secagg)
     folders = partner_folders(list(partners) + list(more_partners or []))
-    result = evaluate_consortium(folders, config, out, say=console.print)
+    result = evaluate_consortium(folders, config, out, say=say)
     save_toml(config, Path(out) / "config.toml")
     wide = console if console.is_terminal else Console(width=120, soft_wrap=True)
     wide.print(uplift_console_table(result.protocol.uplift))
-    console.print(f"results in {Path(out) / 'evaluation'}; render the report with: fedqsar report {out}")
+    say(f"results in {Path(out) / 'evaluation'}; render the report with: fedqsar report {out}")
 
 
 def register(app: typer.Typer) -> None:

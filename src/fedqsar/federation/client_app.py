@@ -45,8 +45,7 @@ from fedqsar.federation.partner import PartnerPaths, PartnerRuntime, manifest_an
 from fedqsar.federation.payload import TrunkSpec, fit_reply_content, record_to_arrays, with_signal
 from fedqsar.federation.personalised import personalise
 from fedqsar.federation.workflow import FINAL_CONFIG_RECORD, FINAL_TRUNK_RECORD, HANDSHAKE_RECORD
-from fedqsar.model.config import ModelConfig, TrainConfig
-from fedqsar.model.personalise import PersonalisationConfig
+from fedqsar.model.config import ModelConfig, PersonalisationConfig, TrainConfig
 
 NODE_PARTNER, NODE_PREPARED, NODE_STATE = "partner", "prepared", "state-dir"
 PathResolver = Callable[[Context], PartnerPaths]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fedqsar.model.personalise import PersonalisationConfig
+from fedqsar.model.config import PersonalisationConfig
 
 STRATEGY_NAMES = ("fedavg", "fedprox", "fedadam")
 WIRE_DTYPES = ("float32", "float16")

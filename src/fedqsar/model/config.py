@@ -114,3 +114,57 @@ class TrainConfig:
     def held_out_folds(self) -> tuple[int, ...]:
         """Folds never trained on."""
         return (self.validation_fold,) if self.test_fold is None else (self.validation_fold, self.test_fold)
+
+
+CANDIDATES = ("local", "federated", "fine_tuned")  # models that compete per task after personalisation
+
+
+@dataclass(frozen=True)
+class PersonalisationConfig:
+    """Settings of the partner-local personalisation after federation.
+
+    Attributes
+    ----------
+    enabled
+        Personalise at the end of a federated run (else the federated model is final).
+    head_epochs
+        Maximum epochs of stage 1 (head only, trunk frozen); 0 skips the stage.
+    full_epochs
+        Maximum epochs of stage 2 (trunk + head); 0 skips the stage.
+    head_lr_factor, full_lr_factor
+        Learning rate of each stage as a multiple of ``TrainConfig.lr``.
+    proximal_mu
+        Strength of the pull towards the federated trunk during stage 2 (0: none).
+    patience
+        Early-stopping patience of both stages (epochs without a lower validation loss).
+    candidates
+        Which models compete per task (a subset of ``CANDIDATES``, in tie-break order).
+    min_confidence
+        A candidate replaces the local model on a task only when it has the lower validation
+        loss in at least this share of bootstrap resamples of the task's validation compounds
+        (0: the plain lowest validation loss). Guards against the winner's curse: every
+        candidate was already early-stopped or round-selected on the same validation fold.
+        None (default): chosen per partner from ``CONFIDENCE_GRID`` by cross-fitting on two
+        halves of its validation fold (``cross_fitted_confidence``).
+    """
+
+    enabled: bool = True
+    head_epochs: int = 20
+    full_epochs: int = 20
+    head_lr_factor: float = 1.0
+    full_lr_factor: float = 0.3
+    proximal_mu: float = 0.0
+    patience: int = 3
+    candidates: tuple[str, ...] = CANDIDATES
+    min_confidence: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.head_epochs < 0 or self.full_epochs < 0 or self.patience < 0:
+            raise ValueError("head_epochs, full_epochs and patience must be >= 0")
+        if self.head_lr_factor <= 0 or self.full_lr_factor <= 0 or self.proximal_mu < 0:
+            raise ValueError("learning-rate factors must be > 0 and proximal_mu >= 0")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
+        unknown = sorted(set(self.candidates) - set(CANDIDATES))
+        if unknown or not self.candidates:
+            raise ValueError(f"candidates must be a non-empty subset of {CANDIDATES}, got {self.candidates}")

@@ -35,7 +35,7 @@ import torch
 
 from fedqsar.errors import ModelFileError, TrainingError
 from fedqsar.model.batching import target_batch
-from fedqsar.model.config import TrainConfig
+from fedqsar.model.config import CANDIDATES, PersonalisationConfig, TrainConfig
 from fedqsar.model.io import load_model
 from fedqsar.model.losses import entry_losses as model_entry_losses
 from fedqsar.model.network import MultitaskModel
@@ -44,61 +44,9 @@ from fedqsar.model.regularisers import ProximalPull
 from fedqsar.model.training import FitResult, Trainer, run_fit
 from fedqsar.prepared import PreparedSet
 
-CANDIDATES = ("local", "federated", "fine_tuned")
 SaveMember = Callable[[Path, MultitaskModel], object]  # writes one member model folder
 SELECTION_FILE = "selection.json"
 MEMBERS_DIR = "members"
-
-
-@dataclass(frozen=True)
-class PersonalisationConfig:
-    """Settings of the partner-local personalisation after federation.
-
-    Attributes
-    ----------
-    enabled
-        Personalise at the end of a federated run (else the federated model is final).
-    head_epochs
-        Maximum epochs of stage 1 (head only, trunk frozen); 0 skips the stage.
-    full_epochs
-        Maximum epochs of stage 2 (trunk + head); 0 skips the stage.
-    head_lr_factor, full_lr_factor
-        Learning rate of each stage as a multiple of ``TrainConfig.lr``.
-    proximal_mu
-        Strength of the pull towards the federated trunk during stage 2 (0: none).
-    patience
-        Early-stopping patience of both stages (epochs without a lower validation loss).
-    candidates
-        Which models compete per task (a subset of ``CANDIDATES``, in tie-break order).
-    min_confidence
-        A candidate replaces the local model on a task only when it has the lower validation
-        loss in at least this share of bootstrap resamples of the task's validation compounds
-        (0: the plain lowest validation loss). Guards against the winner's curse: every
-        candidate was already early-stopped or round-selected on the same validation fold.
-        None (default): chosen per partner from ``CONFIDENCE_GRID`` by cross-fitting on two
-        halves of its validation fold (``cross_fitted_confidence``).
-    """
-
-    enabled: bool = True
-    head_epochs: int = 20
-    full_epochs: int = 20
-    head_lr_factor: float = 1.0
-    full_lr_factor: float = 0.3
-    proximal_mu: float = 0.0
-    patience: int = 3
-    candidates: tuple[str, ...] = CANDIDATES
-    min_confidence: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.head_epochs < 0 or self.full_epochs < 0 or self.patience < 0:
-            raise ValueError("head_epochs, full_epochs and patience must be >= 0")
-        if self.head_lr_factor <= 0 or self.full_lr_factor <= 0 or self.proximal_mu < 0:
-            raise ValueError("learning-rate factors must be > 0 and proximal_mu >= 0")
-        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
-            raise ValueError(f"min_confidence must be in [0, 1], got {self.min_confidence}")
-        unknown = sorted(set(self.candidates) - set(CANDIDATES))
-        if unknown or not self.candidates:
-            raise ValueError(f"candidates must be a non-empty subset of {CANDIDATES}, got {self.candidates}")
 
 
 @dataclass
@@ -119,13 +67,12 @@ def fine_tune(
     """
     result = FineTuneResult(model=model)
     data = {partner: prepared}
-    patience = {"early_stopping_patience": cfg.patience}
     if cfg.head_epochs:
-        head_cfg = replace(train_cfg, lr=train_cfg.lr * cfg.head_lr_factor, **patience)
+        head_cfg = replace(train_cfg, lr=train_cfg.lr * cfg.head_lr_factor, early_stopping_patience=cfg.patience)
         trainer = Trainer(model, data, head_cfg, trainable="head")
         result.head_stage = run_fit(trainer, epochs=cfg.head_epochs, include_start=True)
     if cfg.full_epochs:
-        full_cfg = replace(train_cfg, lr=train_cfg.lr * cfg.full_lr_factor, **patience)
+        full_cfg = replace(train_cfg, lr=train_cfg.lr * cfg.full_lr_factor, early_stopping_patience=cfg.patience)
         hooks = [ProximalPull(cfg.proximal_mu, model.trunk_state())] if cfg.proximal_mu > 0 else []
         trainer = Trainer(model, data, full_cfg, hooks=hooks)
         result.full_stage = run_fit(trainer, epochs=cfg.full_epochs, include_start=True)
@@ -140,7 +87,7 @@ def entry_losses(model: MultitaskModel, partner: str, prepared: PreparedSet, row
     squared error of the value in the task's unit (so models with other output scalings compare).
     """
     rows = np.asarray(rows, dtype=np.int64)
-    head = model.heads[partner]
+    head = model.head(partner)
     y = target_batch(prepared.Y, prepared.censor, rows)
     raw = torch.from_numpy(raw_outputs(model, partner, prepared.X[rows]))
     unit_scale = torch.where(head.is_regression, raw * head.regression_std + head.regression_mean, raw)

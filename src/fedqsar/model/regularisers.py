@@ -55,4 +55,4 @@ class ProximalPull:
             if param is table:
                 param[bits] -= factor * (param[bits] - target[bits])
             else:
-                param -= factor * (param - target)
+                param.sub_(factor * (param - target))
