@@ -127,7 +127,7 @@ def _partner_data(model: MultitaskModel, name: str, prepared: PreparedSet, cfg: 
     return PartnerData(
         name=name,
         prepared=prepared,
-        head=model.heads[name],  # type: ignore[arg-type]
+        head=model.head(name),
         tasks=tasks,
         task_weights=torch.tensor(tasks["training_weight"].to_numpy(dtype=np.float32)),
         train_rows=np.flatnonzero(~np.isin(prepared.folds, cfg.held_out_folds)),
@@ -392,7 +392,7 @@ class Trainer:
             state.update({f"sparse.{k}": v.clone() for k, v in self.sparse.state_dict().items()})
         return state
 
-    def _named_for_state(self, with_trunk: bool) -> list[tuple[str, torch.Tensor]]:
+    def _named_for_state(self, with_trunk: bool) -> list[tuple[str, torch.nn.Parameter]]:
         """Optimised parameters under the names of :meth:`state_dict` (``head.*``, ``trunk.*``)."""
         prefix = f"heads.{self.partner}."
         heads = [("head." + name[len(prefix) :], p) for name, p in self.head_dense]
