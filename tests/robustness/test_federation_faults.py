@@ -60,11 +60,12 @@ def _survivors(marker: str, seconds: float = 20.0) -> list[str]:
     return [_cmdline(pid)[:120] for pid in _marked(marker)]
 
 
-def _start(consortium: Consortium, out: Path, rounds: int, marker: str) -> subprocess.Popen:
+def _start(consortium: Consortium, out: Path, rounds: int, marker: str, verb: str = "federate") -> subprocess.Popen:
     config = out.parent / f"{out.name}.toml"
     config.write_text(SMALL.format(rounds=rounds), encoding="utf-8")
     partners = [str(p) for p in consortium.partners.values()]
-    command = ["federate", "--partners", *partners, "--out", str(out), "--config", str(config), "--no-secagg", "-q"]
+    command = [verb, "--partners", *partners, "--out", str(out), "--config", str(config), "--no-secagg"]
+    command += ["--kinds", "federated"] if verb == "evaluate" else ["-q"]
     return subprocess.Popen(
         [sys.executable, "-m", "fedqsar", *command],
         stdout=subprocess.PIPE,
@@ -75,18 +76,21 @@ def _start(consortium: Consortium, out: Path, rounds: int, marker: str) -> subpr
 
 
 def _wait_for_round(process: subprocess.Popen, out: Path, round_number: int, timeout: float = 600) -> None:
-    marker = out / "checkpoints" / f"round_{round_number:04d}.json"
+    name = f"round_{round_number:04d}.json"
+    markers = (out / "checkpoints" / name, out / "federation" / "checkpoints" / name)  # federate, evaluate
     deadline = time.monotonic() + timeout
-    while not marker.is_file():
+    while not any(marker.is_file() for marker in markers):
         assert process.poll() is None, process.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "the federation did not reach the round in time"
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
-def test_no_process_survives_a_killed_federate(consortium: Consortium, tmp_path: Path, signum: int) -> None:
+@pytest.mark.parametrize(
+    ("verb", "signum"), [("federate", signal.SIGKILL), ("federate", signal.SIGTERM), ("evaluate", signal.SIGKILL)]
+)
+def test_no_process_survives_a_killed_command(consortium: Consortium, tmp_path: Path, verb: str, signum: int) -> None:
     marker = uuid.uuid4().hex
-    process = _start(consortium, tmp_path / "run", 200, marker)
+    process = _start(consortium, tmp_path / "run", 200, marker, verb)
     try:
         _wait_for_round(process, tmp_path / "run", 1)
         running = [_cmdline(pid) for pid in _marked(marker)]
