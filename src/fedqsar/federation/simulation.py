@@ -212,7 +212,16 @@ def run_simulation(
             if isinstance(cause, FedQSARError):  # raised by fedqsar's server logic inside Flower
                 raise cause from exc
             raise FederationError(f"Flower simulation failed: {exc}", f"see {out / FLOWER_LOG}") from exc
+        finally:
+            _shutdown_ray()  # Flower does it too; a driver attached to a cluster the sentinel ends would be stale
     return collect_run(out, table)
+
+
+def _shutdown_ray() -> None:
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
 
 
 def collect_run(out: Path, table: Mapping[int, PartnerPaths]) -> FederatedRun:
