@@ -53,6 +53,8 @@ def test_rejected_rows_have_empty_prediction_and_trust_columns(consortium: Conso
     assert "embedding_distance" in after_smiles and "in_domain" in after_smiles
     assert predictions.loc[rejected, after_smiles].isna().all().all()  # predictions and trust: all empty
     assert predictions.loc[~rejected, ["embedding_distance", "domain_similarity", "in_domain"]].notna().all().all()
+    only_bad = _predict(consortium, tmp_path, pd.DataFrame({"smiles": BAD}))  # nothing to predict: still a table
+    assert list(only_bad.columns) == list(predictions.columns) and only_bad[after_smiles].isna().all().all()
 
 
 def test_compound_ids_are_carried_through_in_input_order(consortium: Consortium, tmp_path: Path) -> None:
