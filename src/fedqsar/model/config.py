@@ -144,8 +144,8 @@ class PersonalisationConfig:
         loss in at least this share of bootstrap resamples of the task's validation compounds
         (0: the plain lowest validation loss). Guards against the winner's curse: every
         candidate was already early-stopped or round-selected on the same validation fold.
-        None (default): chosen per partner from ``CONFIDENCE_GRID`` by cross-fitting on two
-        halves of its validation fold (``cross_fitted_confidence``).
+        None (default): chosen per partner from ``model.personalise.CONFIDENCE_GRID`` by cross-fitting on two
+        halves of its validation fold (``model.personalise.cross_fitted_confidence``).
     """
 
     enabled: bool = True
