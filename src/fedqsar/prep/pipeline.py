@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,7 @@ class PrepareResult:
     rejected: pd.DataFrame
     n_unique_smiles: int
     seconds: dict[str, float] = field(default_factory=dict)
-    semantics: dict[str, object] = field(default_factory=dict)  # = manifest["semantics"]
+    semantics: dict[str, Any] = field(default_factory=dict)  # = manifest["semantics"]
 
 
 @dataclass
@@ -212,7 +213,7 @@ def semantics_report(
     aggregated: pd.DataFrame,
     tasks_df: pd.DataFrame,
     labels: pd.DataFrame,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Manifest ``semantics``: resolution summary, LOQ censoring, linear-scale flags, range checks."""
     report = semantics.summary()
     below = ok.loc[ok["below_loq"].astype(bool)] if "below_loq" in ok.columns else ok.iloc[:0]
@@ -226,10 +227,10 @@ def semantics_report(
             f"custom endpoint {c['endpoint']!r} ({c['assays']} assays, {c['rows']} rows): kept with --allow-custom or "
             "a custom: map entry; it is shared with partners only under this exact name"
             for c in report["custom_endpoints"]
-        ]  # type: ignore[union-attr]
+        ]
         + [f.message() for f in flags]
         + [c.message() for c in checks if c.warn]
-        + [f"endpoint-map key {k!r} matched no assay" for k in report["unused_map_keys"]]  # type: ignore[union-attr]
+        + [f"endpoint-map key {k!r} matched no assay" for k in report["unused_map_keys"]]
     )
     return report
 

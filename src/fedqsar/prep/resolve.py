@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -151,9 +152,9 @@ def read_unit(endpoint: E.Endpoint, unit_key: str, text: str) -> tuple[str | Non
         return read, f"'%' read as {U.UNITS[read].name}" if read and read != "%" else ""
     if unit is not None and unit.dimension == "log" and endpoint.dimension not in ("log", "label"):
         bare = _first_match(endpoint.bare_units, text)
-        log_key = f"log10({bare})" if bare else None
-        if log_key in U.UNITS and U.UNITS[log_key].dimension == endpoint.dimension:  # type: ignore[operator]
-            return log_key, f"'{unit_key}' read as {U.canonical_unit_name(log_key)}"  # type: ignore[arg-type]
+        log_key = f"log10({bare})" if bare else ""
+        if log_key in U.UNITS and U.UNITS[log_key].dimension == endpoint.dimension:
+            return log_key, f"'{unit_key}' read as {U.canonical_unit_name(log_key)}"
     return None, ""
 
 
@@ -271,7 +272,7 @@ class Resolver:
 
 
 def _with(res: Resolution, **changes: object) -> Resolution:
-    return Resolution(**{**vars(res), **changes})  # type: ignore[arg-type]  # dataclasses.replace is 5x slower
+    return Resolution(**{**vars(res), **changes})  # dataclasses.replace is 5x slower
 
 
 def _resolved(base: Resolution, endpoint: E.Endpoint, unit_key: str, how: str, note: str) -> Resolution:
@@ -437,7 +438,7 @@ class Semantics:
         """One endpoint-map TOML line per unresolved assay (for a template file)."""
         return [_map_line(r) for r in self.questions.drop_duplicates("assay_id").itertuples()]
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """Manifest/summary data: per-endpoint counts, custom endpoints, reading notes, unused map keys."""
         table = self.table[self.table["rows"] > 0]
         ok = table[table["question"].isna() & table["reason"].isna()]

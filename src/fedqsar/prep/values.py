@@ -321,12 +321,14 @@ def _censor_below_loq(
     Returns values, censor, reasons and the mask of rows censored here.
     """
     finite_loq = np.isfinite(loq)
+    fine = np.array([w is None for w in why], dtype=bool)
     with np.errstate(invalid="ignore"):
-        zero = np.equal(why, R.NON_POSITIVE_VALUE) | np.isneginf(values)  # 0 in a linear unit; fu = 0
-        below = (zero | (np.equal(why, None) & (values <= loq))) & (cen <= 0) & finite_loq
+        zero = (why == R.NON_POSITIVE_VALUE) | np.isneginf(values)  # 0 in a linear unit; fu = 0
+        below = (zero | (fine & (values <= loq))) & (cen <= 0) & finite_loq
     values = np.where(below, loq, values)
     cen = np.where(below, -1, cen).astype(np.int8)
-    why = np.where(below, None, why)
+    why = why.copy()
+    why[below] = None
     return values, cen, why, below
 
 
