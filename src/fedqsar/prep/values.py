@@ -29,7 +29,7 @@ Endpoints on a log scale with a limit of quantification (``prep.endpoints``: cle
 permeability, efflux ratio, solubility, fractions unbound, half-life) never reject a value
 for being too small: a value at or below the LOQ — zero and negative numbers in a linear
 unit included ("below the assay's limit"), and "100 % bound" — is kept as ``<`` LOQ
-(censor -1). The LOQ is, in order: the assay's ``loq`` in the endpoint map (in the unit
+(censor -1); a finite value below the credible range stays an error (``value_out_of_range``). The LOQ is, in order: the assay's ``loq`` in the endpoint map (in the unit
 the assay's values are written in), ``ValueConfig.loq[endpoint]`` (canonical scale),
 ``log10(ValueConfig.min_fraction_unbound)`` for fractions unbound, the endpoint's default.
 A ``>`` bound at or below zero says nothing and is rejected ``non_positive_value``, as is
@@ -286,7 +286,8 @@ def _convert(
         why = _domain_reasons(raw, values, unit, weights)
         loq = _loq_values(endpoint, cfg, loq_raw, unit, canon, weights, len(idx))
         if loq is not None:
-            values, cen, why, out.below_loq[idx] = _censor_below_loq(raw, values, cen, why, unit, loq)
+            low = endpoint.valid_range[0] if endpoint is not None and cfg.check_ranges else -np.inf
+            values, cen, why, out.below_loq[idx] = _censor_below_loq(values, cen, why, loq, low)
         if endpoint is not None and endpoint.family == "label":
             values, why = _labels(values, base_censor[idx], why)
         elif endpoint is not None and cfg.check_ranges:
@@ -313,18 +314,19 @@ def _loq_values(
 
 
 def _censor_below_loq(
-    raw: np.ndarray, values: np.ndarray, cen: np.ndarray, why: np.ndarray, unit: U.Unit, loq: np.ndarray
+    values: np.ndarray, cen: np.ndarray, why: np.ndarray, loq: np.ndarray, low: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact or '<' values at or below the LOQ (zeros in a linear unit too) -> '<' LOQ.
 
-    '>' bounds are left as they are (a '>' at or below zero stays ``non_positive_value``).
-    Returns values, censor, reasons and the mask of rows censored here.
+    A finite value below the credible range ``low`` is left to be rejected as out of range
+    (it is an error, not a limit); '>' bounds are left as they are (a '>' at or below zero
+    stays ``non_positive_value``). Returns values, censor, reasons and the rows censored here.
     """
     finite_loq = np.isfinite(loq)
     fine = np.array([w is None for w in why], dtype=bool)
     with np.errstate(invalid="ignore"):
         zero = (why == R.NON_POSITIVE_VALUE) | np.isneginf(values)  # 0 in a linear unit; fu = 0
-        below = (zero | (fine & (values <= loq))) & (cen <= 0) & finite_loq
+        below = (zero | (fine & (values <= loq) & (values >= low))) & (cen <= 0) & finite_loq
     values = np.where(below, loq, values)
     cen = np.where(below, -1, cen).astype(np.int8)
     why = why.copy()

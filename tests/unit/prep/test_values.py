@@ -395,3 +395,9 @@ def test_loq_defaults_can_be_overridden_per_endpoint() -> None:
     assert ok["value_canonical"].tolist() == pytest.approx([-6.0, -6.0]) and ok["censor"].tolist() == [-1, -1]
     ok, _ = harmonise(df, CFG)  # default solubility LOQ 1e-12 M: 0.5 uM is quantified
     assert ok["value_canonical"].tolist() == pytest.approx([np.log10(5e-7), -12.0]) and ok["censor"].tolist() == [0, -1]
+
+
+def test_a_value_far_below_the_credible_range_stays_an_error_not_a_limit() -> None:
+    ok, rejected = harmonise(table([("1e-9", "nM", "=", "logS"), ("0", "nM", "=", "logS")]), CFG)  # logS -18, 0
+    assert rejected["reason"].tolist() == [R.VALUE_OUT_OF_RANGE]
+    assert ok["value_canonical"].tolist() == [-12.0] and ok["censor"].tolist() == [-1]
