@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fedqsar.prep import units as U
 from fedqsar.prep.readers import read_table
-from fedqsar.prep.resolve import Resolution, Resolver
+from fedqsar.prep.resolver import Resolution, Resolver
 from fedqsar.prep.wide import default_value_columns, unit_from_header
 
 FILES = {  # file -> (SMILES column, id column)

@@ -16,7 +16,7 @@ from fedqsar.prep.consistency import range_check
 from fedqsar.prep.keys import ConsortiumKey, save_key
 from fedqsar.prep.pipeline import prepare
 from fedqsar.prep.readers import read_table
-from fedqsar.prep.resolve import AMBIGUOUS, UNIT_NEEDED, UNKNOWN, Resolver
+from fedqsar.prep.resolver import AMBIGUOUS, UNIT_NEEDED, UNKNOWN, Resolver
 from fedqsar.prep.wide import default_value_columns, unit_from_header, wide_to_long
 from fedqsar.prepared import PreparedSet
 

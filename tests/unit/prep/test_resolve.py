@@ -10,7 +10,8 @@ import pytest
 from fedqsar.errors import EndpointResolutionError, InputFileError, InputSchemaError
 from fedqsar.prep import endpoints as E
 from fedqsar.prep.endpoint_map import EndpointMap, MapEntry, read_endpoint_map
-from fedqsar.prep.resolve import AMBIGUOUS, UNIT_MISMATCH, UNIT_NEEDED, UNKNOWN, Resolver, resolve
+from fedqsar.prep.resolve import resolve
+from fedqsar.prep.resolver import AMBIGUOUS, UNIT_MISMATCH, UNIT_NEEDED, UNKNOWN, Resolver
 from fedqsar.prep.wide import unit_from_header
 
 
