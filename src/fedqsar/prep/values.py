@@ -117,10 +117,10 @@ def parse_cells(qualifier: pd.Series, value: pd.Series) -> tuple[np.ndarray, np.
     for i in np.flatnonzero(~np.isfinite(numbers)):
         inner[i], numbers[i], value_reasons[i] = _parse_slow(raw[i])
     known = pd.notna(column)
-    conflict = np.not_equal(inner, None) & known & (column != "=") & (inner != column)
-    qualifier_reasons = np.where(~known | conflict, R.UNKNOWN_QUALIFIER, None).astype(object)
-    quals = np.where(np.not_equal(inner, None) & (column == "="), inner, column)
-    quals = np.where(np.equal(qualifier_reasons, None), quals, "").astype(object)
+    conflict = _given(inner) & known & (column != "=") & (inner != column)
+    qualifier_reasons = _reason_where(~known | conflict, R.UNKNOWN_QUALIFIER)
+    quals = np.where(_given(inner) & (column == "="), inner, column)
+    quals = np.where(_empty(qualifier_reasons), quals, "").astype(object)
     return quals, numbers, value_reasons, qualifier_reasons
 
 
@@ -194,7 +194,7 @@ def harmonise(
     reasons = np.full(n, None, dtype=object)
     if "reject_reason" in df.columns:
         reasons[df["reject_reason"].notna().to_numpy()] = df["reject_reason"][df["reject_reason"].notna()].to_numpy()
-    _first(reasons, np.where(_text(df["assay_id"]) == "", R.MISSING_ASSAY, None))
+    _first(reasons, _reason_where(_text(df["assay_id"]) == "", R.MISSING_ASSAY))
     resolved = semantics.rows(df)
     value_cells = _label_words(df["value"], resolved["family"].to_numpy() == "label")
     quals, numbers, number_reasons, qual_reasons = parse_cells(df["qualifier"], value_cells)
@@ -202,9 +202,9 @@ def harmonise(
     _first(reasons, qual_reasons)
     _first(reasons, resolved["reason"].to_numpy())
     mw = _aligned_weights(mol_weight, df["input_row"].to_numpy(np.int64))
-    converted = _convert(numbers, quals, resolved, mw, cfg, open_rows=np.equal(reasons, None))
+    converted = _convert(numbers, quals, resolved, mw, cfg, open_rows=_empty(reasons))
     _first(reasons, converted.reasons)
-    rejected = np.not_equal(reasons, None)
+    rejected = _given(reasons)
     ok = df.loc[~rejected].copy()
     ok["value_canonical"] = converted.values[~rejected].astype(np.float64)
     ok["censor"] = converted.censor[~rejected].astype(np.int8)
@@ -218,15 +218,32 @@ def harmonise(
         {
             "input_row": df.loc[rejected, "input_row"].to_numpy(np.int64),
             "reason": reasons[rejected].astype(str),
-            "detail": [_detail(df, i) for i in np.flatnonzero(rejected)],
+            "detail": [_detail(df, i) for i in np.flatnonzero(rejected).tolist()],
         }
     )
     return ok.reset_index(drop=True), rejected_df
 
 
+def _empty(values: np.ndarray) -> np.ndarray:
+    """bool (n,): the entries of an object array that are None (no reason or qualifier yet)."""
+    return np.asarray(pd.isna(values), dtype=bool)
+
+
+def _given(values: np.ndarray) -> np.ndarray:
+    """bool (n,): the entries of an object array that hold a value."""
+    return ~_empty(values)
+
+
+def _reason_where(mask: np.ndarray, reason: str) -> np.ndarray:
+    """object (n,): ``reason`` where ``mask`` is true, None elsewhere."""
+    out = np.full(len(mask), None, dtype=object)
+    out[np.asarray(mask, dtype=bool)] = reason
+    return out
+
+
 def _first(reasons: np.ndarray, new: np.ndarray) -> None:
     """Fill reasons still empty with ``new`` (earlier stages' reasons win)."""
-    take = np.equal(reasons, None) & np.not_equal(new, None)
+    take = _empty(reasons) & _given(new)
     reasons[take] = new[take]
 
 
@@ -281,8 +298,9 @@ def _convert(
         endpoint = E.get_endpoint(endpoint_name)
         weights = mw[idx] if (mw is not None and unit.needs_mw) else None
         raw = numbers[idx]
-        values = canon.from_base(unit.to_base(raw, weights))
-        cen = base_censor[idx] * unit.sign * (1 if canon.affine[0] > 0 else -1)  # type: ignore[index]
+        values = canon.from_base(unit.to_base(raw, weights))  # raises unless the canonical unit is affine
+        assert canon.affine is not None
+        cen = base_censor[idx] * unit.sign * (1 if canon.affine[0] > 0 else -1)
         why = _domain_reasons(raw, values, unit, weights)
         loq = _loq_values(endpoint, cfg, loq_raw, unit, canon, weights, len(idx))
         if loq is not None:
@@ -292,7 +310,7 @@ def _convert(
             values, why = _labels(values, base_censor[idx], why)
         elif endpoint is not None and cfg.check_ranges:
             low, high = endpoint.valid_range
-            why = np.where(np.equal(why, None) & ((values < low) | (values > high)), R.VALUE_OUT_OF_RANGE, why)
+            why = np.where(_empty(why) & ((values < low) | (values > high)), R.VALUE_OUT_OF_RANGE, why)
         out.values[idx], out.censor[idx], out.reasons[idx] = values, cen, why
     return out
 
@@ -323,7 +341,7 @@ def _censor_below_loq(
     stays ``non_positive_value``). Returns values, censor, reasons and the rows censored here.
     """
     finite_loq = np.isfinite(loq)
-    fine = np.array([w is None for w in why], dtype=bool)
+    fine = _empty(why)
     with np.errstate(invalid="ignore"):
         zero = (why == R.NON_POSITIVE_VALUE) | np.isneginf(values)  # 0 in a linear unit; fu = 0
         below = (zero | (fine & (values <= loq) & (values >= low))) & (cen <= 0) & finite_loq
@@ -341,8 +359,8 @@ def _domain_reasons(raw: np.ndarray, values: np.ndarray, unit: U.Unit, weights: 
         no_weight = bad & (np.ones(len(raw), bool) if weights is None else ~np.isfinite(weights))
         why[no_weight] = R.MISSING_MOL_WEIGHT
     if unit.needs_positive:
-        why[bad & (raw <= 0) & np.equal(why, None)] = R.NON_POSITIVE_VALUE
-    why[bad & np.equal(why, None)] = R.VALUE_OUT_OF_RANGE
+        why[bad & (raw <= 0) & _empty(why)] = R.NON_POSITIVE_VALUE
+    why[bad & _empty(why)] = R.VALUE_OUT_OF_RANGE
     return why
 
 
@@ -374,4 +392,4 @@ def _label_words(value: pd.Series, is_label: np.ndarray) -> pd.Series:
 def _labels(values: np.ndarray, qual_censor: np.ndarray, why: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values = np.where(values == -1, 0.0, values)
     invalid = ~np.isin(values, (0.0, 1.0)) | (qual_censor != 0)
-    return values, np.where(np.equal(why, None) & invalid, R.INVALID_LABEL, why)
+    return values, np.where(_empty(why) & invalid, R.INVALID_LABEL, why)
