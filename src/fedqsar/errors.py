@@ -90,6 +90,10 @@ class InputSchemaError(InputError):
     """An input table lacks required columns or has misnamed ones."""
 
 
+class EndpointResolutionError(InputSchemaError):
+    """An assay or column does not resolve to exactly one endpoint (prepare asks, never guesses)."""
+
+
 class KeyFileError(InputError):
     """A consortium key file is missing, malformed or of the wrong kind."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -80,8 +81,65 @@ def test_empty_and_undecodable_files_stop_clearly(tmp_path: Path) -> None:
 
 def test_input_with_no_usable_row_exits_non_zero_with_accounting(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text("compound_id,smiles,assay_id,value,unit,qualifier\nc1,C1CC(,a,1,nM,=\nc2,CCO,a,x,nM,=\n")
+    bad.write_text("compound_id,smiles,assay_id,value,unit,qualifier\nc1,C1CC(,IC50,1,nM,=\nc2,CCO,IC50,x,nM,=\n")
     result = runner.invoke(app, ["prepare", "--input", str(bad), "--out", str(tmp_path / "p"), "-q", "-j", "1"])
     assert result.exit_code == 1 and "no usable rows" in result.output
     rejected = pd.read_csv(tmp_path / "p" / "rejected.csv")
     assert sorted(rejected["reason"]) == ["non_numeric_value", "unparsable_smiles"]
+
+
+def _kinetic_wide(path: Path, n: int = 30) -> Path:
+    smiles = ["C" * (i % 7 + 1) + "O" + "c1ccccc1" * (i % 2) + "N" * (i % 3) for i in range(n)]
+    pd.DataFrame(
+        {
+            "Molecule Name": [f"E-{i}" for i in range(n)],
+            "SMILES": smiles,
+            "Assay date": [f"2020-{1 + i % 12:02d}-01" for i in range(n)],
+            "LogD": [0.1 * i for i in range(n)],
+            "KSOL": [round(0.5 * 1.3**i, 3) for i in range(n)],  # uM, but the header does not say
+            "Readout X (nM)": [float(10 + i) for i in range(n)],  # potency or solubility? nobody can tell
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def test_an_unclear_column_stops_with_candidates_and_the_map_line(tmp_path: Path) -> None:
+    wide = _kinetic_wide(tmp_path / "adme.csv")
+    common = ["prepare", "--wide", "--input", str(wide), "--smiles-column", "SMILES", "--id-column", "Molecule Name"]
+    result = runner.invoke(app, [*common, "--out", str(tmp_path / "p"), "-q", "-j", "1"])
+    assert result.exit_code == 2
+    assert "'KSOL'" in result.output and "'Readout X (nM)'" in result.output and "pXC50, logS" in result.output
+    assert '"KSOL" = { endpoint = "logS", unit = "UNIT" }' in result.output
+    assert "--endpoint-map" in result.output and "--allow-custom" in result.output
+    assert (tmp_path / "p" / "endpoint_questions.toml").is_file()
+
+    (tmp_path / "map.toml").write_text('"Readout X (nM)" = "logS"\n')
+    answered = runner.invoke(
+        app,
+        [*common, "--out", str(tmp_path / "p"), "--endpoint-map", str(tmp_path / "map.toml"), "--unit", "KSOL=uM"]
+        + ["--date-column", "Assay date", "-q", "-j", "1"],
+    )
+    assert answered.exit_code == 0, answered.output
+    assert "logD7.4" in answered.output and "logS" in answered.output and "no pH in the name" in answered.output
+    tasks = pd.read_parquet(tmp_path / "p" / "tasks.parquet")
+    assert set(tasks["endpoint"]) == {"logD7.4", "logS"}
+
+
+def test_allow_custom_says_so_loudly(tmp_path: Path) -> None:
+    wide = _kinetic_wide(tmp_path / "adme.csv")
+    result = runner.invoke(
+        app,
+        ["prepare", "--wide", "--input", str(wide), "--smiles-column", "SMILES", "--id-column", "Molecule Name"]
+        + ["--out", str(tmp_path / "p"), "--allow-custom", "-q", "-j", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "KSOL (CUSTOM)" in result.output and "warning: custom endpoint 'KSOL'" in result.output
+    assert "decades on a linear scale" in result.output  # KSOL kept linear: 0.5 .. 1000 uM
+    manifest = json.loads((tmp_path / "p" / "manifest.json").read_text())
+    assert {c["endpoint"] for c in manifest["semantics"]["custom_endpoints"]} == {"KSOL", "Readout X (nM)"}
+
+
+def test_wide_only_options_need_wide(tmp_path: Path) -> None:
+    source = _long_file(tmp_path / "in.csv")
+    result = runner.invoke(app, ["prepare", "--input", str(source), "--out", str(tmp_path / "p"), "--unit", "x=uM"])
+    assert result.exit_code == 2 and "--wide" in result.output

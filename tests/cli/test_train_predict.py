@@ -27,7 +27,7 @@ def prepared_biogen(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
             "smiles": source["smiles"],
             "assay_id": "rPPB",
             "value": source["activity"],
-            "unit": "log",
+            "unit": "log10(% unbound)",  # Biogen's LOG PLASMA PROTEIN BINDING (RAT) (% unbound)
             "qualifier": "=",
         }
     ).to_csv(long_form, index=False)

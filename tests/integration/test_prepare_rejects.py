@@ -17,20 +17,20 @@ BIG = "C" * 101  # 101 heavy atoms
 def _rows() -> list[dict]:
     good = ["CCO", "CCN", "CCCO", "c1ccccc1O", "CC(=O)O", "CCOC", "CCCN", "c1ccncc1", "CC(C)O", "CCS"]
     rows = [
-        dict(compound_id=f"g{i}", smiles=s, assay_id="A1", value=5 + i * 0.3, unit="nM", qualifier="=")
+        dict(compound_id=f"g{i}", smiles=s, assay_id="KDR_IC50", value=5 + i * 0.3, unit="nM", qualifier="=")
         for i, s in enumerate(good)
     ]
     rows += [
-        dict(compound_id="bad_smiles", smiles="C1CC(", assay_id="A1", value=10, unit="nM", qualifier="="),
-        dict(compound_id="too_big", smiles=BIG, assay_id="A1", value=10, unit="nM", qualifier="="),
-        dict(compound_id="text", smiles="CCCCO", assay_id="A1", value="n.d.", unit="nM", qualifier="="),
-        dict(compound_id="unit", smiles="CCCCN", assay_id="A1", value=3, unit="furlongs", qualifier="="),
-        dict(compound_id="qual", smiles="CCCCC", assay_id="A1", value=3, unit="nM", qualifier="about"),
-        dict(compound_id="empty", smiles="CCCCCC", assay_id="A1", value=None, unit="nM", qualifier="="),
-        dict(compound_id="rep1", smiles="CCOCC", assay_id="A1", value=10, unit="nM", qualifier="="),
-        dict(compound_id="rep2", smiles="CCOCC", assay_id="A1", value=12, unit="nM", qualifier="="),
-        dict(compound_id="conf1", smiles="CCCOCC", assay_id="A1", value=1, unit="nM", qualifier="="),
-        dict(compound_id="conf2", smiles="CCCOCC", assay_id="A1", value=1e6, unit="nM", qualifier="="),
+        dict(compound_id="bad_smiles", smiles="C1CC(", assay_id="KDR_IC50", value=10, unit="nM", qualifier="="),
+        dict(compound_id="too_big", smiles=BIG, assay_id="KDR_IC50", value=10, unit="nM", qualifier="="),
+        dict(compound_id="text", smiles="CCCCO", assay_id="KDR_IC50", value="n.d.", unit="nM", qualifier="="),
+        dict(compound_id="unit", smiles="CCCCN", assay_id="KDR_IC50", value=3, unit="furlongs", qualifier="="),
+        dict(compound_id="qual", smiles="CCCCC", assay_id="KDR_IC50", value=3, unit="nM", qualifier="about"),
+        dict(compound_id="empty", smiles="CCCCCC", assay_id="KDR_IC50", value=None, unit="nM", qualifier="="),
+        dict(compound_id="rep1", smiles="CCOCC", assay_id="KDR_IC50", value=10, unit="nM", qualifier="="),
+        dict(compound_id="rep2", smiles="CCOCC", assay_id="KDR_IC50", value=12, unit="nM", qualifier="="),
+        dict(compound_id="conf1", smiles="CCCOCC", assay_id="KDR_IC50", value=1, unit="nM", qualifier="="),
+        dict(compound_id="conf2", smiles="CCCOCC", assay_id="KDR_IC50", value=1e6, unit="nM", qualifier="="),
     ]
     return rows
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from fedqsar.datasets.scenarios import RAW_COLUMNS, build_scenario, scenario_tables
-from fedqsar.datasets.scenarios import endpoints as E
 from fedqsar.datasets.scenarios.common import group_small_assays, keyed_bucket
 from fedqsar.datasets.scenarios.potency import assign_partners, read_sets
 from fedqsar.errors import DatasetError
+from fedqsar.prep.resolve import resolve
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def test_admet_partners_and_row_counts(admet: dict[str, pd.DataFrame], shared_da
     biogen_raw = pd.read_csv(shared_data / "biogen_adme/ADME_public_set_3521.csv")
     measured = int(biogen_raw.iloc[:, 4:].notna().sum().sum())  # six endpoint columns
     assert len(admet["biogen"]) == measured
-    assert set(admet["biogen"]["endpoint"]) == {E.CLINT_SCALED, E.EFFLUX, E.SOLUBILITY, E.PPB}
+    assert set(admet["biogen"]["endpoint"]) == set(biogen_raw.columns[4:])  # the source's own headers
     assert admet["biogen"]["assay_id"].nunique() == 6
     assert len(admet["astrazeneca"]) == len(pd.read_csv(shared_data / "moleculenet_chemprop/lipo.csv")) == 4200
     assert set(admet["astrazeneca"]["assay_id"]) == {"CHEMBL3301361"}
@@ -49,28 +49,26 @@ def test_chembl_partner_excludes_the_az_deposit(admet: dict[str, pd.DataFrame], 
     assert az_rows == 4132
     lit = admet["chembl_literature"]
     assert not lit["assay_id"].str.contains("3301361").any()
-    assert int((lit["endpoint"] == E.LOGD).sum()) == len(logd) - az_rows
-    assert set(lit["endpoint"]) == {E.LOGD, E.CLINT_MICROSOMAL, E.PPB, E.SOLUBILITY}
-    clearance = lit[lit["endpoint"] == E.CLINT_MICROSOMAL]
+    assert int(lit["endpoint"].str.startswith("logd").sum()) == len(logd) - az_rows
+    clearance = lit[lit["endpoint"].str.startswith("microsomal clearance")]
     assert {"CHEMBL_LIT_HLM", "CHEMBL_LIT_RLM", "CHEMBL_LIT_MLM"} <= set(clearance["assay_id"])
 
 
 def test_chembl_partner_tasks_are_bounded(admet: dict[str, pd.DataFrame]) -> None:
     lit = admet["chembl_literature"]
-    per_endpoint = lit.groupby("endpoint")["assay_id"].nunique()
-    assert (per_endpoint.drop(E.CLINT_MICROSOMAL) <= 8 + 1).all()
-    assert per_endpoint[E.CLINT_MICROSOMAL] <= 3 * (
-        8 + 1
-    )  # per species  # at most 8 own assays + the grouped remainder
+    kind = lit["endpoint"].str.split(" ").str[0]  # logd / microsomal / ppb / solubility
+    per_endpoint = lit.groupby(kind)["assay_id"].nunique()
+    assert (per_endpoint.drop("microsomal") <= 8 + 1).all()  # at most 8 own assays + the grouped remainder
+    assert per_endpoint["microsomal"] <= 3 * (8 + 1)  # per species
     own = lit[~lit["assay_id"].str.startswith("CHEMBL_LIT_")].groupby("assay_id").size()
     assert (own >= 50).all()
 
 
 def test_units_are_the_sources_own(admet: dict[str, pd.DataFrame]) -> None:
     units = {p: set(t["unit"]) for p, t in admet.items()}
-    assert units["biogen"] == {E.LOG_ML_MIN_KG, E.LOG_RATIO, E.LOG_UG_ML, E.LOG_PCT_UNBOUND}
-    assert units["chembl_literature"] == {E.LOG_UNITLESS, E.LOG_ML_MIN_G, E.PCT_BOUND, E.LOG_NM}
-    assert units["aqsoldb"] == {E.LOG_MOL_L}
+    assert units["biogen"] == {"log10(mL/min/kg)", "log10(B-A/A-B)", "log10(ug/mL)", "log10(% unbound)"}
+    assert units["chembl_literature"] == {"log", "log10(mL.min-1.g-1)", "% bound", "log10(nM)"}
+    assert units["aqsoldb"] == {"log10(mol/L)"}
 
 
 def test_potency_assignment_is_keyed_and_complete(potency: dict[str, pd.DataFrame], shared_data: Path) -> None:
@@ -79,7 +77,7 @@ def test_potency_assignment_is_keyed_and_complete(potency: dict[str, pd.DataFram
     assert set(potency) == {"pharma_a", "pharma_b", "pharma_c", "pharma_d"}
     for table in potency.values():
         assert len(table) > 0.15 * len(sets)  # a keyed hash spreads ~2,800 assays evenly
-        assert set(table["endpoint"]) == {E.POTENCY}
+        assert set(table["endpoint"]) == {"IC50", "Ki"}
         assert table["assay_id"].str.endswith(("_IC50", "_Ki")).all()
     # partners measure the same targets with different assays
     targets = [set(t["assay_id"]) for t in potency.values()]
@@ -113,18 +111,28 @@ def test_group_small_assays_unit() -> None:
     assert out["assay_id"].tolist() == ["big"] * 4 + ["G_e"] * 3
 
 
-def test_every_unit_converts_to_its_endpoint(admet: dict[str, pd.DataFrame], potency: dict[str, pd.DataFrame]) -> None:
-    from fedqsar.prep.endpoints import lookup_endpoint
-    from fedqsar.prep.units import lookup_unit
+EXPECTED_ENDPOINTS = {
+    "biogen": {"CLint_scaled", "efflux_ratio", "logS", "PPB"},
+    "astrazeneca": {"logD7.4"},
+    "chembl_literature": {"logD7.4", "CLint_microsomal", "PPB", "logS"},
+    "aqsoldb": {"logS"},
+    "pharma_a": {"pXC50"},
+}
 
-    pairs = set()
-    for table in [*admet.values(), *potency.values()]:
-        pairs |= set(zip(table["endpoint"], table["unit"], strict=True))
-    for endpoint_name, unit_name in pairs:
-        endpoint, unit = lookup_endpoint(endpoint_name), lookup_unit(unit_name)
-        assert endpoint is not None and endpoint.name == endpoint_name, endpoint_name
-        assert unit is not None, unit_name
-        assert unit.dimension == endpoint.dimension, (endpoint_name, unit_name)
+
+def test_every_scenario_table_resolves_by_meaning(
+    admet: dict[str, pd.DataFrame], potency: dict[str, pd.DataFrame]
+) -> None:
+    """The sources' own words resolve to the registry's endpoints: no question, no reject, no custom."""
+    for partner, table in {**admet, **potency}.items():
+        semantics = resolve(table)
+        assert semantics.questions.empty and semantics.custom.empty, partner
+        assert semantics.table["reason"].isna().all(), partner
+        if partner in EXPECTED_ENDPOINTS:
+            assert set(semantics.table["endpoint"]) == EXPECTED_ENDPOINTS[partner], partner
+    biogen = resolve(admet["biogen"]).table.set_index("assay_id")
+    assert biogen.loc["BIOGEN_HLM_CLint", "endpoint"] == "CLint_scaled"  # HLM CLint in mL/min/kg: scaled
+    assert biogen.loc["BIOGEN_MDR1_ER", "endpoint"] == "efflux_ratio"  # not Papp although "MDCK"
 
 
 def test_assay_subsampling_keeps_shared_targets(shared_data: Path) -> None:

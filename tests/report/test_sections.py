@@ -164,3 +164,17 @@ def test_curves_section_says_which_metrics_it_leaves_out(run_copy: Path) -> None
     data = gather(run_copy)
     section = curves_section(data, PartnerStyle.for_partners(data.partner_names))
     assert "Showing 6 of 7 recorded metrics; not shown: training seconds." in section.paragraphs[0]
+
+
+def test_consistency_section_warns_about_values_outside_the_endpoints_plausible_range(run_copy: Path) -> None:
+    """The same registry ranges as each partner's prepare: PPB read in % bound instead of log10(fu)."""
+    path = run_copy / "evaluation" / "endpoints.csv"
+    table = pd.read_csv(path)
+    wrong = pd.DataFrame({"partner": "pharma_a", "endpoint": "PPB", "value": np.linspace(80.0, 99.0, 40)})
+    right = pd.DataFrame({"partner": "pharma_b", "endpoint": "PPB", "value": np.linspace(-2.5, -0.5, 40)})
+    pd.concat([table, wrong, right], ignore_index=True).to_csv(path, index=False)
+    data = gather(run_copy)
+    section = consistency_section(data, PartnerStyle.for_partners(data.partner_names))
+    ppb = [w for w in section.warnings if "PPB" in w and "plausible range" in w]
+    assert len(ppb) == 1 and ppb[0].startswith("pharma_a's PPB: 100% of 40 values lie outside")
+    assert "100% of -4 – 0" in [row[6] for row in section.tables[0].rows if row[:2] == ("PPB", "pharma_a")]

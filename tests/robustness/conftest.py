@@ -57,7 +57,7 @@ def _long_form(raw: pd.DataFrame) -> pd.DataFrame:
             "smiles": raw["smiles"],
             "assay_id": "rPPB",
             "value": raw["activity"],
-            "unit": "log",
+            "unit": "log10(% unbound)",  # Biogen's LOG PLASMA PROTEIN BINDING (RAT) (% unbound)
             "qualifier": "=",
         }
     )

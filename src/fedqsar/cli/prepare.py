@@ -41,7 +41,21 @@ def prepare_command(
     smiles_column: str = typer.Option("smiles", "--smiles-column", help="wide input: SMILES column"),
     id_column: str | None = typer.Option(None, "--id-column", help="wide input: compound id column"),
     value_columns: list[str] | None = typer.Option(
-        None, "--value-column", help="wide input: assay columns (repeat; default: numeric columns)"
+        None, "--value-column", help="wide input: assay columns (repeat; default: numeric columns that are not ids)"
+    ),
+    date_column: str | None = typer.Option(None, "--date-column", help="wide input: measurement date column"),
+    column_units: list[str] | None = typer.Option(
+        None, "--unit", help="wide input: COLUMN=UNIT for a column whose header names no unit (repeat)"
+    ),
+    endpoint_map: Path | None = typer.Option(
+        None,
+        "--endpoint-map",
+        help="TOML/CSV: assay id or column -> endpoint [, unit, loq] (docs/partner-input.md); used when a name is unclear",
+    ),
+    allow_custom: bool = typer.Option(
+        False,
+        "--allow-custom",
+        help="keep assays that match no single registered endpoint as custom endpoints instead of stopping",
     ),
     jobs: int = typer.Option(-1, "--jobs", "-j", help="processes for standardisation (-1: all cores)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
@@ -54,9 +68,24 @@ def prepare_command(
     with tempfile.TemporaryDirectory(prefix="fedqsar-wide-") as scratch:
         source: Path | list[Path] = inputs[0] if len(inputs) == 1 else inputs
         if wide:
-            source = _widened(inputs, Path(scratch), smiles_column, id_column, value_columns)
+            units = _column_units(column_units or [])
+            source = _widened(inputs, Path(scratch), smiles_column, id_column, value_columns, date_column, units)
+        elif date_column or column_units:
+            raise InputSchemaError(
+                "--date-column and --unit are for wide tables", "add --wide, or use the long form's date/unit columns"
+            )
         with StageProgress(enabled=not quiet) as progress:
-            result = prepare(source, out, key, config, n_jobs=jobs, thresholds=thresholds, progress=progress)
+            result = prepare(
+                source,
+                out,
+                key,
+                config,
+                n_jobs=jobs,
+                thresholds=thresholds,
+                progress=progress,
+                endpoint_map=endpoint_map,
+                allow_custom=allow_custom,
+            )
     save_toml(config, out / "prep_config.toml")
     _print_summary(result)
     if result.prepared.n_compounds == 0:
@@ -64,17 +93,36 @@ def prepare_command(
         raise typer.Exit(code=1)
 
 
-def _widened(inputs: list[Path], scratch: Path, smiles: str, ident: str | None, columns: list[str] | None) -> Path:
+def _widened(
+    inputs: list[Path],
+    scratch: Path,
+    smiles: str,
+    ident: str | None,
+    columns: list[str] | None,
+    date: str | None,
+    units: dict[str, str],
+) -> Path:
     """Wide files -> one long Parquet file in a scratch folder (never inside the PreparedSet)."""
     from fedqsar.prep.wide import wide_to_long
 
     if len(inputs) != 1:
         raise InputSchemaError("--wide takes exactly one --input file", "convert and prepare one wide file at a time")
     long_file = scratch / "long.parquet"
-    wide_to_long(inputs[0], smiles_column=smiles, id_column=ident, value_columns=columns).to_parquet(
-        long_file, index=False
+    long = wide_to_long(
+        inputs[0], smiles_column=smiles, id_column=ident, value_columns=columns, date_column=date, units=units
     )
+    long.to_parquet(long_file, index=False)
     return long_file
+
+
+def _column_units(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        column, sep, unit = pair.rpartition("=")
+        if not sep or not column.strip() or not unit.strip():
+            raise InputSchemaError(f"--unit {pair!r} is not COLUMN=UNIT", 'write e.g. --unit "KSOL=uM"')
+        out[column.strip()] = unit.strip()
+    return out
 
 
 def _key_for(key_file: Path | None, out: Path) -> ConsortiumKey:
@@ -115,9 +163,33 @@ def _print_summary(result: PrepareResult) -> None:
     folds = result.prepared.compounds["fold"].value_counts().sort_index()
     table.add_row("compounds per fold", " ".join(f"{int(f)}:{int(n)}" for f, n in folds.items()))
     console.print(table)
+    _print_semantics(result)
     timing = "  ".join(f"{stage} {seconds:.1f}s" for stage, seconds in result.seconds.items())
     say(f"time per stage: {timing}")
     say(f"rejected rows with reasons: {result.out / 'rejected.csv'}")
+
+
+def _print_semantics(result: PrepareResult) -> None:
+    """Endpoints as read, how the unclear ones were read, and every warning (custom endpoints loudest)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    semantics = result.semantics
+    table = Table(title="Endpoints (how each assay / column was read: assay_endpoints.csv)", show_header=True)
+    table.add_column("endpoint")
+    for column in ("assays", "rows", "censored at LOQ"):
+        table.add_column(column, justify="right")
+    censored = semantics.get("censored_at_loq", {})
+    custom = {c["endpoint"] for c in semantics.get("custom_endpoints", [])}
+    for row in semantics.get("endpoints", []):
+        name = row["endpoint"] or "(assay's own scale)"
+        shown = Text(f"{name} (CUSTOM)", style="bold yellow") if row["endpoint"] in custom else Text(name)
+        table.add_row(shown, str(row["assays"]), str(row["rows"]), str(censored.get(row["endpoint"], "")))
+    console.print(table)
+    for note in semantics.get("notes", []):
+        say(f"  read: {note['endpoint']}: {note['note']} ({note['assays']} assay(s))")
+    for warning in semantics.get("warnings", []):
+        console.print(Text.assemble(("warning:", "bold yellow"), " ", str(warning)), soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,10 +6,9 @@ reason code. ``accounting.json`` is :meth:`Accounting.to_dict`; ``rejected.csv``
 :meth:`Accounting.rejected_table`. The invariant ``used + merged + sum(rejected) ==
 input_rows`` is checked by :meth:`Accounting.check`.
 
-Reason codes live here, in one place (``REASONS``: code -> meaning). Structure codes are
-defined by ``prep.standardize`` and re-exported; the readers (``prep.tables``), tasks
-(``prep.tasks``) and the pipeline add theirs to ``REASONS``. Any non-empty string is
-accepted as a reason.
+Reason codes and their meanings live in ``prep.reasons`` (``REASONS``: code -> meaning),
+the one registry every stage imports from; they are re-exported here. Any non-empty string
+is accepted as a reason.
 """
 
 from __future__ import annotations
@@ -20,50 +19,37 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.errors import AccountingError
-from fedqsar.prep.standardize import (  # noqa: F401 - structure codes, defined there, re-exported here
+from fedqsar.prep.reasons import (  # noqa: F401 - the codes, defined there, re-exported here
+    AMBIGUOUS_STRUCTURE,
+    CONFLICTING_STRUCTURE,
+    DUPLICATE_CONFLICT,
     EMPTY_SMILES,
+    INVALID_LABEL,
+    MALFORMED_ROW,
+    METAL_COMPLEX,
+    MISSING_ASSAY,
+    MISSING_DATE,
+    MISSING_MOL_WEIGHT,
+    MISSING_STRUCTURE,
+    MISSING_VALUE,
+    NO_ORGANIC_PARENT,
+    NO_TASK,
+    NON_FINITE_VALUE,
+    NON_NUMERIC_VALUE,
+    NON_POSITIVE_VALUE,
+    REASONS,
     STANDARDISATION_FAILED,
     STRUCTURE_REJECT_REASONS,
     TOO_FEW_HEAVY_ATOMS,
     TOO_MANY_HEAVY_ATOMS,
+    UNIT_ENDPOINT_MISMATCH,
+    UNKNOWN_QUALIFIER,
+    UNKNOWN_TASK,
+    UNKNOWN_UNIT,
+    UNPARSABLE_MOLBLOCK,
     UNPARSABLE_SMILES,
+    VALUE_OUT_OF_RANGE,
 )
-
-# --- structure ---------------------------------------------------------------------------
-MISSING_STRUCTURE = "missing_structure"  # activity row whose compound has no SMILES in the input
-
-# --- values (prep.values) ----------------------------------------------------------------
-MISSING_VALUE = "missing_value"  # empty value cell
-NON_NUMERIC_VALUE = "non_numeric_value"  # "n.d.", "active", "12,5" ...
-NON_FINITE_VALUE = "non_finite_value"  # inf / nan written out
-NON_POSITIVE_VALUE = "non_positive_value"  # 0 or negative where a logarithm is needed
-VALUE_OUT_OF_RANGE = "value_out_of_range"  # canonical value outside the endpoint's credible range
-UNKNOWN_QUALIFIER = "unknown_qualifier"
-UNKNOWN_UNIT = "unknown_unit"
-UNIT_ENDPOINT_MISMATCH = "unit_endpoint_mismatch"  # e.g. "% bound" given for endpoint pXC50
-MISSING_MOL_WEIGHT = "missing_mol_weight"  # ug/mL needs the molecular weight
-MISSING_ASSAY = "missing_assay_id"
-INVALID_LABEL = "invalid_label"  # a class label other than 0/1 (or -1/1)
-
-# --- replicates (prep.values.aggregate_replicates) ----------------------------------------
-DUPLICATE_CONFLICT = "duplicate_conflict"  # replicates disagree by more than the allowed spread
-
-REASONS: dict[str, str] = {
-    **STRUCTURE_REJECT_REASONS,
-    MISSING_STRUCTURE: "the compound id of this activity has no structure (SMILES) in the input",
-    MISSING_VALUE: "the value cell is empty",
-    NON_NUMERIC_VALUE: "the value is not a number",
-    NON_FINITE_VALUE: "the value is infinite or NaN",
-    NON_POSITIVE_VALUE: "the value is zero or negative but its unit needs a logarithm",
-    VALUE_OUT_OF_RANGE: "the converted value lies outside the endpoint's credible range",
-    UNKNOWN_QUALIFIER: "the qualifier is not one of =, <, >, <=, >=, <<, >>, ~",
-    UNKNOWN_UNIT: "the unit is not in the unit registry (prep/units.py)",
-    UNIT_ENDPOINT_MISMATCH: "the unit measures another quantity than the endpoint",
-    MISSING_MOL_WEIGHT: "a mass concentration needs the molecular weight, which is unknown",
-    MISSING_ASSAY: "the assay id is empty",
-    INVALID_LABEL: "a class label must be 0/1 (or -1/1)",
-    DUPLICATE_CONFLICT: "replicates of this compound in this assay disagree beyond max_replicate_spread",
-}
 
 _FREE, _USED, _MERGED, _REJECTED = 0, 1, 2, 3
 _BUCKET_NAMES = {_FREE: "none", _USED: "used", _MERGED: "merged", _REJECTED: "rejected"}

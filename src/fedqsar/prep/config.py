@@ -66,8 +66,9 @@ class ValueConfig:
     adme_replicates: str = "median"
     max_replicate_spread: float = 2.0  # log units; wider disagreement -> "duplicate_conflict"
     max_replicate_spread_percent: float = 40.0  # the same for endpoints in % (e.g. % inhibition)
-    min_fraction_unbound: float = 0.001  # PPB: fu below this (e.g. "100 % bound") -> censored '<' at it
+    min_fraction_unbound: float = 0.001  # LOQ of fractions unbound (PPB, fu_brain ...): fu at/below -> '<' it
     check_ranges: bool = True  # reject canonical values outside the endpoint's credible range
+    loq: dict[str, float] = field(default_factory=dict)  # endpoint -> LOQ (canonical scale), overrides defaults
 
 
 @dataclass(frozen=True)

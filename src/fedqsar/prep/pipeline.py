@@ -3,7 +3,9 @@
 Stages, each accounting for every input row it closes::
 
     read (schema)          -> rows already unusable (missing structure, malformed line ...)
-    structures             -> standardise, fingerprint, keyed scaffold fold (each unique SMILES once)
+    endpoints (resolve)    -> each assay's endpoint and unit, or stop with the questions
+    structures             -> standardise, fingerprint, keyed scaffold fold (each unique SMILES once);
+                              one compound id with two different structures -> conflicting_structure
     values                 -> parse, qualifiers -> censoring, units -> canonical scale
     dates (time folds)     -> rows without a usable date when folds are by time
     replicates             -> merged / duplicate_conflict
@@ -11,7 +13,10 @@ Stages, each accounting for every input row it closes::
     matrices               -> X, Y, censor CSR; compounds and tasks tables; manifest
 
 Every input row ends in exactly one bucket (used, merged, rejected with a reason); the
-accounting is checked before anything is written.
+accounting is checked before anything is written. How every assay was read
+(``assay_endpoints.csv``), custom endpoints, values censored at a limit of quantification,
+linear-scale tasks and values outside their endpoint's plausible range go into the
+manifest's ``semantics`` and the summary (``prep.consistency``).
 """
 
 from __future__ import annotations
@@ -20,24 +25,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from fedqsar.errors import InputFileError
-from fedqsar.prep import accounting as reasons
+from fedqsar.prep import consistency, reasons, schema, tasks, values
 from fedqsar.prep import folds as fold_rules
-from fedqsar.prep import schema, tasks, values
+from fedqsar.prep import resolve as resolution
 from fedqsar.prep.accounting import Accounting
 from fedqsar.prep.config import PrepConfig
+from fedqsar.prep.endpoint_map import EndpointMap, read_endpoint_map
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prep.manifest import build_manifest
 from fedqsar.prep.structures import StructureBatch, process_structures
 from fedqsar.prepared import PreparedSet
-
-MISSING_DATE = "missing_date"
-reasons.REASONS.setdefault(MISSING_DATE, "folds are by time but this row has no parsable date")
 
 # progress(stage, total) -> advance(n); the CLI turns it into progress bars.
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
@@ -64,6 +68,7 @@ class PrepareResult:
     rejected: pd.DataFrame
     n_unique_smiles: int
     seconds: dict[str, float] = field(default_factory=dict)
+    semantics: dict[str, Any] = field(default_factory=dict)  # = manifest["semantics"]
 
 
 @dataclass
@@ -89,6 +94,8 @@ def prepare(
     thresholds: str | Path | None = None,
     rename: dict[str, str] | None = None,
     progress: ProgressFactory | None = None,
+    endpoint_map: EndpointMap | str | Path | None = None,
+    allow_custom: bool = False,
 ) -> PrepareResult:
     """Prepare one partner's data into a PreparedSet folder.
 
@@ -108,6 +115,10 @@ def prepare(
         Optional expert-threshold table and column renaming for long-form input.
     progress
         Optional factory of progress callbacks, ``progress(stage, total)(n_done)``.
+    endpoint_map
+        The partner's ``--endpoint-map`` (file or :class:`EndpointMap`): assay -> endpoint [, unit, loq].
+    allow_custom
+        Keep assays that resolve to no single endpoint as custom endpoints instead of stopping.
 
     Returns
     -------
@@ -118,6 +129,9 @@ def prepare(
     InputFileError, InputSchemaError
         For unreadable, empty or malformed input files (never for bad rows: those are
         rejected and counted).
+    EndpointResolutionError
+        When an assay resolves to no single endpoint (and not ``allow_custom``); the
+        endpoint-map lines to write are also in ``out/endpoint_questions.toml``.
     """
     clock = time.perf_counter()
     raw = schema.read_partner_input(inputs, rename=rename, thresholds=thresholds)
@@ -126,9 +140,11 @@ def prepare(
     rows = _Rows(raw.activities.reset_index(drop=True), Accounting(len(raw.activities)))
     rows.accounting.reject_table(schema.pre_rejects(rows.activities))
     rows.seconds["read"] = time.perf_counter() - clock
+    semantics = _run_resolution(rows, raw, out, endpoint_map, allow_custom)
 
     batch, std_of_row, mw_of_row = _run_structures(rows, config, key, n_jobs, progress)
-    ok = _run_values(rows, config, mw_of_row, std_of_row, batch.std_smiles)
+    std_of_row = _run_identity(rows, std_of_row, batch.std_smiles)
+    ok = _run_values(rows, config, mw_of_row, std_of_row, batch.std_smiles, semantics)
     ok, dates = _run_dates(rows, ok, config)
     aggregated, merged = _run_replicates(rows, ok, config)
     tasks_df, labels = _run_tasks(rows, ok, aggregated, merged, raw.assays, config)
@@ -136,13 +152,89 @@ def prepare(
 
     clock = time.perf_counter()
     prepared = _assemble(rows, batch, std_of_row, tasks_df, labels, dates, config, key, raw.source_format)
+    prepared.manifest["semantics"] = semantics_report(semantics, ok, aggregated, tasks_df, labels)
     rejected = rows.accounting.rejected_table(rows.activities).drop(columns=["reject_reason"], errors="ignore")
     prepared.save(out, rejected=rejected)
+    semantics.assay_table().to_csv(Path(out) / ASSAY_ENDPOINTS_FILE, index=False)
     rows.seconds["assemble_and_write"] = time.perf_counter() - clock
-    return PrepareResult(Path(out), prepared, rejected, batch.n_unique, rows.seconds)
+    return PrepareResult(
+        Path(out), prepared, rejected, batch.n_unique, rows.seconds, dict(prepared.manifest["semantics"])
+    )
+
+
+ASSAY_ENDPOINTS_FILE = "assay_endpoints.csv"  # how each assay / column was read (stays with the partner)
+QUESTIONS_FILE = "endpoint_questions.toml"  # written when prepare stops: the endpoint-map lines to fill in
 
 
 # --- stages ---------------------------------------------------------------------------------
+def _run_resolution(
+    rows: _Rows, raw: schema.RawInput, out: Path, endpoint_map: EndpointMap | str | Path | None, allow_custom: bool
+) -> resolution.Semantics:
+    """Resolve every assay's endpoint before any chemistry; unresolved ones stop here (template written)."""
+    clock = time.perf_counter()
+    mapping = read_endpoint_map(endpoint_map) if isinstance(endpoint_map, (str, Path)) else endpoint_map
+    semantics = resolution.resolve(
+        rows.open(), raw.assays, mapping, allow_custom=allow_custom, tuner=raw.source_format != "long"
+    )
+    if len(semantics.questions):
+        template = Path(out) / QUESTIONS_FILE
+        template.parent.mkdir(parents=True, exist_ok=True)
+        template.write_text(
+            "# fedqsar prepare: say which endpoint each of these assays / columns is, then run again with\n"
+            f"# --endpoint-map {template}  (registered endpoints: docs/partner-input.md)\n"
+            + "\n".join(semantics.map_lines())
+            + "\n",
+            encoding="utf-8",
+        )
+        semantics.raise_for_questions(template)
+    rows.seconds["endpoints"] = time.perf_counter() - clock
+    return semantics
+
+
+def _run_identity(rows: _Rows, position_of_row: pd.Series, batch_smiles: list[str | None]) -> pd.Series:
+    """Reject every row of a compound id that comes with two different standardised structures."""
+    ids = rows.activities["compound_id"].to_numpy(dtype=object)[position_of_row.index.to_numpy(np.int64)]
+    frame = pd.DataFrame(
+        {
+            "input_row": position_of_row.index.to_numpy(np.int64),
+            "id": ids,
+            "structure": np.asarray(batch_smiles, dtype=object)[position_of_row.to_numpy(np.int64)],
+        }
+    ).dropna(subset=["id"])
+    n_structures = frame.groupby("id")["structure"].transform("nunique")
+    conflicting = frame.loc[n_structures > 1, "input_row"].to_numpy(np.int64)
+    rows.accounting.reject(conflicting, reasons.CONFLICTING_STRUCTURE)
+    return position_of_row.drop(index=conflicting)
+
+
+def semantics_report(
+    semantics: resolution.Semantics,
+    ok: pd.DataFrame,
+    aggregated: pd.DataFrame,
+    tasks_df: pd.DataFrame,
+    labels: pd.DataFrame,
+) -> dict[str, Any]:
+    """Manifest ``semantics``: resolution summary, LOQ censoring, linear-scale flags, range checks."""
+    report = semantics.summary()
+    below = ok.loc[ok["below_loq"].astype(bool)] if "below_loq" in ok.columns else ok.iloc[:0]
+    report["censored_at_loq"] = {str(k): int(v) for k, v in below.groupby("endpoint").size().items()}
+    flags = consistency.scale_flags(tasks_df, labels)
+    report["linear_scale_tasks"] = [f.to_dict() for f in flags]
+    checks = consistency.range_checks(aggregated) if len(aggregated) else []
+    report["range_checks"] = [c.to_dict() for c in checks]
+    report["warnings"] = (
+        [
+            f"custom endpoint {c['endpoint']!r} ({c['assays']} assays, {c['rows']} rows): kept with --allow-custom or "
+            "a custom: map entry; it is shared with partners only under this exact name"
+            for c in report["custom_endpoints"]
+        ]
+        + [f.message() for f in flags]
+        + [c.message() for c in checks if c.warn]
+        + [f"endpoint-map key {k!r} matched no assay" for k in report["unused_map_keys"]]
+    )
+    return report
+
+
 def _run_structures(
     rows: _Rows, config: PrepConfig, key: ConsortiumKey, n_jobs: int, progress: ProgressFactory | None
 ) -> tuple[StructureBatch, pd.Series, pd.Series]:
@@ -170,11 +262,16 @@ def _run_structures(
 
 
 def _run_values(
-    rows: _Rows, config: PrepConfig, mol_weight: pd.Series, position_of_row: pd.Series, batch_smiles: list[str | None]
+    rows: _Rows,
+    config: PrepConfig,
+    mol_weight: pd.Series,
+    position_of_row: pd.Series,
+    batch_smiles: list[str | None],
+    semantics: resolution.Semantics | None = None,
 ) -> pd.DataFrame:
     """Harmonise values of open rows; rejects are counted; adds ``structure_key``/``position``."""
     clock = time.perf_counter()
-    ok, rejected = values.harmonise(rows.open(), config.values, mol_weight=mol_weight)
+    ok, rejected = values.harmonise(rows.open(), config.values, mol_weight=mol_weight, semantics=semantics)
     rows.accounting.reject_table(rejected)
     ok["position"] = position_of_row.reindex(ok["input_row"]).to_numpy(np.int64)
     ok["structure_key"] = np.asarray(batch_smiles, dtype=object)[ok["position"].to_numpy()] if len(ok) else []
@@ -194,7 +291,7 @@ def _run_dates(rows: _Rows, ok: pd.DataFrame, config: PrepConfig) -> tuple[pd.Da
     parsed, bad = fold_rules.parse_dates(ok["date"])
     if scheme == "auto" and bad.any():
         return ok, None
-    rows.accounting.reject(ok["input_row"].to_numpy(np.int64)[bad], MISSING_DATE)
+    rows.accounting.reject(ok["input_row"].to_numpy(np.int64)[bad], reasons.MISSING_DATE)
     kept = ok.loc[~bad].reset_index(drop=True)
     return kept, pd.Series(parsed[~bad].to_numpy(), index=kept["input_row"].to_numpy())
 

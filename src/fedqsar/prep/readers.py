@@ -13,16 +13,13 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from fedqsar.errors import InputFileError
-
-if TYPE_CHECKING:
-    from rdkit import Chem
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -30,6 +27,7 @@ SDF_SUFFIXES = (".sdf", ".sdf.gz", ".sd")
 SUPPORTED = CSV_SUFFIXES + PARQUET_SUFFIXES + SDF_SUFFIXES
 MALFORMED_LINE = "__malformed_line__"  # column holding the raw text of a line with too many fields
 MOLBLOCK_ERROR = "__molblock_error__"  # column set to True for SDF records RDKit cannot read
+RECORD = "__record__"  # SD files: "SD record <n>", the record's position (for rejected.csv)
 
 
 def file_kind(path: Path) -> str:
@@ -95,8 +93,9 @@ def read_csv(path: Path) -> pd.DataFrame:
     """Read a delimited text file with every cell as a string (empty cells -> NaN).
 
     The delimiter is sniffed (comma, tab, semicolon). Lines with more fields than the
-    header are not fatal: they come back as rows whose :data:`MALFORMED_LINE` column holds
-    the raw fields, so that the caller can reject them with a reason.
+    header are not fatal: they come back (after the well-formed rows) with their first fields
+    in the header's columns, as read, and the whole raw line in :data:`MALFORMED_LINE`, so
+    that the caller can reject them with a reason and keep what they said.
 
     Raises
     ------
@@ -138,8 +137,15 @@ def _read_csv_tolerant(text: str, options: dict) -> pd.DataFrame:
 
     frame = pd.read_csv(io.StringIO(text), engine="python", on_bad_lines=keep, **options)
     if bad:
-        extra = pd.DataFrame({MALFORMED_LINE: [options["sep"].join(f) for f in bad]})
-        frame = pd.concat([frame, extra], ignore_index=True)
+        header = list(frame.columns)
+        extra = pd.DataFrame(
+            [
+                {**dict(zip(header, fields, strict=False)), MALFORMED_LINE: options["sep"].join(fields)}
+                for fields in bad
+            ],
+            dtype=object,
+        )
+        frame = pd.concat([frame.astype(object), extra], ignore_index=True)
     return frame
 
 
@@ -161,38 +167,53 @@ def read_parquet(path: Path) -> pd.DataFrame:
 def read_sdf(path: Path) -> pd.DataFrame:
     """Read an SD file: one row per record, its properties as string columns.
 
-    Columns: every SD property seen, ``_Name`` (the title line) and ``smiles`` (RDKit
-    canonical SMILES of the record's molecule, unless a ``smiles`` property is present).
-    A record RDKit cannot parse becomes a row with :data:`MOLBLOCK_ERROR` True and empty
-    fields (it is counted and rejected, never dropped).
+    Columns: every SD property seen, ``_Name`` (the title line), ``smiles`` (RDKit canonical
+    SMILES of the record's molecule, unless a ``smiles`` property is present) and
+    :data:`RECORD` ("SD record <n>"). Properties are read from the record's text, so a record
+    RDKit cannot parse keeps its title and properties; it comes back with
+    :data:`MOLBLOCK_ERROR` True (it is counted and rejected, never dropped).
     """
-    from rdkit import Chem, rdBase
+    from rdkit import rdBase
 
     text = read_text(path)
     if "$$$$" not in text and "M  END" not in text:
         raise InputFileError(f"{path} contains no SD records", "give an SD file (records end with $$$$)")
+    blocks = [b for b in re.split(r"^\$\$\$\$[ \t]*$\n?", text.replace("\r\n", "\n"), flags=re.M) if b.strip()]
     with rdBase.BlockLogs():
-        supplier = Chem.ForwardSDMolSupplier(io.BytesIO(text.encode("utf-8")), sanitize=True, removeHs=False)
-        records = [_record(mol) for mol in supplier]
+        records = [_record(block, number) for number, block in enumerate(blocks, start=1)]
     if not records:
         raise InputFileError(f"{path} has no SD records", "the SD file must contain at least one molecule")
-    frame = pd.DataFrame.from_records(records)
-    if MOLBLOCK_ERROR not in frame.columns:
-        frame[MOLBLOCK_ERROR] = False
+    frame = pd.DataFrame.from_records(records).astype(object)
     frame[MOLBLOCK_ERROR] = frame[MOLBLOCK_ERROR].fillna(False).astype(bool)
     return _clean_columns(frame.replace({"": np.nan}))
 
 
-def _record(mol: Chem.Mol | None) -> dict[str, object]:
+_PROPERTY = re.compile(r"^>.*?<([^>]+)>")
+
+
+def _record(block: str, number: int) -> dict[str, object]:
+    """Title, properties (as written: "007" stays "007"), SMILES and parse status of one record."""
     from rdkit import Chem
 
-    if mol is None:
-        return {MOLBLOCK_ERROR: True}
-    props: dict[str, object] = {str(k): mol.GetProp(k) for k in mol.GetPropNames()}  # as written: "007" stays "007"
-    props["_Name"] = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
-    if not any(k.strip().lower() == "smiles" for k in props):
+    lines = block.split("\n")
+    end = next((i for i, line in enumerate(lines) if line.startswith("M  END")), None)
+    props: dict[str, object] = {"_Name": lines[0].strip() if lines else "", RECORD: f"SD record {number}"}
+    name: str | None = None
+    values: list[str] = []
+    for line in lines[(end + 1) if end is not None else len(lines) :]:
+        match = _PROPERTY.match(line)
+        if match:
+            name, values = match.group(1).strip(), []
+            props[name] = ""
+        elif name is not None and line.strip():
+            values.append(line.rstrip())
+            props[name] = "\n".join(values)
+        elif name is not None:
+            name = None
+    mol = Chem.MolFromMolBlock("\n".join(lines[: end + 1]), sanitize=True, removeHs=False) if end is not None else None
+    if mol is not None and not any(str(k).strip().lower() == "smiles" for k in props):
         props["smiles"] = Chem.MolToSmiles(mol)
-    props[MOLBLOCK_ERROR] = False
+    props[MOLBLOCK_ERROR] = mol is None
     return props
 
 

@@ -46,8 +46,7 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.errors import InputFileError, InputSchemaError
-from fedqsar.prep import accounting as reasons
-from fedqsar.prep import readers
+from fedqsar.prep import readers, reasons
 from fedqsar.prep.tables import (  # noqa: F401 - re-exported: the schema's public names
     ACTIVITY_COLUMNS,
     AMBIGUOUS_STRUCTURE,
@@ -63,6 +62,7 @@ from fedqsar.prep.tables import (  # noqa: F401 - re-exported: the schema's publ
     cells,
     finish_activities,
     lower_columns,
+    mark_malformed,
     missing_mask,
     require_columns,
 )
@@ -143,12 +143,12 @@ def read_long(path: Path, *, rename: Mapping[str, str] | None = None) -> RawInpu
     acts.insert(0, "source", path.name)
     acts["reject_reason"] = None
     acts.loc[missing_mask(acts["smiles"]), "reject_reason"] = reasons.MISSING_STRUCTURE
-    if readers.MALFORMED_LINE in table.columns:
-        acts.loc[table[readers.MALFORMED_LINE].notna().to_numpy(), "reject_reason"] = MALFORMED_ROW
+    mark_malformed(acts, table, readers.MALFORMED_LINE)
     if readers.MOLBLOCK_ERROR.lower() in table.columns:
-        acts.loc[table[readers.MOLBLOCK_ERROR.lower()].fillna(False).astype(bool).to_numpy(), "reject_reason"] = (
-            UNPARSABLE_MOLBLOCK
-        )
+        broken = table[readers.MOLBLOCK_ERROR.lower()].fillna(False).astype(bool).to_numpy()
+        acts.loc[broken, "reject_reason"] = UNPARSABLE_MOLBLOCK
+        acts["raw_record"] = None
+        acts.loc[broken, "raw_record"] = table.loc[broken, readers.RECORD.lower()].to_numpy(dtype=object)
     acts = finish_activities(acts)
     return RawInput(acts, assays_from_activities(acts), "long")
 

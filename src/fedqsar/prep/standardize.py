@@ -23,8 +23,10 @@ MELLODDY-TUNER's (see ``fedqsar.prep.config.TUNER_STEPS``):
 
 After the steps the molecule is written to canonical SMILES and read back (as TUNER does),
 so every accepted structure is guaranteed to parse again; its canonical SMILES is the result.
-Molecules are rejected, never silently dropped, with one of the reason codes defined below.
-RDKit's own log is silenced only inside these calls.
+Molecules are rejected, never silently dropped, with one of the structure reason codes of
+``prep.reasons``; a structure with no organic parent (cisplatin, NaCl, CuSO4) or with a
+non-salt metal (carboplatin, ferrocene) is rejected, never replaced by a fragment (rules
+and examples in ``prep.inorganic``). RDKit's own log is silenced only inside these calls.
 """
 
 from __future__ import annotations
@@ -39,22 +41,18 @@ from rdkit import Chem, rdBase
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
 from fedqsar.errors import ConfigError
+from fedqsar.prep import inorganic
 from fedqsar.prep.config import StandardizeConfig
-
-# --- reject reason codes of structures (the one place they are defined) -----------------
-EMPTY_SMILES = "empty_smiles"
-UNPARSABLE_SMILES = "unparsable_smiles"
-TOO_MANY_HEAVY_ATOMS = "too_many_heavy_atoms"
-TOO_FEW_HEAVY_ATOMS = "too_few_heavy_atoms"
-STANDARDISATION_FAILED = "standardisation_failed"
-
-STRUCTURE_REJECT_REASONS: dict[str, str] = {
-    EMPTY_SMILES: "the SMILES cell is empty or missing",
-    UNPARSABLE_SMILES: "RDKit cannot parse or sanitise the SMILES",
-    TOO_MANY_HEAVY_ATOMS: "the input has at least max_heavy_atoms heavy atoms (counter-ions included, as in TUNER)",
-    TOO_FEW_HEAVY_ATOMS: "the standardised structure has fewer than min_heavy_atoms heavy atoms",
-    STANDARDISATION_FAILED: "an RDKit standardisation step raised an error or produced an unreadable structure",
-}
+from fedqsar.prep.reasons import (  # noqa: F401 - the structure codes, re-exported here
+    EMPTY_SMILES,
+    METAL_COMPLEX,
+    NO_ORGANIC_PARENT,
+    STANDARDISATION_FAILED,
+    STRUCTURE_REJECT_REASONS,
+    TOO_FEW_HEAVY_ATOMS,
+    TOO_MANY_HEAVY_ATOMS,
+    UNPARSABLE_SMILES,
+)
 
 
 @dataclass(frozen=True)
@@ -277,7 +275,7 @@ def standardize_parsed(
     except Exception:  # noqa: BLE001 - RDKit raises many unrelated types; each is a reject
         return Standardized(None, STANDARDISATION_FAILED, None, mol)
     if outcome.cached is not None:
-        return outcome.cached._replace(input_mol=mol)
+        return _metal_rule(outcome.cached._replace(input_mol=mol))
     result = Standardized(None, STANDARDISATION_FAILED, None, mol)
     if outcome.mol is not None:
         try:
@@ -286,6 +284,16 @@ def standardize_parsed(
             pass
     if memo is not None and outcome.memo_key is not None:
         memo[outcome.memo_key] = result._replace(input_mol=None)
+    return _metal_rule(result)
+
+
+def _metal_rule(result: Standardized) -> Standardized:
+    """Reject an accepted structure whose input holds a non-salt metal (``prep.inorganic``).
+
+    Applied outside the memo: it depends on the input, not on the parent the memo keys.
+    """
+    if result.smiles is not None and result.input_mol is not None and inorganic.has_complex_metal(result.input_mol):
+        return Standardized(None, METAL_COMPLEX, None, result.input_mol)
     return result
 
 
@@ -296,7 +304,10 @@ def _finish(out: Chem.Mol, smiles: str | None, cfg: StandardizeConfig, input_mol
         return Standardized(None, STANDARDISATION_FAILED, None, input_mol)
     if parsed_back.GetNumHeavyAtoms() < cfg.min_heavy_atoms:
         return Standardized(None, TOO_FEW_HEAVY_ATOMS, None, input_mol)
-    return Standardized(Chem.MolToSmiles(parsed_back), None, parsed_back, input_mol)
+    canonical = Chem.MolToSmiles(parsed_back)
+    if not inorganic.has_organic_parent(parsed_back, canonical):
+        return Standardized(None, NO_ORGANIC_PARENT, None, input_mol)
+    return Standardized(canonical, None, parsed_back, input_mol)
 
 
 def standardize(smiles: object, cfg: StandardizeConfig) -> Standardized:

@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.errors import InputSchemaError
-from fedqsar.prep import accounting as reasons
+from fedqsar.prep.reasons import (  # noqa: F401 - re-exported: reading-time codes
+    AMBIGUOUS_STRUCTURE,
+    MALFORMED_ROW,
+    UNKNOWN_TASK,
+    UNPARSABLE_MOLBLOCK,
+)
 
 ACTIVITY_COLUMNS = (
     "input_row",
@@ -27,6 +32,7 @@ ACTIVITY_COLUMNS = (
     "endpoint",
     "date",
     "reject_reason",
+    "raw_record",
 )
 
 ASSAY_COLUMNS = (
@@ -46,19 +52,6 @@ EXPERT_THRESHOLD_COLUMNS = tuple(f"expert_threshold_{i}" for i in range(1, 6))
 
 LABEL = "label"  # unit and endpoint of ready-made class labels
 
-AMBIGUOUS_STRUCTURE = "ambiguous_structure"  # one compound id, several different SMILES
-MALFORMED_ROW = "malformed_row"  # CSV line with more fields than the header
-UNPARSABLE_MOLBLOCK = "unparsable_molblock"  # SD record RDKit cannot read
-UNKNOWN_TASK = "unknown_classification_task"  # T4 task id absent from T3
-reasons.REASONS.update(
-    {
-        AMBIGUOUS_STRUCTURE: "the compound id appears with different SMILES in the structure table",
-        MALFORMED_ROW: "the CSV line has more fields than the header",
-        UNPARSABLE_MOLBLOCK: "RDKit could not read this SD record",
-        UNKNOWN_TASK: "the T4 classification_task_id is not in T3",
-    }
-)
-
 
 @dataclass
 class RawInput:
@@ -71,7 +64,8 @@ class RawInput:
         (int64, 0..n-1), ``source`` (file name), ``compound_id`` (str), ``smiles`` (str or
         None), ``assay_id`` (str), ``value`` (raw cell, object), ``unit``, ``qualifier``,
         ``endpoint``, ``date`` (str or None) and ``reject_reason`` (None, or a reason
-        code known at reading time).
+        code known at reading time), ``raw_record`` (None, or for a row rejected at reading
+        the raw line / "SD record <n>" it came from, kept for ``rejected.csv``).
     assays
         One row per assay id, columns :data:`ASSAY_COLUMNS`: ``thresholds`` is a tuple of
         floats (expert thresholds, possibly empty), ``direction`` "high" / "low" / None,
@@ -135,7 +129,9 @@ def missing_mask(series: pd.Series) -> np.ndarray:
 
 def finish_activities(acts: pd.DataFrame) -> pd.DataFrame:
     acts = acts.reset_index(drop=True)
-    for col in ("compound_id", "assay_id", "unit", "qualifier", "endpoint", "date", "smiles"):
+    if "raw_record" not in acts.columns:
+        acts["raw_record"] = None
+    for col in ("compound_id", "assay_id", "unit", "qualifier", "endpoint", "date", "smiles", "raw_record"):
         acts[col] = as_text(acts[col])
     acts.insert(0, "input_row", np.arange(len(acts), dtype=np.int64))
     return acts.loc[:, list(ACTIVITY_COLUMNS)]
@@ -192,3 +188,13 @@ def thresholds_of(row: pd.Series, columns: Sequence[str]) -> tuple[float, ...]:
             if pd.notna(value):
                 values.append(float(value))
     return tuple(sorted(values))
+
+
+def mark_malformed(acts: pd.DataFrame, table: pd.DataFrame, malformed_column: str) -> None:
+    """Reject rows read from lines with too many fields; keep each raw line in ``raw_record``."""
+    if malformed_column not in table.columns:
+        return
+    bad = table[malformed_column].notna().to_numpy()
+    acts.loc[bad, "reject_reason"] = MALFORMED_ROW
+    acts["raw_record"] = acts.get("raw_record", pd.Series([None] * len(acts), dtype=object)).astype(object)
+    acts.loc[bad, "raw_record"] = table.loc[bad, malformed_column].to_numpy(dtype=object)

@@ -54,13 +54,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fedqsar.prep import accounting as R
 from fedqsar.prep import endpoints as E
 from fedqsar.prep.config import TaskConfig
+from fedqsar.prep.reasons import NO_TASK  # noqa: F401 - re-exported (tasks.NO_TASK)
 from fedqsar.prepared import TASK_COLUMNS
 
-NO_TASK = "no_task"
-R.REASONS[NO_TASK] = "the observation feeds no task (undetermined for every threshold, or its assay yields no task)"
 LABEL_COLUMNS = ("structure_key", "task_id", "y", "censor", "input_row")
 POTENCY_ASSAY_TYPES = frozenset({"OTHER", "NON-CATALOG-PANEL", "CATALOG-PANEL"})
 AUX_OFFSET = 0.5

@@ -19,13 +19,11 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.errors import InputSchemaError
-from fedqsar.prep import accounting as reasons
-from fedqsar.prep import readers
+from fedqsar.prep import readers, reasons
 from fedqsar.prep.tables import (
     AMBIGUOUS_STRUCTURE,
     EXPERT_THRESHOLD_COLUMNS,
     LABEL,
-    MALFORMED_ROW,
     UNKNOWN_TASK,
     RawInput,
     as_text,
@@ -35,6 +33,7 @@ from fedqsar.prep.tables import (
     cells,
     finish_activities,
     lower_columns,
+    mark_malformed,
     require_columns,
     text_or_none,
     thresholds_of,
@@ -175,8 +174,7 @@ def _read_tuner_current(roles: dict[str, Path]) -> RawInput:
     acts.loc[is_label, "unit"] = LABEL
     acts.loc[is_label, "endpoint"] = LABEL
     acts["reject_reason"] = None
-    if readers.MALFORMED_LINE in t1.columns:
-        acts.loc[t1[readers.MALFORMED_LINE.lower()].notna().to_numpy(), "reject_reason"] = MALFORMED_ROW
+    mark_malformed(acts, t1, readers.MALFORMED_LINE)
     acts = _attach_structures(acts, t2)
     missing_assays = sorted(set(acts["assay_id"].dropna()) - set(assays["assay_id"]))
     if missing_assays:  # TUNER stops here; we keep the data with default metadata
@@ -237,8 +235,7 @@ def _read_tuner_legacy(roles: dict[str, Path]) -> RawInput:
     )
     acts["reject_reason"] = None
     acts.loc[~task_ids.isin(task_assay.keys()).to_numpy(), "reject_reason"] = UNKNOWN_TASK
-    if readers.MALFORMED_LINE in t4.columns:
-        acts.loc[t4[readers.MALFORMED_LINE.lower()].notna().to_numpy(), "reject_reason"] = MALFORMED_ROW
+    mark_malformed(acts, t4, readers.MALFORMED_LINE)
     acts = _attach_structures(acts, t2)
     assays = assay_frame(
         [

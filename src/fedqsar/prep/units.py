@@ -21,7 +21,7 @@ Dimensions and their base scales (every conversion, documented)
                 -1); ``% unbound`` / ``% free``: fu = v/100; ``fraction bound``: fu = 1 - v;
                 ``fu`` / ``fraction unbound``: fu = v; ``log10(% unbound)``: base = v - 2;
                 ``log10(fu)``: base = v. fu == 0 (100 % bound) is handled by the values
-                stage (censored at ``ValueConfig.min_fraction_unbound``).
+                stage (kept as ``<`` the limit of quantification, ``prep.values``).
 ``cl_protein``  base = log10(uL/min/mg protein); ``mL/min/g`` == ``uL/min/mg`` (factor 1),
                 ``mL/min/mg`` factor 1000; pharmabench's ``log10(mL.min-1.g-1)``.
 ``cl_body``     base = log10(mL/min/kg); ``L/h/kg`` factor 1000/60.
@@ -152,11 +152,25 @@ MOLAR_FACTORS = {
 MASS_FACTORS = {"g/l": 1.0, "mg/ml": 1.0, "mg/l": 1e-3, "ug/ml": 1e-3, "ug/l": 1e-6, "ng/ml": 1e-6}
 P_SCALES = ("pxc50", "pic50", "pec50", "pki", "pkd", "pkb", "pac50", "pchembl", "pchembl_value", "-log10(m)")
 LINEAR_FAMILIES: dict[str, dict[str, float]] = {
-    "cl_protein": {"ul/min/mg": 1.0, "ml/min/g": 1.0, "ul/min/mgprotein": 1.0, "ml/min/mg": 1000.0},
+    "cl_protein": {
+        "ul/min/mg": 1.0,
+        "ml/min/g": 1.0,
+        "ul/min/mgprotein": 1.0,
+        "ml/min/mg": 1000.0,
+        "ml/min/mgprotein": 1000.0,
+    },
     "cl_body": {"ml/min/kg": 1.0, "l/h/kg": 1000.0 / 60.0},
     "cl_cells": {"ul/min/10^6cells": 1.0, "ul/min/1e6cells": 1.0, "ul/min/millioncells": 1.0},
-    "papp": {"cm/s": 1.0, "10^-6cm/s": 1e-6, "1e-6cm/s": 1e-6, "x10^-6cm/s": 1e-6, "nm/s": 1e-7},
-    "ratio": {"ratio": 1.0, "b-a/a-b": 1.0, "er": 1.0},  # efflux ratio as Biogen writes it
+    "papp": {
+        "cm/s": 1.0,
+        "10^-6cm/s": 1e-6,
+        "1e-6cm/s": 1e-6,
+        "x10^-6cm/s": 1e-6,
+        "10-6cm/s": 1e-6,
+        "x10-6cm/s": 1e-6,
+        "nm/s": 1e-7,
+    },
+    "ratio": {"ratio": 1.0, "b-a/a-b": 1.0, "(b-a)/(a-b)": 1.0, "er": 1.0},  # efflux ratio as Biogen writes it
     "time": {"h": 1.0, "hr": 1.0, "min": 1.0 / 60.0, "s": 1.0 / 3600.0},
 }
 
@@ -270,6 +284,8 @@ def unit_key(unit: object) -> str:
     key = normalise_unit(unit)
     if key in UNITS:
         return key
+    if "/" in key and all(part in P_SCALES for part in key.split("/")):
+        return "pxc50"  # "pEC50/pKi": a column mixing p-scales is on the p-scale
     bare = _BARE_LOG.match(key)
     if bare and f"{bare.group(1)}log10({bare.group(2)})" in UNITS:
         return f"{bare.group(1)}log10({bare.group(2)})"

@@ -15,21 +15,25 @@ reverses the order (nM -> pXC50, % bound -> fraction unbound) the censor flips s
 
 Units and endpoints
 -------------------
-A row's endpoint is its ``endpoint`` cell looked up in ``prep.endpoints`` (names and
-aliases, case-insensitive). An empty endpoint is inferred from the unit
-(``endpoints.infer_endpoint``: molar concentrations and p-scales -> pXC50; log10(mol/L)
-and mass concentrations -> logS; % bound -> PPB, ...). A name not in the registry is kept
-as a partner-defined endpoint whose canonical unit is the default of its unit's
-dimension (``units.DIMENSION_CANONICAL``; by the unit most of its rows use). An empty unit
-means "already in the endpoint's canonical unit"; with no endpoint either, the value is
-kept as written (endpoint ``""``, canonical unit ``""``; TUNER T1 values).
+Each row's endpoint and the unit its value is written in come from ``prep.resolve``
+(endpoint map, endpoint column, the meaning of the assay name, units that name one
+endpoint; a question stops prepare instead of a guess). Every conversion to the
+endpoint's canonical unit is listed in ``prep.units``. Canonical values outside the
+endpoint's credible range are rejected ``value_out_of_range`` (``ValueConfig.check_ranges``).
+Labels (endpoint ``label``) must be 0/1 (TUNER's -1/1 are mapped to 0/1; the words
+active/inactive, true/false, yes/no, positive/negative are read as 1/0) with qualifier ``=``.
 
-Every conversion is listed in ``prep.units``. PPB: fractions unbound below
-``ValueConfig.min_fraction_unbound`` (including "100 % bound") are censored ``<`` at that
-floor. Canonical values outside the endpoint's credible range are rejected
-``value_out_of_range`` (``ValueConfig.check_ranges``). Labels (endpoint ``label``) must be
-0/1 (TUNER's -1/1 are mapped to 0/1; the words active/inactive, true/false, yes/no,
-positive/negative are read as 1/0) with qualifier ``=``.
+Limit of quantification
+-----------------------
+Endpoints on a log scale with a limit of quantification (``prep.endpoints``: clearances,
+permeability, efflux ratio, solubility, fractions unbound, half-life) never reject a value
+for being too small: a value at or below the LOQ — zero and negative numbers in a linear
+unit included ("below the assay's limit"), and "100 % bound" — is kept as ``<`` LOQ
+(censor -1); a finite value below the credible range stays an error (``value_out_of_range``). The LOQ is, in order: the assay's ``loq`` in the endpoint map (in the unit
+the assay's values are written in), ``ValueConfig.loq[endpoint]`` (canonical scale),
+``log10(ValueConfig.min_fraction_unbound)`` for fractions unbound, the endpoint's default.
+A ``>`` bound at or below zero says nothing and is rejected ``non_positive_value``, as is
+a zero of an endpoint without LOQ (a potency of 0 nM is an error, not a limit).
 
 Replicates: see ``prep.replicates`` (``aggregate_replicates`` is re-exported here).
 """
@@ -37,12 +41,14 @@ Replicates: see ``prep.replicates`` (``aggregate_replicates`` is re-exported her
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from fedqsar.prep import accounting as R
 from fedqsar.prep import endpoints as E
+from fedqsar.prep import reasons as R
+from fedqsar.prep import resolve as resolution
 from fedqsar.prep import units as U
 from fedqsar.prep.config import ValueConfig
 from fedqsar.prep.replicates import GROUP_KEYS, aggregate_group, aggregate_replicates  # noqa: F401 - re-exported
@@ -140,58 +146,12 @@ def _parse_slow(cell: object) -> tuple[str | None, float, str | None]:
     return inner, number, None if np.isfinite(number) else R.NON_FINITE_VALUE
 
 
-# --- endpoint / unit resolution -------------------------------------------------------------
-def _resolve_combo(endpoint_text: str, unit_text: str) -> tuple[str, str, str, str, str | None]:
-    """(endpoint name, family, canonical unit key, unit key, reason) for one combination."""
-    unit_key = U.unit_key(unit_text)
-    endpoint = E.lookup_endpoint(endpoint_text) if endpoint_text else None
-    if endpoint is not None:
-        unit_key = endpoint.unit_aliases.get(unit_key, unit_key) or endpoint.canonical_unit
-    elif not endpoint_text:
-        inferred = E.infer_endpoint(unit_key)
-        endpoint = E.ENDPOINTS[inferred] if inferred else None
-    if unit_key not in U.UNITS:
-        return endpoint.name if endpoint else endpoint_text, "other", "", unit_key, R.UNKNOWN_UNIT
-    if endpoint is None:
-        custom = E.custom_endpoint(endpoint_text, unit_key)
-        return custom.name, custom.family, custom.canonical_unit, unit_key, None
-    if U.UNITS[unit_key].dimension != endpoint.dimension:
-        return endpoint.name, endpoint.family, endpoint.canonical_unit, unit_key, R.UNIT_ENDPOINT_MISMATCH
-    return endpoint.name, endpoint.family, endpoint.canonical_unit, unit_key, None
-
-
-def resolve_endpoints(endpoint: pd.Series, unit: pd.Series) -> pd.DataFrame:
-    """Per row: ``endpoint``, ``family``, ``canonical_key``, ``unit_key``, ``reason``.
-
-    Partner-defined endpoints get one canonical unit: that of the dimension most of their
-    rows use; rows in another dimension are ``unit_endpoint_mismatch``.
-    """
-    rows = pd.DataFrame({"e": _text(endpoint), "u": _text(unit)})
-    combos = rows.value_counts(sort=False).rename("n").reset_index()
-    names = ["endpoint", "family", "canonical_key", "unit_key", "reason"]
-    resolved = [_resolve_combo(e, u) for e, u in zip(combos["e"], combos["u"], strict=True)]
-    combos[names] = pd.DataFrame(resolved, index=combos.index, columns=names, dtype=object)
-    _settle_custom_dimensions(combos)
-    merged = rows.merge(combos, on=["e", "u"], how="left", sort=False)
-    out = merged[["endpoint", "family", "canonical_key", "unit_key"]].astype(object)
-    out["reason"] = pd.Series([r if isinstance(r, str) else None for r in merged["reason"]], dtype=object)
-    return out
-
-
-def _settle_custom_dimensions(combos: pd.DataFrame) -> None:
-    custom = combos["family"].eq("other") & combos["reason"].isna() & combos["endpoint"].ne("")
-    for _, group in combos[custom].groupby("endpoint"):
-        keys = group.groupby("canonical_key")["n"].sum()
-        if len(keys) > 1:
-            winner = keys.idxmax()
-            losers = group.index[group["canonical_key"] != winner]
-            combos.loc[losers, "reason"] = R.UNIT_ENDPOINT_MISMATCH
-            combos.loc[losers, "canonical_key"] = winner
-
-
 # --- harmonise ------------------------------------------------------------------------------
 def harmonise(
-    df: pd.DataFrame, cfg: ValueConfig, mol_weight: pd.Series | None = None
+    df: pd.DataFrame,
+    cfg: ValueConfig,
+    mol_weight: pd.Series | None = None,
+    semantics: resolution.Semantics | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Parse and convert raw values to each endpoint's canonical unit.
 
@@ -206,38 +166,54 @@ def harmonise(
     mol_weight
         Molecular weight (g/mol) indexed by ``input_row``; needed only for mass
         concentrations (ug/mL ...). Rows without it are rejected ``missing_mol_weight``.
+    semantics
+        The input's endpoint resolution (``prep.resolve.resolve``); without it ``df`` is
+        resolved here with the defaults (no endpoint map, no custom endpoints).
 
     Returns
     -------
     ok_df
         The accepted rows (all input columns) with ``value_canonical`` (float64),
         ``censor`` (int8: -1 '<', 0 exact, +1 '>', on the canonical scale), ``endpoint``
-        (resolved name, "" if unknown), ``canonical_unit`` (display string), ``family``.
+        (resolved name; custom name; "" for TUNER values on the assay's own scale),
+        ``canonical_unit`` (display string), ``family`` and ``below_loq`` (bool: censored at
+        the limit of quantification here).
     rejected_df
         ``input_row``, ``reason``, ``detail`` (the offending cells), one row per reject.
+
+    Raises
+    ------
+    EndpointResolutionError
+        When ``semantics`` is None and a combination of ``df`` does not resolve.
     """
     df = df.reset_index(drop=True)
     n = len(df)
+    if semantics is None:
+        semantics = resolution.resolve(df)
+        semantics.raise_for_questions()
     reasons = np.full(n, None, dtype=object)
     if "reject_reason" in df.columns:
         reasons[df["reject_reason"].notna().to_numpy()] = df["reject_reason"][df["reject_reason"].notna()].to_numpy()
     _first(reasons, _reason_where(_text(df["assay_id"]) == "", R.MISSING_ASSAY))
-    resolved = resolve_endpoints(df["endpoint"], df["unit"])
+    resolved = semantics.rows(df)
     value_cells = _label_words(df["value"], resolved["family"].to_numpy() == "label")
     quals, numbers, number_reasons, qual_reasons = parse_cells(df["qualifier"], value_cells)
     _first(reasons, number_reasons)
     _first(reasons, qual_reasons)
     _first(reasons, resolved["reason"].to_numpy())
     mw = _aligned_weights(mol_weight, df["input_row"].to_numpy(np.int64))
-    canonical, censor, convert_reasons = _convert(numbers, quals, resolved, mw, cfg, open_rows=_empty(reasons))
-    _first(reasons, convert_reasons)
+    converted = _convert(numbers, quals, resolved, mw, cfg, open_rows=_empty(reasons))
+    _first(reasons, converted.reasons)
     rejected = _given(reasons)
     ok = df.loc[~rejected].copy()
-    ok["value_canonical"] = canonical[~rejected].astype(np.float64)
-    ok["censor"] = censor[~rejected].astype(np.int8)
-    ok["endpoint"] = resolved["endpoint"].to_numpy()[~rejected]
-    ok["canonical_unit"] = resolved["canonical_key"][~rejected].map(U.canonical_unit_name).to_numpy(dtype=object)
+    ok["value_canonical"] = converted.values[~rejected].astype(np.float64)
+    ok["censor"] = converted.censor[~rejected].astype(np.int8)
+    ok["endpoint"] = resolved["resolved_endpoint"].to_numpy()[~rejected]
+    keys = resolved["canonical_key"].to_numpy(dtype=object)[~rejected]
+    names = {key: U.canonical_unit_name(key) for key in set(keys)}
+    ok["canonical_unit"] = pd.Series([names[key] for key in keys], index=ok.index, dtype=object)
     ok["family"] = resolved["family"].to_numpy()[~rejected]
+    ok["below_loq"] = converted.below_loq[~rejected]
     rejected_df = pd.DataFrame(
         {
             "input_row": df.loc[rejected, "input_row"].to_numpy(np.int64),
@@ -282,6 +258,25 @@ def _aligned_weights(mol_weight: pd.Series | None, input_rows: np.ndarray) -> np
     return pd.to_numeric(pd.Series(mol_weight), errors="coerce").reindex(input_rows).to_numpy(np.float64)
 
 
+@dataclass
+class _Converted:
+    values: np.ndarray  # float64 (n,) canonical
+    censor: np.ndarray  # int8 (n,)
+    reasons: np.ndarray  # object (n,)
+    below_loq: np.ndarray  # bool (n,)
+
+
+def loq_of(endpoint: E.Endpoint | None, cfg: ValueConfig) -> float | None:
+    """Default LOQ of an endpoint on its canonical scale (config override, fu floor, registry)."""
+    if endpoint is None:
+        return None
+    if endpoint.name in cfg.loq:
+        return float(cfg.loq[endpoint.name])
+    if endpoint.dimension == "binding":
+        return float(np.log10(cfg.min_fraction_unbound))
+    return endpoint.loq
+
+
 def _convert(
     numbers: np.ndarray,
     quals: np.ndarray,
@@ -289,42 +284,72 @@ def _convert(
     mw: np.ndarray | None,
     cfg: ValueConfig,
     open_rows: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> _Converted:
     n = len(numbers)
-    canonical = np.full(n, np.nan)
-    censor = np.zeros(n, dtype=np.int8)
-    reasons = np.full(n, None, dtype=object)
+    out = _Converted(np.full(n, np.nan), np.zeros(n, dtype=np.int8), np.full(n, None, dtype=object), np.zeros(n, bool))
     base_censor = np.array([CENSOR_OF.get(q, 0) for q in quals], dtype=np.int8)
-    groups = resolved.loc[open_rows].groupby(["unit_key", "canonical_key", "endpoint"], sort=False).indices
-    for (unit_key, canonical_key, endpoint_name), local in groups.items():
-        idx = np.flatnonzero(open_rows)[local]
+    keys = resolved.loc[open_rows, ["unit_key", "canonical_key", "resolved_endpoint"]].copy()
+    keys["loq_raw"] = resolved.loc[open_rows, "loq_raw"].fillna(np.inf)  # inf: no assay LOQ (NaN breaks grouping)
+    groups = keys.groupby(["unit_key", "canonical_key", "resolved_endpoint", "loq_raw"], sort=False).indices
+    open_index = np.flatnonzero(open_rows)
+    for (unit_key, canonical_key, endpoint_name, loq_raw), local in groups.items():
+        idx = open_index[local]
         unit, canon = U.UNITS[unit_key], U.UNITS[canonical_key]
-        endpoint = E.ENDPOINTS.get(endpoint_name)
+        endpoint = E.get_endpoint(endpoint_name)
         weights = mw[idx] if (mw is not None and unit.needs_mw) else None
-        base = unit.to_base(numbers[idx], weights)
-        cen = base_censor[idx] * unit.sign
-        if unit.dimension == "binding":
-            base, cen = _floor_fraction_unbound(base, cen, cfg.min_fraction_unbound)
-        values = canon.from_base(base)  # raises unless the canonical unit is affine
+        raw = numbers[idx]
+        values = canon.from_base(unit.to_base(raw, weights))  # raises unless the canonical unit is affine
         assert canon.affine is not None
-        cen = cen * (1 if canon.affine[0] > 0 else -1)
-        why = _domain_reasons(numbers[idx], values, unit, weights)
+        cen = base_censor[idx] * unit.sign * (1 if canon.affine[0] > 0 else -1)
+        why = _domain_reasons(raw, values, unit, weights)
+        loq = _loq_values(endpoint, cfg, loq_raw, unit, canon, weights, len(idx))
+        if loq is not None:
+            low = endpoint.valid_range[0] if endpoint is not None and cfg.check_ranges else -np.inf
+            values, cen, why, out.below_loq[idx] = _censor_below_loq(values, cen, why, loq, low)
         if endpoint is not None and endpoint.family == "label":
             values, why = _labels(values, base_censor[idx], why)
         elif endpoint is not None and cfg.check_ranges:
             low, high = endpoint.valid_range
             why = np.where(_empty(why) & ((values < low) | (values > high)), R.VALUE_OUT_OF_RANGE, why)
-        canonical[idx], censor[idx], reasons[idx] = values, cen, why
-    return canonical, censor, reasons
+        out.values[idx], out.censor[idx], out.reasons[idx] = values, cen, why
+    return out
 
 
-def _floor_fraction_unbound(base: np.ndarray, cen: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """fu below ``floor`` (exact or '<') -> '<' at the floor; '>' bounds are left alone."""
-    log_floor = np.log10(floor)
-    below = (base < log_floor) & (cen <= 0)  # -inf (100 % bound) included
-    base = np.where(below, log_floor, base)
-    cen = np.where(below, -1, cen)
-    return base, cen
+def _loq_values(
+    endpoint: E.Endpoint | None,
+    cfg: ValueConfig,
+    loq_raw: float,
+    unit: U.Unit,
+    canon: U.Unit,
+    weights: np.ndarray | None,
+    n: int,
+) -> np.ndarray | None:
+    """Canonical LOQ per row: the assay's (converted from its unit) or the endpoint's default."""
+    if np.isfinite(loq_raw):
+        return canon.from_base(unit.to_base(np.full(n, loq_raw), weights))
+    default = loq_of(endpoint, cfg)
+    return None if default is None else np.full(n, default)
+
+
+def _censor_below_loq(
+    values: np.ndarray, cen: np.ndarray, why: np.ndarray, loq: np.ndarray, low: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact or '<' values at or below the LOQ (zeros in a linear unit too) -> '<' LOQ.
+
+    A finite value below the credible range ``low`` is left to be rejected as out of range
+    (it is an error, not a limit); '>' bounds are left as they are (a '>' at or below zero
+    stays ``non_positive_value``). Returns values, censor, reasons and the rows censored here.
+    """
+    finite_loq = np.isfinite(loq)
+    fine = _empty(why)
+    with np.errstate(invalid="ignore"):
+        zero = (why == R.NON_POSITIVE_VALUE) | np.isneginf(values)  # 0 in a linear unit; fu = 0
+        below = (zero | (fine & (values <= loq) & (values >= low))) & (cen <= 0) & finite_loq
+    values = np.where(below, loq, values)
+    cen = np.where(below, -1, cen).astype(np.int8)
+    why = why.copy()
+    why[below] = None
+    return values, cen, why, below
 
 
 def _domain_reasons(raw: np.ndarray, values: np.ndarray, unit: U.Unit, weights: np.ndarray | None) -> np.ndarray:

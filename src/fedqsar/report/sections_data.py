@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from fedqsar.prep.consistency import MAX_OUTSIDE_SHARE, range_check
 from fedqsar.report.gather import ReportData
 from fedqsar.report.plot_data import MAX_ENDPOINTS, plot_coverage, plot_domain_error, plot_endpoint_distributions
 from fedqsar.report.plots import PartnerStyle
@@ -111,7 +112,17 @@ def consistency_section(data: ReportData, style: PartnerStyle) -> Section:
             ),
         )
     summary = endpoint_summary(endpoints)
-    flagged = summary["shift_sd"].abs() > SHIFT_LIMIT_SD
+    shifted = summary["shift_sd"].abs() > SHIFT_LIMIT_SD
+    checks = [
+        range_check(
+            r.endpoint,
+            endpoints.loc[
+                (endpoints["endpoint"] == r.endpoint) & (endpoints["partner"] == r.partner), "value"
+            ].to_numpy(),
+        )
+        for r in summary.itertuples()
+    ]
+    implausible = np.array([c is not None and c.warn for c in checks], dtype=bool)
     rows = tuple(
         (
             r.endpoint,
@@ -120,27 +131,41 @@ def consistency_section(data: ReportData, style: PartnerStyle) -> Section:
             fmt(r.median, 2),
             f"{fmt(r.q25, 2)} – {fmt(r.q75, 2)}",
             fmt(r.shift_sd, 2, signed=True),
+            "—" if c is None else f"{c.share_outside:.0%} of {c.low:g} – {c.high:g}",
         )
-        for r in summary.itertuples()
+        for r, c in zip(summary.itertuples(), checks, strict=True)
     )
     warnings = tuple(
         f"{r.partner}'s {r.endpoint} values sit {abs(r.shift_sd):.1f} SD "
         f"{'above' if r.shift_sd > 0 else 'below'} the consortium's; check units, assay protocol "
         "or the transformation before trusting a shared model of this endpoint."
-        for r in summary[flagged].itertuples()
+        for r in summary[shifted].itertuples()
+    ) + tuple(
+        c.message(r.partner) for r, c in zip(summary.itertuples(), checks, strict=True) if c is not None and c.warn
     )
+    flagged = shifted.to_numpy() | implausible
     caption = (
         "Each outline is one partner's distribution of canonical values of an endpoint. Partners measuring "
         "the same property should overlap; a distribution shifted sideways usually means a unit, "
         "log-transform or protocol difference rather than different chemistry."
     )
     table = Table(
-        ("endpoint", "partner", "values", "median", "interquartile range", "median shift (SD)"),
+        (
+            "endpoint",
+            "partner",
+            "values",
+            "median",
+            "interquartile range",
+            "median shift (SD)",
+            "outside plausible range",
+        ),
         rows,
         tuple(bool(f) for f in flagged),
         "Median shift: this partner's median minus the consensus (the median of all partners' medians), "
-        f"in within-partner standard deviations; highlighted beyond ±{SHIFT_LIMIT_SD}.",
-        text_columns=(0, 1),
+        f"in within-partner standard deviations; highlighted beyond ±{SHIFT_LIMIT_SD}. Outside plausible range: "
+        "the share of this partner's values outside the range the endpoint registry gives (the same check each "
+        f"partner's prepare makes); highlighted above {MAX_OUTSIDE_SHARE:.0%} or when the median is outside.",
+        text_columns=(0, 1, 6),
     )
     n_endpoints = endpoints["endpoint"].nunique()
     shown = (

@@ -12,6 +12,7 @@ from fedqsar.errors import AccountingError
 from fedqsar.prep import accounting as R
 from fedqsar.prep.accounting import Accounting
 from fedqsar.prep.config import TaskConfig, ValueConfig
+from fedqsar.prep.resolve import resolve
 from fedqsar.prep.schema import pre_rejects, read_partner_input
 from fedqsar.prep.tasks import NO_TASK, build_tasks, rows_without_task
 from fedqsar.prep.values import aggregate_replicates, harmonise
@@ -82,7 +83,8 @@ def run_value_stages(raw) -> tuple[Accounting, pd.DataFrame]:  # type: ignore[no
     acc = Accounting(len(acts))
     acc.reject_table(pre_rejects(acts))
     open_acts = acts[~acts["input_row"].isin(acc.rejected_rows)]
-    ok, rejected = harmonise(open_acts, ValueConfig())
+    semantics = resolve(open_acts, raw.assays, tuner=raw.source_format != "long")
+    ok, rejected = harmonise(open_acts, ValueConfig(), semantics=semantics)
     acc.reject_table(rejected)
     ok["structure_key"] = ok["smiles"]
     aggregated, merged, conflicts = aggregate_replicates(ok, ValueConfig())
@@ -111,16 +113,16 @@ def test_value_stages_on_tuner_legacy_example(shared_data: Path) -> None:
 def test_value_stages_on_messy_long_file(tmp_path: Path) -> None:
     text = (
         "compound_id,smiles,assay_id,value,unit,qualifier,endpoint\n"
-        "a,CCO,A,10,nM,=,\n"  # used
-        "a2,CCO,A,12,nM,=,\n"  # merged into a
-        "b,CCN,A,<1,uM,,\n"  # used, censored
-        "c,,A,5,nM,=,\n"  # missing structure
-        "d,CCC,A,n.d.,nM,=,\n"  # non numeric
-        "e,CCCC,A,5,furlongs,=,\n"  # unknown unit
-        "f,CCCl,A,5,nM,?,\n"  # unknown qualifier
-        "g,CCBr,A,,nM,=,\n"  # missing value
-        "h,CCI,A,1,nM,=,\n"  # conflict with h2 (3 log units)
-        "h2,CCI,A,1,uM,=,\n"
+        "a,CCO,hERG_IC50,10,nM,=,\n"  # used
+        "a2,CCO,hERG_IC50,12,nM,=,\n"  # merged into a
+        "b,CCN,hERG_IC50,<1,uM,,\n"  # used, censored
+        "c,,hERG_IC50,5,nM,=,\n"  # missing structure
+        "d,CCC,hERG_IC50,n.d.,nM,=,\n"  # non numeric
+        "e,CCCC,hERG_IC50,5,furlongs,=,\n"  # unknown unit
+        "f,CCCl,hERG_IC50,5,nM,?,\n"  # unknown qualifier
+        "g,CCBr,hERG_IC50,,nM,=,\n"  # missing value
+        "h,CCI,hERG_IC50,1,nM,=,\n"  # conflict with h2 (3 log units)
+        "h2,CCI,hERG_IC50,1,uM,=,\n"
     )
     path = tmp_path / "acts.csv"
     path.write_text(text)

@@ -10,6 +10,7 @@ from rdkit.Chem.MolStandardize import rdMolStandardize
 from fedqsar.errors import ConfigError
 from fedqsar.prep import standardize as st
 from fedqsar.prep.config import TUNER_STEPS, StandardizeConfig
+from fedqsar.prep.inorganic import COMPLEX_METALS
 from fedqsar.prep.standardize import STEPS, standardize_smiles
 
 DEFAULT = StandardizeConfig()
@@ -174,6 +175,8 @@ def test_every_reason_code_is_documented() -> None:
         st.TOO_MANY_HEAVY_ATOMS,
         st.TOO_FEW_HEAVY_ATOMS,
         st.STANDARDISATION_FAILED,
+        st.NO_ORGANIC_PARENT,
+        st.METAL_COMPLEX,
     }
     assert codes == set(st.STRUCTURE_REJECT_REASONS)
     assert all(code.islower() and " " not in code for code in codes)
@@ -218,14 +221,24 @@ def test_default_standardisation_equals_tuners_recipe_on_real_molecules(shared_d
     table = pd.read_csv(shared_data / "ci" / "chemprop_testdata" / "tests" / "data" / "classification.csv")
     smiles = table["smiles"].iloc[250:370].tolist() + ["[2H]C([2H])([2H])Oc1ccccc1.Cl", "O=c1cccc[nH]1.[Na+].[Cl-]"]
     memo: dict = {}
+    metal_rejects = 0
     with rdBase.BlockLogs():
         for s in smiles:
             expected = tuner_recipe(s)
-            assert standardize_smiles(s, DEFAULT)[0] == expected, s
+            ours, reason = standardize_smiles(s, DEFAULT)
+            if reason == st.METAL_COMPLEX:  # TUNER keeps e.g. C[Hg]Cl; we reject it (prep.inorganic)
+                metal_rejects += 1
+                assert any(a.GetAtomicNum() in COMPLEX_METALS for a in Chem.MolFromSmiles(s).GetAtoms()), s
+                continue
+            if reason == st.NO_ORGANIC_PARENT:  # TUNER keeps the inorganic fragment, e.g. [Hg+2]
+                metal_rejects += 1
+                assert all(a.GetAtomicNum() != 6 for a in Chem.MolFromSmiles(expected).GetAtoms()), s
+                continue
+            assert ours == expected, s
             mol = Chem.MolFromSmiles(s)
             if mol is not None:  # the per-process memo changes nothing either
                 assert st.standardize_parsed(mol, DEFAULT, memo).smiles == expected, s
-    assert memo
+    assert memo and metal_rejects <= 6  # tox21 holds a few metal salts and inorganics
 
 
 def test_memo_reuses_the_tautomer_outcome_of_a_salt_form() -> None:
@@ -236,3 +249,36 @@ def test_memo_reuses_the_tautomer_outcome_of_a_salt_form() -> None:
     assert len(memo) == 1
     assert second.smiles == first.smiles and second.mol is first.mol
     assert Chem.MolToSmiles(second.input_mol) == "Cl.Oc1ccccn1"
+
+
+@pytest.mark.parametrize(
+    ("smiles", "reason"),
+    [
+        ("N.N.Cl[Pt]Cl", st.NO_ORGANIC_PARENT),  # cisplatin: TUNER's recipe gives ammonia "N"
+        ("[Na+].[Cl-]", st.NO_ORGANIC_PARENT),  # NaCl: would become "Cl"
+        ("[Cu+2].[O-]S(=O)(=O)[O-]", st.NO_ORGANIC_PARENT),  # CuSO4: would become sulfuric acid
+        ("O", st.NO_ORGANIC_PARENT),
+        ("[Li+].[Li+].[O-]C([O-])=O", st.NO_ORGANIC_PARENT),  # carbonate: carbonic acid is inorganic
+        ("[K+].[C-]#N", st.NO_ORGANIC_PARENT),
+        ("N.N.O=C1O[Pt]OC(=O)C12CCC2", st.METAL_COMPLEX),  # carboplatin: not its cyclobutanedicarboxylic acid
+        ("[Fe+2].c1cc[cH-]c1.c1cc[cH-]c1", st.METAL_COMPLEX),  # ferrocene
+        ("CCCC[Sn](Cl)(CCCC)CCCC", st.METAL_COMPLEX),  # tributyltin chloride
+    ],
+)
+def test_inorganic_and_metal_inputs_are_rejected_never_replaced_by_a_fragment(smiles: str, reason: str) -> None:
+    assert standardize_smiles(smiles, DEFAULT) == (None, reason)
+    assert tuner_recipe_or_error(smiles) not in (None, "error")  # the plain recipe would have kept a fragment
+
+
+@pytest.mark.parametrize(
+    ("salt", "parent"),
+    [
+        ("CC(=O)[O-].[Na+]", "CC(=O)O"),  # sodium salts are stripped as before
+        ("CCN.Cl", "CCN"),
+        ("CC(C)CC(NC(=O)C(Cc1ccccc1)NC(=O)c1cnccn1)B(O)O", None),  # bortezomib: boron is no metal
+        ("NC(N)=O", "NC(N)=O"),  # urea is organic
+    ],
+)
+def test_salts_and_small_organics_keep_their_parent(salt: str, parent: str | None) -> None:
+    smiles, reason = standardize_smiles(salt, DEFAULT)
+    assert reason is None and (parent is None or smiles == canonical(parent))

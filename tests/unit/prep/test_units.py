@@ -147,26 +147,34 @@ def test_every_dimension_has_an_affine_canonical_unit() -> None:
 @pytest.mark.parametrize(
     ("unit", "endpoint"),
     [
-        ("nM", "pXC50"),
         ("pIC50", "pXC50"),
-        ("log10(M)", "logS"),
-        ("ug/mL", "logS"),
-        ("% bound", "PPB"),
-        ("log10(mL.min-1.g-1)", "CLint_microsomal"),
-        ("mL/min/kg", "CLint_scaled"),
-        ("%", "inhibition_pct"),
+        ("pchembl", "pXC50"),
+        ("pEC50/pKi", "pXC50"),  # MoleculeACE's "y [pEC50/pKi]"
+        ("log10(mL.min-1.g-1)", "CLint_microsomal"),  # per mg protein: microsomes
+        ("uL/min/10^6 cells", "CLint_hepatocyte"),
+        ("10^-6 cm/s", "Papp"),
+        ("B-A/A-B", "efflux_ratio"),
         ("label", "label"),
+        # units that decide nothing on their own: the name has to say what they measure
+        ("nM", None),  # potency or solubility
+        ("ug/mL", None),
+        ("% bound", None),  # plasma, brain, tissue or microsomal binding
+        ("mL/min/kg", None),  # scaled CLint or in-vivo clearance
+        ("%", None),
+        ("ratio", None),
         ("log", None),
         ("", None),
         ("furlongs", None),
     ],
 )
-def test_endpoint_inference_from_unit(unit: str, endpoint: str | None) -> None:
-    assert E.infer_endpoint(U.normalise_unit(unit)) == endpoint
+def test_only_units_with_one_meaning_name_an_endpoint(unit: str, endpoint: str | None) -> None:
+    assert E.UNIT_IMPLIES.get(U.unit_key(unit)) == endpoint
 
 
 def test_endpoint_aliases() -> None:
     assert E.lookup_endpoint("LogD").name == "logD7.4"
+    assert E.lookup_endpoint("logD6.5").name == "logD6.5" and E.get_endpoint("logD6.5").thresholds == (1.0, 3.0)
+    assert E.get_endpoint("logD7.4") is E.ENDPOINTS["logD7.4"] and E.get_endpoint("PPBX") is None
     assert E.lookup_endpoint("pIC50").name == "pXC50"
     assert E.lookup_endpoint("solubility").name == "logS"
     assert E.lookup_endpoint("my_assay_readout") is None

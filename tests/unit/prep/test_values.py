@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fedqsar.errors import AccountingError, ConfigError
+from fedqsar.errors import AccountingError, ConfigError, EndpointResolutionError
 from fedqsar.prep import accounting as R
 from fedqsar.prep.config import ValueConfig
+from fedqsar.prep.endpoint_map import EndpointMap, MapEntry
+from fedqsar.prep.resolve import resolve
 from fedqsar.prep.values import aggregate_group, aggregate_replicates, harmonise
 
 CFG = ValueConfig()
@@ -22,7 +24,7 @@ def table(rows: list[tuple]) -> pd.DataFrame:
         records.append(
             {
                 "input_row": i,
-                "assay_id": rest[0] if rest else "A",
+                "assay_id": rest[0] if rest else "hERG IC50",
                 "value": value,
                 "unit": unit,
                 "qualifier": qualifier,
@@ -166,19 +168,38 @@ def test_ppb_percent_means_bound_and_full_binding_is_censored_at_floor() -> None
     assert ok["censor"].tolist() == [0, -1, -1, -1]  # > 50 % bound: fu < 0.5
 
 
-def test_endpoint_given_without_unit_means_canonical_and_nothing_means_as_is() -> None:
-    ok, _ = harmonise(
-        table([("7.2", None, "=", "pIC50"), ("3.3", None, "=", None), ("1.1", "", "=", "my_readout")]), CFG
+def test_an_empty_unit_is_the_endpoints_natural_unit_or_a_question() -> None:
+    ok, rejected = harmonise(
+        table([("7.2", None, "=", "pIC50"), ("30", "", "=", "efflux_ratio"), ("2.5", None, "=", "LogD")]), CFG
     )
-    assert ok["endpoint"].tolist() == ["pXC50", "", "my_readout"]
-    assert ok["canonical_unit"].tolist() == ["-log10(M)", "", ""]
-    assert ok["value_canonical"].tolist() == pytest.approx([7.2, 3.3, 1.1])
+    assert rejected.empty
+    assert ok["endpoint"].tolist() == ["pXC50", "efflux_ratio", "logD7.4"]
+    assert ok["value_canonical"].tolist() == pytest.approx([7.2, np.log10(30.0), 2.5])  # a ratio is a ratio
+    for cells in [("3.3", None, "=", "IC50"), ("3.3", None, "=", None), ("1.1", "", "=", "my_readout")]:
+        with pytest.raises(EndpointResolutionError) as info:
+            harmonise(table([cells]), CFG)
+        assert "--endpoint-map" in info.value.fix and "endpoint =" in info.value.what
+
+
+def test_custom_endpoints_are_kept_only_when_allowed() -> None:
+    df = table([("1.1", "", "=", "my_readout", "A1"), ("2.2", "", "=", "my_readout", "A1")])
+    semantics = resolve(df, allow_custom=True)
+    ok, rejected = harmonise(df, CFG, semantics=semantics)
+    assert rejected.empty and ok["endpoint"].tolist() == ["my_readout"] * 2
+    assert ok["canonical_unit"].tolist() == ["", ""] and ok["value_canonical"].tolist() == [1.1, 2.2]
+    assert semantics.summary()["custom_endpoints"] == [{"endpoint": "my_readout", "assays": 1, "rows": 2}]
+
+
+def test_tuner_values_without_unit_are_on_the_endpoint_or_assay_scale() -> None:
+    df = table([("6.5", None, "=", "pXC50", "A1"), ("3.3", None, "=", None, "A2")])
+    ok, rejected = harmonise(df, CFG, semantics=resolve(df, tuner=True))
+    assert rejected.empty
+    assert ok["endpoint"].tolist() == ["pXC50", ""] and ok["value_canonical"].tolist() == [6.5, 3.3]
 
 
 def test_custom_endpoint_takes_majority_dimension() -> None:
-    ok, rejected = harmonise(
-        table([("1", "uM", "=", "herg"), ("10", "nM", "=", "herg"), ("40", "%", "=", "herg")]), CFG
-    )
+    df = table([("1", "uM", "=", "herg", "A1"), ("10", "nM", "=", "herg", "A1"), ("40", "%", "=", "herg", "A1")])
+    ok, rejected = harmonise(df, CFG, semantics=resolve(df, allow_custom=True))
     assert ok["value_canonical"].tolist() == pytest.approx([6.0, 8.0])
     assert set(ok["canonical_unit"]) == {"-log10(M)"}
     assert rejected["reason"].tolist() == [R.UNIT_ENDPOINT_MISMATCH]
@@ -335,3 +356,48 @@ def test_percent_endpoints_use_their_own_spread() -> None:
     assert aggregated["value_canonical"].tolist() == [50.0] and conflicts.size == 0
     _, _, conflicts = aggregate_replicates(df, ValueConfig(max_replicate_spread_percent=10.0))
     assert conflicts.tolist() == [10, 11]
+
+
+# --- limit of quantification -------------------------------------------------------------------
+def test_zero_and_negative_clearance_are_censored_at_the_loq_not_rejected() -> None:
+    df = table([("0", "mL/min/kg", "=", None, "HLM_CLint"), ("-2.5", "mL/min/kg", "=", None, "HLM_CLint")])
+    df = pd.concat([df, table([("12", "mL/min/kg", "=", None, "HLM_CLint")]).assign(input_row=2)], ignore_index=True)
+    ok, rejected = harmonise(df, CFG)
+    assert rejected.empty
+    assert ok["endpoint"].tolist() == ["CLint_scaled"] * 3
+    assert ok["value_canonical"].tolist() == pytest.approx([-1.0, -1.0, np.log10(12.0)])  # default LOQ 0.1 mL/min/kg
+    assert ok["censor"].tolist() == [-1, -1, 0] and ok["below_loq"].tolist() == [True, True, False]
+
+
+def test_assay_loq_from_the_endpoint_map_is_in_the_assays_unit() -> None:
+    df = table(
+        [("0", "", "=", None, "HLM_CLint"), ("2", "", "=", None, "HLM_CLint"), ("<3", "", "=", None, "HLM_CLint")]
+    )
+    df = df.assign(input_row=[0, 1, 2])
+    df = pd.concat([df, table([("40", "", "=", None, "HLM_CLint")]).assign(input_row=3)], ignore_index=True)
+    mapping = EndpointMap({"HLM_CLint": MapEntry("HLM_CLint", "CLint_scaled", "mL/min/kg", 3.0)})
+    ok, rejected = harmonise(df, CFG, semantics=resolve(df, endpoint_map=mapping))
+    assert rejected.empty
+    assert ok["value_canonical"].tolist() == pytest.approx([np.log10(3.0)] * 3 + [np.log10(40.0)])
+    assert ok["censor"].tolist() == [-1, -1, -1, 0]
+
+
+def test_a_lower_bound_at_zero_says_nothing_and_a_zero_potency_is_an_error() -> None:
+    ok, rejected = harmonise(
+        table([(">0", "mL/min/kg", "=", None, "HLM_CLint"), ("0", "nM", "=", None, "hERG IC50")]), CFG
+    )
+    assert ok.empty and rejected["reason"].tolist() == [R.NON_POSITIVE_VALUE] * 2
+
+
+def test_loq_defaults_can_be_overridden_per_endpoint() -> None:
+    df = table([("0.5", "uM", "=", None, "KSOL"), ("0", "uM", "=", None, "KSOL")])
+    ok, _ = harmonise(df, ValueConfig(loq={"logS": -6.0}))
+    assert ok["value_canonical"].tolist() == pytest.approx([-6.0, -6.0]) and ok["censor"].tolist() == [-1, -1]
+    ok, _ = harmonise(df, CFG)  # default solubility LOQ 1e-12 M: 0.5 uM is quantified
+    assert ok["value_canonical"].tolist() == pytest.approx([np.log10(5e-7), -12.0]) and ok["censor"].tolist() == [0, -1]
+
+
+def test_a_value_far_below_the_credible_range_stays_an_error_not_a_limit() -> None:
+    ok, rejected = harmonise(table([("1e-9", "nM", "=", "logS"), ("0", "nM", "=", "logS")]), CFG)  # logS -18, 0
+    assert rejected["reason"].tolist() == [R.VALUE_OUT_OF_RANGE]
+    assert ok["value_canonical"].tolist() == [-12.0] and ok["censor"].tolist() == [-1]

@@ -13,7 +13,10 @@ Partners and what each contributes (values and units exactly as published):
   excluded: it is the ``astrazeneca`` partner's own data.
 - ``aqsoldb`` — AqSolDB's nine source datasets A–I, logS (log mol/L), one assay per source.
 
-Endpoint names are those of ``fedqsar.prep.endpoints`` (see ``scenarios.endpoints``).
+Each table says what its values are in the source's own words — the ``endpoint`` cell is
+the source's column header or property description, the ``unit`` its unit as written — and
+``prepare`` resolves the endpoint and converts the unit (``fedqsar.prep.resolve``), as it
+would for a company's export: nothing here knows the endpoint registry.
 
 Task bounding (``chembl_literature`` only): an assay with at least ``MIN_ASSAY_VALUES``
 values that is among the ``MAX_ASSAYS_PER_ENDPOINT`` largest of its endpoint (clearance:
@@ -30,7 +33,6 @@ from pathlib import Path
 import pandas as pd
 
 from fedqsar.datasets.fetch import fetch
-from fedqsar.datasets.scenarios import endpoints as E
 from fedqsar.datasets.scenarios.common import group_small_assays
 
 Sample = Callable[[pd.DataFrame], pd.DataFrame]
@@ -44,18 +46,20 @@ PHARMABENCH = "pharmabench/data/data_processing_result/{}_preprocessing_finished
 AQSOLDB_FILE = "aqsoldb/data/dataset-{}.csv"
 AQSOLDB_SOURCES = tuple("ABCDEFGHI")
 
-BIOGEN_COLUMNS = {  # source column -> (assay, endpoint, unit)
-    "LOG HLM_CLint (mL/min/kg)": ("BIOGEN_HLM_CLint", E.CLINT_SCALED, E.LOG_ML_MIN_KG),
-    "LOG RLM_CLint (mL/min/kg)": ("BIOGEN_RLM_CLint", E.CLINT_SCALED, E.LOG_ML_MIN_KG),
-    "LOG MDR1-MDCK ER (B-A/A-B)": ("BIOGEN_MDR1_ER", E.EFFLUX, E.LOG_RATIO),
-    "LOG SOLUBILITY PH 6.8 (ug/mL)": ("BIOGEN_solubility_pH6.8", E.SOLUBILITY, E.LOG_UG_ML),
-    "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)": ("BIOGEN_hPPB", E.PPB, E.LOG_PCT_UNBOUND),
-    "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)": ("BIOGEN_rPPB", E.PPB, E.LOG_PCT_UNBOUND),
+BIOGEN_COLUMNS = {  # source column (also the endpoint text) -> (assay, unit as written)
+    "LOG HLM_CLint (mL/min/kg)": ("BIOGEN_HLM_CLint", "log10(mL/min/kg)"),
+    "LOG RLM_CLint (mL/min/kg)": ("BIOGEN_RLM_CLint", "log10(mL/min/kg)"),
+    "LOG MDR1-MDCK ER (B-A/A-B)": ("BIOGEN_MDR1_ER", "log10(B-A/A-B)"),
+    "LOG SOLUBILITY PH 6.8 (ug/mL)": ("BIOGEN_solubility_pH6.8", "log10(ug/mL)"),
+    "LOG PLASMA PROTEIN BINDING (HUMAN) (% unbound)": ("BIOGEN_hPPB", "log10(% unbound)"),
+    "LOG PLASMA PROTEIN BINDING (RAT) (% unbound)": ("BIOGEN_rPPB", "log10(% unbound)"),
 }
-#: species -> grouping label of the literature clearance rows (the endpoint is CLint_microsomal
-#: for all; species stays in the assay id so that human and rat are never one task)
+AZ_DESCRIPTION = "Lipophilicity: octanol/water distribution coefficient (logD at pH 7.4)"  # MoleculeNet's
+#: species -> label of the grouped literature clearance task (species stays in the assay id
+#: so that human and rat are never one task)
 CLEARANCE_SPECIES = {"human": "HLM", "rat": "RLM", "mouse": "MLM"}
-CLEARANCE_UNITS = {"log10(mL.min-1.g-1)": E.LOG_ML_MIN_G}
+#: labels of the grouped literature tasks ``CHEMBL_LIT_<label>`` (task names, not endpoints)
+GROUP_LABELS = {"logd": "logD7.4", "ppb": "PPB", "solubility": "logS"}
 
 
 def _rows(
@@ -84,9 +88,9 @@ def biogen(data_dir: Path | None) -> pd.DataFrame:
     """Biogen's six endpoints, long form (one row per measured compound and endpoint)."""
     raw = pd.read_csv(fetch(BIOGEN_FILE, data_dir))
     parts = []
-    for column, (assay, endpoint, unit) in BIOGEN_COLUMNS.items():
+    for column, (assay, unit) in BIOGEN_COLUMNS.items():
         measured = raw[raw[column].notna()]
-        parts.append(_rows(measured["Internal ID"], measured["SMILES"], assay, measured[column], unit, endpoint))
+        parts.append(_rows(measured["Internal ID"], measured["SMILES"], assay, measured[column], unit, column))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -94,7 +98,7 @@ def astrazeneca(data_dir: Path | None) -> pd.DataFrame:
     """AstraZeneca's logD7.4 deposit (CHEMBL3301361)."""
     raw = pd.read_csv(fetch(AZ_FILE, data_dir))
     ids = pd.Series([f"AZ{i:05d}" for i in range(len(raw))])
-    return _rows(ids, raw["smiles"], "CHEMBL3301361", raw["lipo"], E.LOG_UNITLESS, E.LOGD)
+    return _rows(ids, raw["smiles"], "CHEMBL3301361", raw["lipo"], "log", AZ_DESCRIPTION)
 
 
 def chembl_literature(data_dir: Path | None, sample: Sample = lambda table: table) -> pd.DataFrame:
@@ -110,11 +114,8 @@ def chembl_literature(data_dir: Path | None, sample: Sample = lambda table: tabl
         _literature_solubility(data_dir),
     ]
     table = sample(pd.concat(parts, ignore_index=True))
-    grouped = group_small_assays(table, MIN_ASSAY_VALUES, MAX_ASSAYS_PER_ENDPOINT, "CHEMBL_LIT_")
-    grouped["endpoint"] = grouped["endpoint"].map(
-        lambda e: E.CLINT_MICROSOMAL if e in CLEARANCE_SPECIES.values() else e
-    )
-    return grouped
+    grouped = group_small_assays(table, MIN_ASSAY_VALUES, MAX_ASSAYS_PER_ENDPOINT, "CHEMBL_LIT_", by="group")
+    return grouped.drop(columns="group")
 
 
 def _pharmabench(kind: str, data_dir: Path | None) -> pd.DataFrame:
@@ -124,7 +125,9 @@ def _pharmabench(kind: str, data_dir: Path | None) -> pd.DataFrame:
 def _literature_logd(data_dir: Path | None) -> pd.DataFrame:
     raw = _pharmabench("logd", data_dir)
     raw = raw[~raw["source"].astype(str).isin(AZ_DEPOSIT)]
-    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["source"], raw["value"], E.LOG_UNITLESS, E.LOGD)
+    described = raw["property"].astype(str) + " pH " + raw["ph"].astype(str)  # "logd pH 7.4"
+    rows = _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["source"], raw["value"], "log", described)
+    return rows.assign(group=GROUP_LABELS["logd"])
 
 
 def _literature_clearance(data_dir: Path | None) -> pd.DataFrame:
@@ -132,29 +135,26 @@ def _literature_clearance(data_dir: Path | None) -> pd.DataFrame:
     raw = raw[raw["species"].isin(list(CLEARANCE_SPECIES))]
     n_species = raw.groupby("source")["species"].transform("nunique")
     assay = raw["source"].astype(str).where(n_species == 1, raw["source"].astype(str) + ":" + raw["species"])
-    unit = raw["unit"].map(lambda u: CLEARANCE_UNITS.get(u, u))
-    return _rows(
-        structure_id(raw["Smiles"], "LIT"),
-        raw["Smiles"],
-        assay,
-        raw["value"],
-        unit,
-        raw["species"].map(CLEARANCE_SPECIES),
-    )
+    described = "microsomal clearance (" + raw["species"].astype(str) + ")"
+    rows = _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], assay, raw["value"], raw["unit"], described)
+    return rows.assign(group=raw["species"].map(CLEARANCE_SPECIES).to_numpy())
 
 
 def _literature_ppb(data_dir: Path | None) -> pd.DataFrame:
     raw = _pharmabench("ppb", data_dir)
     raw = raw[raw["spec"].astype(str).str.contains("Human", case=False)]
-    return _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["source"], raw["value"], E.PCT_BOUND, E.PPB)
+    described = raw["property"].astype(str) + " (" + raw["spec"].astype(str) + ")"  # "ppb (Human Plasma)"
+    rows = _rows(structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["source"], raw["value"], "% bound", described)
+    return rows.assign(group=GROUP_LABELS["ppb"])
 
 
 def _literature_solubility(data_dir: Path | None) -> pd.DataFrame:
     raw = _pharmabench("solubility", data_dir)
     raw = raw[(raw["source"] == "ChEMBL") & raw["ref"].astype(str).str.startswith("CHEMBL")]
-    return _rows(
-        structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["ref"], raw["value_nM_log"], E.LOG_NM, E.SOLUBILITY
+    rows = _rows(
+        structure_id(raw["Smiles"], "LIT"), raw["Smiles"], raw["ref"], raw["value_nM_log"], "log10(nM)", raw["property"]
     )
+    return rows.assign(group=GROUP_LABELS["solubility"])
 
 
 def aqsoldb(data_dir: Path | None) -> pd.DataFrame:
@@ -162,7 +162,9 @@ def aqsoldb(data_dir: Path | None) -> pd.DataFrame:
     parts = []
     for source in AQSOLDB_SOURCES:
         raw = pd.read_csv(fetch(AQSOLDB_FILE.format(source), data_dir))
-        parts.append(_rows(raw["ID"], raw["SMILES"], f"AqSolDB-{source}", raw["Solubility"], E.LOG_MOL_L, E.SOLUBILITY))
+        parts.append(
+            _rows(raw["ID"], raw["SMILES"], f"AqSolDB-{source}", raw["Solubility"], "log10(mol/L)", "Solubility")
+        )
     return pd.concat(parts, ignore_index=True)
 
 

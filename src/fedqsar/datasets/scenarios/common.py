@@ -70,21 +70,22 @@ def subsample_assays(table: pd.DataFrame, max_assays: int | None, salt: bytes = 
 
 
 def group_small_assays(
-    table: pd.DataFrame, min_values: int, max_assays_per_endpoint: int, grouped_prefix: str
+    table: pd.DataFrame, min_values: int, max_assays_per_endpoint: int, grouped_prefix: str, by: str = "endpoint"
 ) -> pd.DataFrame:
-    """Bound the number of tasks: small assays are merged into one per-endpoint assay.
+    """Bound the number of tasks: small assays are merged into one assay per group.
 
     An assay keeps its own id (its own task) if it has at least ``min_values`` rows and is
-    among the ``max_assays_per_endpoint`` largest of its endpoint; every other row gets
-    ``assay_id = f"{grouped_prefix}{endpoint}"`` (the endpoint measured by assorted assays).
+    among the ``max_assays_per_endpoint`` largest of its group (column ``by``: what the
+    assays measure); every other row gets ``assay_id = f"{grouped_prefix}{group}"`` (that
+    quantity measured by assorted assays).
     """
-    counts = table.groupby(["endpoint", "assay_id"]).size().rename("n").reset_index()
-    counts = counts[counts["n"] >= min_values].sort_values(["endpoint", "n", "assay_id"], ascending=[True, False, True])
-    kept = counts.groupby("endpoint").head(max_assays_per_endpoint)
-    keep = set(zip(kept["endpoint"], kept["assay_id"], strict=True))
-    own = [(e, a) in keep for e, a in zip(table["endpoint"], table["assay_id"], strict=True)]
+    counts = table.groupby([by, "assay_id"]).size().rename("n").reset_index()
+    counts = counts[counts["n"] >= min_values].sort_values([by, "n", "assay_id"], ascending=[True, False, True])
+    kept = counts.groupby(by).head(max_assays_per_endpoint)
+    keep = set(zip(kept[by], kept["assay_id"], strict=True))
+    own = [(e, a) in keep for e, a in zip(table[by], table["assay_id"], strict=True)]
     out = table.copy()
-    out["assay_id"] = np.where(own, out["assay_id"], grouped_prefix + out["endpoint"].astype(str))
+    out["assay_id"] = np.where(own, out["assay_id"], grouped_prefix + out[by].astype(str))
     return out
 
 

@@ -22,14 +22,13 @@ import pandas as pd
 
 from fedqsar.datasets.fetch import fetch
 from fedqsar.datasets.registry import files
-from fedqsar.datasets.scenarios import endpoints as E
 from fedqsar.datasets.scenarios.common import keyed_bucket
 
 N_PARTNERS = 4
 PARTNER_NAMES = tuple(f"pharma_{c}" for c in "abcd")
 SOURCE_PREFIX = "overlapping_assays/datasets/source_data/"
 FILE_PATTERN = re.compile(r"target_(CHEMBL\d+)-\d+\.(IC50|Ki)\.csv\.gz$")
-ENDPOINT = {"IC50": E.POTENCY, "Ki": E.POTENCY}  # both pXC50; the activity type stays in the assay id
+UNIT = "pchembl"  # the source's pchembl_value: -log10(molar); prepare reads IC50 / Ki as pXC50
 
 
 def source_files() -> list[tuple[str, str, str]]:
@@ -74,9 +73,9 @@ def build(
                     "smiles": mine["canonical_smiles"].astype(str).to_numpy(),
                     "assay_id": (mine["target"] + "_" + mine["activity"]).to_numpy(),
                     "value": mine["pchembl_value"].to_numpy(),
-                    "unit": E.NEG_LOG_M,
+                    "unit": UNIT,
                     "qualifier": "=",
-                    "endpoint": mine["activity"].map(ENDPOINT).to_numpy(),
+                    "endpoint": mine["activity"].to_numpy(),  # "IC50" / "Ki", as the source says
                     "date": "",
                 }
             )
