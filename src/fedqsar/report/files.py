@@ -64,6 +64,12 @@ RUN_FILES: dict[str, RunFile] = {
         "`fedqsar evaluate`",
     ),
     "endpoints": RunFile("evaluation/endpoints.csv", ("partner", "endpoint", "value"), False, "`fedqsar evaluate`"),
+    "leave_one_out": RunFile(
+        "evaluation/leave_one_out.csv",
+        ("removed", "partner", "model_kind", "metric", "with_all", "without", "delta", "ci_low", "ci_high", "n_tasks"),
+        False,
+        "`fedqsar evaluate --leave-one-out`",
+    ),
     "coverage": RunFile(
         "trust/coverage.csv",
         ("partner", "task", "confidence", "coverage", "efficiency"),
@@ -94,6 +100,7 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
         "n_tasks",
     ),
     "endpoints": ("value",),
+    "leave_one_out": ("with_all", "without", "delta", "ci_low", "ci_high", "n_tasks"),
     "coverage": ("confidence", "coverage", "efficiency"),
     "domain": ("decile", "similarity", "abs_error"),
 }

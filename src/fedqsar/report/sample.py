@@ -60,6 +60,7 @@ def write_synthetic_run(
     )
     _history(rng).to_csv(folder / "federation" / "history.csv", index=False)
     _endpoints(rng, endpoint_values).to_csv(folder / "evaluation" / "endpoints.csv", index=False)
+    _leave_one_out(rng).to_csv(folder / "evaluation" / "leave_one_out.csv", index=False)
     _write_ledgers(folder)
     if with_trust:
         _coverage(rng, n_tasks).to_csv(folder / "trust" / "coverage.csv", index=False)
@@ -145,6 +146,35 @@ def _history(rng: np.random.Generator) -> pd.DataFrame:
             rows.append((r, partner, "train_loss", 0.35 + 0.4 * decay + rng.normal(0, 0.01)))
             rows.append((r, partner, "val_auc_pr", 0.62 + 0.01 * help_ - 0.15 * decay + rng.normal(0, 0.005)))
     return pd.DataFrame(rows, columns=["round", "partner", "metric", "value"])
+
+
+def _leave_one_out(rng: np.random.Generator) -> pd.DataFrame:
+    """Each partner's marginal effect on the others (``evaluation/leave_one_out.csv``)."""
+    rows = []
+    for removed, (_, helps) in SYNTHETIC_PARTNERS.items():
+        for partner in SYNTHETIC_PARTNERS:
+            if partner == removed:
+                continue
+            for metric, sign, base in (("auc_pr", 1.0, 0.65), ("rmse", -1.0, 0.9)):
+                delta = sign * (0.004 * helps + rng.normal(0, 0.003))
+                half = abs(rng.normal(0.006, 0.002))
+                row = ("personalised", metric, base + delta, base, delta, delta - half, delta + half, 6)
+                rows.append((removed, partner, *row))
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "removed",
+            "partner",
+            "model_kind",
+            "metric",
+            "with_all",
+            "without",
+            "delta",
+            "ci_low",
+            "ci_high",
+            "n_tasks",
+        ],
+    )
 
 
 def _endpoints(rng: np.random.Generator, per_endpoint: int | None) -> pd.DataFrame:
