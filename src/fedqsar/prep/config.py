@@ -51,6 +51,8 @@ class FingerprintConfig:
 
 
 FOLD_SCHEMES = ("scaffold", "time", "auto", "column", "split_file")
+SHARED_FOLD_FIELDS = ("n_folds",)
+"""The fold settings every partner must share; the others (the scheme and its settings) are each partner's own."""
 TIME_VALUES = ("auto", "date", "ordinal")
 
 
@@ -112,7 +114,7 @@ class FoldConfig:
 
     def shared(self) -> FoldConfig:
         """The part every partner must agree on (``n_folds``); the scheme and its settings at their defaults."""
-        return FoldConfig(n_folds=self.n_folds)
+        return FoldConfig(**{name: getattr(self, name) for name in SHARED_FOLD_FIELDS})
 
 
 @dataclass(frozen=True)

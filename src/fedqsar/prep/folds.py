@@ -1,4 +1,4 @@
-"""Folds: keyed generic-scaffold folds, and time folds where dates exist.
+"""Folds: keyed generic-scaffold folds, and time folds from dates or integer ordinals.
 
 Scaffold folds put every molecule of one generic Murcko scaffold into the same fold, chosen
 by an HMAC of the scaffold under the consortium key. Every partner holding the key puts the
@@ -76,23 +76,6 @@ def scaffold_fold(scaffold: str, key: ConsortiumKey, n_folds: int) -> int:
     return key.fold_of(scaffold, n_folds)
 
 
-def parse_dates(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Parse a column of dates (ISO strings, dates, or bare years such as 2015).
-
-    Returns
-    -------
-    tuple
-        ``parsed`` datetime64 Series (same index, NaT where unusable) and ``bad_mask`` bool
-        (n,), True where a date is missing or cannot be parsed; the caller decides what to do
-        with those rows.
-    """
-    as_text = series.astype("string").str.strip()
-    is_year = as_text.str.fullmatch(r"\d{4}(\.0+)?").fillna(False).to_numpy(dtype=bool)
-    as_text = as_text.where(~is_year, as_text.str.slice(0, 4) + "-01-01")
-    parsed = pd.to_datetime(as_text, errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
-    return parsed, parsed.isna().to_numpy(dtype=bool)
-
-
 NOT_A_DATE = "not_a_date"
 NOT_AN_ORDINAL = "not_an_ordinal"
 TIME_REASONS = {
@@ -144,6 +127,7 @@ def parse_time_values(series: pd.Series, kind: str | None = None) -> tuple[np.nd
     as_dates = text.where(~is_int)
     as_dates[is_year] = [f"{int(y):04d}-01-01" for y in numbers[is_year]]
     parsed = pd.to_datetime(as_dates, errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
+    parsed = parsed.astype("datetime64[ns]")
     ok = parsed.notna().to_numpy()
     values[ok] = parsed[ok].astype("int64").to_numpy(dtype=float)
     reasons = [NOT_A_DATE if p and not o else r for p, o, r in zip(present, ok, reasons, strict=True)]
@@ -165,8 +149,7 @@ def time_folds(
     Parameters
     ----------
     dates
-        (n,) datetime64 Series (e.g. ``parse_dates(...)[0]``) or float values
-        (``parse_time_values``); NaT / NaN rows get fold -1.
+        (n,) datetime64 Series or float values (``parse_time_values``); NaT / NaN rows get fold -1.
 
     Returns
     -------
@@ -200,7 +183,7 @@ def _as_float(dates: pd.Series | np.ndarray) -> np.ndarray:
     series = pd.Series(dates).reset_index(drop=True)
     if pd.api.types.is_numeric_dtype(series):
         return series.to_numpy(dtype=float)
-    parsed = pd.to_datetime(series, errors="coerce")
+    parsed = pd.to_datetime(series, errors="coerce").astype("datetime64[ns]")
     out = np.full(len(parsed), np.nan)
     ok = parsed.notna().to_numpy()
     out[ok] = parsed[ok].astype("int64").to_numpy(dtype=float)
