@@ -63,7 +63,8 @@ def row_sources(ok: pd.DataFrame, cfg: FoldConfig) -> tuple[RowSources | None, p
     labels = ok["split"] if cfg.scheme == "column" else _split_file_labels(ok, cfg)
     rows = ok["input_row"].to_numpy(np.int64)
     _, bad = splits.label_folds(labels, cfg.n_folds)
-    reasons = np.where(bad, splits.INVALID_SPLIT_LABEL, None).astype(object)
+    reasons = np.full(len(rows), None, dtype=object)
+    reasons[bad] = splits.INVALID_SPLIT_LABEL
     if cfg.scheme == "split_file":
         reasons[labels.isna().to_numpy()] = splits.NOT_IN_SPLIT_FILE
     normalised = labels.map(_normal_label)
