@@ -11,8 +11,9 @@ trunk record unless the candidate overrides them):
 (b) ``fine_tuned``: (a) then trunk + head together (``fine_tune`` stage 2) — personalisation;
 (c) ``local``: the local-only model trained from scratch (``model.training.fit``).
 
-and (d) ``joined``: per task, the best of (c) / (a) / (b) by validation loss
-(``model.personalise.select_per_task``, the rule a member's personalised model follows).
+and (d) ``joined``: per task, the best of (c) / (a) / (b) on validation
+(``model.personalise.select_per_task`` with the consortium's ``min_confidence``: the rule a
+member's personalised model follows).
 Choosing and scoring on the same rows would flatter (d), so it is *cross-fitted*: the
 validation fold is split in two seeded halves, each half is predicted by the selection made
 on the other half.
@@ -128,15 +129,24 @@ def _consortium_model(trunk: ConsortiumTrunk, name: str, prepared: PreparedSet) 
 
 
 def _cross_fitted(
-    candidates: dict[str, MultitaskModel], name: str, prepared: PreparedSet, rows: np.ndarray, seed: int
+    candidates: dict[str, MultitaskModel],
+    name: str,
+    prepared: PreparedSet,
+    rows: np.ndarray,
+    seed: int,
+    min_confidence: float | None,
 ) -> tuple[np.ndarray, list[TaskSelection]]:
-    """Predictions (len(rows), n_tasks) of the per-task selection, each half chosen on the other half."""
+    """Predictions (len(rows), n_tasks) of the per-task selection, each half chosen on the other half.
+
+    The selection is the personalisation's own rule (``select_per_task`` with the consortium's
+    ``min_confidence``), made on one half of the validation rows.
+    """
     order = np.random.default_rng([seed, 1312]).permutation(len(rows))
     halves = (np.sort(order[: len(rows) // 2]), np.sort(order[len(rows) // 2 :]))
     out = np.zeros((len(rows), prepared.n_tasks), dtype=np.float32)
     selections = []
     for scored, chosen_on in (halves, halves[::-1]):
-        selection = select_per_task(candidates, name, prepared, rows[chosen_on])
+        selection = select_per_task(candidates, name, prepared, rows[chosen_on], min_confidence, seed=seed)
         out[scored] = selection.predict(prepared.X[rows[scored]])
         selections.append(selection)
     return out, selections
@@ -249,7 +259,7 @@ def run_probe(
     predictions = {"local": predict(local, name, X), "head_on_trunk": predict(head, name, X)}
     predictions["fine_tuned"] = predict(tuned, name, X)
     predictions["joined"], selections = timed(
-        "joined", lambda: _cross_fitted(candidates, name, prepared, rows, train_cfg.seed)
+        "joined", lambda: _cross_fitted(candidates, name, prepared, rows, train_cfg.seed, personal.min_confidence)
     )
 
     say("compare", "bootstrap intervals")
