@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,12 @@ pytestmark = pytest.mark.slow
 def test_leave_one_out_table_trunks_and_report(tmp_path: Path) -> None:
     folders = [synthetic_prepared(n=160, seed=i, shift=0.2 * i).save(tmp_path / "sets" / f"p{i}") for i in range(3)]
     (tmp_path / "eval.toml").write_text(CONFIG, encoding="utf-8")
+    ids = [f"c{i}" for i in range(160)]  # a user split (chemprop style) for every partner
+    split = {"train": ids[:100], "val": ids[100:130], "test": ids[130:]}
+    (tmp_path / "split.json").write_text(json.dumps(split), encoding="utf-8")
     run = tmp_path / "RUN"
     args = ["evaluate", "--partners", *map(str, folders), "--out", str(run), "--config", str(tmp_path / "eval.toml")]
+    args += ["--split-file", str(tmp_path / "split.json")]
     result = CliRunner().invoke(
         app, [*args, "--no-secagg", "--kinds", "local,federated,personalised", "--leave-one-out"]
     )
@@ -39,7 +44,8 @@ def test_leave_one_out_table_trunks_and_report(tmp_path: Path) -> None:
         trunk = read_trunk(run / "evaluation" / "leave_one_out" / f"without_{name}" / "trunk")
         assert trunk.record["n_partners"] == 2
     folds = pd.read_csv(run / "evaluation" / "folds.csv")
-    assert set(folds["partner"]) == names and (folds["scheme"] == "scaffold").all()
+    assert set(folds["partner"]) == names and (folds["scheme"] == "user split file").all()
+    assert (folds["n_test"] == 30).all() and "user split file folds" in result.output
     report = CliRunner().invoke(app, ["report", str(run)])
     assert report.exit_code == 0, report.output
     html = (run / "report.html").read_text(encoding="utf-8")
