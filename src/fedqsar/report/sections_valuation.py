@@ -166,10 +166,14 @@ def loo_sentences(table: pd.DataFrame, kind: str) -> list[str]:
             word = "raises" if change > 0 else "lowers"
             significant = (row.ci_low > 0 or row.ci_high < 0) if pd.notna(row.ci_low) else False
             judgement = ("helps" if better else "hurts") if significant else "n.s."
+            effect = (
+                f"leaves {row.partner}'s {info.label} unchanged"
+                if abs(change) < 0.0005
+                else f"{word} {row.partner}'s {info.label} by {abs(change):.3f}"
+            )
             parts.append(
-                f"{word} {row.partner}'s {info.label} by {abs(change):.3f} "
-                f"(95% CI of its contribution {fmt(row.ci_low, signed=True)} to {fmt(row.ci_high, signed=True)}, "
-                f"{judgement})"
+                f"{effect} (95% CI of its contribution {fmt(row.ci_low, signed=True)} to "
+                f"{fmt(row.ci_high, signed=True)}, {judgement})"
             )
         sentences.append(f"Removing {removed} " + "; ".join(parts) + ".")
     return sentences
