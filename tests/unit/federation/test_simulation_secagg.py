@@ -169,4 +169,4 @@ def test_ledger_records_the_run(secagg_run) -> None:
     kinds = [
         e.kind for e in __import__("fedqsar.ledger", fromlist=["read_entries"]).read_entries(run.out / "ledger.sqlite")
     ]
-    assert kinds == ["run_start"] + ["partner"] * 4 + ["round"] * 3 + ["final_model", "run_end"]
+    assert kinds == ["run_start"] + ["partner"] * 4 + ["round"] * 3 + ["final_model", "published_trunk", "run_end"]
