@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -154,7 +154,7 @@ def _with_folds(
     """``config`` with the fold options of the command line (they override the config file)."""
     if fold_column and split_file:
         raise ConfigError("--fold-column and --split-file both give a split", "give one of them")
-    changes: dict[str, object] = {
+    changes: dict[str, Any] = {
         "scheme": "column" if fold_column else "split_file" if split_file else scheme,
         "time_values": time_values,
         "test_share": test_share,
