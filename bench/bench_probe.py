@@ -25,7 +25,6 @@ Phases are resumable: a finished evaluation or probe in ``--out`` is reused.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -34,15 +33,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench_consortium import BENCH_KEY  # the key the cached PreparedSets were prepared with
+from bench_consortium import configs as consortium_configs
 from fedqsar.evaluation.config import EvalConfig
 from fedqsar.evaluation.protocol import run_protocol
-from fedqsar.federation.config import FederationConfig, SecAggConfig
+from fedqsar.federation.config import FederationConfig
 from fedqsar.model.config import ModelConfig, TrainConfig
-from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.probe import ProbeConfig, run_probe
 
 REPO = Path(__file__).resolve().parents[1]
-BENCH_KEY = ConsortiumKey(hashlib.sha256(b"fedqsar consortium benchmark key").digest())  # bench_consortium's key
 SECTION_TITLE = "## Should we join? (probe vs real gain, leave-one-out)"
 START, END = "<!-- probe-bench:start -->", "<!-- probe-bench:end -->"
 METRICS = ("auc_pr", "rmse")
@@ -57,24 +56,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    parser.set_defaults(local_epochs=1, secagg=False, n_jobs=2)  # what bench_consortium.configs reads
     return parser.parse_args()
 
 
 def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, FederationConfig, EvalConfig]:
-    model = ModelConfig(hidden_sizes=(args.hidden,), dropout=0.2)
-    train = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=1e-3,
-        early_stopping_patience=5,
-        validation_fold=3,
-        test_fold=4,
-    )
-    federation = FederationConfig(
-        rounds=args.rounds, local_epochs=1, min_partners=4, secagg=SecAggConfig(enabled=False)
-    )
-    evaluation = EvalConfig(model_kinds=("local", "federated", "personalised"), leave_one_out=True)
-    return model, train, federation, evaluation
+    """bench_consortium's settings; the evaluation: local, federated, personalised, and leave-one-out."""
+    model, train, federation, _ = consortium_configs(args)
+    return model, train, federation, EvalConfig(model_kinds=("local", "federated", "personalised"), leave_one_out=True)
 
 
 def load() -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedqsar.evaluation.leave_one_out import LOO_COLUMNS
 from fedqsar.evaluation.uplift import UpliftConfig, uplift_table
 from fedqsar.ledger import Ledger, hash_file
 
@@ -160,21 +161,7 @@ def _leave_one_out(rng: np.random.Generator) -> pd.DataFrame:
                 half = abs(rng.normal(0.006, 0.002))
                 row = ("personalised", metric, base + delta, base, delta, delta - half, delta + half, 6)
                 rows.append((removed, partner, *row))
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "removed",
-            "partner",
-            "model_kind",
-            "metric",
-            "with_all",
-            "without",
-            "delta",
-            "ci_low",
-            "ci_high",
-            "n_tasks",
-        ],
-    )
+    return pd.DataFrame(rows, columns=list(LOO_COLUMNS))
 
 
 def _endpoints(rng: np.random.Generator, per_endpoint: int | None) -> pd.DataFrame:
