@@ -29,6 +29,9 @@ from typing import Any
 from fedqsar.errors import IncompatiblePartnersError
 from fedqsar.prep.config import SHARED_FOLD_FIELDS
 
+FOLD_CHOICE_FIELDS = ("scheme", "time_values", "test_share", "valid_share")
+"""The per-partner fold settings a profile shows (never a partner's file path or column name)."""
+
 PREP_SECTIONS = ("standardize", "fingerprint", "folds", "values", "tasks")
 SECTION_PREFIX = "prep_config."
 DEFAULT_FIX = "all partners must run `fedqsar prepare` with the same prep config and consortium key"
@@ -135,7 +138,7 @@ def profile(manifest: Mapping[str, Any], n_bits: int | None = None) -> dict[str,
     out.update({f"{SECTION_PREFIX}{name}": _short_hash(prep_config.get(name)) for name in sections})
     folds = prep_config.get("folds") or {}
     out[f"{SECTION_PREFIX}folds"] = _short_hash({k: folds.get(k) for k in SHARED_FOLD_FIELDS})
-    out["fold_choice"] = _canonical({k: v for k, v in sorted(folds.items()) if k not in SHARED_FOLD_FIELDS})
+    out["fold_choice"] = _canonical({k: v for k, v in sorted(folds.items()) if k in FOLD_CHOICE_FIELDS})
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fedqsar import compatibility
@@ -78,6 +80,12 @@ def test_the_fold_scheme_is_each_partners_choice_but_the_fold_count_is_shared() 
     assert {d.field for d in blocking} == {"prep_config.folds.n_folds", "prep_hash"}
     with pytest.raises(IncompatiblePartnersError, match="prep_config.folds.n_folds"):
         check_manifests({"A": left, "B": ten})
+
+
+def test_the_profile_shows_the_fold_scheme_but_no_file_path() -> None:
+    folds = {"scheme": "split_file", "split_file": "/home/me/secret/split.json"}
+    shown = profile(_manifest(from_dict(PrepConfig, {"folds": folds})))
+    assert '"split_file"' in shown["fold_choice"] and "secret" not in json.dumps(shown)
 
 
 def test_legacy_time_fold_sets_whose_hash_held_the_scheme_still_combine() -> None:

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
-from fedqsar.cli.common import console, reports_errors
+from fedqsar.cli.common import console, reports_errors, say
 from fedqsar.cli.federate import read_tables
 from fedqsar.config import from_dict
 
@@ -45,12 +44,14 @@ def probe(
 
     config = _config(read_tables(config_file, TABLES))
     result = run_probe(
-        trunk, data, load_key(key_file), out, config, progress=lambda stage, name: console.print(f"  {stage}: {name}")
+        trunk, data, load_key(key_file), out, config, progress=lambda stage, name: say(f"  {stage}: {name}")
     )
     _print(result)
 
 
 def _print(result: Any) -> None:
+    from rich.table import Table
+
     table = Table(title=f"probe of {result.candidate} on its validation fold (the test fold is not read)")
     for column, justify in (("model", "left"), ("metric", "left"), ("tasks", "right"), ("local", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -67,10 +68,8 @@ def _print(result: Any) -> None:
             f"{row.ci_low:+.3f} .. {row.ci_high:+.3f}",
         )
     console.print(table)
-    style = VERDICT_STYLES.get(result.verdict.code, "bold")
-    console.print(f"[{style}]verdict:[/] ", end="")
-    console.print(result.verdict.sentence, soft_wrap=True, highlight=False, markup=False)
-    console.print(f"page: {result.out / 'probe.html'}; results: {result.out}")
+    say(f"verdict: {result.verdict.sentence}", style=VERDICT_STYLES.get(result.verdict.code, "bold"))
+    say(f"page: {result.out / 'probe.html'}; results: {result.out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,6 @@ and the sha256 of the weights file (checked on every read). No pickle anywhere.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from fedqsar.config import from_dict, to_dict
-from fedqsar.errors import ConfigError, ManifestMismatchError, ModelFileError
+from fedqsar.errors import ConfigError, IncompatiblePartnersError, KeyMismatchError, ModelFileError
+from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 
 TRUNK_DIR = "trunk"
@@ -65,15 +64,6 @@ class ConsortiumTrunk:
     key_id: str
     record: dict[str, Any] = field(default_factory=dict)
     folder: Path = Path(".")
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_trunk(
@@ -136,17 +126,17 @@ def read_trunk(path: Path) -> ConsortiumTrunk:
 
     Raises
     ------
+    CorruptArtefactError
+        A file is missing, truncated or not a trunk record.
+    ChecksumError
+        The weights' sha256 differs from the one the record holds (the file was altered).
     ModelFileError
-        A file is missing or unreadable, the weights' sha256 differs from the record, or the
-        arrays do not match the record's shapes.
+        The record is of another format version, or the arrays do not match its shapes.
     """
     record_file = record_path(path)
     fix = "ask the consortium for its trunk folder (`fedqsar federate` writes RUN/trunk/) and pass --trunk to it"
-    try:
-        record = json.loads(record_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"cannot read the consortium trunk record {record_file}: {exc}", fix) from exc
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
+    record = read_artefact(record_file, load_json_object, "consortium trunk record", fix)
+    if record.get("format") != FORMAT:
         raise ModelFileError(f"{record_file} is not a fedqsar consortium trunk record", fix)
     if int(record.get("format_version", -1)) != FORMAT_VERSION:
         raise ModelFileError(
@@ -154,20 +144,13 @@ def read_trunk(path: Path) -> ConsortiumTrunk:
             "ask the consortium for a trunk written by the same fedqsar version",
         )
     weights = record_file.with_name(str(record.get("weights", WEIGHTS_FILE)))
-    if not weights.is_file():
-        raise ModelFileError(f"the trunk weights {weights} are missing", fix)
-    actual = file_sha256(weights)
-    if actual != record.get("weights_sha256"):
-        raise ModelFileError(
-            f"the trunk weights {weights} have sha256 {actual}, the record says {record.get('weights_sha256')}",
-            "the file is corrupt or was altered: fetch the trunk folder again from the consortium",
-        )
+    check_sha256(weights, record.get("weights_sha256"), "fetch the trunk folder again from the consortium")
+    state = read_artefact(weights, lambda p: load_file(str(p)), "consortium trunk weights", fix)
     try:
-        state = load_file(str(weights))
         model_cfg = from_dict(ModelConfig, record["model_config"], where=f"{record_file.name} model_config")
         train_cfg = from_dict(TrainConfig, record.get("train_config", {}), where=f"{record_file.name} train_config")
-    except (OSError, KeyError, SafetensorError, ConfigError) as exc:
-        raise ModelFileError(f"cannot read the consortium trunk {weights}: {exc}", fix) from exc
+    except (KeyError, ConfigError) as exc:
+        raise ModelFileError(f"cannot read the settings in {record_file}: {exc}", fix) from exc
     shapes = {name: tuple(shape) for name, shape in record.get("arrays", {}).items()}
     found = {name: tuple(value.shape) for name, value in state.items()}
     if shapes != found:
@@ -190,19 +173,27 @@ def check_fits(trunk: ConsortiumTrunk, manifest: Mapping[str, Any], n_bits: int,
 
     Raises
     ------
-    ManifestMismatchError
-        Naming each differing field (key id, prep hash, fingerprint width) and the fix.
+    KeyMismatchError
+        The PreparedSet was prepared with another consortium key.
+    IncompatiblePartnersError
+        Its prep hash or fingerprint width differs (each named with both values and the fix).
     """
-    problems = []
+    fix = (
+        "re-run `fedqsar prepare` on your data with the consortium's key file (--key) and its prep config "
+        "(--config, the consortium's prep_config.toml); the fold scheme may differ, nothing else"
+    )
     if str(manifest.get("key_id", "")) != trunk.key_id:
-        problems.append(f"key id {manifest.get('key_id')!r} != the consortium's {trunk.key_id!r}")
+        raise KeyMismatchError(
+            f"{where} cannot use the consortium trunk {trunk.folder}: key id {manifest.get('key_id')!r} != the "
+            f"consortium's {trunk.key_id!r}",
+            fix,
+        )
+    problems = []
     if str(manifest.get("prep_hash", "")) != trunk.prep_hash:
         problems.append(f"prep hash {manifest.get('prep_hash')!r} != the consortium's {trunk.prep_hash!r}")
     if int(n_bits) != trunk.n_bits:
         problems.append(f"{n_bits} fingerprint bits != the consortium's {trunk.n_bits}")
     if problems:
-        raise ManifestMismatchError(
-            f"{where} cannot use the consortium trunk {trunk.folder}: " + "; ".join(problems),
-            "re-run `fedqsar prepare` on your data with the consortium's key file (--key) and its prep config "
-            "(--config, the consortium's prep_config.toml); the fold scheme may differ, nothing else",
+        raise IncompatiblePartnersError(
+            f"{where} cannot use the consortium trunk {trunk.folder}: " + "; ".join(problems), fix
         )

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.config import from_dict, to_dict
-from fedqsar.errors import ConfigError, KeyFileError
+from fedqsar.errors import ConfigError, KeyMismatchError
 from fedqsar.evaluation.config import EvalConfig
 from fedqsar.evaluation.intervals import compound_interval, small_task_intervals
 from fedqsar.evaluation.scoring import score, sorted_tasks
@@ -102,12 +102,12 @@ class ProbeResult:
 
 def _check_key(key: ConsortiumKey, trunk: ConsortiumTrunk, prepared: PreparedSet, where: Path) -> None:
     if key.key_id != trunk.key_id:
-        raise KeyFileError(
+        raise KeyMismatchError(
             f"the key file's id {key.key_id} is not the consortium's key id {trunk.key_id}",
             "pass --key the consortium key file the members prepared their data with",
         )
     if str(prepared.manifest.get("key_id")) != key.key_id:
-        raise KeyFileError(
+        raise KeyMismatchError(
             f"{where} was prepared with key id {prepared.manifest.get('key_id')}, not with this key ({key.key_id})",
             "re-run `fedqsar prepare --key` with the consortium key on your data",
         )
@@ -218,12 +218,11 @@ def run_probe(
 
     Raises
     ------
-    ModelFileError
-        The trunk is unreadable or its weights' sha256 differs from its record.
-    ManifestMismatchError
-        The PreparedSet's prep hash, key id or fingerprint width differs from the trunk's.
-    KeyFileError
-        The key is not the consortium's or not the one the PreparedSet was made with.
+    CorruptArtefactError, ChecksumError, ModelFileError
+        The trunk is unreadable, or its weights' sha256 differs from its record.
+    IncompatiblePartnersError, KeyMismatchError
+        The PreparedSet's prep hash, fingerprint width or key id differs from the trunk's, or the
+        key given is not the consortium's or not the one the PreparedSet was made with.
     """
     say = progress or (lambda stage, detail: None)
     started = time.perf_counter()

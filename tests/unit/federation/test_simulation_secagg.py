@@ -37,6 +37,7 @@ HANDSHAKE_KEYS = {
     "prep_config.values",
     "prep_config.tasks",
     "versions",
+    "fold_choice",  # the partner's fold scheme (scaffold / time / its own split), never a path or column name
 }
 
 
