@@ -78,6 +78,7 @@ RULES: tuple[Rule, ...] = (
         False,
         "nothing to fix: each partner chooses its own fold scheme; evaluation reports which each used",
         path=f"{SECTION_PREFIX}folds",
+        keys=FOLD_CHOICE_FIELDS,
     ),
     Rule(f"{SECTION_PREFIX}values", True),
     Rule(f"{SECTION_PREFIX}tasks", True),
@@ -196,13 +197,10 @@ def _detailed(
 
 
 def _compared_by(rule: Rule, name: str, depth: int) -> bool:
-    """Whether the detail ``name`` belongs to ``rule``: its ``keys`` when it has some, else all but
-    the shared fold fields (which ``prep_config.folds`` compares)."""
+    """Whether the detail ``name`` (a dotted path ``depth`` deep into the manifest) belongs to ``rule``:
+    one of its ``keys`` when it has some, else any."""
     parts = name.split(".")
-    key = parts[depth] if len(parts) > depth else ""
-    if rule.keys:
-        return not key or key in rule.keys
-    return not (parts[:2] == ["prep_config", "folds"] and key in SHARED_FOLD_FIELDS)
+    return not rule.keys or len(parts) <= depth or parts[depth] in rule.keys
 
 
 def _get(mapping: Mapping[str, Any], path: list[str]) -> Any:
