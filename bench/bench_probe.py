@@ -191,7 +191,7 @@ def markdown(args: argparse.Namespace, table: pd.DataFrame, records: dict[str, d
         + ", ".join(f"without {r.partner} {r.seconds:.0f} s" for r in loo.itertuples())
         + f"); the full four-partner federation took {timings[timings['stage'] == 'federated']['seconds'].sum():.0f} s.",
         "",
-        "Test-fold overlap (keyed scaffold folds: none expected): "
+        "Test-fold overlap (keyed scaffold folds: only structures whose keyed fingerprints coincide across scaffolds): "
         + ", ".join(f"{r.partner} {r.n_test_seen_elsewhere}" for r in folds.itertuples())
         + " test compounds also in another partner's training/validation rows; "
         + ", ".join(f"{r.partner} {r.n_excluded_train + r.n_excluded_validation}" for r in folds.itertuples())
