@@ -62,6 +62,7 @@ def write_synthetic_run(
     _history(rng).to_csv(folder / "federation" / "history.csv", index=False)
     _endpoints(rng, endpoint_values).to_csv(folder / "evaluation" / "endpoints.csv", index=False)
     _leave_one_out(rng).to_csv(folder / "evaluation" / "leave_one_out.csv", index=False)
+    _folds().to_csv(folder / "evaluation" / "folds.csv", index=False)
     _write_ledgers(folder)
     if with_trust:
         _coverage(rng, n_tasks).to_csv(folder / "trust" / "coverage.csv", index=False)
@@ -162,6 +163,17 @@ def _leave_one_out(rng: np.random.Generator) -> pd.DataFrame:
                 row = ("personalised", metric, base + delta, base, delta, delta - half, delta + half, 6)
                 rows.append((removed, partner, *row))
     return pd.DataFrame(rows, columns=list(LOO_COLUMNS))
+
+
+def _folds() -> pd.DataFrame:
+    """Each partner's fold scheme and the test-overlap rule's counts (``evaluation/folds.csv``)."""
+    rows = []
+    for i, (partner, (n_compounds, _)) in enumerate(SYNTHETIC_PARTNERS.items()):
+        scheme, seen = ("time", 12) if i == 1 else ("scaffold", 0)
+        n_test = n_compounds // 5
+        rows.append((partner, scheme, "prepare", 4, n_test, n_test, n_compounds - 2 * n_test, "exclude", seen, seen, 0))
+    columns = ["partner", "scheme", "source", "test_fold", "n_test", "n_validation", "n_train", "test_overlap"]
+    return pd.DataFrame(rows, columns=[*columns, "n_test_seen_elsewhere", "n_excluded_train", "n_excluded_validation"])
 
 
 def _endpoints(rng: np.random.Generator, per_endpoint: int | None) -> pd.DataFrame:
