@@ -29,7 +29,7 @@ def prepare_command(
         None, "--key", help="consortium key file (fedqsar keygen); without it a new key is created beside --out"
     ),
     config_file: Path | None = typer.Option(
-        None, "--config", help="PrepConfig TOML; must be identical for every partner"
+        None, "--config", help="PrepConfig TOML; the same for every partner but the fold scheme"
     ),
     thresholds: Path | None = typer.Option(
         None, "--thresholds", help="CSV of expert classification thresholds per assay"
