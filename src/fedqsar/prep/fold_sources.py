@@ -25,17 +25,10 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.errors import InputSchemaError
-from fedqsar.prep import accounting, splits
 from fedqsar.prep import folds as fold_rules
+from fedqsar.prep import splits
 from fedqsar.prep.config import FoldConfig
-
-MISSING_DATE = "missing_date"
-for _code, _meaning in {
-    MISSING_DATE: "folds are by time but this row has no time value (date or ordinal)",
-    **fold_rules.TIME_REASONS,
-    **splits.REASONS,
-}.items():
-    accounting.REASONS.setdefault(_code, _meaning)
+from fedqsar.prep.reasons import CONFLICTING_SPLIT, INVALID_SPLIT_LABEL, NOT_IN_SPLIT_FILE
 
 
 @dataclass
@@ -64,14 +57,14 @@ def row_sources(ok: pd.DataFrame, cfg: FoldConfig) -> tuple[RowSources | None, p
     rows = ok["input_row"].to_numpy(np.int64)
     _, bad = splits.label_folds(labels, cfg.n_folds)
     reasons = np.full(len(rows), None, dtype=object)
-    reasons[bad] = splits.INVALID_SPLIT_LABEL
+    reasons[bad] = INVALID_SPLIT_LABEL
     if cfg.scheme == "split_file":
-        reasons[labels.isna().to_numpy()] = splits.NOT_IN_SPLIT_FILE
+        reasons[labels.isna().to_numpy()] = NOT_IN_SPLIT_FILE
     normalised = labels.map(_normal_label)
     frame = pd.DataFrame({"key": ok["structure_key"].to_numpy(), "label": normalised.to_numpy(), "bad": bad})
     per_key = frame[~frame["bad"]].groupby("key")["label"].nunique()
     conflicting = frame["key"].isin(per_key[per_key > 1].index).to_numpy() & ~bad
-    reasons[conflicting] = splits.CONFLICTING_SPLIT
+    reasons[conflicting] = CONFLICTING_SPLIT
     keep = pd.isna(reasons)
     values = pd.Series(labels.to_numpy(dtype=object)[keep], index=rows[keep])
     detail = {"fold_column": cfg.fold_column} if cfg.scheme == "column" else {"split_file": str(cfg.split_file)}

@@ -17,6 +17,7 @@ import pandas as pd
 from rdkit import Chem, rdBase
 
 from fedqsar.prep.keys import ConsortiumKey
+from fedqsar.prep.reasons import MISSING_DATE, NOT_A_DATE, NOT_AN_ORDINAL
 
 ACYCLIC_PREFIX = "acyclic:"
 _CARBON = Chem.Atom(6)
@@ -76,15 +77,6 @@ def scaffold_fold(scaffold: str, key: ConsortiumKey, n_folds: int) -> int:
     return key.fold_of(scaffold, n_folds)
 
 
-NOT_A_DATE = "not_a_date"
-NOT_AN_ORDINAL = "not_an_ordinal"
-TIME_REASONS = {
-    NOT_A_DATE: (
-        "folds are by date and this value is neither a date nor a year in 1900-2100 (an integer such as 1321 or "
-        "12345 is an ordinal: say folds.time_values = 'ordinal')"
-    ),
-    NOT_AN_ORDINAL: "folds are by an integer ordinal and this value is not an integer",
-}
 YEARS = (1900, 2100)
 _INTEGER = r"[+-]?\d+(\.0+)?"
 
@@ -116,7 +108,7 @@ def parse_time_values(series: pd.Series, kind: str | None = None) -> tuple[np.nd
     if kind in (None, "auto"):
         kind = "ordinal" if present.any() and bool(is_int[present].all()) else "date"
     values = np.full(len(text), np.nan)
-    reasons: list[str | None] = ["missing_date" if not p else None for p in present]
+    reasons: list[str | None] = [MISSING_DATE if not p else None for p in present]
     if kind == "ordinal":
         values[is_int] = pd.to_numeric(text[is_int]).to_numpy(dtype=float)
         bad = present & ~is_int

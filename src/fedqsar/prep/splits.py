@@ -35,14 +35,6 @@ LABELS = {
     "test": "test",
 }
 SPLIT_COLUMNS = ("split", "fold")
-INVALID_SPLIT_LABEL = "invalid_split_label"
-NOT_IN_SPLIT_FILE = "not_in_split_file"
-CONFLICTING_SPLIT = "conflicting_split"
-REASONS = {
-    INVALID_SPLIT_LABEL: "the split value is neither a fold number 0..n_folds-1 nor train / valid / test",
-    NOT_IN_SPLIT_FILE: "folds come from a split file and this compound id is not in it",
-    CONFLICTING_SPLIT: "rows of one compound (same standardised structure) are given different splits",
-}
 
 
 def label_folds(
