@@ -11,10 +11,11 @@ format version, consortium key id, fingerprint width and settings, one hash per 
 the prep config, the prep hash, library versions.
 
 ``RULES`` says, per profile field, whether a difference *blocks* and how to fix it. A section
-of the prep config that may differ between partners without blocking (for example a
-per-partner fold scheme) is a one-line change of its rule; ``prep_hash`` summarises the
-sections, so it blocks only when a blocking section differs, or when no section explains
-the difference.
+of the prep config that may differ between partners without blocking is a one-line change of
+its rule; ``prep_hash`` summarises the sections, so it blocks only when a blocking section
+differs, or when no section explains the difference. The fold scheme is such a per-partner
+choice: only ``folds.n_folds`` must match (``prep_config.folds``), the rest is ``fold_choice``
+and only warns (it is outside the prep hash too, ``PrepConfig.hash``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fedqsar.errors import IncompatiblePartnersError
+from fedqsar.prep.config import SHARED_FOLD_FIELDS
+
+FOLD_CHOICE_FIELDS = ("scheme", "time_values", "test_share", "valid_share")
+"""The per-partner fold settings a profile shows (never a partner's file path or column name)."""
 
 PREP_SECTIONS = ("standardize", "fingerprint", "folds", "values", "tasks")
 SECTION_PREFIX = "prep_config."
@@ -46,12 +51,18 @@ class Rule:
         What to do about a difference.
     summarises
         For a summary hash (``prep_hash``): the prefix of the fields it summarises.
+    path
+        Where the field's detail lives in a manifest (default: the field itself).
+    keys
+        Only these keys of that detail are compared (default: all).
     """
 
     field: str
     blocks: bool
     fix: str = DEFAULT_FIX
     summarises: str = ""
+    path: str = ""
+    keys: tuple[str, ...] = ()
 
 
 RULES: tuple[Rule, ...] = (
@@ -61,7 +72,14 @@ RULES: tuple[Rule, ...] = (
     Rule("fingerprint", True),
     Rule(f"{SECTION_PREFIX}standardize", True),
     Rule(f"{SECTION_PREFIX}fingerprint", True),
-    Rule(f"{SECTION_PREFIX}folds", True),
+    Rule(f"{SECTION_PREFIX}folds", True, keys=SHARED_FOLD_FIELDS),  # only n_folds must match
+    Rule(
+        "fold_choice",
+        False,
+        "nothing to fix: each partner chooses its own fold scheme; evaluation reports which each used",
+        path=f"{SECTION_PREFIX}folds",
+        keys=FOLD_CHOICE_FIELDS,
+    ),
     Rule(f"{SECTION_PREFIX}values", True),
     Rule(f"{SECTION_PREFIX}tasks", True),
     Rule("prep_hash", True, summarises=SECTION_PREFIX),
@@ -119,6 +137,9 @@ def profile(manifest: Mapping[str, Any], n_bits: int | None = None) -> dict[str,
     }
     sections = sorted(set(PREP_SECTIONS) | set(prep_config))
     out.update({f"{SECTION_PREFIX}{name}": _short_hash(prep_config.get(name)) for name in sections})
+    folds = prep_config.get("folds") or {}
+    out[f"{SECTION_PREFIX}folds"] = _short_hash({k: folds.get(k) for k in SHARED_FOLD_FIELDS})
+    out["fold_choice"] = _canonical({k: v for k, v in sorted(folds.items()) if k in FOLD_CHOICE_FIELDS})
     return out
 
 
@@ -166,11 +187,20 @@ def _detailed(
     right_manifest: Mapping[str, Any] | None,
 ) -> list[Difference]:
     if left_manifest is not None and right_manifest is not None:
-        path = rule.field.split(".")
-        nested = _diff_nested(_get(left_manifest, path), _get(right_manifest, path), rule.field)
+        where = rule.path or rule.field
+        path = where.split(".")
+        nested = _diff_nested(_get(left_manifest, path), _get(right_manifest, path), where)
+        nested = [(name, a, b) for name, a, b in nested if _compared_by(rule, name, len(path))]
         if nested:
             return [Difference(name, a, b, rule.blocks, rule.fix) for name, a, b in nested]
     return [Difference(rule.field, left.get(rule.field), right.get(rule.field), rule.blocks, rule.fix)]
+
+
+def _compared_by(rule: Rule, name: str, depth: int) -> bool:
+    """Whether the detail ``name`` (a dotted path ``depth`` deep into the manifest) belongs to ``rule``:
+    one of its ``keys`` when it has some, else any."""
+    parts = name.split(".")
+    return not rule.keys or len(parts) <= depth or parts[depth] in rule.keys
 
 
 def _get(mapping: Mapping[str, Any], path: list[str]) -> Any:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from fedqsar.errors import ConfigError
 from fedqsar.evaluation.config import EvalConfig
+from fedqsar.evaluation.overlap import scheme_of
 from fedqsar.evaluation.protocol import ProtocolResult, run_protocol
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.partner import selected_model
@@ -93,6 +94,7 @@ def evaluate_consortium(
         run_dir,
         progress=lambda stage, detail: say(f"  {stage}: {detail}"),
     )
+    folders = protocol.folders or folders
     write_consortium(run_dir, {name: PreparedSet.load(folder) for name, folder in folders.items()}, folders)
     say("fitting trust artefacts (conformal, applicability domain) on each partner's federated model")
     trust_tables(run_dir, folders, config.trust)
@@ -113,6 +115,7 @@ def write_consortium(run_dir: Path, prepared: Mapping[str, PreparedSet], folders
             "n_tasks": p.n_tasks,
             "accounting": p.accounting,
             "prep_hash": p.manifest.get("prep_hash", ""),
+            "fold_scheme": scheme_of(p),
         }
         for name, p in sorted(prepared.items())
     }

@@ -52,7 +52,8 @@ def test_melloddy_example_tasks_follow_t3(melloddy: PreparedSet, shared_data: Pa
 def test_melloddy_example_folds_and_no_structures(melloddy: PreparedSet) -> None:
     folds = melloddy.compounds["fold"]
     assert folds.between(0, 4).all() and folds.nunique() == 5
-    assert set(melloddy.compounds.columns) == {"row", "compound_id", "fold"}
+    assert set(melloddy.compounds.columns) == {"row", "compound_id", "fold", "scaffold_fold"}
+    assert (melloddy.compounds["fold"] == melloddy.compounds["scaffold_fold"]).all()
     assert melloddy.X.shape == (melloddy.n_compounds, 32768)
 
 

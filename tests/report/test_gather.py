@@ -20,7 +20,16 @@ def test_gathers_every_file_of_a_complete_run(synthetic_run: Path) -> None:
     data = gather(synthetic_run)
     assert data.partner_names == ("biotech_c", "pharma_a", "pharma_b")
     assert data.missing == {}
-    assert set(data.tables) == {"history", "metrics", "uplift", "endpoints", "coverage", "domain"}
+    assert set(data.tables) == {
+        "history",
+        "metrics",
+        "uplift",
+        "endpoints",
+        "folds",
+        "coverage",
+        "domain",
+        "leave_one_out",
+    }
     assert data.table("uplift")["delta_abs"].dtype == "float64"
     assert data.table("coverage")["n"].dtype == "float64"  # extra column of the producer, typed
     assert all(p.accounting_balances for p in data.partners)

@@ -92,7 +92,7 @@ def test_report_of_a_real_evaluation_run(protocol_run: Path) -> None:
     assert [p.accounting_balances for p in data.partners] == [True, True, True]
     federation, evaluation = data.ledgers
     assert federation.state == "missing" and evaluation.state == "verified"
-    assert "The 6 result files match" in evaluation.detail  # 5 tables + predictions.parquet
+    assert "The 7 result files match" in evaluation.detail  # 6 tables (folds.csv too) + predictions.parquet
 
     sections = {s.id: s for s in build_sections(data)}
     assert tuple(sections) == SECTION_IDS

@@ -42,12 +42,13 @@ def outline(html: str) -> Outline:
 def test_report_has_every_section_in_order_and_inline_images(rendered_report: Path) -> None:
     page = outline(rendered_report.read_text(encoding="utf-8"))
     assert tuple(page.sections) == SECTION_IDS
-    assert len(page.images) == 7
+    assert len(page.images) == 8  # the leave-one-out heat map included
     assert all(img["src"].startswith("data:image/svg+xml;base64,") and img["alt"] for img in page.images)
     text = " ".join(page.text)
     assert "Federation did not help partner pharma_b" in text
     assert "federation/ledger.sqlite" in text and "evaluation/ledger.sqlite" in text
     assert "The 3 result files match the sha256 hashes the evaluation recorded" in text
+    assert "Removing biotech_c" in text and "No probe folder was given" in text
 
 
 def test_missing_optional_files_are_explained_in_their_sections(run_copy: Path) -> None:
@@ -58,6 +59,7 @@ def test_missing_optional_files_are_explained_in_their_sections(run_copy: Path) 
         "evaluation/endpoints.csv",
         "trust/coverage.csv",
         "trust/domain.csv",
+        "evaluation/leave_one_out.csv",
         "federation/ledger.sqlite",
         "evaluation/ledger.sqlite",
     ):
@@ -73,6 +75,7 @@ def test_missing_optional_files_are_explained_in_their_sections(run_copy: Path) 
         "evaluation/endpoints.csv",
         "trust/coverage.csv",
         "trust/domain.csv",
+        "evaluation/leave_one_out.csv",
     ):
         assert f"{relative} is not in this run folder" in text
     assert "Trust metrics were not computed for this run." in text and "Not computed: trust/coverage.csv" in text
@@ -87,6 +90,7 @@ def test_header_only_tables_do_not_crash(run_copy: Path) -> None:
         "evaluation/endpoints.csv",
         "trust/coverage.csv",
         "trust/domain.csv",
+        "evaluation/leave_one_out.csv",
     ):
         path = run_copy / relative
         path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")

@@ -63,12 +63,21 @@ def test_summary_names_the_partner_federation_did_not_help(synthetic_run: Path) 
 def test_uplift_tables_separate_the_main_comparison(synthetic_run: Path) -> None:
     data = gather(synthetic_run)
     section = uplift_section(data, PartnerStyle.for_partners(data.partner_names))
-    main, others = section.tables
+    main, others, folds = section.tables
     assert len(main.rows) == 8  # (3 partners + "(all)") x (AUC-PR, RMSE)
     assert [row[0] for row in main.rows[-2:]] == ["(all)", "(all)"]  # consortium order, summary last
     assert others.title.startswith("Other comparisons") and len(others.rows) == 24
     assert {row[2] for row in others.rows} == {"federated vs rf", "pooled vs local", "rf vs local"}
     assert len(section.figures) == 2
+    assert [row[0] for row in folds.rows] == list(data.partner_names)  # consortium order
+    schemes = {row[0]: (row[1], row[4]) for row in folds.rows}  # scheme, test compounds another partner trained on
+    assert schemes == {"pharma_a": ("scaffold", "0"), "pharma_b": ("time", "12"), "biotech_c": ("scaffold", "0")}
+
+
+def test_the_uplift_section_says_each_partners_fold_scheme_only_when_evaluated(run_copy: Path) -> None:
+    (run_copy / "evaluation" / "folds.csv").unlink()  # a run evaluated before folds.csv existed
+    data = gather(run_copy)
+    assert len(uplift_section(data, PartnerStyle.for_partners(data.partner_names)).tables) == 2
 
 
 def test_task_pairs_average_folds_and_need_both_kinds() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fedqsar import compatibility
@@ -45,17 +47,52 @@ def test_version_difference_is_only_a_warning() -> None:
 
 
 def test_a_non_blocking_section_rule_lets_partners_combine(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The table decides: a section whose rule does not block (a per-partner fold scheme) only warns,
-    and the prep hash, which it changes, then does not block either."""
+    """The table decides: a section whose rule does not block only warns, and the prep hash,
+    which it changes, then does not block either."""
     left = _manifest(PrepConfig())
-    right = _manifest(from_dict(PrepConfig, {"folds": {"scheme": "time"}}))
-    with pytest.raises(IncompatiblePartnersError, match="prep_config.folds.scheme"):
+    right = _manifest(from_dict(PrepConfig, {"values": {"max_replicate_spread": 3.0}}))
+    with pytest.raises(IncompatiblePartnersError, match="prep_config.values.max_replicate_spread"):
         check_manifests({"A": left, "B": right})
     rules = tuple(
-        compatibility.Rule(r.field, False) if r.field == "prep_config.folds" else r for r in compatibility.RULES
+        compatibility.Rule(r.field, False) if r.field == "prep_config.values" else r for r in compatibility.RULES
     )
     monkeypatch.setattr(compatibility, "RULES", rules)
     check_manifests({"A": left, "B": right})  # no error
+    found = _diff(left, right)
+    assert {d.field for d in found} == {"prep_config.values.max_replicate_spread", "prep_hash"}
+    assert not any(d.blocks for d in found)
+
+
+def test_the_fold_scheme_is_each_partners_choice_but_the_fold_count_is_shared() -> None:
+    left = _manifest(PrepConfig())
+    right = _manifest(from_dict(PrepConfig, {"folds": {"scheme": "time", "time_values": "ordinal", "test_share": 0.3}}))
+    assert left["prep_hash"] == right["prep_hash"]
+    check_manifests({"A": left, "B": right})  # no error
+    found = _diff(left, right)
+    assert {d.field for d in found} == {
+        "prep_config.folds.scheme",
+        "prep_config.folds.time_values",
+        "prep_config.folds.test_share",
+    }
+    assert not any(d.blocks for d in found)
+    ten = _manifest(from_dict(PrepConfig, {"folds": {"scheme": "time", "n_folds": 10}}))
+    blocking = [d for d in _diff(left, ten) if d.blocks]
+    assert {d.field for d in blocking} == {"prep_config.folds.n_folds", "prep_hash"}
+    with pytest.raises(IncompatiblePartnersError, match="prep_config.folds.n_folds"):
+        check_manifests({"A": left, "B": ten})
+
+
+def test_the_profile_shows_the_fold_scheme_but_no_file_path() -> None:
+    folds = {"scheme": "split_file", "split_file": "/home/me/secret/split.json"}
+    shown = profile(_manifest(from_dict(PrepConfig, {"folds": folds})))
+    assert '"split_file"' in shown["fold_choice"] and "secret" not in json.dumps(shown)
+
+
+def test_legacy_time_fold_sets_whose_hash_held_the_scheme_still_combine() -> None:
+    """A PreparedSet from before the scheme left the hash: only the fold choice explains its prep hash."""
+    left = _manifest(PrepConfig())
+    right = _manifest(from_dict(PrepConfig, {"folds": {"scheme": "time"}}))
+    right["prep_hash"] = "an older hash that still held folds.scheme"
     found = _diff(left, right)
     assert {d.field for d in found} == {"prep_config.folds.scheme", "prep_hash"} and not any(d.blocks for d in found)
 

@@ -143,6 +143,7 @@ def _print_summary(run: FederatedRun, fed_cfg: FederationConfig) -> None:
     for partner, folder in sorted(run.partner_models.items()):
         say(f"  {partner}: model {folder}")
     say(f"history {run.out / 'history.csv'}, ledger {run.out / 'ledger.sqlite'}, Flower log {run.out / 'flower.log'}")
+    say(f"consortium trunk to publish to candidates (fedqsar probe --trunk): {run.out / 'trunk'}")
 
 
 def register(app: typer.Typer) -> None:

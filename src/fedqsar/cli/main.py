@@ -28,6 +28,7 @@ VERB_MODULES: tuple[str, ...] = (
     "deploy",
     "ledger",
     "evaluate",
+    "probe",
     "report",
     "demo",
 )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from fedqsar.cli.common import StageProgress, console, reports_errors, say
 from fedqsar.config import load_toml, save_toml
-from fedqsar.errors import InputSchemaError
+from fedqsar.errors import ConfigError, InputSchemaError
 from fedqsar.prep.config import PrepConfig
 
 if TYPE_CHECKING:  # RDKit and pandas load when the verb runs, not for --help
@@ -28,7 +29,7 @@ def prepare_command(
         None, "--key", help="consortium key file (fedqsar keygen); without it a new key is created beside --out"
     ),
     config_file: Path | None = typer.Option(
-        None, "--config", help="PrepConfig TOML; must be identical for every partner"
+        None, "--config", help="PrepConfig TOML; the same for every partner but the fold scheme"
     ),
     thresholds: Path | None = typer.Option(
         None, "--thresholds", help="CSV of expert classification thresholds per assay"
@@ -59,11 +60,27 @@ def prepare_command(
     ),
     jobs: int = typer.Option(-1, "--jobs", "-j", help="processes for standardisation (-1: all cores)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bars"),
+    fold_scheme: str | None = typer.Option(
+        None, "--fold-scheme", help="scaffold | time | auto (your own choice; it need not match your partners')"
+    ),
+    time_values: str | None = typer.Option(
+        None, "--time-values", help="time folds read the date column as: date | ordinal | auto (integers -> ordinal)"
+    ),
+    test_share: float | None = typer.Option(
+        None, "--test-share", help="time folds: the newest share of compounds as test fold (instead of 1/n_folds)"
+    ),
+    fold_column: str | None = typer.Option(
+        None, "--fold-column", help="input column holding your own split: fold numbers or train/valid/test"
+    ),
+    split_file: Path | None = typer.Option(
+        None, "--split-file", help="your own split: chemprop-style JSON (compound ids per train/val/test) or CSV"
+    ),
 ) -> None:
     """Standardise, fingerprint (keyed), fold, harmonise values and build tasks for one partner."""
     from fedqsar.prep.pipeline import prepare
 
     config = load_toml(PrepConfig, config_file) if config_file else PrepConfig()
+    config = _with_folds(config, fold_scheme, time_values, test_share, fold_column, split_file)
     key = _key_for(key_file, out)
     with tempfile.TemporaryDirectory(prefix="fedqsar-wide-") as scratch:
         source: Path | list[Path] = inputs[0] if len(inputs) == 1 else inputs
@@ -88,6 +105,7 @@ def prepare_command(
             )
     save_toml(config, out / "prep_config.toml")
     _print_summary(result)
+    _print_folds(result)
     if result.prepared.n_compounds == 0:
         say(f"no usable rows: every input row was rejected; see {out / 'rejected.csv'}", style="bold red")
         raise typer.Exit(code=1)
@@ -123,6 +141,40 @@ def _column_units(pairs: list[str]) -> dict[str, str]:
             raise InputSchemaError(f"--unit {pair!r} is not COLUMN=UNIT", 'write e.g. --unit "KSOL=uM"')
         out[column.strip()] = unit.strip()
     return out
+
+
+def _with_folds(
+    config: PrepConfig,
+    scheme: str | None,
+    time_values: str | None,
+    test_share: float | None,
+    fold_column: str | None,
+    split_file: Path | None,
+) -> PrepConfig:
+    """``config`` with the fold options of the command line (they override the config file)."""
+    if fold_column and split_file:
+        raise ConfigError("--fold-column and --split-file both give a split", "give one of them")
+    changes: dict[str, Any] = {
+        "scheme": "column" if fold_column else "split_file" if split_file else scheme,
+        "time_values": time_values,
+        "test_share": test_share,
+        "fold_column": fold_column,
+        "split_file": str(split_file) if split_file else None,
+    }
+    try:
+        folds = dataclasses.replace(config.folds, **{k: v for k, v in changes.items() if v is not None})
+    except ValueError as exc:
+        raise ConfigError(str(exc), "see `fedqsar prepare --help` and docs/partner-input.md (Folds)") from exc
+    return dataclasses.replace(config, folds=folds)
+
+
+def _print_folds(result: PrepareResult) -> None:
+    """The fold scheme used and every warning about a time split that could not be honoured."""
+    record = result.prepared.manifest.get("folds", {})
+    detail = ", ".join(f"{k} {record[k]}" for k in ("time_values", "fold_column", "split_file") if record.get(k))
+    say(f"folds: {record.get('scheme', 'scaffold')}" + (f" ({detail})" if detail else ""))
+    for warning in record.get("warnings", []):
+        say(f"warning: {warning}", style="bold yellow")
 
 
 def _key_for(key_file: Path | None, out: Path) -> ConsortiumKey:

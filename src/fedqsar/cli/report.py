@@ -16,11 +16,15 @@ def report(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="HTML file to write (default RUN/report.html).")
     ] = None,
+    probes: Annotated[
+        list[Path] | None,
+        typer.Option("--probe", help="a folder written by `fedqsar probe` to show in the report (repeat)"),
+    ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (no network needed to view it)."""
     from fedqsar.report import write_report  # matplotlib loads only when the verb runs
 
-    path = write_report(run_dir, out)
+    path = write_report(run_dir, out, tuple(probes or ()))
     say(f"report written to {path}")
     say(f"open it with a browser: file://{path.resolve()}")
 

@@ -38,6 +38,16 @@ class EvalConfig:
     compound_bootstrap
         Draws of the per-compound bootstrap used for partners with fewer than
         ``uplift.min_tasks_for_task_bootstrap`` counted tasks (0 disables it).
+    test_overlap
+        ``"exclude"`` (default): compounds whose keyed structure is in any partner's test fold
+        leave every partner's training and validation rows (``evaluation.overlap``);
+        ``"keep"``: they stay (only to measure how much such a leak flatters a model).
+    split_file, fold_column
+        Folds given for this evaluation instead of the PreparedSets' own: a chemprop-style split
+        file (compound ids per split) or a column of ``compounds.parquet`` (``evaluation.sets``).
+    leave_one_out
+        Also re-run the federation without each partner in turn (contribution valuation,
+        ``evaluation.leave_one_out``).
     """
 
     model_kinds: tuple[str, ...] = MODEL_KINDS
@@ -45,6 +55,10 @@ class EvalConfig:
     min_test_negatives: int = 3
     min_test_uncensored: int = 10
     compound_bootstrap: int = 200
+    test_overlap: str = "exclude"
+    split_file: str | None = None
+    fold_column: str | None = None
+    leave_one_out: bool = False
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
     rf: RandomForestConfig = field(default_factory=RandomForestConfig)
 
@@ -52,3 +66,11 @@ class EvalConfig:
         unknown = sorted(set(self.model_kinds) - set(MODEL_KINDS))
         if unknown:
             raise ValueError(f"unknown model kinds {unknown}; choose from {MODEL_KINDS}")
+        if self.test_overlap not in ("exclude", "keep"):
+            raise ValueError(f"test_overlap must be 'exclude' or 'keep', got {self.test_overlap!r}")
+        if (
+            self.split_file is not None
+            and self.fold_column is not None
+            and not str(self.split_file).endswith((".csv", ".tsv", ".parquet", ".csv.gz", ".txt"))
+        ):
+            raise ValueError("fold_column with a split_file names the split column of a CSV/Parquet split file")

@@ -9,22 +9,19 @@ partner's row has no CI and is never called significant.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from fedqsar.evaluation.config import EvalConfig
-from fedqsar.evaluation.uplift import compound_bootstrap
-from fedqsar.model.metrics import classification_metrics, regression_metrics
+from fedqsar.evaluation.uplift import WeightedMetric, compound_bootstrap, weighted_average_precision, weighted_rmse
 from fedqsar.prepared import PreparedSet
 
 Intervals = dict[tuple[str, str, str], tuple[float, float]]  # (partner, metric, comparison) -> (low, high)
 
-METRIC_FUNCTIONS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-    "auc_pr": lambda y, p: classification_metrics(y, p)["auc_pr"],
-    "rmse": lambda y, p: regression_metrics(y, p, np.zeros(len(y)))["rmse"],
-}
+METRIC_FUNCTIONS: dict[str, WeightedMetric] = {"auc_pr": weighted_average_precision, "rmse": weighted_rmse}
+"""The metrics with a compound bootstrap, as weighted metrics (same values as ``model.metrics`` at weight 1)."""
 
 
 def small_task_intervals(
@@ -53,7 +50,7 @@ def small_task_intervals(
             continue
         for challenger, reference in cfg.uplift.comparisons:
             if (partner, challenger) in predictions and (partner, reference) in predictions:
-                out[(partner, metric, f"{challenger}_vs_{reference}")] = _interval(
+                out[(partner, metric, f"{challenger}_vs_{reference}")] = compound_interval(
                     prepared[partner],
                     test_rows[partner],
                     predictions[(partner, challenger)],
@@ -65,7 +62,7 @@ def small_task_intervals(
     return out
 
 
-def _interval(
+def compound_interval(
     prepared: PreparedSet,
     rows: np.ndarray,
     challenger: np.ndarray,
@@ -74,6 +71,11 @@ def _interval(
     metric: str,
     cfg: EvalConfig,
 ) -> tuple[float, float]:
+    """Compound-bootstrap interval of the mean over ``tasks`` of ``metric(challenger) - metric(reference)``.
+
+    ``challenger``, ``reference``: float32 (len(rows), n_tasks) predictions on ``rows``; one task
+    gives that task's own interval.
+    """
     names = prepared.tasks.sort_values("task_id")["task_name"].astype(str).to_numpy()
     Y, censor = prepared.Y[rows].tocsc(), prepared.censor[rows].tocsc()
     parts: dict[str, list[np.ndarray]] = {"y": [], "chal": [], "ref": [], "task": [], "compound": []}

@@ -1,6 +1,11 @@
 """The evaluation protocol: local-only vs federated vs personalised vs pooled vs random forest.
 
-For every partner and task, on the same keyed-scaffold test fold (``TrainConfig.test_fold``)
+No test compound trains anyone: before any fitting, compounds whose keyed structure lies in any
+partner's test fold leave every partner's training and validation rows (``evaluation.overlap``;
+``EvalConfig.test_overlap``), and folds given for the evaluation replace the partners' own
+(``evaluation.sets``). Each partner's fold scheme (scaffold, time, a user split) is per partner.
+
+For every partner and task, on the same test fold number (``TrainConfig.test_fold``)
 and with the same training budget (``TrainConfig``: epochs, patience, lr; early stopping and
 every model choice on the validation fold only — the test fold is only ever predicted, once,
 at the end of each stage, and its labels are read only by the final scoring):
@@ -19,6 +24,10 @@ Outputs (run-folder contract, docs/CONTRACTS.md)::
     evaluation/metrics.csv     partner, task, endpoint, model_kind, fold, metric, value
     evaluation/uplift.csv      see evaluation.uplift.UPLIFT_COLUMNS
     evaluation/endpoints.csv   partner, endpoint, value (canonical regression values)
+    evaluation/folds.csv       partner, scheme, source, fold sizes, test compounds seen by another
+                               partner, rows left out of training (``evaluation.overlap``)
+    evaluation/leave_one_out.csv  with ``EvalConfig.leave_one_out`` (``evaluation.leave_one_out``)
+    evaluation/prepared/<p>/   the PreparedSets evaluated on, where they differ from the partner's own
     evaluation/timings.csv     stage, partner, seconds
     evaluation/config.toml     model, train, federation and evaluation settings
     evaluation/ledger.sqlite   hash-chained: configs, partner manifests, hashes of the files
@@ -46,8 +55,10 @@ from fedqsar.config import config_hash, to_dict
 from fedqsar.errors import ConfigError
 from fedqsar.evaluation.config import EvalConfig
 from fedqsar.evaluation.intervals import small_task_intervals
+from fedqsar.evaluation.leave_one_out import LOO_DIR, leave_one_out
 from fedqsar.evaluation.predictions import read_predictions, write_predictions
 from fedqsar.evaluation.scoring import score
+from fedqsar.evaluation.sets import evaluation_sets
 from fedqsar.evaluation.stages import STAGES, EvaluationRun, Predictions, Progress, stage_order
 from fedqsar.evaluation.uplift import uplift_table, write_uplift
 from fedqsar.federation.config import FederationConfig
@@ -67,6 +78,8 @@ class ProtocolResult:
     uplift: pd.DataFrame
     timings: pd.DataFrame
     files: dict[str, Path] = field(default_factory=dict)
+    folders: dict[str, Path] = field(default_factory=dict)
+    """The PreparedSets evaluated on (``evaluation.sets``: the partners' own, or their evaluation copies)."""
 
 
 def metrics_table(
@@ -196,6 +209,18 @@ def run_protocol(
     prepared = {name: PreparedSet.load(folder) for name, folder in folders.items()}
     check_manifests({n: p.manifest for n, p in prepared.items()}, {n: p.n_bits for n, p in prepared.items()})
     test_fold = int(train_cfg.test_fold)
+    sets = evaluation_sets(
+        prepared,
+        folders,
+        out,
+        test_fold=test_fold,
+        validation_fold=train_cfg.validation_fold,
+        policy=eval_cfg.test_overlap,
+        split_file=eval_cfg.split_file,
+        fold_column=eval_cfg.fold_column,
+    )
+    folders, prepared = sets.folders, sets.prepared
+    report("folds", _folds_note(sets.folds))
     run = EvaluationRun(
         prepared,
         folders,
@@ -211,16 +236,37 @@ def run_protocol(
         STAGES[stage](run)
     (out / EVALUATION_DIR).mkdir(parents=True, exist_ok=True)
     predictions_file = write_predictions(out / EVALUATION_DIR, prepared, run.test_rows, run.predictions)
+    extra_tables: dict[str, pd.DataFrame] = {"folds": sets.folds}
+    if eval_cfg.leave_one_out:
+        report("leave_one_out", f"{len(prepared)} federations without one partner each")
+        extra_tables["leave_one_out"], loo_predictions = leave_one_out(run)
+        write_predictions(out / LOO_DIR, prepared, run.test_rows, loo_predictions)
     report("uplift", "bootstrap")
     started = time.perf_counter()
     metrics, uplift = score_predictions(prepared, run.test_rows, run.predictions, test_fold, eval_cfg)
     run.timings.append(("uplift", "all", time.perf_counter() - started))
     timings = pd.DataFrame(run.timings, columns=["stage", "partner", "seconds"])
     configs = {"model": model_cfg, "train": train_cfg, "federation": fed_cfg, "evaluation": eval_cfg}
-    tables = {"metrics": metrics, "uplift": uplift, "endpoints": endpoint_values(prepared), "timings": timings}
+    tables = {
+        "metrics": metrics,
+        "uplift": uplift,
+        "endpoints": endpoint_values(prepared),
+        "timings": timings,
+        **extra_tables,
+    }
     files = {"predictions": predictions_file, **_write(out, tables, configs)}
     files["ledger"] = _record(out, files, configs, prepared)
-    return ProtocolResult(out, metrics, uplift, timings, files)
+    return ProtocolResult(out, metrics, uplift, timings, files, dict(folders))
+
+
+def _folds_note(folds: pd.DataFrame) -> str:
+    """One line on each partner's fold scheme and the test-overlap rule's effect."""
+    return "; ".join(
+        f"{row.partner}: {row.scheme} folds, {row.n_test} test compounds ({row.n_test_seen_elsewhere} also in another "
+        f"partner's training/validation rows), {row.n_excluded_train + row.n_excluded_validation} rows left out of "
+        "training/validation"
+        for row in folds.itertuples()
+    )
 
 
 def score_predictions(

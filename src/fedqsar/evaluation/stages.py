@@ -62,45 +62,59 @@ def train_local(run: EvaluationRun) -> None:
 
 def train_federated(run: EvaluationRun) -> None:
     """Flower simulation; each partner's selected round, and its personalised model when asked for."""
-    from fedqsar.federation.personalised import LOCAL_DIR, save_local_model
-    from fedqsar.federation.simulation import PARTNERS_DIR, run_simulation
-    from fedqsar.model.io import load_model
-    from fedqsar.model.personalise import load_selection
-
     wants_personalised = "personalised" in run.eval_cfg.model_kinds
     if wants_personalised and not run.fed_cfg.personalisation.enabled:
         raise ConfigError(
             "model kind 'personalised' needs federation.personalisation.enabled = true",
             "enable personalisation or drop 'personalised' from evaluation.model_kinds",
         )
-    fed_cfg = run.fed_cfg
-    if not wants_personalised and fed_cfg.personalisation.enabled:
-        from dataclasses import replace
-
-        fed_cfg = replace(fed_cfg, personalisation=replace(fed_cfg.personalisation, enabled=False))
-    federation_out = run.out / FEDERATION_DIR
-    for name, model in run.local_models.items():  # partners reuse their local model instead of refitting it
-        folder = federation_out / PARTNERS_DIR / name / LOCAL_DIR
-        save_local_model(folder, model, name, run.prepared[name], run.model_cfg, run.train_cfg)
-    run.progress("federated", f"up to {fed_cfg.rounds} rounds")
+    run.progress("federated", f"up to {run.fed_cfg.rounds} rounds")
     started = time.perf_counter()
+    names = sorted(run.prepared)
+    run.predictions.update(federated_predictions(run, names, run.out / FEDERATION_DIR, run.fed_cfg))
+    run.timings.append(("federated", "all", time.perf_counter() - started))
+
+
+def federated_predictions(
+    run: EvaluationRun, names: list[str], federation_out: Path, fed_cfg: FederationConfig, suffix: str = ""
+) -> Predictions:
+    """Federate the partners ``names`` into ``federation_out``; test-fold predictions of their models.
+
+    Keys are ``(partner, "federated" + suffix)`` and, when personalised models are evaluated,
+    ``(partner, "personalised" + suffix)``. Partners reuse their local models (``run.local_models``)
+    for personalisation instead of refitting them.
+    """
+    from dataclasses import replace
+
+    from fedqsar.federation.personalised import LOCAL_DIR, save_local_model
+    from fedqsar.federation.simulation import PARTNERS_DIR, run_simulation
+    from fedqsar.model.io import load_model
+    from fedqsar.model.personalise import load_selection
+
+    wants_personalised = "personalised" in run.eval_cfg.model_kinds
+    if not wants_personalised and fed_cfg.personalisation.enabled:
+        fed_cfg = replace(fed_cfg, personalisation=replace(fed_cfg.personalisation, enabled=False))
+    for name in names:
+        if name in run.local_models:
+            folder = federation_out / PARTNERS_DIR / name / LOCAL_DIR
+            save_local_model(folder, run.local_models[name], name, run.prepared[name], run.model_cfg, run.train_cfg)
     federated = run_simulation(
-        run.folders,
+        {name: run.folders[name] for name in names},
         run.model_cfg,
         run.train_cfg,
         fed_cfg,
         federation_out,
-        progress=lambda r, n: run.progress("federated", f"round {r}/{n}"),
+        progress=lambda r, n: run.progress("federated" + suffix, f"round {r}/{n}"),
     )
-    for name, prepared in run.prepared.items():
-        X_test = prepared.X[run.test_rows[name]]
+    out: Predictions = {}
+    for name in names:
+        X_test = run.prepared[name].X[run.test_rows[name]]
         saved = load_model(federated.selected_models.get(name, federated.partner_models[name]))
-        run.predictions[(name, "federated")] = predict(saved.model, saved.partner, X_test)
+        out[(name, "federated" + suffix)] = predict(saved.model, saved.partner, X_test)
         if wants_personalised:
-            run.predictions[(name, "personalised")] = load_selection(federated.personalised_models[name]).predict(
-                X_test
-            )
-    run.timings.append(("federated", "all", time.perf_counter() - started))
+            selection = load_selection(federated.personalised_models[name])
+            out[(name, "personalised" + suffix)] = selection.predict(X_test)
+    return out
 
 
 def train_pooled(run: EvaluationRun) -> None:

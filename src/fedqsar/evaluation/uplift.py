@@ -258,13 +258,45 @@ def uplift_table(
     return pd.DataFrame(rows, columns=list(UPLIFT_COLUMNS))
 
 
+WeightedMetric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""``metric(y (n,), prediction (n,), weights (n_draws, n)) -> (n_draws,)``: a metric under integer weights."""
+
+
+def weighted_average_precision(y: np.ndarray, prediction: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Average precision (AUC-PR, as scikit-learn's ``average_precision_score``) under each row of ``weights``.
+
+    An observation of weight k counts as k copies, so a row of bootstrap counts gives the
+    metric of that bootstrap draw. NaN where a draw has no positive or no negative weight.
+    """
+    order = np.argsort(-np.asarray(prediction, dtype=float), kind="mergesort")
+    y, scores, w = np.asarray(y, dtype=float)[order], np.asarray(prediction, dtype=float)[order], weights[:, order]
+    last = np.r_[np.flatnonzero(np.diff(scores) != 0), len(scores) - 1]  # end of each run of tied scores
+    true_pos = np.cumsum(w * y, axis=1)[:, last]
+    seen = np.cumsum(w, axis=1)[:, last]
+    positives, negatives = true_pos[:, -1], seen[:, -1] - true_pos[:, -1]
+    precision = np.divide(true_pos, seen, out=np.zeros_like(true_pos), where=seen > 0)
+    recall_steps = np.diff(true_pos, axis=1, prepend=0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap = (recall_steps * precision).sum(axis=1) / positives
+    ap[(positives <= 0) | (negatives <= 0)] = np.nan
+    return ap
+
+
+def weighted_rmse(y: np.ndarray, prediction: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Root mean squared error under each row of ``weights`` (NaN where a row weighs nothing)."""
+    squared = (np.asarray(y, dtype=float) - np.asarray(prediction, dtype=float)) ** 2
+    total = weights.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt((weights * squared).sum(axis=1) / total)
+
+
 def compound_bootstrap(
     y_true: np.ndarray,
     pred_challenger: np.ndarray,
     pred_reference: np.ndarray,
     task_index: np.ndarray,
     compound_index: np.ndarray,
-    metric_fn: Callable[[np.ndarray, np.ndarray], float],
+    metric_fn: WeightedMetric,
     n_bootstrap: int = 200,
     confidence: float = 0.95,
     seed: int = 0,
@@ -272,8 +304,11 @@ def compound_bootstrap(
     """Bootstrap interval of the mean-over-tasks metric delta, resampling test compounds.
 
     Compounds (not rows) are resampled so that a compound measured in several tasks moves
-    as one unit. ``metric_fn(y, pred) -> float`` is the per-task metric (from
-    ``fedqsar.model.metrics``); NaN task values in a draw are ignored.
+    as one unit. A draw is a vector of counts (how often each compound was drawn), so every
+    draw is evaluated at once as a weighted metric (``weighted_average_precision``,
+    ``weighted_rmse``: ``metric_fn(y, pred, weights (n_draws, n)) -> (n_draws,)``); a task
+    with fewer than two drawn observations or an undefined metric in a draw is ignored in
+    that draw's mean. At least 10 usable draws are needed, else (NaN, NaN).
 
     Parameters
     ----------
@@ -281,29 +316,29 @@ def compound_bootstrap(
         Arrays of shape (n_observations,): one entry per observed (compound, task).
     """
     rng = np.random.default_rng(seed)
-    compounds = np.unique(compound_index)
+    compounds, position = np.unique(np.asarray(compound_index), return_inverse=True)
     if compounds.size < 2:
         return float("nan"), float("nan")
-    position = np.searchsorted(compounds, compound_index)
-    by_compound = [np.flatnonzero(position == i) for i in range(compounds.size)]
-    tasks = np.unique(task_index)
-    deltas = []
-    for _ in range(n_bootstrap):
-        drawn = rng.integers(0, compounds.size, size=compounds.size)
-        obs = np.concatenate([by_compound[i] for i in drawn])
-        per_task = []
-        for task in tasks:
-            sel = obs[task_index[obs] == task]
-            if sel.size < 2:
-                continue
-            per_task.append(metric_fn(y_true[sel], pred_challenger[sel]) - metric_fn(y_true[sel], pred_reference[sel]))
-        finite = [d for d in per_task if np.isfinite(d)]
-        if finite:
-            deltas.append(float(np.mean(finite)))
-    if len(deltas) < 10:
+    drawn = rng.integers(0, compounds.size, size=(n_bootstrap, compounds.size))
+    counts = np.zeros((n_bootstrap, compounds.size))
+    np.add.at(counts, (np.repeat(np.arange(n_bootstrap), compounds.size), drawn.ravel()), 1.0)
+    y_true, task_index = np.asarray(y_true, dtype=float), np.asarray(task_index)
+    per_task = []
+    for task in np.unique(task_index):
+        sel = np.flatnonzero(task_index == task)
+        weights = counts[:, position[sel]]
+        delta = metric_fn(y_true[sel], pred_challenger[sel], weights) - metric_fn(
+            y_true[sel], pred_reference[sel], weights
+        )
+        delta[weights.sum(axis=1) < 2] = np.nan
+        per_task.append(delta)
+    stacked = np.vstack(per_task)
+    usable = np.isfinite(stacked).any(axis=0)
+    if usable.sum() < 10:
         return float("nan"), float("nan")
+    means = np.nanmean(stacked[:, usable], axis=0)
     alpha = (1.0 - confidence) / 2.0
-    low, high = np.quantile(np.asarray(deltas), [alpha, 1.0 - alpha])
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
 
 

@@ -50,6 +50,7 @@ from fedqsar.federation.workflow import (
 from fedqsar.ledger import Ledger
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
+from fedqsar.model.trunk_file import TRUNK_DIR, write_trunk
 
 LOGGER = logging.getLogger("fedqsar.federation")
 CHECKPOINTS = "checkpoints"
@@ -310,6 +311,8 @@ class FederationServer:
     ) -> None:
         epsilon = strategy.privacy.epsilon if strategy.privacy is not None else None
         ledger.append("final_model", {"model_hash": trunk_sha256(final), "partners_holding_it": len(acked)})
+        published = self._publish_trunk(final, summaries)
+        ledger.append("published_trunk", published)
         ledger.append("run_end", {"rounds": self.last_round})
         summary = {
             "partners": sorted(summaries),
@@ -328,6 +331,22 @@ class FederationServer:
             "finished": time.time(),
         }
         (self.plan.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+
+    def _publish_trunk(self, final: dict[str, np.ndarray], summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Write ``RUN/trunk/``: the final global trunk a consortium can hand to a candidate (``fedqsar probe``)."""
+        plan, first = self.plan, summaries[sorted(summaries)[0]]
+        record = write_trunk(
+            plan.run_dir / TRUNK_DIR,
+            final,
+            model_cfg=plan.model_cfg,
+            train_cfg=plan.train_cfg,
+            personalisation=to_dict(plan.fed_cfg.personalisation),
+            n_bits=int(first["n_bits"]),
+            prep_hash=str(first["prep_hash"]),
+            key_id=str(first["key_id"]),
+            provenance={"rounds": self.last_round, "n_partners": len(summaries), "trunk_hash": trunk_sha256(final)},
+        )
+        return {"weights_sha256": json.loads(record.read_text(encoding="utf-8"))["weights_sha256"]}
 
 
 def build_server_app(plan_factory: Callable[[Context], ServerPlan]) -> ServerApp:

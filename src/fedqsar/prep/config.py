@@ -1,13 +1,13 @@
 """Frozen configuration of partner-local preparation.
 
 Everything here changes the PreparedSet's content, so all of it enters the prep hash
-that partners compare before federating. Runtime knobs that do not change the output
+that partners compare before federating — except the fold scheme, each partner's own choice. Runtime knobs that do not change the output
 (number of processes, progress bars) are *not* here; they are arguments of the pipeline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fedqsar.config import config_hash
 
@@ -50,12 +50,71 @@ class FingerprintConfig:
     use_chirality: bool = False
 
 
+FOLD_SCHEMES = ("scaffold", "time", "auto", "column", "split_file")
+SHARED_FOLD_FIELDS = ("n_folds",)
+"""The fold settings every partner must share; the others (the scheme and its settings) are each partner's own."""
+TIME_VALUES = ("auto", "date", "ordinal")
+
+
 @dataclass(frozen=True)
 class FoldConfig:
-    """How compounds are assigned to folds."""
+    """How compounds are assigned to folds (see ``prep.folds`` and ``prep.splits``).
 
-    scheme: str = "scaffold"  # "scaffold" (keyed generic-scaffold hash) | "time" | "auto" (time if dates)
+    Only ``n_folds`` must match across partners (fold numbers mean the same thing to the
+    training settings); the scheme and its settings are each partner's own choice and are
+    left out of the prep hash (``PrepConfig.hash``), but recorded in the manifest.
+
+    Attributes
+    ----------
+    scheme
+        ``"scaffold"`` (keyed generic-scaffold hash), ``"time"`` (from the ``date`` column:
+        dates or integer ordinals), ``"auto"`` (time when every row has a usable time value,
+        else scaffold), ``"column"`` (the input column ``fold_column``: fold numbers or
+        train/valid/test) or ``"split_file"`` (compound ids per split in ``split_file``).
+    time_values
+        How the ``date`` column is read for time folds: ``"date"`` (ISO dates, dates, bare
+        years 1900-2100), ``"ordinal"`` (integers in time order, e.g. compound numbers) or
+        ``"auto"``/None (ordinal when every value is an integer, else date). A value that is
+        neither is rejected (``not_a_date`` / ``not_an_ordinal``), never read as a year or missing.
+    test_share, valid_share
+        Time folds: the newest ``test_share`` of compounds is the test fold (``n_folds - 1``),
+        the next ``valid_share`` (default: ``test_share``) the validation fold (``n_folds - 2``),
+        the rest the training folds. None: quantile folds (each ``1 / n_folds``).
+    """
+
+    scheme: str = "scaffold"
     n_folds: int = 5
+    time_values: str | None = None
+    test_share: float | None = None
+    valid_share: float | None = None
+    fold_column: str | None = None
+    split_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.scheme not in FOLD_SCHEMES:
+            raise ValueError(f"folds.scheme must be one of {FOLD_SCHEMES}, got {self.scheme!r}")
+        if self.n_folds < 2:
+            raise ValueError(f"folds.n_folds must be >= 2, got {self.n_folds}")
+        if self.time_values is not None and self.time_values not in TIME_VALUES:
+            raise ValueError(f"folds.time_values must be one of {TIME_VALUES}, got {self.time_values!r}")
+        if self.scheme == "column" and not self.fold_column:
+            raise ValueError("folds.scheme = 'column' needs folds.fold_column (the input column holding the split)")
+        if self.scheme == "split_file" and not self.split_file:
+            raise ValueError("folds.scheme = 'split_file' needs folds.split_file")
+        shares = [s for s in (self.test_share, self.valid_share) if s is not None]
+        if any(not 0 < s < 1 for s in shares):
+            raise ValueError(f"folds.test_share / valid_share must lie in (0, 1), got {shares}")
+        if self.valid_share is not None and self.test_share is None:
+            raise ValueError("folds.valid_share needs folds.test_share")
+        if self.test_share is not None:
+            if self.n_folds < 3:
+                raise ValueError("test_share needs n_folds >= 3 (train, validation and test folds)")
+            if self.test_share + (self.valid_share or self.test_share) >= 0.9:
+                raise ValueError("test_share + valid_share must leave at least 10% of compounds for training")
+
+    def shared(self) -> FoldConfig:
+        """The part every partner must agree on (``n_folds``); the scheme and its settings at their defaults."""
+        return FoldConfig(**{name: getattr(self, name) for name in SHARED_FOLD_FIELDS})
 
 
 @dataclass(frozen=True)
@@ -98,5 +157,10 @@ class PrepConfig:
     tasks: TaskConfig = field(default_factory=TaskConfig)
 
     def hash(self) -> str:
-        """Stable sha256 of these settings (identical on every machine)."""
-        return config_hash(self)
+        """Stable sha256 of the settings partners must share (identical on every machine).
+
+        The fold scheme is a per-partner choice (``FoldConfig``): it enters as its defaults, so
+        partners with scaffold, time or user-given folds share one hash, and a hash is the one
+        a scaffold-fold PreparedSet of the same settings always had.
+        """
+        return config_hash(replace(self, folds=self.folds.shared()))

@@ -7,7 +7,7 @@ Stages, each accounting for every input row it closes::
     structures             -> standardise, fingerprint, keyed scaffold fold (each unique SMILES once);
                               one compound id with two different structures -> conflicting_structure
     values                 -> parse, qualifiers -> censoring, units -> canonical scale
-    dates (time folds)     -> rows without a usable date when folds are by time
+    folds (time / split)   -> rows without a usable time value (date or ordinal) or split label
     replicates             -> merged / duplicate_conflict
     tasks                  -> thresholds, quorums, weights; observations feeding no task
     matrices               -> X, Y, censor CSR; compounds and tasks tables; manifest
@@ -32,12 +32,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fedqsar.errors import InputFileError
-from fedqsar.prep import consistency, reasons, schema, tasks, values
-from fedqsar.prep import folds as fold_rules
+from fedqsar.prep import consistency, fold_sources, reasons, schema, tasks, values
 from fedqsar.prep import resolve as resolution
 from fedqsar.prep.accounting import Accounting
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.endpoint_map import EndpointMap, read_endpoint_map
+from fedqsar.prep.fold_sources import RowSources
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prep.manifest import build_manifest
 from fedqsar.prep.structures import StructureBatch, process_structures
@@ -134,6 +134,8 @@ def prepare(
         endpoint-map lines to write are also in ``out/endpoint_questions.toml``.
     """
     clock = time.perf_counter()
+    if config.folds.scheme == "column":  # the partner's own split column travels as "split"
+        rename = {**(rename or {}), str(config.folds.fold_column): "split"}
     raw = schema.read_partner_input(inputs, rename=rename, thresholds=thresholds)
     if raw.activities.empty:
         raise InputFileError(f"{inputs} holds no activity rows", "check that the file has data below its header")
@@ -279,21 +281,17 @@ def _run_values(
     return ok
 
 
-def _run_dates(rows: _Rows, ok: pd.DataFrame, config: PrepConfig) -> tuple[pd.DataFrame, pd.Series | None]:
-    """With time folds, reject rows without a usable date; returns dates by ``input_row``.
+def _run_dates(rows: _Rows, ok: pd.DataFrame, config: PrepConfig) -> tuple[pd.DataFrame, RowSources | None]:
+    """Fold sources (``prep.fold_sources``): reject rows without a usable time value or split label.
 
-    ``scheme = "time"`` always uses dates; ``"auto"`` uses them only when every open row has
-    a parsable date (else scaffold folds, rejecting nothing); anything else is scaffold folds.
+    ``scheme = "time"`` always uses the time values (dates or ordinals); ``"auto"`` uses them only
+    when every open row has one (else scaffold folds, rejecting nothing); ``"column"`` /
+    ``"split_file"`` use the partner's own split; ``"scaffold"`` needs nothing here.
     """
-    scheme = config.folds.scheme
-    if scheme not in ("time", "auto") or (scheme == "auto" and ("date" not in ok.columns or not len(ok))):
-        return ok, None
-    parsed, bad = fold_rules.parse_dates(ok["date"])
-    if scheme == "auto" and bad.any():
-        return ok, None
-    rows.accounting.reject(ok["input_row"].to_numpy(np.int64)[bad], reasons.MISSING_DATE)
-    kept = ok.loc[~bad].reset_index(drop=True)
-    return kept, pd.Series(parsed[~bad].to_numpy(), index=kept["input_row"].to_numpy())
+    sources, rejected = fold_sources.row_sources(ok, config.folds)
+    rows.accounting.reject_table(rejected)
+    kept = ok.loc[~ok["input_row"].isin(rejected["input_row"])].reset_index(drop=True)
+    return kept, sources
 
 
 def _run_replicates(rows: _Rows, ok: pd.DataFrame, config: PrepConfig) -> tuple[pd.DataFrame, np.ndarray]:
@@ -339,7 +337,7 @@ def _assemble(
     position_of_row: pd.Series,
     tasks_df: pd.DataFrame,
     labels: pd.DataFrame,
-    dates: pd.Series | None,
+    dates: RowSources | None,
     config: PrepConfig,
     key: ConsortiumKey,
     source_format: str,
@@ -351,13 +349,18 @@ def _assemble(
     row_of_key = pd.Series(np.arange(len(structure_keys)), index=structure_keys)
     X = batch.X[positions].astype(np.float32)
     Y, censor = _label_matrices(labels, row_of_key, len(structure_keys), len(tasks_df))
+    scaffold_folds = batch.scaffold_folds[positions].astype(np.int64)
+    folds, fold_record, time_fold = fold_sources.compound_folds(labels, row_of_key, scaffold_folds, dates, config.folds)
     compounds = pd.DataFrame(
         {
             "row": np.arange(len(structure_keys), dtype=np.int64),
             "compound_id": rows.activities["compound_id"].to_numpy()[first_row.to_numpy()].astype(str),
-            "fold": _compound_folds(labels, row_of_key, batch, positions, dates, config),
+            "fold": folds,
+            "scaffold_fold": scaffold_folds,  # kept so an evaluation can switch to keyed scaffold folds
         }
     )
+    if time_fold is not None:
+        compounds["time_fold"] = time_fold
     counts = {
         "compounds": len(compounds),
         "tasks": len(tasks_df),
@@ -366,7 +369,8 @@ def _assemble(
         "unique_input_smiles": batch.n_unique,
     }
     manifest = build_manifest(config, key.key_id, counts, source_format)
-    manifest["fold_scheme"] = "time" if dates is not None else "scaffold"
+    manifest["fold_scheme"] = fold_record["scheme"]
+    manifest["folds"] = fold_record
     return PreparedSet(
         X.tocsr(), Y, censor, compounds, tasks_df.reset_index(drop=True), rows.accounting.to_dict(), manifest
     )
@@ -388,23 +392,3 @@ def _label_matrices(
     Y = sp.csr_matrix((y, col.astype(np.int32), indptr), shape=(n_rows, n_tasks))
     censor = sp.csr_matrix((c, col.astype(np.int32).copy(), indptr.copy()), shape=(n_rows, n_tasks))
     return Y, censor
-
-
-def _compound_folds(
-    labels: pd.DataFrame,
-    row_of_key: pd.Series,
-    batch: StructureBatch,
-    positions: np.ndarray,
-    dates: pd.Series | None,
-    config: PrepConfig,
-) -> np.ndarray:
-    """Keyed scaffold fold per compound, or time fold from each compound's earliest date."""
-    if dates is None:
-        return batch.scaffold_folds[positions].astype(np.int64)
-    earliest = (
-        pd.DataFrame({"key": labels["structure_key"].to_numpy(), "date": dates.reindex(labels["input_row"]).to_numpy()})
-        .groupby("key")["date"]
-        .min()
-        .reindex(row_of_key.index)
-    )
-    return fold_rules.time_folds(earliest.reset_index(drop=True), config.folds.n_folds)

@@ -37,8 +37,13 @@ UNIT_ENDPOINT_MISMATCH = "unit_endpoint_mismatch"
 MISSING_MOL_WEIGHT = "missing_mol_weight"
 INVALID_LABEL = "invalid_label"
 
-# --- dates, replicates, tasks (prep.pipeline, prep.replicates, prep.tasks) -----------------
+# --- folds (prep.fold_sources, prep.folds, prep.splits), replicates, tasks -----------------
 MISSING_DATE = "missing_date"
+NOT_A_DATE = "not_a_date"
+NOT_AN_ORDINAL = "not_an_ordinal"
+INVALID_SPLIT_LABEL = "invalid_split_label"
+NOT_IN_SPLIT_FILE = "not_in_split_file"
+CONFLICTING_SPLIT = "conflicting_split"
 DUPLICATE_CONFLICT = "duplicate_conflict"
 NO_TASK = "no_task"
 
@@ -84,7 +89,15 @@ REASONS: dict[str, str] = {
     UNIT_ENDPOINT_MISMATCH: "the unit measures another quantity than the endpoint",
     MISSING_MOL_WEIGHT: "a mass concentration needs the molecular weight, which is unknown",
     INVALID_LABEL: "a class label must be 0/1 (or -1/1)",
-    MISSING_DATE: "folds are by time but this row has no parsable date",
+    MISSING_DATE: "folds are by time but this row has no time value (date or ordinal)",
+    NOT_A_DATE: (
+        "folds are by date and this value is neither a date nor a year in 1900-2100 (an integer such as 1321 or "
+        "12345 is an ordinal: say folds.time_values = 'ordinal')"
+    ),
+    NOT_AN_ORDINAL: "folds are by an integer ordinal and this value is not an integer",
+    INVALID_SPLIT_LABEL: "the split value is neither a fold number 0..n_folds-1 nor train / valid / test",
+    NOT_IN_SPLIT_FILE: "folds come from a split file and this compound id is not in it",
+    CONFLICTING_SPLIT: "rows of one compound (same standardised structure) are given different splits",
     DUPLICATE_CONFLICT: "replicates of this compound in this assay disagree beyond max_replicate_spread",
     NO_TASK: "the observation feeds no task (undetermined for every threshold, or its assay yields no task)",
 }

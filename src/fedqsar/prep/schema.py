@@ -70,7 +70,7 @@ from fedqsar.prep.thresholds import merge_thresholds, read_thresholds  # noqa: F
 from fedqsar.prep.tuner import ROLE_COLUMNS, identify_roles, read_tuner  # noqa: F401
 
 LONG_REQUIRED = ("compound_id", "smiles", "assay_id", "value", "unit", "qualifier")
-LONG_OPTIONAL = ("endpoint", "date")
+LONG_OPTIONAL = ("endpoint", "date", "split")
 
 
 def read_partner_input(

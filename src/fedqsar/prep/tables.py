@@ -31,6 +31,7 @@ ACTIVITY_COLUMNS = (
     "qualifier",
     "endpoint",
     "date",
+    "split",  # the partner's own split (fold number or train/valid/test) when folds come from a column
     "reject_reason",
     "raw_record",
 )
@@ -63,7 +64,7 @@ class RawInput:
         One row per input observation, columns :data:`ACTIVITY_COLUMNS`: ``input_row``
         (int64, 0..n-1), ``source`` (file name), ``compound_id`` (str), ``smiles`` (str or
         None), ``assay_id`` (str), ``value`` (raw cell, object), ``unit``, ``qualifier``,
-        ``endpoint``, ``date`` (str or None) and ``reject_reason`` (None, or a reason
+        ``endpoint``, ``date``, ``split`` (str or None) and ``reject_reason`` (None, or a reason
         code known at reading time), ``raw_record`` (None, or for a row rejected at reading
         the raw line / "SD record <n>" it came from, kept for ``rejected.csv``).
     assays
@@ -131,7 +132,9 @@ def finish_activities(acts: pd.DataFrame) -> pd.DataFrame:
     acts = acts.reset_index(drop=True)
     if "raw_record" not in acts.columns:
         acts["raw_record"] = None
-    for col in ("compound_id", "assay_id", "unit", "qualifier", "endpoint", "date", "smiles", "raw_record"):
+    if "split" not in acts.columns:
+        acts["split"] = None
+    for col in ("compound_id", "assay_id", "unit", "qualifier", "endpoint", "date", "split", "smiles", "raw_record"):
         acts[col] = as_text(acts[col])
     acts.insert(0, "input_row", np.arange(len(acts), dtype=np.int64))
     return acts.loc[:, list(ACTIVITY_COLUMNS)]

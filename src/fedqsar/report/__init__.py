@@ -15,7 +15,7 @@ from fedqsar.report.render import SECTION_IDS, render_html
 __all__ = ["SECTION_IDS", "ReportData", "gather", "render_html", "write_report"]
 
 
-def write_report(run_dir: Path, out: Path | None = None) -> Path:
+def write_report(run_dir: Path, out: Path | None = None, probes: tuple[Path, ...] = ()) -> Path:
     """Write the HTML report of ``run_dir``.
 
     Parameters
@@ -24,6 +24,8 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
         A run folder written by ``fedqsar demo`` / ``fedqsar federate`` + ``evaluate``.
     out
         Where to write; default ``run_dir / "report.html"``.
+    probes
+        Folders written by ``fedqsar probe`` to show in the report's probe section.
 
     Returns
     -------
@@ -35,7 +37,7 @@ def write_report(run_dir: Path, out: Path | None = None) -> Path:
     ReportError
         If a required file is missing or malformed, or ``out`` cannot be written.
     """
-    data = gather(Path(run_dir))
+    data = gather(Path(run_dir), tuple(Path(p) for p in probes))
     target = Path(out) if out is not None else Path(run_dir) / "report.html"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)  # fail before the rendering work

@@ -64,6 +64,18 @@ RUN_FILES: dict[str, RunFile] = {
         "`fedqsar evaluate`",
     ),
     "endpoints": RunFile("evaluation/endpoints.csv", ("partner", "endpoint", "value"), False, "`fedqsar evaluate`"),
+    "folds": RunFile(
+        "evaluation/folds.csv",
+        ("partner", "scheme", "test_fold", "n_test", "n_test_seen_elsewhere", "n_excluded_train"),
+        False,
+        "`fedqsar evaluate`",
+    ),
+    "leave_one_out": RunFile(
+        "evaluation/leave_one_out.csv",
+        ("removed", "partner", "model_kind", "metric", "with_all", "without", "delta", "ci_low", "ci_high", "n_tasks"),
+        False,
+        "`fedqsar evaluate --leave-one-out`",
+    ),
     "coverage": RunFile(
         "trust/coverage.csv",
         ("partner", "task", "confidence", "coverage", "efficiency"),
@@ -94,6 +106,8 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
         "n_tasks",
     ),
     "endpoints": ("value",),
+    "folds": ("test_fold", "n_test", "n_test_seen_elsewhere", "n_excluded_train"),
+    "leave_one_out": ("with_all", "without", "delta", "ci_low", "ci_high", "n_tasks"),
     "coverage": ("confidence", "coverage", "efficiency"),
     "domain": ("decile", "similarity", "abs_error"),
 }
@@ -101,6 +115,7 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
 
 OPTIONAL_COLUMNS: dict[str, dict[str, str]] = {
     "uplift": {"rf": "number", "personalised": "number"},
+    "folds": {"source": "text", "test_overlap": "text", "n_excluded_validation": "number"},
     "coverage": {"kind": "text", "n": "number"},
     "domain": {"n": "number"},
 }

@@ -14,9 +14,10 @@ from fedqsar.report.consortium import PartnerInfo, read_consortium
 from fedqsar.report.files import RUN_FILES, missing_message
 from fedqsar.report.ledgers import LEDGERS, LedgerStatus, check_ledgers
 from fedqsar.report.provenance import library_versions, read_config
+from fedqsar.report.sections_valuation import ProbeFiles, read_probe
 from fedqsar.report.tables import read_run_table
 
-OPTIONAL_TABLES = ("history", "metrics", "uplift", "endpoints", "coverage", "domain")
+OPTIONAL_TABLES = ("history", "metrics", "uplift", "endpoints", "folds", "coverage", "domain", "leave_one_out")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class ReportData:
         Library -> installed version, at report time.
     created
         UTC time the report data was gathered.
+    probes
+        Probe folders given to the report (``fedqsar probe`` outputs), read.
     """
 
     run_dir: Path
@@ -57,6 +60,7 @@ class ReportData:
     versions: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    probes: tuple[ProbeFiles, ...] = ()
 
     def table(self, name: str) -> pd.DataFrame | None:
         """The table ``name`` or ``None`` when its file was missing."""
@@ -68,8 +72,10 @@ class ReportData:
         return tuple(p.name for p in self.partners)
 
 
-def gather(run_dir: Path) -> ReportData:
+def gather(run_dir: Path, probes: tuple[Path, ...] = ()) -> ReportData:
     """Read ``run_dir`` (layout: docs/CONTRACTS.md "A run folder") into a :class:`ReportData`.
+
+    ``probes``: folders written by ``fedqsar probe`` to show in the probe section.
 
     Raises
     ------
@@ -108,4 +114,5 @@ def gather(run_dir: Path) -> ReportData:
         ledgers=check_ledgers(run_dir),
         versions=library_versions(),
         sources={"config": config_source, "partners": partners_source},
+        probes=tuple(read_probe(Path(folder)) for folder in probes),
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fedqsar.evaluation.leave_one_out import LOO_COLUMNS
 from fedqsar.evaluation.uplift import UpliftConfig, uplift_table
 from fedqsar.ledger import Ledger, hash_file
 
@@ -60,6 +61,8 @@ def write_synthetic_run(
     )
     _history(rng).to_csv(folder / "federation" / "history.csv", index=False)
     _endpoints(rng, endpoint_values).to_csv(folder / "evaluation" / "endpoints.csv", index=False)
+    _leave_one_out(rng).to_csv(folder / "evaluation" / "leave_one_out.csv", index=False)
+    _folds().to_csv(folder / "evaluation" / "folds.csv", index=False)
     _write_ledgers(folder)
     if with_trust:
         _coverage(rng, n_tasks).to_csv(folder / "trust" / "coverage.csv", index=False)
@@ -145,6 +148,32 @@ def _history(rng: np.random.Generator) -> pd.DataFrame:
             rows.append((r, partner, "train_loss", 0.35 + 0.4 * decay + rng.normal(0, 0.01)))
             rows.append((r, partner, "val_auc_pr", 0.62 + 0.01 * help_ - 0.15 * decay + rng.normal(0, 0.005)))
     return pd.DataFrame(rows, columns=["round", "partner", "metric", "value"])
+
+
+def _leave_one_out(rng: np.random.Generator) -> pd.DataFrame:
+    """Each partner's marginal effect on the others (``evaluation/leave_one_out.csv``)."""
+    rows = []
+    for removed, (_, helps) in SYNTHETIC_PARTNERS.items():
+        for partner in SYNTHETIC_PARTNERS:
+            if partner == removed:
+                continue
+            for metric, sign, base in (("auc_pr", 1.0, 0.65), ("rmse", -1.0, 0.9)):
+                delta = sign * (0.004 * helps + rng.normal(0, 0.003))
+                half = abs(rng.normal(0.006, 0.002))
+                row = ("personalised", metric, base + delta, base, delta, delta - half, delta + half, 6)
+                rows.append((removed, partner, *row))
+    return pd.DataFrame(rows, columns=list(LOO_COLUMNS))
+
+
+def _folds() -> pd.DataFrame:
+    """Each partner's fold scheme and the test-overlap rule's counts (``evaluation/folds.csv``)."""
+    rows = []
+    for i, (partner, (n_compounds, _)) in enumerate(SYNTHETIC_PARTNERS.items()):
+        scheme, seen = ("time", 12) if i == 1 else ("scaffold", 0)
+        n_test = n_compounds // 5
+        rows.append((partner, scheme, "prepare", 4, n_test, n_test, n_compounds - 2 * n_test, "exclude", seen, seen, 0))
+    columns = ["partner", "scheme", "source", "test_fold", "n_test", "n_validation", "n_train", "test_overlap"]
+    return pd.DataFrame(rows, columns=[*columns, "n_test_seen_elsewhere", "n_excluded_train", "n_excluded_validation"])
 
 
 def _endpoints(rng: np.random.Generator, per_endpoint: int | None) -> pd.DataFrame:

@@ -133,8 +133,10 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
     others = uplift[uplift["comparison"] != chosen["comparison"].iloc[0]]
     comparison = str(chosen["comparison"].iloc[0])
     challenger, reference = comparison_parts(comparison)
-    tables = (_main_uplift_table(chosen, _order(data), (challenger, reference)),) + (
-        (_other_comparisons_table(others, _order(data)),) if len(others) else ()
+    tables = (
+        (_main_uplift_table(chosen, _order(data), (challenger, reference)),)
+        + ((_other_comparisons_table(others, _order(data)),) if len(others) else ())
+        + _test_folds_table(data.table("folds"), _order(data))
     )
     figures = [
         Figure(
@@ -165,6 +167,36 @@ def uplift_section(data: ReportData, style: PartnerStyle) -> Section:
         ),
         tuple(figures),
         tables,
+    )
+
+
+def _test_folds_table(folds: pd.DataFrame | None, order) -> tuple[Table, ...]:  # noqa: ANN001 - a sort key
+    """Which fold scheme each partner's test fold used, and what the test-overlap rule left out
+    (``evaluation/folds.csv``; none for runs evaluated before it existed)."""
+    if folds is None or folds.empty:
+        return ()
+    excluded = folds["n_excluded_train"] + folds.get("n_excluded_validation", 0)
+    rows = tuple(
+        (
+            str(r.partner),
+            str(r.scheme),
+            fmt(int(r.test_fold)),
+            fmt(int(r.n_test)),
+            fmt(int(r.n_test_seen_elsewhere)),
+            fmt(int(n)),
+        )
+        for r, n in zip(folds.itertuples(), excluded, strict=True)
+    )
+    ranked = sorted(range(len(rows)), key=lambda i: order(rows[i][0]))
+    return (
+        Table(
+            ("partner", "fold scheme", "test fold", "test compounds", "in another partner's training", "rows left out"),
+            tuple(rows[i] for i in ranked),
+            caption="Each partner chose its own folds. A partner's test compounds whose keyed structure another "
+            "partner holds in its training or validation rows would have leaked; every such row (and any row of a "
+            "partner's own sharing a test compound's keyed fingerprint) is left out of training and validation.",
+            text_columns=(0, 1),
+        ),
     )
 
 

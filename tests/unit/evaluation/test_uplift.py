@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import average_precision_score
 
 from fedqsar.errors import InputSchemaError
 from fedqsar.evaluation.uplift import (
@@ -16,6 +17,8 @@ from fedqsar.evaluation.uplift import (
     recovered_share,
     riptop,
     uplift_table,
+    weighted_average_precision,
+    weighted_rmse,
     write_uplift,
 )
 
@@ -152,11 +155,25 @@ def test_compound_bootstrap_detects_a_real_improvement() -> None:
     y = rng.normal(size=n)
     good = y + rng.normal(scale=0.3, size=n)
     bad = y + rng.normal(scale=1.0, size=n)
-    rmse = lambda t, p: float(np.sqrt(np.mean((t - p) ** 2)))  # noqa: E731
-    low, high = compound_bootstrap(y, good, bad, np.zeros(n, int), np.arange(n), rmse, n_bootstrap=200, seed=1)
+    low, high = compound_bootstrap(y, good, bad, np.zeros(n, int), np.arange(n), weighted_rmse, n_bootstrap=200, seed=1)
     assert high < 0  # challenger's RMSE is clearly lower
-    low2, high2 = compound_bootstrap(y, bad, bad, np.zeros(n, int), np.arange(n), rmse, n_bootstrap=50, seed=1)
+    low2, high2 = compound_bootstrap(y, bad, bad, np.zeros(n, int), np.arange(n), weighted_rmse, n_bootstrap=50, seed=1)
     assert low2 == pytest.approx(0.0) and high2 == pytest.approx(0.0)
+
+
+def test_weighted_average_precision_is_scikit_learns_on_the_drawn_copies() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(4, 60))
+        y = (rng.random(n) < 0.4).astype(float)
+        scores = np.round(rng.random(n), 1)  # many ties
+        counts = rng.integers(0, 4, size=(1, n)).astype(float)
+        copies = np.repeat(np.arange(n), counts[0].astype(int))
+        got = weighted_average_precision(y, scores, counts)[0]
+        if len(set(y[copies])) < 2:
+            assert np.isnan(got)
+        else:
+            assert got == pytest.approx(average_precision_score(y[copies], scores[copies]), abs=1e-12)
 
 
 def test_write_uplift(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ HANDSHAKE_KEYS = {
     "prep_config.values",
     "prep_config.tasks",
     "versions",
+    "fold_choice",  # the partner's fold scheme (scaffold / time / its own split), never a path or column name
 }
 
 
@@ -169,4 +170,4 @@ def test_ledger_records_the_run(secagg_run) -> None:
     kinds = [
         e.kind for e in __import__("fedqsar.ledger", fromlist=["read_entries"]).read_entries(run.out / "ledger.sqlite")
     ]
-    assert kinds == ["run_start"] + ["partner"] * 4 + ["round"] * 3 + ["final_model", "run_end"]
+    assert kinds == ["run_start"] + ["partner"] * 4 + ["round"] * 3 + ["final_model", "published_trunk", "run_end"]

@@ -9,7 +9,15 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 
-from fedqsar.prep.folds import generic_scaffold, parse_dates, scaffold_fold, time_folds
+from fedqsar.prep.folds import (
+    NOT_A_DATE,
+    NOT_AN_ORDINAL,
+    generic_scaffold,
+    parse_time_values,
+    scaffold_fold,
+    time_folds,
+    time_split_report,
+)
 from fedqsar.prep.keys import ConsortiumKey, generate_key
 
 KEY = ConsortiumKey(b"fold test key 0123456789abcdefgh")
@@ -87,12 +95,40 @@ def test_equal_dates_share_a_fold_and_missing_dates_get_minus_one() -> None:
     assert folds[5] == -1
 
 
-def test_parse_dates_reads_years_and_iso_and_flags_the_rest() -> None:
+def test_dates_read_years_and_iso_and_flag_the_rest() -> None:
     raw = pd.Series(["2015-03-01", 2016, "2017", None, "not a date", "2014-01-01T10:00:00Z", 2018.0])
-    parsed, bad = parse_dates(raw)
-    assert bad.tolist() == [False, False, False, True, True, False, False]
-    assert parsed[1] == pd.Timestamp("2016-01-01") and parsed[6] == pd.Timestamp("2018-01-01")
-    assert parsed[0] == pd.Timestamp("2015-03-01") and parsed[5].year == 2014
+    values, reasons, kind = parse_time_values(raw, "date")
+    assert kind == "date"
+    assert reasons == [None, None, None, "missing_date", NOT_A_DATE, None, None]
+    as_dates = pd.to_datetime(pd.Series(values[[0, 1, 5, 6]]).astype("int64"), unit="ns")
+    assert as_dates[1] == pd.Timestamp("2016-01-01") and as_dates[3] == pd.Timestamp("2018-01-01")
+    assert as_dates[0] == pd.Timestamp("2015-03-01") and as_dates[2].year == 2014
+
+
+def test_integers_that_are_not_years_are_never_read_as_years_or_missing() -> None:
+    values, reasons, kind = parse_time_values(pd.Series(["2015-03-01", "1321", "12345", "2016"]))
+    assert kind == "date" and reasons == [None, NOT_A_DATE, NOT_A_DATE, None]  # mixed column: dates
+    values, reasons, kind = parse_time_values(pd.Series(["1321", "12345", "7", "1321.0", None]))
+    assert kind == "ordinal" and reasons == [None, None, None, None, "missing_date"]  # all integers: ordinals
+    assert values[:4].tolist() == [1321.0, 12345.0, 7.0, 1321.0]
+    _, reasons, _ = parse_time_values(pd.Series(["12", "2020-01-01", "x7"]), "ordinal")
+    assert reasons == [None, NOT_AN_ORDINAL, NOT_AN_ORDINAL]
+
+
+def test_ordinals_make_time_folds_in_their_order() -> None:
+    values, _, _ = parse_time_values(pd.Series([str(10_000 + 7 * i) for i in range(50)][::-1]))
+    folds = time_folds(values, 5)
+    assert folds[0] == 4 and folds[-1] == 0 and np.all(np.bincount(folds) == 10)
+
+
+def test_a_test_share_is_honoured_and_ties_are_warned_about() -> None:
+    folds = time_folds(np.arange(100.0), 5, test_share=0.3)
+    assert np.bincount(folds).tolist() == [14, 13, 13, 30, 30]
+    assert time_split_report(folds, 5, 0.3)["warnings"] == []
+    tied = np.r_[np.arange(60.0), np.full(40, 99.0)]  # the newest 40% share one date
+    report = time_split_report(time_folds(tied, 5), 5)
+    assert any("test fold (fold 4) is empty" in w for w in report["warnings"])
+    assert any("holds 40.0% of the compounds instead of 20.0%" in w for w in report["warnings"])
 
 
 def _rdkit_generic_murcko(mol: Chem.Mol) -> str:
