@@ -12,7 +12,9 @@ compounds) on CPUs:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from fedqsar.config import NONE_AS
 
 INPUT_TRANSFORMS = ("binary", "log1p")
 LR_SCHEDULES = ("constant", "step", "cosine")
@@ -73,6 +75,8 @@ class TrainConfig:
         Seed of shuffling and dropout; two runs with the same seed give identical models.
     validation_fold, test_fold
         Folds held out of training; ``fit`` selects epochs on ``validation_fold`` only.
+        ``test_fold=None`` trains on every other fold (a model for use, not for evaluation);
+        it is written as ``test_fold = -1`` in TOML/JSON, and any negative value reads as None.
     regression_weight
         Factor on the regression loss in hybrid (classification + regression) training.
     trunk_moments_on_replace
@@ -90,13 +94,15 @@ class TrainConfig:
     early_stopping_patience: int = 5
     seed: int = 0
     validation_fold: int = 3
-    test_fold: int | None = 4
+    test_fold: int | None = field(default=4, metadata={NONE_AS: -1})
     regression_weight: float = 1.0
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     trunk_moments_on_replace: str = "reset"
 
     def __post_init__(self) -> None:
+        if self.test_fold is not None and self.test_fold < 0:
+            object.__setattr__(self, "test_fold", None)
         if self.epochs < 0 or self.batch_size < 1:
             raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {self.epochs}, {self.batch_size}")
         if self.lr <= 0:

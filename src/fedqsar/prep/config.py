@@ -50,6 +50,48 @@ class FingerprintConfig:
     use_chirality: bool = False
 
 
+# The documented default descriptor block (meanings in prep/descriptors.py).
+PHYSCHEM_DESCRIPTORS: tuple[str, ...] = (
+    "mol_logp",
+    "mol_mr",
+    "tpsa",
+    "labute_asa",
+    "mol_weight",
+    "heavy_atoms",
+    "hbd",
+    "hba",
+    "rotatable_bonds",
+    "fraction_sp3",
+    "aromatic_proportion",
+    "rings",
+    "aromatic_rings",
+    "aliphatic_rings",
+    "heteroatoms",
+    "halogens",
+    "amide_bonds",
+    "formal_charge",
+    "acidic_groups",
+    "basic_groups",
+    "charge_ph74",
+    "log_fraction_neutral",
+    "logd_estimate",
+    "zwitterion",
+)
+
+
+@dataclass(frozen=True)
+class DescriptorConfig:
+    """Dense RDKit 2D descriptors of the standardised parent, stored beside the fingerprint.
+
+    ``names`` come from ``prep.descriptors.DESCRIPTORS`` or are ``"rdkit:<Name>"`` for any
+    RDKit ``Descriptors.descList`` entry; ``ph`` is the pH of the charge-state descriptors.
+    """
+
+    enabled: bool = True
+    names: tuple[str, ...] = PHYSCHEM_DESCRIPTORS
+    ph: float = 7.4
+
+
 @dataclass(frozen=True)
 class FoldConfig:
     """How compounds are assigned to folds."""
@@ -96,6 +138,7 @@ class PrepConfig:
     folds: FoldConfig = field(default_factory=FoldConfig)
     values: ValueConfig = field(default_factory=ValueConfig)
     tasks: TaskConfig = field(default_factory=TaskConfig)
+    descriptors: DescriptorConfig = field(default_factory=DescriptorConfig)
 
     def hash(self) -> str:
         """Stable sha256 of these settings (identical on every machine)."""
