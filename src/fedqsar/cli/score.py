@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from fedqsar.cli.common import StageProgress, console, reports_errors
 from fedqsar.cli.prepare import _widened
-from fedqsar.model.io import load_model
-from fedqsar.model.score_labelled import SCALE_INPUT, ScoreResult, score_labelled
-from fedqsar.prep.keys import load_key
+
+if TYPE_CHECKING:  # heavy imports happen when the verb runs, not for --help
+    from fedqsar.inference.score import ScoreResult
 
 SHOWN = {"regression": ("n", "rmse", "r2", "pearson", "spearman"), "classification": ("n", "auc_roc", "auc_pr")}
 
@@ -47,6 +47,10 @@ def score(
     in that unit too (e.g. solubility in log10(ug/mL) instead of logS); the predictions file
     has both.
     """
+    from fedqsar.inference.score import score_labelled
+    from fedqsar.model.io import load_model
+    from fedqsar.prep.keys import load_key
+
     saved = load_model(model)
     key = load_key(key_file)
     with tempfile.TemporaryDirectory(prefix="fedqsar-score-") as scratch:
@@ -64,6 +68,10 @@ def score(
 
 
 def _print(result: ScoreResult, out: Path, predictions: Path) -> None:
+    from rich.table import Table
+
+    from fedqsar.inference.score import SCALE_INPUT
+
     accounting = result.prepared.accounting
     console.print(
         f"{accounting['input_rows']} input rows: {accounting['used']} used, {accounting['merged']} merged, "

@@ -172,7 +172,9 @@ def train(
     train_cfg = _resolve_test_fold(train_cfg, train_config, hold_out_test)
     prepared = _select(PreparedSet.load(data), tasks, task_kind)
     partner = partner or data.resolve().name
-    model = MultitaskModel(prepared.n_bits, model_cfg, {partner: HeadSpec.from_tasks(prepared.tasks)})
+    model = MultitaskModel(
+        prepared.n_bits, model_cfg, {partner: HeadSpec.from_tasks(prepared.tasks)}, len(prepared.descriptor_names)
+    )
     say(
         f"training {partner!r}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks, "
         f"hidden {model_cfg.hidden_sizes}, up to {train_cfg.epochs} epochs; validation fold {train_cfg.validation_fold} "

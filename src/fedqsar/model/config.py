@@ -20,6 +20,8 @@ INPUT_TRANSFORMS = ("binary", "log1p")
 LR_SCHEDULES = ("constant", "step", "cosine")
 TRUNK_MOMENTS_POLICIES = ("reset", "keep")
 TRAINABLE_PARTS = ("all", "head")
+TRUNK_KINDS = ("ecfp", "mpnn")  # keys of fedqsar.model.network.TRUNKS
+AGGREGATIONS = ("mean", "sum", "norm")  # chemprop's aggregation modules
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,29 @@ class ModelConfig:
         ``"binary"`` (every stored bit counts 1.0) or ``"log1p"`` (log(1 + count)).
     init_seed
         Seed of the weight initialisation, so every partner can build the same initial trunk.
+    trunk
+        ``"ecfp"`` (sparse keyed fingerprint first layer, the default) or ``"mpnn"`` (chemprop v2
+        bond message passing over the partner-local standardised structures, then
+        ``hidden_sizes`` dense layers). See ``network.TRUNKS``.
+    descriptors
+        Feed the PreparedSet's dense descriptor block (when it has one) into the trunk: into the
+        first layer of the ECFP trunk (pre-activation = bits @ W + descriptors_scaled @ W_d + b),
+        concatenated to the aggregated graph embedding of the MPNN trunk. Scaled privately.
+    mpnn_hidden, mpnn_depth, mpnn_dropout, mpnn_aggregation
+        chemprop ``BondMessagePassing`` width and depth, its dropout, and the aggregation over
+        atoms (chemprop's defaults: 300, 3, 0.0, mean).
     """
 
     hidden_sizes: tuple[int, ...] = (512,)
     dropout: float = 0.2
     input_transform: str = "binary"
     init_seed: int = 0
+    trunk: str = "ecfp"
+    descriptors: bool = True
+    mpnn_hidden: int = 300
+    mpnn_depth: int = 3
+    mpnn_dropout: float = 0.0
+    mpnn_aggregation: str = "mean"
 
     def __post_init__(self) -> None:
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
@@ -50,6 +69,12 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.input_transform not in INPUT_TRANSFORMS:
             raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {self.input_transform!r}")
+        if self.trunk not in TRUNK_KINDS:
+            raise ValueError(f"trunk must be one of {TRUNK_KINDS}, got {self.trunk!r}")
+        if self.mpnn_aggregation not in AGGREGATIONS:
+            raise ValueError(f"mpnn_aggregation must be one of {AGGREGATIONS}, got {self.mpnn_aggregation!r}")
+        if self.mpnn_hidden < 1 or self.mpnn_depth < 1 or not 0.0 <= self.mpnn_dropout < 1.0:
+            raise ValueError("mpnn_hidden and mpnn_depth must be >= 1, mpnn_dropout in [0, 1)")
 
 
 @dataclass(frozen=True)

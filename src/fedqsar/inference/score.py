@@ -1,11 +1,12 @@
-"""Score a saved model on an external labelled set (``fedqsar score``).
+"""Score a saved model on an external labelled set (``fedqsar score``), through the inference pipeline.
 
 The labelled file is prepared exactly as the model's training data were: the model folder's
 prep config and the consortium key (standardisation, fingerprints, descriptors, units,
 qualifiers, replicates, thresholds), into a separate PreparedSet that never mixes with the
 training data. Its tasks are matched to the model's by task name (the assay id, plus
 ``@threshold`` for thresholded classification tasks); tasks on one side only are listed.
-Metrics per task come from ``model.metrics`` on the canonical scale, and for regression
+Predictions come from the model's ``InferencePipeline`` (its key check, prep config and
+featuriser: the PreparedSet's rows are that featuriser's output). Metrics per task come from ``model.metrics`` on the canonical scale, and for regression
 tasks also in the unit the input file used (``prep.inverse_units``): a solubility model
 predicts logS, a user compares with the µg/mL that the file holds.
 """
@@ -21,11 +22,11 @@ import pandas as pd
 from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors
 
-from fedqsar.errors import InputSchemaError, ModelFileError
+from fedqsar.errors import InputSchemaError
+from fedqsar.inference.pipeline import InferencePipeline
+from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.io import SavedModel
 from fedqsar.model.metrics import regression_metrics, task_metrics
-from fedqsar.model.predict import predict
-from fedqsar.model.predict_smiles import check_key, prep_config_of
 from fedqsar.prep import schema, units
 from fedqsar.prep.inverse_units import to_input_unit
 from fedqsar.prep.keys import ConsortiumKey
@@ -89,14 +90,14 @@ def score_labelled(
 
     Raises
     ------
-    ModelFileError, KeyFileError
-        When the model carries no prep config or ``key`` is not its training key.
+    ModelFileError, KeyMismatchError
+        When the model carries no prep config or ``key`` is not its training key
+        (``inference.InferencePipeline`` checks both).
     InputSchemaError
         When no task of the input matches a task of the model.
     """
-    cfg = prep_config_of(saved)
-    check_key(saved, key)
-    prepared_result = prepare(inputs, work_dir, key, cfg, n_jobs=n_jobs, thresholds=thresholds, progress=progress)
+    pipeline = InferencePipeline(saved, key)
+    prepared_result = prepare(inputs, work_dir, key, pipeline.prep_config, n_jobs=n_jobs, thresholds=thresholds, progress=progress)
     external = prepared_result.prepared
     model_tasks = saved.tasks.sort_values("task_id").reset_index(drop=True)
     external_tasks = external.tasks.sort_values("task_id").reset_index(drop=True)
@@ -107,7 +108,7 @@ def score_labelled(
             f"no task of {inputs} matches the model's tasks {model_tasks['task_name'].astype(str).tolist()[:5]}",
             "the input's assay column / assay_id must be named as in the training data",
         )
-    prediction = _predict_prepared(saved, external)
+    prediction = pipeline.values_of(ModelInputs.of(external))
     input_units = _input_units(inputs, rename, thresholds)
     frame = _observations(saved, external, model_tasks, matched, prediction, input_units)
     model_only = sorted(set(model_tasks["task_name"].astype(str)) - set(column_of))
@@ -120,16 +121,6 @@ def score_labelled(
         model_tasks_without_labels=model_only,
         input_tasks_not_in_model=input_only,
     )
-
-
-def _predict_prepared(saved: SavedModel, prepared: PreparedSet) -> np.ndarray:
-    """(n_compounds, n_model_tasks) predictions of the saved model for a PreparedSet."""
-    if prepared.n_bits != saved.model.n_bits:
-        raise ModelFileError(
-            f"the input was fingerprinted with {prepared.n_bits} bits, the model reads {saved.model.n_bits}",
-            "the model folder is inconsistent; re-train it",
-        )
-    return predict(saved.model, saved.partner, prepared.X).astype(np.float64)
 
 
 def _input_units(
