@@ -24,13 +24,14 @@ Every model is scored on the same test rows against the file's own values (log10
 published unit), with Pearson r, Spearman and RMSE; fedqsar's prediction for a row is its
 prediction in the input's unit for that row's standardised structure. Training cost is CPU
 seconds (``time.process_time`` of this process for fedqsar and the forest; the child
-process for chemprop); for multitask models the one training is shared by six endpoints
+process for chemprop, run with OMP_NUM_THREADS=1 like everything else); for multitask models the one training is shared by six endpoints
 and reported once (``(all)`` row). ``uptime`` is printed beside the figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -44,12 +45,12 @@ from scipy.stats import pearsonr, spearmanr
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from biogen_chemprop import predictions_for  # noqa: E402
+from biogen_chemprop import cached, predictions_for  # noqa: E402
 from biogen_data import ENDPOINTS, split_files  # noqa: E402
 from fedqsar.cli.main import app  # noqa: E402
 from fedqsar.config import save_toml  # noqa: E402
 from fedqsar.model.config import ModelConfig, TrainConfig  # noqa: E402
-from fedqsar.prep.config import DescriptorConfig, PrepConfig  # noqa: E402
+from fedqsar.prep.config import DescriptorConfig, FingerprintConfig, PrepConfig  # noqa: E402
 from fedqsar.prep.keys import ConsortiumKey, save_key  # noqa: E402
 from fedqsar.prep.pipeline import prepare  # noqa: E402
 from fedqsar.prep.structures import process_structures  # noqa: E402
@@ -57,6 +58,7 @@ from fedqsar.prep.structures import process_structures  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 KEY = ConsortiumKey(b"fedqsar biogen split benchmark key")
 runner = CliRunner()
+THREADS = 1  # every model on one thread: comparable CPU seconds, no OpenMP spinning on a shared machine
 
 
 @dataclass(frozen=True)
@@ -71,13 +73,24 @@ class FedqsarVariant:
 
 
 NO_DESCRIPTORS = PrepConfig(descriptors=DescriptorConfig(enabled=False))
+COUNTS = PrepConfig(fingerprint=FingerprintConfig(counts=True))  # + the default physchem descriptor block
+TODAY = TrainConfig(test_fold=None)
+# chosen on research validation splits carved from the train files (bench/research/NOTES.md)
+LONGER = TrainConfig(test_fold=None, batch_size=128, epochs=60, early_stopping_patience=8)
+MPNN = ModelConfig(trunk="mpnn", hidden_sizes=(300,), dropout=0.0, descriptors=False)
+MPNN_TRAIN = TrainConfig(test_fold=None, batch_size=64, epochs=30, early_stopping_patience=5)
 VARIANTS: dict[str, FedqsarVariant] = {
     v.name: v
     for v in (
-        FedqsarVariant("ecfp_mt", NO_DESCRIPTORS, ModelConfig(), TrainConfig(test_fold=None), True),
-        FedqsarVariant("ecfp_st", NO_DESCRIPTORS, ModelConfig(), TrainConfig(test_fold=None), False),
+        FedqsarVariant("ecfp_mt", NO_DESCRIPTORS, ModelConfig(descriptors=False), TODAY, True),
+        FedqsarVariant("ecfp_st", NO_DESCRIPTORS, ModelConfig(descriptors=False), TODAY, False),
+        FedqsarVariant("ecfp_desc_mt", COUNTS, ModelConfig(input_transform="log1p"), LONGER, True),
+        FedqsarVariant("ecfp_desc_st", COUNTS, ModelConfig(input_transform="log1p"), LONGER, False),
+        FedqsarVariant("mpnn_mt", PrepConfig(), MPNN, MPNN_TRAIN, True),
+        FedqsarVariant("mpnn_desc_mt", PrepConfig(), dataclasses.replace(MPNN, descriptors=True), MPNN_TRAIN, True),
     )
 }
+DEFAULT_MODELS = ("ecfp_mt", "ecfp_desc_mt", "ecfp_desc_st")
 
 
 def _load() -> str:
@@ -143,7 +156,7 @@ class Fedqsar:
         save_toml(variant.train, folder / "train.toml")
         args = ["train", "--data", str(folder / "prepared"), "--out", str(folder / "model"), "--force",
                 "--model-config", str(folder / "model.toml"), "--train-config", str(folder / "train.toml"),
-                "--task-kind", "regression", "--threads", "2"]  # fmt: skip
+                "--task-kind", "regression", "--threads", str(THREADS)]  # fmt: skip
         _invoke(args)
         return folder / "model"
 
@@ -174,7 +187,7 @@ def random_forest(endpoint: str) -> tuple[np.ndarray, float]:
 
     train, test = (pd.read_csv(p) for p in split_files(endpoint))
     started = time.process_time()
-    forest = RandomForestRegressor(n_estimators=500, n_jobs=2, random_state=0).fit(
+    forest = RandomForestRegressor(n_estimators=500, n_jobs=THREADS, random_state=0).fit(
         bits(train["smiles"]), train["activity"]
     )
     cpu = time.process_time() - started
@@ -183,11 +196,16 @@ def random_forest(endpoint: str) -> tuple[np.ndarray, float]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--models", nargs="*", default=list(DEFAULT_MODELS), choices=list(VARIANTS))
     parser.add_argument("--endpoints", nargs="*", default=list(ENDPOINTS))
     parser.add_argument("--rerun-chemprop", action="store_true")
     parser.add_argument("--no-rf", action="store_true")
     parser.add_argument("--no-chemprop", action="store_true", help="leave chemprop out (its cache is not filled)")
+    parser.add_argument(
+        "--run-missing-chemprop",
+        action="store_true",
+        help="train chemprop for endpoints not in the cache (~13 min each)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_biogen_split")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -204,6 +222,9 @@ def main(argv: list[str]) -> int:
     for endpoint in args.endpoints:
         if args.no_chemprop:
             break
+        if not (args.rerun_chemprop or args.run_missing_chemprop) and cached(endpoint, args.out / "chemprop") is None:
+            print(f"chemprop {endpoint}: not in the cache (--run-missing-chemprop trains it)")
+            continue
         run, predicted = predictions_for(endpoint, *split_files(endpoint), args.out / "chemprop", args.rerun_chemprop)
         record("chemprop_defaults", endpoint, predicted, run.train_cpu_seconds)
         print(f"chemprop {endpoint}: cached run, {run.train_cpu_seconds:.0f} CPU s (load then {run.load_before})")

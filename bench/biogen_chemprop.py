@@ -3,7 +3,8 @@
 ``chemprop train --data-path ADME_X_train.csv --task-type regression --output-dir D``
 (single task, 50 epochs, chemprop's own random 0.8/0.1/0.1 split of the training file for
 its early-stopping checkpoint), then ``chemprop predict`` on the test file. The child
-processes' CPU seconds (user + system, ``RUSAGE_CHILDREN``) are the cost of training.
+processes' CPU seconds (user + system, ``RUSAGE_CHILDREN``) are the cost of training; torch runs
+on one thread (``OMP_NUM_THREADS=1``), like every model of the benchmark.
 
 Results are cached per endpoint under ``CACHE/<endpoint>/`` (``predictions.csv``,
 ``result.json`` with CPU/wall seconds, the load, the command and library versions), so a
@@ -72,7 +73,8 @@ def _run(command: list[str], log: Path) -> tuple[float, float]:
     """Run ``command`` (niced), output to ``log``; returns (CPU s of the child, wall s)."""
     cpu, wall = _children_cpu(), time.perf_counter()
     with log.open("w") as handle:
-        code = subprocess.call(["nice", "-n", "5", *command], stdout=handle, stderr=subprocess.STDOUT)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # one thread, as every model here
+        code = subprocess.call(["nice", "-n", "5", *command], stdout=handle, stderr=subprocess.STDOUT, env=env)
     if code != 0:
         raise RuntimeError(f"{command[0]} exited {code}; see {log}")
     return _children_cpu() - cpu, time.perf_counter() - wall

@@ -48,7 +48,7 @@ class ModelConfig:
         concatenated to the aggregated graph embedding of the MPNN trunk. Scaled privately.
     mpnn_hidden, mpnn_depth, mpnn_dropout, mpnn_aggregation
         chemprop ``BondMessagePassing`` width and depth, its dropout, and the aggregation over
-        atoms (chemprop's defaults: 300, 3, 0.0, mean).
+        atoms (the defaults of chemprop's command line: 300, 3, 0.0, norm).
     """
 
     hidden_sizes: tuple[int, ...] = (512,)
@@ -60,7 +60,7 @@ class ModelConfig:
     mpnn_hidden: int = 300
     mpnn_depth: int = 3
     mpnn_dropout: float = 0.0
-    mpnn_aggregation: str = "mean"
+    mpnn_aggregation: str = "norm"
 
     def __post_init__(self) -> None:
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
