@@ -55,6 +55,11 @@ class ModelInputs:
     def n_rows(self) -> int:
         return int(self.X.shape[0])
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """The fingerprint block's shape (n, n_bits), for callers that size outputs by rows."""
+        return (int(self.X.shape[0]), int(self.X.shape[1]))
+
     def rows(self, rows: np.ndarray) -> ModelInputs:
         """The inputs of ``rows`` (int64 positions)."""
         rows = np.asarray(rows, dtype=np.int64)
