@@ -97,7 +97,9 @@ def score_labelled(
         When no task of the input matches a task of the model.
     """
     pipeline = InferencePipeline(saved, key)
-    prepared_result = prepare(inputs, work_dir, key, pipeline.prep_config, n_jobs=n_jobs, thresholds=thresholds, progress=progress)
+    prepared_result = prepare(
+        inputs, work_dir, key, pipeline.prep_config, n_jobs=n_jobs, thresholds=thresholds, progress=progress
+    )
     external = prepared_result.prepared
     model_tasks = saved.tasks.sort_values("task_id").reset_index(drop=True)
     external_tasks = external.tasks.sort_values("task_id").reset_index(drop=True)

@@ -29,7 +29,7 @@ from torch import nn
 from fedqsar.errors import TrainingError
 from fedqsar.model.config import ModelConfig
 from fedqsar.model.inputs import ModelInputs
-from fedqsar.model.network import TrunkPass
+from fedqsar.model.network import TrunkModule, TrunkPass
 
 AGGREGATION_MODULES = {
     "mean": chemprop_nn.MeanAggregation,
@@ -51,7 +51,7 @@ class GraphBatch:
         return len(self.graph)
 
 
-class MessagePassingTrunk(nn.Module):
+class MessagePassingTrunk(TrunkModule):
     """chemprop bond message passing + aggregation (+ descriptors), then dense layers."""
 
     def __init__(self, n_bits: int, cfg: ModelConfig, n_descriptors: int = 0) -> None:

@@ -151,7 +151,35 @@ def _split(x: SparseBatch | FingerprintBatch) -> tuple[SparseBatch, torch.Tensor
     return (x.bits, x.descriptors) if isinstance(x, FingerprintBatch) else (x, None)
 
 
-class Trunk(nn.Module):
+class TrunkModule(nn.Module):
+    """What every trunk of the registry offers (``TRUNKS``); the trainer, predict and federation read only this.
+
+    Attributes
+    ----------
+    out_features
+        Width of the trunk's output (the heads' input).
+    n_descriptors
+        Columns of the (partner-scaled) descriptor block the trunk reads; 0: none.
+    """
+
+    out_features: int
+    n_descriptors: int
+
+    @property
+    def sparse_table(self) -> nn.Parameter | None:
+        """The table the trainer updates row-sparsely, or None when every parameter is dense."""
+        raise NotImplementedError
+
+    def make_batch(self, inputs: ModelInputs, rows: np.ndarray, descriptors: torch.Tensor | None) -> Any:
+        """The trunk's batch of ``rows`` of ``inputs``, with the already scaled descriptors (n, d) or None."""
+        raise NotImplementedError
+
+    def training_pass(self, x: Any) -> TrunkPass:
+        """The trunk's output for one training batch (see :class:`TrunkPass`)."""
+        raise NotImplementedError
+
+
+class Trunk(TrunkModule):
     """Sparse input layer (+ dense descriptor weights), then ReLU + dropout, then dense layers."""
 
     def __init__(self, n_bits: int, cfg: ModelConfig, n_descriptors: int = 0) -> None:
@@ -268,7 +296,7 @@ class MultitaskModel(nn.Module):
         self.trunk_version = 0  # incremented by load_trunk_state, watched by the Trainer
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(model_cfg.init_seed)
-            self.trunk = TRUNKS[model_cfg.trunk](self.n_bits, model_cfg, self.n_descriptors)
+            self.trunk: TrunkModule = TRUNKS[model_cfg.trunk](self.n_bits, model_cfg, self.n_descriptors)
             self.heads = nn.ModuleDict(
                 {name: PartnerHead(self.trunk.out_features, spec) for name, spec in heads.items()}
             )
@@ -282,6 +310,12 @@ class MultitaskModel(nn.Module):
         head = self.heads[partner]
         assert isinstance(head, PartnerHead)
         return head
+
+    def scaler(self, partner: str) -> DescriptorScaler:
+        """The private descriptor scaling of ``partner`` (models that read descriptors)."""
+        scaler = self.scalers[partner]
+        assert isinstance(scaler, DescriptorScaler)
+        return scaler
 
     def forward(self, x: Any, partner: str) -> torch.Tensor:
         """(n_rows, n_tasks of partner) raw outputs of a trunk batch (see :meth:`input_batch`)."""
@@ -304,15 +338,15 @@ class MultitaskModel(nn.Module):
         descriptors = None
         if self.n_descriptors:
             raw = inputs.require_descriptors(self.n_descriptors)[rows]
-            descriptors = self.scalers[self._partner(partner)](raw)
+            descriptors = self.scaler(self._partner(partner))(raw)
         return self.trunk.make_batch(inputs, rows, descriptors)
 
     def fit_input_scaling(self, partner: str, source: Any, rows: np.ndarray) -> None:
         """Fit ``partner``'s private descriptor scaling on its training ``rows`` (once; no-op without descriptors)."""
-        if not self.n_descriptors or bool(self.scalers[partner].fitted):
+        if not self.n_descriptors or bool(self.scaler(partner).fitted):
             return
         raw = ModelInputs.of(source).require_descriptors(self.n_descriptors)
-        self.scalers[partner].fit(raw[np.asarray(rows, dtype=np.int64)])
+        self.scaler(partner).fit(raw[np.asarray(rows, dtype=np.int64)])
 
     def trunk_state(self) -> dict[str, np.ndarray]:
         """Trunk parameters as float32 numpy arrays, in the trunk's state_dict order (a copy)."""
@@ -356,11 +390,11 @@ def check_trunk_state(state: Mapping[str, np.ndarray], expected: Mapping[str, tu
             raise TrunkStateError(f"trunk array {name!r} holds NaN or infinite values", "discard this update")
 
 
-def _mpnn_trunk(n_bits: int, cfg: ModelConfig, n_descriptors: int) -> nn.Module:
+def _mpnn_trunk(n_bits: int, cfg: ModelConfig, n_descriptors: int) -> TrunkModule:
     from fedqsar.model.mpnn import MessagePassingTrunk  # imports chemprop (seconds) only when used
 
     return MessagePassingTrunk(n_bits, cfg, n_descriptors)
 
 
-TRUNKS: dict[str, Callable[[int, ModelConfig, int], nn.Module]] = {"ecfp": Trunk, "mpnn": _mpnn_trunk}
+TRUNKS: dict[str, Callable[[int, ModelConfig, int], TrunkModule]] = {"ecfp": Trunk, "mpnn": _mpnn_trunk}
 assert set(TRUNKS) == set(TRUNK_KINDS), "model.config.TRUNK_KINDS must list the registry's trunks"
