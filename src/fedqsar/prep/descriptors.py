@@ -65,7 +65,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rdkit import Chem, rdBase
-from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
+from rdkit.Chem import Descriptors, rdMolDescriptors
 
 from fedqsar.errors import ConfigError
 from fedqsar.prep.config import DescriptorConfig
@@ -172,13 +172,21 @@ def _zwitterion(mol: Chem.Mol, ctx: _Context) -> float:
     return float(_mostly_ionised(-1)(mol, ctx) > 0 and _mostly_ionised(+1)(mol, ctx) > 0)
 
 
+def _crippen_logp(mol: Chem.Mol) -> float:
+    return float(rdMolDescriptors.CalcCrippenDescriptors(mol)[0])  # what Crippen.MolLogP returns
+
+
+def _crippen_mr(mol: Chem.Mol) -> float:
+    return float(rdMolDescriptors.CalcCrippenDescriptors(mol)[1])  # what Crippen.MolMR returns
+
+
 def _plain(function: Callable[[Chem.Mol], float]) -> Callable[[Chem.Mol, _Context], float]:
     return lambda mol, _: float(function(mol))
 
 
 _BUILT_IN = (
-    Descriptor("mol_logp", _plain(Crippen.MolLogP), "Crippen logP"),
-    Descriptor("mol_mr", _plain(Crippen.MolMR), "Crippen molar refractivity"),
+    Descriptor("mol_logp", _plain(_crippen_logp), "Crippen logP"),
+    Descriptor("mol_mr", _plain(_crippen_mr), "Crippen molar refractivity"),
     Descriptor("tpsa", _plain(rdMolDescriptors.CalcTPSA), "topological polar surface area (N, O), A^2"),
     Descriptor("labute_asa", _plain(rdMolDescriptors.CalcLabuteASA), "Labute approximate surface area, A^2"),
     Descriptor("mol_weight", _plain(Descriptors.MolWt), "average molecular weight, g/mol"),
@@ -199,7 +207,7 @@ _BUILT_IN = (
     Descriptor("basic_groups", _mostly_ionised(+1), "basic groups mostly ionised at pH"),
     Descriptor("charge_ph74", _charge, "expected net charge at pH (class pKa, Henderson-Hasselbalch)"),
     Descriptor("log_fraction_neutral", _log_fraction_neutral, "log10 fraction of the neutral species at pH"),
-    Descriptor("logd_estimate", lambda m, c: Crippen.MolLogP(m) + _log_fraction_neutral(m, c), "logP + log f_neutral"),
+    Descriptor("logd_estimate", lambda m, c: _crippen_logp(m) + _log_fraction_neutral(m, c), "logP + log f_neutral"),
     Descriptor("zwitterion", _zwitterion, "1 when an acid and a base are both mostly ionised"),
 )
 DESCRIPTORS: dict[str, Descriptor] = {d.name: d for d in _BUILT_IN}
