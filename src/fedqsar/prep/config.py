@@ -46,7 +46,7 @@ class FingerprintConfig:
     kind: str = "ecfp"
     radius: int = 3  # ECFP6
     n_bits: int = 32768
-    counts: bool = False  # True: bit values are occurrence counts, else 1.0
+    counts: bool = True  # True: bit values are occurrence counts, else 1.0 (the model's input_transform reads them)
     use_chirality: bool = False
 
 
