@@ -70,11 +70,11 @@ def _children_cpu() -> float:
 
 
 def _run(command: list[str], log: Path) -> tuple[float, float]:
-    """Run ``command`` (niced), output to ``log``; returns (CPU s of the child, wall s)."""
+    """Run ``command`` (nice 10), output to ``log``; returns (CPU s of the child, wall s)."""
     cpu, wall = _children_cpu(), time.perf_counter()
     with log.open("w") as handle:
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # one thread, as every model here
-        code = subprocess.call(["nice", "-n", "5", *command], stdout=handle, stderr=subprocess.STDOUT, env=env)
+        code = subprocess.call(["nice", "-n", "10", *command], stdout=handle, stderr=subprocess.STDOUT, env=env)
     if code != 0:
         raise RuntimeError(f"{command[0]} exited {code}; see {log}")
     return _children_cpu() - cpu, time.perf_counter() - wall

@@ -49,14 +49,19 @@ def main(names: list[str]) -> None:
             model, _ = bm.train_model(v, inputs, rows[~stop], Y[~stop], rows[stop], Y[stop], 0)
             for j, e in enumerate(group):
                 test = table[(table["split"] == "test") & (table["endpoint"] == e)]
-                preds[e] = bm.predict_rows(model, inputs, test["idx"].to_numpy())[:, j].numpy() * stats[e][1] + stats[e][0]
+                preds[e] = (
+                    bm.predict_rows(model, inputs, test["idx"].to_numpy())[:, j].numpy() * stats[e][1] + stats[e][0]
+                )
         cpu = time.process_time() - started
         for e in bm.ENDPOINTS:
             y = table[(table["split"] == "test") & (table["endpoint"] == e)]["activity"].to_numpy()
             rows_out.append({"variant": name, "endpoint": e, **bm._metrics(y, preds[e]), "cpu_s_all": cpu})
         frame = pd.DataFrame(rows_out)
         print(frame[frame.variant == name].to_string(index=False, float_format=lambda x: f"{x:.3f}"), flush=True)
-        print(f"{name}: mean r {frame[frame.variant == name]['pearson'].mean():.3f}, CPU s {cpu:.0f}, load {os.getloadavg()}", flush=True)
+        print(
+            f"{name}: mean r {frame[frame.variant == name]['pearson'].mean():.3f}, CPU s {cpu:.0f}, load {os.getloadavg()}",
+            flush=True,
+        )
     pd.DataFrame(rows_out).to_csv(bm.OUT / "final_test.csv", index=False)
 
 
