@@ -28,11 +28,13 @@ HANDSHAKE_KEYS = {
     "fingerprint",
     "manifest_sha256",
     "n_bits",
+    "n_descriptors",
     "partner",
     "num_examples",
     # settings only, for the compatibility validator: a hash per prep-config section, library versions
     "prep_config.standardize",
     "prep_config.fingerprint",
+    "prep_config.descriptors",
     "prep_config.folds",
     "prep_config.values",
     "prep_config.tasks",
