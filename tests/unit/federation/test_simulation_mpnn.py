@@ -49,7 +49,7 @@ def partners(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         long_form = root / f"{name}.csv"
         pd.DataFrame(
             {"compound_id": [f"{name}{j}" for j in range(len(part))], "smiles": part["smiles"].to_numpy(),
-             "assay_id": "rPPB", "value": part["activity"].to_numpy(), "unit": "log", "qualifier": "="}
+             "assay_id": "rPPB", "value": part["activity"].to_numpy(), "unit": "log10(% unbound)", "qualifier": "="}
         ).to_csv(long_form, index=False)  # fmt: skip
         prepare(long_form, root / name, KEY, cfg)
         folders[name] = root / name

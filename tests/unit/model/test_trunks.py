@@ -46,7 +46,7 @@ def prepared(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pre
     long_form = root / "rppb.csv"
     pd.DataFrame(
         {"compound_id": [f"m{i}" for i in range(len(source))], "smiles": source["smiles"], "assay_id": "rPPB",
-         "value": source["activity"], "unit": "log", "qualifier": "="}
+         "value": source["activity"], "unit": "log10(% unbound)", "qualifier": "="}
     ).to_csv(long_form, index=False)  # fmt: skip
     cfg = dataclasses.replace(PrepConfig(), tasks=dataclasses.replace(PrepConfig().tasks, make_classification=False))
     return prepare(long_form, root / "prepared", KEY, cfg).prepared
