@@ -31,7 +31,7 @@ from fedqsar.prepared import PreparedSet
 
 KEY = ConsortiumKey(b"mpnn federation test key 0123456")
 MODEL = ModelConfig(trunk="mpnn", descriptors=True, hidden_sizes=(16,), mpnn_hidden=16, mpnn_depth=2, dropout=0.0)
-TRAIN = TrainConfig(batch_size=16, lr=3e-3)
+TRAIN = TrainConfig(epochs=25, batch_size=16, lr=3e-3, early_stopping_patience=5)
 FED = FederationConfig(rounds=2, min_partners=3, secagg=SecAggConfig(enabled=False))
 PARTNERS = ("A", "B", "C")
 PER_PARTNER = 45
