@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from fedqsar.cli.common import StageProgress, console, reports_errors
-from fedqsar.cli.prepare import _widened
+from fedqsar.cli.prepare import _column_units, _widened
 
 if TYPE_CHECKING:  # heavy imports happen when the verb runs, not for --help
     from fedqsar.inference.score import ScoreResult
@@ -34,6 +34,15 @@ def score(
     value_columns: list[str] | None = typer.Option(
         None, "--value-column", help="wide input: assay columns (repeat; default: numeric columns)"
     ),
+    column_units: list[str] | None = typer.Option(
+        None, "--unit", help="wide input: COLUMN=UNIT for a column whose header names no unit (repeat)"
+    ),
+    endpoint_map: Path | None = typer.Option(
+        None, "--endpoint-map", help="the endpoint map the training data was prepared with (fedqsar prepare)"
+    ),
+    allow_custom: bool = typer.Option(
+        False, "--allow-custom", help="keep custom endpoints, as fedqsar prepare --allow-custom did for training"
+    ),
     thresholds: Path | None = typer.Option(None, "--thresholds", help="expert thresholds CSV used at training time"),
     keep_prepared: Path | None = typer.Option(
         None, "--keep-prepared", help="keep the labelled set's PreparedSet in this folder (default: a temporary one)"
@@ -56,10 +65,21 @@ def score(
     with tempfile.TemporaryDirectory(prefix="fedqsar-score-") as scratch:
         source: Path | list[Path] = inputs[0] if len(inputs) == 1 else inputs
         if wide:
-            source = _widened(inputs, Path(scratch), smiles_column, id_column, value_columns)
+            units = _column_units(column_units or [])
+            source = _widened(inputs, Path(scratch), smiles_column, id_column, value_columns, None, units)
         work = keep_prepared or Path(scratch) / "prepared"
         with StageProgress(enabled=not quiet) as progress:
-            result = score_labelled(saved, source, key, work, n_jobs=jobs, thresholds=thresholds, progress=progress)
+            result = score_labelled(
+                saved,
+                source,
+                key,
+                work,
+                n_jobs=jobs,
+                thresholds=thresholds,
+                progress=progress,
+                endpoint_map=endpoint_map,
+                allow_custom=allow_custom,
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     result.metrics.to_csv(out, index=False)
     predictions = predictions or out.with_name(f"{out.stem}.predictions.csv")

@@ -28,6 +28,7 @@ from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.io import SavedModel
 from fedqsar.model.metrics import regression_metrics, task_metrics
 from fedqsar.prep import schema, units
+from fedqsar.prep.endpoint_map import EndpointMap
 from fedqsar.prep.inverse_units import to_input_unit
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prep.pipeline import ProgressFactory, prepare
@@ -85,8 +86,13 @@ def score_labelled(
     thresholds: str | Path | None = None,
     rename: dict[str, str] | None = None,
     progress: ProgressFactory | None = None,
+    endpoint_map: EndpointMap | str | Path | None = None,
+    allow_custom: bool = False,
 ) -> ScoreResult:
     """Prepare ``inputs`` with the model's prep config into ``work_dir`` and score the model on them.
+
+    ``endpoint_map`` and ``allow_custom`` resolve the input's assays to endpoints as in
+    :func:`fedqsar.prep.pipeline.prepare` (give the ones the training data was prepared with).
 
     Raises
     ------
@@ -98,7 +104,15 @@ def score_labelled(
     """
     pipeline = InferencePipeline(saved, key)
     prepared_result = prepare(
-        inputs, work_dir, key, pipeline.prep_config, n_jobs=n_jobs, thresholds=thresholds, progress=progress
+        inputs,
+        work_dir,
+        key,
+        pipeline.prep_config,
+        n_jobs=n_jobs,
+        thresholds=thresholds,
+        progress=progress,
+        endpoint_map=endpoint_map,
+        allow_custom=allow_custom,
     )
     external = prepared_result.prepared
     model_tasks = saved.tasks.sort_values("task_id").reset_index(drop=True)
