@@ -20,6 +20,7 @@ the settings below are fixed before any run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import re
@@ -68,11 +69,23 @@ def parse_args() -> argparse.Namespace:
         help="SecAgg+ (off by default here: masking dominates round time on a shared 2-core box)",
     )
     parser.add_argument("--report-only", action="store_true", help="re-render from finished run folders in --out")
+    parser.add_argument("--trunk", choices=["ecfp", "mpnn"], default="ecfp", help="ModelConfig.trunk")
+    parser.add_argument(
+        "--descriptors", action=argparse.BooleanOptionalAction, default=True, help="the descriptor block (prep + model)"
+    )
+    parser.add_argument(
+        "--model-kinds", nargs="*", default=None, help="evaluation model kinds (default: all of EvalConfig's)"
+    )
     return parser.parse_args()
 
 
 def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, FederationConfig, EvalConfig]:
-    model = ModelConfig(hidden_sizes=(args.hidden,), dropout=0.2)
+    model = ModelConfig(
+        hidden_sizes=(args.hidden,),
+        dropout=0.2 if args.trunk == "ecfp" else 0.0,
+        trunk=args.trunk,
+        descriptors=args.descriptors,
+    )
     train = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -86,7 +99,16 @@ def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, Federat
         rounds=args.rounds, local_epochs=args.local_epochs, min_partners=4, secagg=SecAggConfig(enabled=args.secagg)
     )
     evaluation = EvalConfig(rf=RandomForestConfig(n_estimators=200, n_jobs=args.n_jobs))
+    if args.model_kinds:
+        evaluation = dataclasses.replace(evaluation, model_kinds=tuple(args.model_kinds))
     return model, train, federation, evaluation
+
+
+def prep_config(args: argparse.Namespace) -> PrepConfig:
+    """The default prep config, with the descriptor block switched off by ``--no-descriptors``."""
+    if args.descriptors:
+        return PrepConfig()
+    return dataclasses.replace(PrepConfig(), descriptors=dataclasses.replace(PrepConfig().descriptors, enabled=False))
 
 
 def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
@@ -107,7 +129,7 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
             prepared[partner] = folder
             continue
         started = time.perf_counter()
-        result = prepare(path, folder, BENCH_KEY, PrepConfig(), n_jobs=args.n_jobs)
+        result = prepare(path, folder, BENCH_KEY, prep_config(args), n_jobs=args.n_jobs)
         stages.append(("prepare", partner, time.perf_counter() - started))
         prepared[partner] = result.out
         acc = result.prepared.accounting
@@ -137,6 +159,7 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
     pd.DataFrame(stages, columns=["stage", "partner", "seconds"]).to_csv(out / "stages.csv", index=False)
     (out / "sizes.txt").write_text(repr(sizes), encoding="utf-8")
     (out / "settings.txt").write_text(
+        f"trunk {model.trunk}, descriptors {'on' if model.descriptors else 'off'}; "
         f"ECFP6 32,768 bits, keyed scaffold folds (validation 3, test 4); network hidden {model.hidden_sizes}, "
         f"dropout {model.dropout}; local and pooled: up to {train.epochs} epochs, early stopping (patience "
         f"{train.early_stopping_patience}) on the validation fold, batch {train.batch_size}; federated: FedAvg "
@@ -166,10 +189,12 @@ def _fmt(value: float, digits: int = 3) -> str:
     return "–" if pd.isna(value) else f"{value:.{digits}f}"
 
 
-def uplift_markdown(uplift: pd.DataFrame) -> str:
-    rows = uplift[uplift["comparison"] == "federated_vs_local"]
+def uplift_markdown(uplift: pd.DataFrame, comparison: str = "federated_vs_local") -> str:
+    rows = uplift[uplift["comparison"] == comparison]
+    challenger = {"federated_vs_local": "fed", "personalised_vs_local": "pers"}.get(comparison, comparison)
     lines = [
-        "| partner | metric | tasks | local | federated | pooled | RF | Δ fed−local [95% CI] | Δ rel | RIPtoP | recovered share of pooled gain |",
+        f"| partner | metric | tasks | local | federated | pooled | RF | Δ {challenger}−local [95% CI] | Δ rel | RIPtoP "
+        "| recovered share of pooled gain |",
         "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in rows.itertuples(index=False):
@@ -181,9 +206,9 @@ def uplift_markdown(uplift: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def verdicts(uplift: pd.DataFrame) -> str:
+def verdicts(uplift: pd.DataFrame, comparison: str = "federated_vs_local") -> str:
     """One factual line per partner and metric: did federation help, with its interval."""
-    rows = uplift[(uplift["comparison"] == "federated_vs_local") & (uplift["partner"] != "(all)")]
+    rows = uplift[(uplift["comparison"] == comparison) & (uplift["partner"] != "(all)")]
     lines = []
     for r in rows.itertuples(index=False):
         better = (r.delta_abs < 0) if r.metric.startswith("rmse") else (r.delta_abs > 0)
@@ -238,6 +263,17 @@ def section(res: dict[str, object], command: str) -> str:
         "",
         verdicts(res["uplift"]),
         "",
+    ]
+    if (res["uplift"]["comparison"] == "personalised_vs_local").any():
+        parts += [
+            "Personalised (per task the validation-chosen best of local / federated / fine-tuned) vs local:",
+            "",
+            uplift_markdown(res["uplift"], "personalised_vs_local"),
+            "",
+            verdicts(res["uplift"], "personalised_vs_local"),
+            "",
+        ]
+    parts += [
         "Canonical values per endpoint and partner (what the partners actually federate on):",
         "",
         endpoints_markdown(res["endpoints"]),

@@ -7,7 +7,7 @@ the partners' rows) and ``fedqsar manifest-diff``. All of them raise the one
 
 A partner is described by its *profile* (:func:`profile`): flat scalars only, so it can
 travel in a Flower ConfigRecord in the handshake. It holds settings and hashes, never data:
-format version, consortium key id, fingerprint width and settings, one hash per section of
+format version, consortium key id, fingerprint width and settings, descriptor block width, one hash per section of
 the prep config, the prep hash, library versions.
 
 ``RULES`` says, per profile field, whether a difference *blocks* and how to fix it. A section
@@ -32,7 +32,7 @@ from fedqsar.prep.config import SHARED_FOLD_FIELDS
 FOLD_CHOICE_FIELDS = ("scheme", "time_values", "test_share", "valid_share")
 """The per-partner fold settings a profile shows (never a partner's file path or column name)."""
 
-PREP_SECTIONS = ("standardize", "fingerprint", "folds", "values", "tasks")
+PREP_SECTIONS = ("standardize", "fingerprint", "descriptors", "folds", "values", "tasks")
 SECTION_PREFIX = "prep_config."
 DEFAULT_FIX = "all partners must run `fedqsar prepare` with the same prep config and consortium key"
 
@@ -72,6 +72,8 @@ RULES: tuple[Rule, ...] = (
     Rule("fingerprint", True),
     Rule(f"{SECTION_PREFIX}standardize", True),
     Rule(f"{SECTION_PREFIX}fingerprint", True),
+    Rule("n_descriptors", True),
+    Rule(f"{SECTION_PREFIX}descriptors", True),
     Rule(f"{SECTION_PREFIX}folds", True, keys=SHARED_FOLD_FIELDS),  # only n_folds must match
     Rule(
         "fold_choice",
@@ -132,6 +134,7 @@ def profile(manifest: Mapping[str, Any], n_bits: int | None = None) -> dict[str,
         "key_id": str(manifest.get("key_id") or ""),
         "n_bits": int(width),
         "fingerprint": _canonical(fingerprint),
+        "n_descriptors": len(manifest.get("descriptors") or []),
         "prep_hash": str(manifest.get("prep_hash") or ""),
         "versions": _canonical(manifest.get("versions") or {}),
     }

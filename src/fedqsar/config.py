@@ -22,19 +22,24 @@ import tomli_w
 from fedqsar.errors import ConfigError
 
 T = TypeVar("T")
+NONE_AS = "fedqsar_none_as"  # field metadata key: how a meaningful None is written to TOML/JSON
 
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Turn a (nested) dataclass into plain JSON/TOML-compatible data.
 
     Tuples become lists, nested dataclasses become tables, ``None`` values are dropped
-    (TOML has no null), enum-like strings stay strings.
+    (TOML has no null) unless the field declares how None is written
+    (``field(metadata={NONE_AS: value})``; the dataclass maps that value back to None),
+    enum-like strings stay strings.
     """
     if not dataclasses.is_dataclass(config):
         raise ConfigError(f"{config!r} is not a configuration dataclass", "pass a config object")
     out: dict[str, Any] = {}
     for field in dataclasses.fields(config):
         value = _plain(getattr(config, field.name))
+        if value is None and NONE_AS in field.metadata:
+            value = field.metadata[NONE_AS]
         if value is not None:
             out[field.name] = value
     return out

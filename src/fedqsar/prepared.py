@@ -11,6 +11,13 @@ Layout (see DESIGN.md)::
     accounting.json    input_rows, used, merged, rejected{reason: count}
     rejected.csv       rejected input rows with their reason code
     manifest.json      prep config, its hash, key id, library versions, counts
+    descriptors.npy    optional, float32 (n_compounds, n_descriptors): RDKit 2D descriptors of the
+                       standardised parent, raw (unscaled; NaN where not computable); names in the
+                       manifest's ``descriptors`` list (prep/descriptors.py)
+    local_structures.parquet
+                       optional, row, smiles: the standardised structures, for models that read
+                       molecules rather than fingerprints (message passing). LOCAL ONLY: written
+                       with mode 0600, never sent, never copied into anything that leaves a partner
 
 Only this module writes or reads those files, so the format lives in one place.
 """
@@ -18,6 +25,7 @@ Only this module writes or reads those files, so the format lives in one place.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +57,7 @@ TASK_COLUMNS = (
 )
 KINDS = ("classification", "regression")
 FILES = ("X.npz", "Y.npz", "censor.npz", "compounds.parquet", "tasks.parquet", "accounting.json", "manifest.json")
+DESCRIPTORS_FILE, STRUCTURES_FILE = "descriptors.npy", "local_structures.parquet"
 
 
 @dataclass
@@ -70,7 +79,12 @@ class PreparedSet:
     accounting
         Mapping with ``input_rows``, ``used``, ``merged``, ``rejected`` (reason -> count).
     manifest
-        Mapping with at least ``prep_hash``, ``prep_config``, ``key_id``, ``versions``.
+        Mapping with at least ``prep_hash``, ``prep_config``, ``key_id``, ``versions``; with
+        descriptors, ``descriptors`` lists their names.
+    descriptors
+        float32 (n_compounds, n_descriptors) raw descriptor block, or None.
+    structures
+        object (n_compounds,) standardised SMILES (partner-local), or None.
     """
 
     X: sp.csr_matrix
@@ -80,6 +94,13 @@ class PreparedSet:
     tasks: pd.DataFrame
     accounting: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
+    descriptors: np.ndarray | None = None
+    structures: np.ndarray | None = None
+
+    @property
+    def descriptor_names(self) -> list[str]:
+        """Names of the descriptor columns ([] without descriptors)."""
+        return [str(n) for n in self.manifest.get("descriptors", [])] if self.descriptors is not None else []
 
     @property
     def n_compounds(self) -> int:
@@ -115,7 +136,38 @@ class PreparedSet:
             tasks=self.tasks,
             accounting=self.accounting,
             manifest=self.manifest,
+            descriptors=None if self.descriptors is None else self.descriptors[rows],
+            structures=None if self.structures is None else self.structures[rows],
         )
+
+    def select_tasks(self, task_ids: np.ndarray | list[int]) -> PreparedSet:
+        """Only the tasks ``task_ids`` (renumbered 0..k-1 in the given order); compounds without
+        a label in them are dropped. Fold assignment, descriptors and structures follow the rows.
+
+        Raises
+        ------
+        PreparedSetError
+            If an id is unknown or repeated, or no compound has a label in the selection.
+        """
+        ids = np.asarray(task_ids, dtype=np.int64)
+        known = set(self.tasks["task_id"].astype(int))
+        if len(ids) == 0 or len(set(ids.tolist())) != len(ids) or not set(ids.tolist()) <= known:
+            raise PreparedSetError(
+                f"cannot select tasks {ids.tolist()}", f"give distinct task ids among {sorted(known)[:10]}"
+            )
+        Y, censor = self.Y.tocsc()[:, ids].tocsr(), self.censor.tocsc()[:, ids].tocsr()
+        rows = np.flatnonzero(np.diff(Y.indptr) > 0)
+        if len(rows) == 0:
+            raise PreparedSetError("no compound has a label in the selected tasks", "select other tasks")
+        tasks = self.tasks.set_index("task_id").loc[ids].reset_index()
+        tasks["task_id"] = np.arange(len(ids), dtype=np.int64)
+        selected = self.subset(rows)
+        selected.Y, selected.censor, selected.tasks = (
+            _keep_explicit(Y[rows], np.float32),
+            _keep_explicit(censor[rows], np.int8),
+            tasks[self.tasks.columns],
+        )
+        return selected
 
     def validate(self) -> None:
         """Check shapes, sparsity patterns and columns agree.
@@ -148,6 +200,22 @@ class PreparedSet:
         bad_kinds = sorted(set(self.tasks["kind"]) - set(KINDS))
         if bad_kinds:
             raise PreparedSetError(f"unknown task kinds {bad_kinds}", f"kinds must be one of {KINDS}")
+        self._validate_optional()
+
+    def _validate_optional(self) -> None:
+        n = self.n_compounds
+        if self.descriptors is not None:
+            names = self.manifest.get("descriptors", [])
+            if self.descriptors.ndim != 2 or self.descriptors.shape != (n, len(names)):
+                raise PreparedSetError(
+                    f"descriptors have shape {self.descriptors.shape}, expected ({n}, {len(names)}) "
+                    "(compounds x names listed in the manifest)",
+                    "re-run `fedqsar prepare`",
+                )
+        if self.structures is not None and len(self.structures) != n:
+            raise PreparedSetError(
+                f"{len(self.structures)} local structures for {n} compounds", "re-run `fedqsar prepare`"
+            )
 
     def save(self, folder: Path, rejected: pd.DataFrame | None = None) -> Path:
         """Write the PreparedSet into ``folder`` (created); returns ``folder``."""
@@ -163,6 +231,10 @@ class PreparedSet:
         _write_json(folder / "manifest.json", {"format_version": FORMAT_VERSION, **self.manifest})
         if rejected is not None:
             rejected.to_csv(folder / "rejected.csv", index=False)
+        if self.descriptors is not None:
+            np.save(folder / DESCRIPTORS_FILE, np.asarray(self.descriptors, dtype=np.float32), allow_pickle=False)
+        if self.structures is not None:
+            _write_private_structures(folder / STRUCTURES_FILE, self.structures)
         return folder
 
     @classmethod
@@ -189,6 +261,9 @@ class PreparedSet:
         def read(name: str, reader: Callable[[Path], Any]) -> Any:
             return read_artefact(folder / name, reader, "PreparedSet file", fix)
 
+        def read_optional(name: str, reader: Callable[[Path], Any]) -> Any:
+            return read(name, reader) if (folder / name).is_file() else None
+
         prepared = cls(
             X=read("X.npz", _load_csr),
             Y=read("Y.npz", _load_csr),
@@ -197,9 +272,41 @@ class PreparedSet:
             tasks=read("tasks.parquet", pd.read_parquet),
             accounting=read("accounting.json", load_json_object),
             manifest=read("manifest.json", load_json_object),
+            descriptors=read_optional(DESCRIPTORS_FILE, _load_descriptors),
+            structures=read_optional(STRUCTURES_FILE, _load_structures),
         )
         prepared.validate()
         return prepared
+
+
+def match_tasks(tasks: pd.DataFrame, names: list[str] | tuple[str, ...] = (), kind: str | None = None) -> np.ndarray:
+    """Task ids (sorted) whose task name, assay id or endpoint is one of ``names`` (case-insensitive;
+    all tasks when ``names`` is empty), restricted to ``kind`` when given.
+
+    Raises
+    ------
+    PreparedSetError
+        When a name matches nothing, ``kind`` is unknown, or nothing is left.
+    """
+    if kind is not None and kind not in KINDS:
+        raise PreparedSetError(f"unknown task kind {kind!r}", f"use one of {KINDS}")
+    keys = {c: tasks[c].astype(str).str.lower() for c in ("task_name", "assay_id", "endpoint")}
+    selected = np.ones(len(tasks), dtype=bool) if not names else np.zeros(len(tasks), dtype=bool)
+    for name in names:
+        hit = np.zeros(len(tasks), dtype=bool)
+        for column in keys.values():
+            hit |= (column == name.strip().lower()).to_numpy()
+        if not hit.any():
+            raise PreparedSetError(
+                f"no task is named {name!r} (task name, assay id or endpoint)",
+                f"choose among {sorted(tasks['task_name'].astype(str))[:12]}",
+            )
+        selected |= hit
+    if kind is not None:
+        selected &= (tasks["kind"] == kind).to_numpy()
+    if not selected.any():
+        raise PreparedSetError(f"no {kind or ''} task matches {list(names)}", "check --tasks / --task-kind")
+    return np.sort(tasks.loc[selected, "task_id"].to_numpy(dtype=np.int64))
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -220,6 +327,26 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 def _load_csr(path: Path) -> sp.csr_matrix:
     return sp.load_npz(path).tocsr()
+
+
+def _write_private_structures(path: Path, structures: np.ndarray) -> None:
+    """Write standardised SMILES readable by the owner only (mode 0600 from creation on)."""
+    if path.exists():
+        path.unlink()
+    table = pd.DataFrame(
+        {"row": np.arange(len(structures), dtype=np.int64), "smiles": np.asarray(structures, dtype=str)}
+    )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        table.to_parquet(handle, index=False)
+
+
+def _load_descriptors(path: Path) -> np.ndarray:
+    return np.load(path, allow_pickle=False).astype(np.float32, copy=False)
+
+
+def _load_structures(path: Path) -> np.ndarray:
+    return pd.read_parquet(path).sort_values("row")["smiles"].to_numpy(dtype=object)
 
 
 def _keep_explicit(matrix: sp.spmatrix, dtype: type) -> sp.csr_matrix:

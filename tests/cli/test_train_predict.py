@@ -156,6 +156,7 @@ def test_predict_on_a_missing_model_says_how_to_fix(tmp_path: Path) -> None:
 
 def test_predict_uses_the_same_fingerprints_as_prepare(prepared_biogen: tuple[Path, Path], tmp_path: Path) -> None:
     """SMILES of prepared compounds get exactly the predictions of their PreparedSet rows."""
+    from fedqsar.model.inputs import ModelInputs
     from fedqsar.model.predict import predict as predict_rows
     from fedqsar.prepared import PreparedSet
 
@@ -181,6 +182,7 @@ def test_predict_uses_the_same_fingerprints_as_prepare(prepared_biogen: tuple[Pa
         == 0
     )
     saved = load_model(model)
-    expected = predict_rows(saved.model, saved.partner, prepared.X[chosen["row"].to_numpy()])
+    # the default model also reads the descriptor block: the PreparedSet's rows carry it
+    expected = predict_rows(saved.model, saved.partner, ModelInputs.of(prepared).rows(chosen["row"].to_numpy()))
     got = pd.read_csv(out)[saved.tasks["task_name"].tolist()].to_numpy()
     assert np.allclose(got, expected, atol=1e-5)

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from fedqsar.errors import PreparedSetError
-from fedqsar.prepared import TASK_COLUMNS, PreparedSet, read_manifest
+from fedqsar.prepared import TASK_COLUMNS, PreparedSet, match_tasks, read_manifest
 
 
 def _tasks(n: int) -> pd.DataFrame:
@@ -75,3 +75,65 @@ def test_mismatched_censor_pattern_is_refused() -> None:
     )
     with pytest.raises(PreparedSetError, match="sparsity pattern"):
         prepared.validate()
+
+
+def _with_block() -> PreparedSet:
+    prepared = _prepared()
+    prepared.descriptors = np.arange(6, dtype=np.float32).reshape(3, 2)
+    prepared.descriptors[1, 0] = np.nan  # a descriptor RDKit could not compute
+    prepared.structures = np.array(["CCO", "c1ccccc1", "CC(=O)O"], dtype=object)
+    prepared.manifest = {"prep_hash": "h", "descriptors": ["mol_logp", "tpsa"]}
+    return prepared
+
+
+def test_descriptors_and_local_structures_round_trip(tmp_path: Path) -> None:
+    folder = _with_block().save(tmp_path / "p")
+    loaded = PreparedSet.load(folder)
+    np.testing.assert_array_equal(loaded.descriptors, _with_block().descriptors)
+    assert loaded.descriptors.dtype == np.float32 and loaded.descriptor_names == ["mol_logp", "tpsa"]
+    assert loaded.structures.tolist() == ["CCO", "c1ccccc1", "CC(=O)O"]
+    sub = loaded.subset(np.array([2, 0]))
+    assert sub.structures.tolist() == ["CC(=O)O", "CCO"] and sub.descriptors[0].tolist() == [4.0, 5.0]
+
+
+def test_local_structures_are_private_to_the_owner(tmp_path: Path) -> None:
+    folder = _with_block().save(tmp_path / "p")
+    mode = (folder / "local_structures.parquet").stat().st_mode & 0o777
+    assert mode == 0o600
+    _with_block().save(folder)  # rewriting keeps it private
+    assert (folder / "local_structures.parquet").stat().st_mode & 0o777 == 0o600
+    for public in ("compounds.parquet", "manifest.json", "descriptors.npy"):
+        assert b"c1ccccc1" not in (folder / public).read_bytes()
+
+
+def test_without_optional_files_loads_none(tmp_path: Path) -> None:
+    loaded = PreparedSet.load(_prepared().save(tmp_path / "p"))
+    assert loaded.descriptors is None and loaded.structures is None and loaded.descriptor_names == []
+
+
+def test_descriptor_shape_must_match_the_manifest_names() -> None:
+    prepared = _with_block()
+    prepared.manifest = {"descriptors": ["mol_logp"]}
+    with pytest.raises(PreparedSetError, match="descriptors have shape"):
+        prepared.validate()
+
+
+def test_select_tasks_keeps_explicit_zeros_and_drops_unlabelled_rows() -> None:
+    prepared = _with_block()
+    only = prepared.select_tasks([1])  # the regression task: labelled on row 2 only (value 0.0, censored)
+    assert only.n_compounds == 1 and only.Y.nnz == 1 and only.Y.data.tolist() == [0.0]
+    assert only.censor.data.tolist() == [-1] and only.tasks["task_id"].tolist() == [0]
+    assert only.tasks["task_name"].tolist() == ["t1"] and only.structures.tolist() == ["CC(=O)O"]
+    only.validate()
+    with pytest.raises(PreparedSetError, match="cannot select"):
+        prepared.select_tasks([5])
+
+
+def test_match_tasks_by_name_assay_endpoint_and_kind() -> None:
+    tasks = _tasks(2)
+    assert match_tasks(tasks, ["T1"]).tolist() == [1]
+    assert match_tasks(tasks, ["a"]).tolist() == [0, 1]  # the assay id selects all its tasks
+    assert match_tasks(tasks, ["pxc50"], "regression").tolist() == [1]
+    assert match_tasks(tasks, [], "classification").tolist() == [0]
+    with pytest.raises(PreparedSetError, match="no task is named"):
+        match_tasks(tasks, ["nope"])

@@ -23,6 +23,7 @@ VERB_MODULES: tuple[str, ...] = (
     "manifest_diff",
     "train",
     "predict",
+    "score",
     "explain",
     "federate",
     "deploy",

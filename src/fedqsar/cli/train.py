@@ -1,8 +1,15 @@
-"""``fedqsar train --data PREPARED --out MODEL``: local training of one partner's model."""
+"""``fedqsar train --data PREPARED --out MODEL``: local training of one partner's model.
+
+A model for use trains on every fold except the validation fold that early stopping watches.
+``--hold-out-test`` also keeps the test fold (``TrainConfig.test_fold``, default 4) out, for an
+honest estimate on it; a ``--train-config`` file that sets ``test_fold`` is honoured as written
+(``test_fold = -1``: none). The model folder's ``train_config.toml`` says which was done.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +25,7 @@ if TYPE_CHECKING:  # heavy imports happen when the verb runs, not for --help
     from rich.table import Table
 
     from fedqsar.model.training import EpochLog
+    from fedqsar.prepared import PreparedSet
 
 TABLE_METRICS = {
     "classification": ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier"),
@@ -61,6 +69,36 @@ def _configs(
     return model_cfg, train_cfg
 
 
+def _test_fold_in_file(train_file: Path | None) -> bool:
+    """True when a TrainConfig TOML sets ``test_fold`` explicitly (load_toml has validated it)."""
+    if train_file is None:
+        return False
+    return "test_fold" in tomllib.loads(train_file.read_text(encoding="utf-8"))
+
+
+def _resolve_test_fold(train_cfg: TrainConfig, train_file: Path | None, hold_out_test: bool | None) -> TrainConfig:
+    """Apply ``--hold-out-test`` / ``--no-hold-out-test`` (default: hold out only if the config file says so)."""
+    if hold_out_test is None and _test_fold_in_file(train_file):
+        return train_cfg
+    if hold_out_test:
+        fold = train_cfg.test_fold if train_cfg.test_fold is not None else TrainConfig().test_fold
+        try:
+            return dataclasses.replace(train_cfg, test_fold=fold)
+        except ValueError as exc:
+            raise ConfigError(f"invalid folds: {exc}", "choose a test_fold other than validation_fold") from exc
+    return dataclasses.replace(train_cfg, test_fold=None)
+
+
+def _select(prepared: PreparedSet, tasks: str | None, task_kind: str | None) -> PreparedSet:
+    """The PreparedSet restricted to ``--tasks`` / ``--task-kind`` (unchanged when neither is given)."""
+    from fedqsar.prepared import match_tasks
+
+    if not tasks and not task_kind:
+        return prepared
+    names = [name for name in (tasks or "").split(",") if name.strip()]
+    return prepared.select_tasks(match_tasks(prepared.tasks, names, task_kind))
+
+
 def _metrics_tables(long_df: pd.DataFrame, tasks: pd.DataFrame, fold: int) -> list[Table]:
     """One rich table per task kind: task, counts, then that kind's metrics."""
     import pandas as pd
@@ -101,6 +139,18 @@ def train(
     batch_size: int | None = typer.Option(None, "--batch-size"),
     lr: float | None = typer.Option(None, "--lr"),
     seed: int | None = typer.Option(None, "--seed"),
+    hold_out_test: bool | None = typer.Option(
+        None,
+        "--hold-out-test/--no-hold-out-test",
+        help="also keep the test fold (TrainConfig.test_fold, default 4) out of training; "
+        "default: train on every fold but the validation fold, unless --train-config sets test_fold",
+    ),
+    tasks: str | None = typer.Option(
+        None, "--tasks", help="train only these tasks: comma-separated task names, assay ids or endpoints"
+    ),
+    task_kind: str | None = typer.Option(
+        None, "--task-kind", help="train only tasks of this kind: regression or classification"
+    ),
     force: bool = typer.Option(False, "--force", help="overwrite an existing model folder"),
     threads: int = typer.Option(2, "--threads", help="torch CPU threads"),
 ) -> None:
@@ -119,13 +169,20 @@ def train(
     if (out / CONFIG_FILE).exists() and not force:
         raise ModelFileError(f"{out} already holds a model", "choose another --out or pass --force to overwrite it")
     model_cfg, train_cfg = _configs(model_config, train_config, epochs, hidden, batch_size, lr, seed)
-    prepared = PreparedSet.load(data)
+    train_cfg = _resolve_test_fold(train_cfg, train_config, hold_out_test)
+    prepared = _select(PreparedSet.load(data), tasks, task_kind)
     partner = partner or data.resolve().name
-    model = MultitaskModel(prepared.n_bits, model_cfg, {partner: HeadSpec.from_tasks(prepared.tasks)})
+    model = MultitaskModel(
+        prepared.n_bits, model_cfg, {partner: HeadSpec.from_tasks(prepared.tasks)}, len(prepared.descriptor_names)
+    )
     say(
         f"training {partner!r}: {prepared.n_compounds} compounds, {prepared.n_tasks} tasks, "
-        f"hidden {model_cfg.hidden_sizes}, up to {train_cfg.epochs} epochs; validation fold {train_cfg.validation_fold}, "
-        f"test fold {train_cfg.test_fold} held out"
+        f"hidden {model_cfg.hidden_sizes}, up to {train_cfg.epochs} epochs; validation fold {train_cfg.validation_fold} "
+        + (
+            f"(early stopping), test fold {train_cfg.test_fold} held out"
+            if train_cfg.test_fold is not None
+            else "(early stopping), every other fold trained on (--hold-out-test keeps a test fold out)"
+        )
     )
 
     def report(log: EpochLog) -> None:

@@ -28,7 +28,13 @@ def pooled_model(prepared: Mapping[str, PreparedSet], model_cfg: ModelConfig) ->
             "prepare every partner with the same PrepConfig",
         )
     heads = {name: HeadSpec.from_tasks(p.tasks) for name, p in prepared.items()}
-    return MultitaskModel(n_bits.pop(), model_cfg, heads)
+    widths = {len(p.descriptor_names) for p in prepared.values()}
+    if len(widths) != 1:
+        raise TrainingError(
+            f"partners have different descriptor blocks {sorted(widths)}",
+            "prepare every partner with the same PrepConfig",
+        )
+    return MultitaskModel(n_bits.pop(), model_cfg, heads, widths.pop())
 
 
 def fit_pooled(prepared: Mapping[str, PreparedSet], model_cfg: ModelConfig, train_cfg: TrainConfig) -> FitResult:

@@ -20,6 +20,7 @@ from fedqsar.evaluation.config import EvalConfig
 from fedqsar.evaluation.pooled import fit_pooled
 from fedqsar.federation.config import FederationConfig
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.predict import predict
 from fedqsar.model.training import fit
@@ -53,10 +54,11 @@ def train_local(run: EvaluationRun) -> None:
     for name, prepared in run.prepared.items():
         run.progress("local", name)
         started = time.perf_counter()
-        model = MultitaskModel(prepared.n_bits, run.model_cfg, {name: HeadSpec.from_tasks(prepared.tasks)})
+        heads = {name: HeadSpec.from_tasks(prepared.tasks)}
+        model = MultitaskModel(prepared.n_bits, run.model_cfg, heads, len(prepared.descriptor_names))
         fit(model, name, prepared, run.train_cfg)
         run.local_models[name] = model
-        run.predictions[(name, "local")] = predict(model, name, prepared.X[run.test_rows[name]])
+        run.predictions[(name, "local")] = predict(model, name, ModelInputs.of(prepared).rows(run.test_rows[name]))
         run.timings.append(("local", name, time.perf_counter() - started))
 
 
@@ -108,7 +110,9 @@ def federated_predictions(
     )
     out: Predictions = {}
     for name in names:
-        X_test = run.prepared[name].X[run.test_rows[name]]
+        X_test = ModelInputs.of(run.prepared[name]).rows(
+            run.test_rows[name]
+        )  # fingerprints (+ descriptors, structures)
         saved = load_model(federated.selected_models.get(name, federated.partner_models[name]))
         out[(name, "federated" + suffix)] = predict(saved.model, saved.partner, X_test)
         if wants_personalised:
@@ -123,7 +127,9 @@ def train_pooled(run: EvaluationRun) -> None:
     started = time.perf_counter()
     result = fit_pooled(run.prepared, run.model_cfg, run.train_cfg)
     for name, prepared in run.prepared.items():
-        run.predictions[(name, "pooled")] = predict(result.model, name, prepared.X[run.test_rows[name]])
+        run.predictions[(name, "pooled")] = predict(
+            result.model, name, ModelInputs.of(prepared).rows(run.test_rows[name])
+        )
     run.timings.append(("pooled", "all", time.perf_counter() - started))
 
 

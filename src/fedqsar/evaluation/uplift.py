@@ -69,6 +69,7 @@ PERFECT_VALUE: dict[str, float] = {
     "auc_roc": 1.0,
     "auc_pr_cal": 1.0,
     "spearman": 1.0,
+    "pearson": 1.0,
     "r2": 1.0,
     "rmse": 0.0,
     "rmse_censored": 0.0,

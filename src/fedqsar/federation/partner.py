@@ -92,7 +92,7 @@ class PartnerRuntime:
         self.paths, self.model_cfg, self.train_cfg = paths, model_cfg, train_cfg
         self.prepared = load_prepared(paths.prepared)
         heads = {paths.partner: HeadSpec.from_tasks(self.prepared.tasks)}
-        self.model = MultitaskModel(self.prepared.n_bits, model_cfg, heads)
+        self.model = MultitaskModel(self.prepared.n_bits, model_cfg, heads, len(self.prepared.descriptor_names))
         self.proximal = ProximalPull(proximal_mu) if proximal_mu > 0 else None
         hooks = [self.proximal] if self.proximal is not None else []
         self.trainer = Trainer(self.model, {paths.partner: self.prepared}, train_cfg, hooks=hooks)

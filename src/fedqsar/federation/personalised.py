@@ -38,7 +38,8 @@ def local_model(
         saved = load_model(folder)
         if saved.manifest_hash == manifest_hash(dict(prepared.manifest)) and saved.partner == partner:
             return saved.model
-    model = MultitaskModel(prepared.n_bits, model_cfg, {partner: HeadSpec.from_tasks(prepared.tasks)})
+    heads = {partner: HeadSpec.from_tasks(prepared.tasks)}
+    model = MultitaskModel(prepared.n_bits, model_cfg, heads, len(prepared.descriptor_names))
     fit(model, partner, prepared, train_cfg)
     save_local_model(folder, model, partner, prepared, model_cfg, train_cfg)
     return model

@@ -101,9 +101,10 @@ def config_hash_of(parts: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def initial_trunk(n_bits: int, model_cfg: ModelConfig) -> dict[str, np.ndarray]:
+def initial_trunk(n_bits: int, model_cfg: ModelConfig, n_descriptors: int = 0) -> dict[str, np.ndarray]:
     """The trunk every run starts from (seeded by ``model_cfg.init_seed``)."""
-    return MultitaskModel(n_bits, model_cfg, {"_server": HeadSpec(1, 0)}).trunk_state()  # a head is required; unused
+    heads = {"_server": HeadSpec(1, 0)}  # a head is required; unused
+    return MultitaskModel(n_bits, model_cfg, heads, n_descriptors).trunk_state()
 
 
 class FederationServer:
@@ -122,7 +123,7 @@ class FederationServer:
         nodes = wait_for_nodes(grid, plan.n_partners, plan.node_wait_s)
         summaries, self.node_names = self._handshake(grid, nodes)
         first = next(iter(summaries.values()))
-        spec_trunk = initial_trunk(int(first["n_bits"]), plan.model_cfg)
+        spec_trunk = initial_trunk(int(first["n_bits"]), plan.model_cfg, int(first.get("n_descriptors", 0)))
         spec = TrunkSpec.of(spec_trunk)
         checkpoint = latest_checkpoint(plan.run_dir / CHECKPOINTS)
         start_trunk, first_round = (

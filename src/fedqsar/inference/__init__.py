@@ -7,10 +7,13 @@ atom-level explanations. Structures are standardised and featurised once per cal
 
 Modules
 -------
-featurisers  registry: the model's prep config -> the step that turns standardised structures
-             into the model's input (keyed ECFP today)
+featurisers  registry: the model's trunk (and prep config) -> the step that turns standardised
+             structures into the model's input (``ModelInputs``: keyed ECFP, + the descriptor
+             block, + standardised structures for the message-passing trunk)
 pipeline     InferencePipeline, Featurised
-explain      Explanation, task_column, the files an explanation writes
+explain      Explanation, task_column, the attribution method per trunk, the files an explanation writes
+score        score_labelled: an external labelled set prepared with the model's prep config, scored
+             through the pipeline (``fedqsar score``)
 """
 
 from fedqsar.inference.featurisers import FEATURISERS, Featuriser, featuriser_for

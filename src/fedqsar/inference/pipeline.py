@@ -24,8 +24,9 @@ import scipy.sparse as sp
 
 from fedqsar.config import from_dict
 from fedqsar.errors import ConfigError, InputSchemaError, KeyMismatchError, ModelFileError
-from fedqsar.inference.explain import Explanation, explain_row
+from fedqsar.inference.explain import Explanation, attribution_for, explain_row
 from fedqsar.inference.featurisers import Featuriser, featuriser_for
+from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.io import SavedModel, load_model
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
@@ -46,14 +47,20 @@ class Featurised:
     ----------
     smiles, std_smiles, reasons
         list (n,): the input, its standardised SMILES or None, the reject reason code or None.
-    X
-        CSR float32 (n, n_features): the model's input; empty rows for rejected inputs.
+    inputs
+        ``ModelInputs`` (n rows): the model's input (fingerprint rows, and the descriptor block
+        and structures when the model reads them); empty / NaN rows for rejected inputs.
     """
 
     smiles: list[str | None]
     std_smiles: list[str | None]
     reasons: list[str | None]
-    X: sp.csr_matrix
+    inputs: ModelInputs
+
+    @property
+    def X(self) -> sp.csr_matrix:
+        """CSR float32 (n, n_features): the keyed fingerprint rows (the domain reference reads them)."""
+        return self.inputs.X
 
     @property
     def ok(self) -> np.ndarray:
@@ -87,7 +94,9 @@ class InferencePipeline:
             )
         self.saved, self.key = saved, key
         self.prep_config = _prep_config_of(saved)
-        self.featuriser: Featuriser = featuriser_for(self.prep_config, key)
+        self.featuriser: Featuriser = featuriser_for(
+            self.prep_config, key, saved.model_cfg.trunk, saved.model.n_descriptors
+        )
         if self.featuriser.n_features != saved.model.n_bits:
             raise ModelFileError(
                 f"the model's featuriser gives {self.featuriser.n_features} features, the model reads "
@@ -122,8 +131,26 @@ class InferencePipeline:
         values = np.full((len(featurised.reasons), len(self.tasks)), np.nan)
         ok = featurised.ok
         if ok.any():
-            values[ok] = self._predict(featurised.X[np.flatnonzero(ok)]).astype(np.float64)
+            values[ok] = self.values_of(featurised.inputs.rows(np.flatnonzero(ok)))
         return values
+
+    def values_of(self, inputs: ModelInputs) -> np.ndarray:
+        """float64 (n, n_tasks) predictions of rows featurised already with the model's prep config.
+
+        For a PreparedSet written by ``prepare`` with ``self.prep_config`` (``fedqsar score``):
+        its fingerprint rows, descriptor block and structures are this featuriser's output.
+
+        Raises
+        ------
+        ModelFileError
+            When the rows are not as wide as the model's input.
+        """
+        if inputs.X.shape[1] != self.featuriser.n_features:
+            raise ModelFileError(
+                f"the rows have {inputs.X.shape[1]} fingerprint columns, the model reads {self.featuriser.n_features}",
+                "prepare them with the model's prep config",
+            )
+        return np.asarray(self._predict(inputs), dtype=np.float64)
 
     def trust_columns(
         self, featurised: Featurised, values: np.ndarray, confidence: float | None = None
@@ -150,7 +177,12 @@ class InferencePipeline:
         ok = np.flatnonzero(featurised.ok)
         n = len(featurised.reasons)
         columns = annotate_predictions(
-            self.trust, values[ok][:, order], featurised.X[ok], embed=self._embed, confidence=confidence
+            self.trust,
+            values[ok][:, order],
+            featurised.X[ok],
+            embed=self._embed,
+            confidence=confidence,
+            embed_input=featurised.inputs.rows(ok),
         )
         columns.index = ok
         full = columns.reindex(range(n))  # rejected rows: NaN everywhere ...
@@ -205,16 +237,9 @@ class InferencePipeline:
         trust_row = None
         if self.trust is not None:
             trust_row = self.trust_columns(featurised, self.values(featurised)).iloc[0]
+        attribute = attribution_for(self.saved.model, self.saved.partner, self._predict, self.featuriser)
         return explain_row(
-            self._predict,
-            featurised.X[0],
-            smiles,
-            std_smiles,
-            self.featuriser.atom_environments(std_smiles),
-            self.tasks,
-            task,
-            trust_row,
-            out,
+            attribute, featurised.inputs.rows(np.array([0])), smiles, std_smiles, self.tasks, task, trust_row, out
         )
 
 

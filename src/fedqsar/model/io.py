@@ -81,6 +81,7 @@ def save_model(
     config = {
         "format_version": FORMAT_VERSION,
         "n_bits": model.n_bits,
+        "n_descriptors": model.n_descriptors,
         "partner": partner,
         "heads": {name: list(spec.column_kinds) for name, spec in model.head_specs.items()},
         "model_config": to_dict(model_cfg),
@@ -137,6 +138,7 @@ def load_model(folder: Path) -> SavedModel:
         check_sha256(folder / name, recorded.get(name), altered)
     try:
         n_bits = int(config["n_bits"])
+        n_descriptors = int(config.get("n_descriptors", 0))
         model_cfg = from_dict(ModelConfig, config["model_config"], where="config.json model_config")
         train_cfg = from_dict(TrainConfig, config["train_config"], where="config.json train_config")
         heads = {name: HeadSpec.from_tasks(pd.DataFrame({"kind": kinds})) for name, kinds in config["heads"].items()}
@@ -146,7 +148,7 @@ def load_model(folder: Path) -> SavedModel:
         ) from exc
     tasks = read_artefact(folder / TASKS_FILE, pd.read_parquet, "model tasks table", fix)
     tensors = read_artefact(folder / WEIGHTS_FILE, lambda path: load_file(str(path)), "model weights", fix)
-    model = MultitaskModel(n_bits, model_cfg, heads)
+    model = MultitaskModel(n_bits, model_cfg, heads, n_descriptors)
     try:
         model.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:

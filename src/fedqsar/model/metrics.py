@@ -3,7 +3,7 @@
 Classification: AUC-ROC, AUC-PR (average precision, as scikit-learn computes it), calibrated
 AUC-PR (precision recomputed as if the positive rate were ``reference_positive_rate``;
 Siblini et al. 2020, the form MELLODDY reported), log-loss, Brier.
-Regression: RMSE, R2 and Spearman on exact (uncensored) values; ``rmse_censored`` also counts
+Regression: RMSE, R2, Pearson r and Spearman on exact (uncensored) values; ``rmse_censored`` also counts
 censored values, each contributing only the error on its wrong side (0 when the prediction
 respects the qualifier).
 Every task also gets count rows (``n``, ``n_positive``, ``n_negative``, ``n_uncensored``) so that
@@ -22,7 +22,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 METRIC_COLUMNS = ("task", "metric", "value")
 CLASSIFICATION_METRICS = ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier")
-REGRESSION_METRICS = ("rmse", "r2", "spearman", "rmse_censored")
+REGRESSION_METRICS = ("rmse", "r2", "pearson", "spearman", "rmse_censored")
 # Higher is better for these; lower for the rest (used by callers that rank models).
 HIGHER_IS_BETTER = {
     "auc_roc": True,
@@ -32,6 +32,7 @@ HIGHER_IS_BETTER = {
     "brier": False,
     "rmse": False,
     "r2": True,
+    "pearson": True,
     "spearman": True,
     "rmse_censored": False,
 }
@@ -101,6 +102,7 @@ def regression_metrics(y_true: np.ndarray, prediction: np.ndarray, censor: np.nd
     variance = float(np.sum((ye - ye.mean()) ** 2)) if len(ye) else 0.0
     out["r2"] = 1.0 - float(np.sum((pe - ye) ** 2)) / variance if variance > 0 else np.nan
     constant = len(ye) < 3 or np.ptp(ye) == 0 or np.ptp(pe) == 0
+    out["pearson"] = np.nan if constant else float(np.corrcoef(ye, pe)[0, 1])
     out["spearman"] = np.nan if constant else float(spearmanr(ye, pe).statistic)
     error = pred - y
     error = np.where(c < 0, np.maximum(error, 0.0), np.where(c > 0, np.minimum(error, 0.0), error))

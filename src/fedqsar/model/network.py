@@ -5,12 +5,19 @@ the fingerprint matrix only touches the table rows of the bits it contains. For 
 ``Trunk.training_pass`` computes the first layer's output as a leaf tensor, so that the
 trainer turns its gradient into row-sparse Adam updates of just the rows present in a batch
 (see ``sparse_adam``); every other parameter is dense.
+
+Trunks come from a registry (``TRUNKS``, chosen by ``ModelConfig.trunk``): ``"ecfp"`` (this
+module; with a dense descriptor block, the first layer's pre-activation is
+``bits @ W + descriptors_scaled @ W_d + b``) and ``"mpnn"`` (``model.mpnn``, chemprop v2 bond
+message passing). Every trunk offers ``make_batch(inputs, rows, descriptors)``, ``forward``,
+``training_pass``, ``out_features`` and ``sparse_table``. The descriptor block is scaled by a
+partner-private ``DescriptorScaler`` (``MultitaskModel.scalers``), never part of the trunk.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -23,7 +30,9 @@ from torch import nn
 
 from fedqsar.errors import TrunkStateError
 from fedqsar.model.batching import SparseBatch, sparse_batch
-from fedqsar.model.config import ModelConfig
+from fedqsar.model.config import TRUNK_KINDS, ModelConfig
+from fedqsar.model.inputs import ModelInputs
+from fedqsar.model.scaling import DescriptorScaler
 
 KIND_CLASSIFICATION = "classification"
 KIND_REGRESSION = "regression"
@@ -126,32 +135,97 @@ class TrunkPass:
     bits: SparseBatch | None = None
 
 
-class Trunk(nn.Module):
-    """Sparse input layer, then ReLU + dropout, then further dense layers with ReLU + dropout."""
+@dataclass(frozen=True)
+class FingerprintBatch:
+    """ECFP trunk input: fingerprint entries and the scaled descriptor block (n_rows, d) or None."""
 
-    def __init__(self, n_bits: int, cfg: ModelConfig) -> None:
+    bits: SparseBatch
+    descriptors: torch.Tensor | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return self.bits.n_rows
+
+
+def _split(x: SparseBatch | FingerprintBatch) -> tuple[SparseBatch, torch.Tensor | None]:
+    return (x.bits, x.descriptors) if isinstance(x, FingerprintBatch) else (x, None)
+
+
+class TrunkModule(nn.Module):
+    """What every trunk of the registry offers (``TRUNKS``); the trainer, predict and federation read only this.
+
+    Attributes
+    ----------
+    out_features
+        Width of the trunk's output (the heads' input).
+    n_descriptors
+        Columns of the (partner-scaled) descriptor block the trunk reads; 0: none.
+    """
+
+    out_features: int
+    n_descriptors: int
+
+    @property
+    def sparse_table(self) -> nn.Parameter | None:
+        """The table the trainer updates row-sparsely, or None when every parameter is dense."""
+        raise NotImplementedError
+
+    def make_batch(self, inputs: ModelInputs, rows: np.ndarray, descriptors: torch.Tensor | None) -> Any:
+        """The trunk's batch of ``rows`` of ``inputs``, with the already scaled descriptors (n, d) or None."""
+        raise NotImplementedError
+
+    def training_pass(self, x: Any) -> TrunkPass:
+        """The trunk's output for one training batch (see :class:`TrunkPass`)."""
+        raise NotImplementedError
+
+
+class Trunk(TrunkModule):
+    """Sparse input layer (+ dense descriptor weights), then ReLU + dropout, then dense layers."""
+
+    def __init__(self, n_bits: int, cfg: ModelConfig, n_descriptors: int = 0) -> None:
         super().__init__()
         sizes = tuple(int(h) for h in cfg.hidden_sizes)
         self.input = SparseInput(n_bits, sizes[0])
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.dropout = nn.Dropout(cfg.dropout)
         self.out_features = sizes[-1]
+        self.input_transform = cfg.input_transform
+        self.n_descriptors = int(n_descriptors)
+        # created last, so that a trunk without descriptors initialises exactly as before
+        self.descriptor_input = nn.Linear(self.n_descriptors, sizes[0], bias=False) if self.n_descriptors else None
 
-    def forward(self, x: SparseBatch) -> torch.Tensor:
+    def make_batch(self, inputs: ModelInputs, rows: np.ndarray, descriptors: torch.Tensor | None) -> FingerprintBatch:
+        """Batch of ``rows``: transformed fingerprint entries and the already scaled descriptors."""
+        return FingerprintBatch(sparse_batch(inputs.X, rows, self.input_transform), descriptors)
+
+    def forward(self, x: SparseBatch | FingerprintBatch) -> torch.Tensor:
         """(n_rows, hidden_sizes[-1]) trunk output."""
-        return self.from_first_layer(self.input(x))
+        bits, descriptors = _split(x)
+        return self.from_first_layer(self._with_descriptors(self.input(bits), descriptors))
+
+    def _with_descriptors(self, pre_activation: torch.Tensor, descriptors: torch.Tensor | None) -> torch.Tensor:
+        if self.descriptor_input is None:
+            return pre_activation
+        if descriptors is None:
+            raise ValueError("this trunk reads a descriptor block; build its batches with MultitaskModel.input_batch")
+        return pre_activation + self.descriptor_input(descriptors)
 
     @property
     def sparse_table(self) -> nn.Parameter | None:
         """The (n_bits, hidden) table updated row-sparsely by the trainer (None: no sparse part)."""
         return self.input.weight
 
-    def training_pass(self, x: SparseBatch) -> TrunkPass:
-        """Trunk output whose first layer is a gradient leaf (no autograd through the table)."""
+    def training_pass(self, x: SparseBatch | FingerprintBatch) -> TrunkPass:
+        """Trunk output whose sparse first layer is a gradient leaf (no autograd through the table);
+        the descriptor weights are ordinary dense parameters."""
+        bits, descriptors = _split(x)
         with torch.no_grad():
-            summed = F.embedding_bag(x.indices, self.input.weight, x.offsets, mode="sum", per_sample_weights=x.values)
+            summed = F.embedding_bag(
+                bits.indices, self.input.weight, bits.offsets, mode="sum", per_sample_weights=bits.values
+            )
         summed.requires_grad_(True)
-        return TrunkPass(self.from_first_layer(summed + self.input.bias), summed, x)
+        pre_activation = self._with_descriptors(summed + self.input.bias, descriptors)
+        return TrunkPass(self.from_first_layer(pre_activation), summed, bits)
 
     def from_first_layer(self, pre_activation: torch.Tensor) -> torch.Tensor:
         h = self.dropout(F.relu(pre_activation))
@@ -209,20 +283,27 @@ class MultitaskModel(nn.Module):
         Partner name -> its head's output columns.
     """
 
-    def __init__(self, n_bits: int, model_cfg: ModelConfig, heads: Mapping[str, HeadSpec]) -> None:
+    def __init__(
+        self, n_bits: int, model_cfg: ModelConfig, heads: Mapping[str, HeadSpec], n_descriptors: int = 0
+    ) -> None:
         super().__init__()
         if not heads:
             raise ValueError("MultitaskModel needs at least one head")
         self.n_bits = int(n_bits)
         self.model_cfg = model_cfg
         self.head_specs = dict(heads)
+        self.n_descriptors = int(n_descriptors) if model_cfg.descriptors else 0
         self.trunk_version = 0  # incremented by load_trunk_state, watched by the Trainer
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(model_cfg.init_seed)
-            self.trunk = Trunk(self.n_bits, model_cfg)
+            self.trunk: TrunkModule = TRUNKS[model_cfg.trunk](self.n_bits, model_cfg, self.n_descriptors)
             self.heads = nn.ModuleDict(
                 {name: PartnerHead(self.trunk.out_features, spec) for name, spec in heads.items()}
             )
+        # partner-private descriptor scaling (never in trunk_state); see model.scaling
+        self.scalers = nn.ModuleDict(
+            {name: DescriptorScaler(self.n_descriptors) for name in heads} if self.n_descriptors else {}
+        )
 
     def head(self, partner: str) -> PartnerHead:
         """The private head of ``partner`` (typed access to ``heads[partner]``)."""
@@ -230,13 +311,42 @@ class MultitaskModel(nn.Module):
         assert isinstance(head, PartnerHead)
         return head
 
-    def forward(self, x: SparseBatch, partner: str) -> torch.Tensor:
-        """(n_rows, n_tasks of partner) raw outputs."""
+    def scaler(self, partner: str) -> DescriptorScaler:
+        """The private descriptor scaling of ``partner`` (models that read descriptors)."""
+        scaler = self.scalers[partner]
+        assert isinstance(scaler, DescriptorScaler)
+        return scaler
+
+    def forward(self, x: Any, partner: str) -> torch.Tensor:
+        """(n_rows, n_tasks of partner) raw outputs of a trunk batch (see :meth:`input_batch`)."""
         return self.head(partner)(self.trunk(x))
 
-    def input_batch(self, prepared: Any, rows: np.ndarray) -> SparseBatch:
-        """The trunk's input for ``rows`` of a PreparedSet (its fingerprint rows, transformed)."""
-        return sparse_batch(prepared.X, rows, self.model_cfg.input_transform)
+    def _partner(self, partner: str | None) -> str:
+        if partner is not None:
+            return partner
+        if len(self.heads) != 1:
+            raise ValueError(f"the model has heads {sorted(self.heads)}: name the partner")
+        return next(iter(self.heads))
+
+    def input_batch(self, source: Any, rows: np.ndarray, partner: str | None = None) -> Any:
+        """The trunk's batch for ``rows`` of a PreparedSet, StructureBatch, ``ModelInputs`` or CSR.
+
+        ``partner`` chooses whose private descriptor scaling applies (default: the only head).
+        """
+        inputs = ModelInputs.of(source)
+        rows = np.asarray(rows, dtype=np.int64)
+        descriptors = None
+        if self.n_descriptors:
+            raw = inputs.require_descriptors(self.n_descriptors)[rows]
+            descriptors = self.scaler(self._partner(partner))(raw)
+        return self.trunk.make_batch(inputs, rows, descriptors)
+
+    def fit_input_scaling(self, partner: str, source: Any, rows: np.ndarray) -> None:
+        """Fit ``partner``'s private descriptor scaling on its training ``rows`` (once; no-op without descriptors)."""
+        if not self.n_descriptors or bool(self.scaler(partner).fitted):
+            return
+        raw = ModelInputs.of(source).require_descriptors(self.n_descriptors)
+        self.scaler(partner).fit(raw[np.asarray(rows, dtype=np.int64)])
 
     def trunk_state(self) -> dict[str, np.ndarray]:
         """Trunk parameters as float32 numpy arrays, in the trunk's state_dict order (a copy)."""
@@ -278,3 +388,13 @@ def check_trunk_state(state: Mapping[str, np.ndarray], expected: Mapping[str, tu
             )
         if not np.all(np.isfinite(state[name])):
             raise TrunkStateError(f"trunk array {name!r} holds NaN or infinite values", "discard this update")
+
+
+def _mpnn_trunk(n_bits: int, cfg: ModelConfig, n_descriptors: int) -> TrunkModule:
+    from fedqsar.model.mpnn import MessagePassingTrunk  # imports chemprop (seconds) only when used
+
+    return MessagePassingTrunk(n_bits, cfg, n_descriptors)
+
+
+TRUNKS: dict[str, Callable[[int, ModelConfig, int], TrunkModule]] = {"ecfp": Trunk, "mpnn": _mpnn_trunk}
+assert set(TRUNKS) == set(TRUNK_KINDS), "model.config.TRUNK_KINDS must list the registry's trunks"

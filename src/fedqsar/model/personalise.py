@@ -36,6 +36,7 @@ import torch
 from fedqsar.errors import ModelFileError, TrainingError
 from fedqsar.model.batching import target_batch
 from fedqsar.model.config import CANDIDATES, PersonalisationConfig, TrainConfig
+from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.io import load_model
 from fedqsar.model.losses import entry_losses as model_entry_losses
 from fedqsar.model.network import MultitaskModel
@@ -89,7 +90,7 @@ def entry_losses(model: MultitaskModel, partner: str, prepared: PreparedSet, row
     rows = np.asarray(rows, dtype=np.int64)
     head = model.head(partner)
     y = target_batch(prepared.Y, prepared.censor, rows)
-    raw = torch.from_numpy(raw_outputs(model, partner, prepared.X[rows]))
+    raw = torch.from_numpy(raw_outputs(model, partner, ModelInputs.of(prepared).rows(rows)))
     unit_scale = torch.where(head.is_regression, raw * head.regression_std + head.regression_mean, raw)
     losses = model_entry_losses(unit_scale, y.values, y.censor, head.is_regression).double().numpy()
     return np.where(y.observed.numpy(), losses, np.nan)

@@ -55,6 +55,7 @@ import torch
 from fedqsar.errors import TrainingError
 from fedqsar.model.batching import target_batch
 from fedqsar.model.config import TRAINABLE_PARTS, TrainConfig
+from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.losses import multitask_loss
 from fedqsar.model.metrics import task_metrics
 from fedqsar.model.network import MultitaskModel, PartnerHead, TrunkPass
@@ -170,6 +171,7 @@ class Trainer:
         self.epoch = 0
         for part in self.parts.values():
             _fit_regression_scaling(part)
+            model.fit_input_scaling(part.name, part.prepared, part.train_rows)  # private descriptor scaling
         self._build_optimisers()
         self._seen_trunk_version = model.trunk_version
 
@@ -245,7 +247,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
     def _trunk_pass(self, part: PartnerData, rows: np.ndarray) -> TrunkPass:
-        batch = self.model.input_batch(part.prepared, rows)
+        batch = self.model.input_batch(part.prepared, rows, part.name)
         if self.trains_trunk:
             return self.model.trunk.training_pass(batch)
         with torch.no_grad():
@@ -343,7 +345,7 @@ class Trainer:
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) == 0:
             return float("nan")
-        raw = torch.from_numpy(raw_outputs(self.model, part.name, part.prepared.X[rows]))
+        raw = torch.from_numpy(raw_outputs(self.model, part.name, ModelInputs.of(part.prepared).rows(rows)))
         y = target_batch(part.prepared.Y, part.prepared.censor, rows)
         target = part.head.standardise(y.values)
         return float(
@@ -371,7 +373,7 @@ class Trainer:
         """Long metrics table (task, metric, value) of ``partner``'s head on ``rows``."""
         part = self.parts[self.partner if partner is None else partner]
         rows = np.asarray(rows, dtype=np.int64)
-        prediction = predict(self.model, part.name, part.prepared.X[rows])
+        prediction = predict(self.model, part.name, ModelInputs.of(part.prepared).rows(rows))
         return task_metrics(part.prepared.Y[rows], part.prepared.censor[rows], prediction, part.tasks)
 
     # --------------------------------------------------------------------- state

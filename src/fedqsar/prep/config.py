@@ -46,7 +46,7 @@ class FingerprintConfig:
     kind: str = "ecfp"
     radius: int = 3  # ECFP6
     n_bits: int = 32768
-    counts: bool = False  # True: bit values are occurrence counts, else 1.0
+    counts: bool = True  # True: bit values are occurrence counts, else 1.0 (the model's input_transform reads them)
     use_chirality: bool = False
 
 
@@ -54,6 +54,48 @@ FOLD_SCHEMES = ("scaffold", "time", "auto", "column", "split_file")
 SHARED_FOLD_FIELDS = ("n_folds",)
 """The fold settings every partner must share; the others (the scheme and its settings) are each partner's own."""
 TIME_VALUES = ("auto", "date", "ordinal")
+
+
+# The documented default descriptor block (meanings in prep/descriptors.py).
+PHYSCHEM_DESCRIPTORS: tuple[str, ...] = (
+    "mol_logp",
+    "mol_mr",
+    "tpsa",
+    "labute_asa",
+    "mol_weight",
+    "heavy_atoms",
+    "hbd",
+    "hba",
+    "rotatable_bonds",
+    "fraction_sp3",
+    "aromatic_proportion",
+    "rings",
+    "aromatic_rings",
+    "aliphatic_rings",
+    "heteroatoms",
+    "halogens",
+    "amide_bonds",
+    "formal_charge",
+    "acidic_groups",
+    "basic_groups",
+    "charge_ph74",
+    "log_fraction_neutral",
+    "logd_estimate",
+    "zwitterion",
+)
+
+
+@dataclass(frozen=True)
+class DescriptorConfig:
+    """Dense RDKit 2D descriptors of the standardised parent, stored beside the fingerprint.
+
+    ``names`` come from ``prep.descriptors.DESCRIPTORS`` or are ``"rdkit:<Name>"`` for any
+    RDKit ``Descriptors.descList`` entry; ``ph`` is the pH of the charge-state descriptors.
+    """
+
+    enabled: bool = True
+    names: tuple[str, ...] = PHYSCHEM_DESCRIPTORS
+    ph: float = 7.4
 
 
 @dataclass(frozen=True)
@@ -155,6 +197,7 @@ class PrepConfig:
     folds: FoldConfig = field(default_factory=FoldConfig)
     values: ValueConfig = field(default_factory=ValueConfig)
     tasks: TaskConfig = field(default_factory=TaskConfig)
+    descriptors: DescriptorConfig = field(default_factory=DescriptorConfig)
 
     def hash(self) -> str:
         """Stable sha256 of the settings partners must share (identical on every machine).

@@ -371,8 +371,19 @@ def _assemble(
     manifest = build_manifest(config, key.key_id, counts, source_format)
     manifest["fold_scheme"] = fold_record["scheme"]
     manifest["folds"] = fold_record
+    descriptors = batch.descriptors[positions] if config.descriptors.enabled else None
+    if descriptors is not None:
+        manifest["descriptors"] = list(config.descriptors.names)
     return PreparedSet(
-        X.tocsr(), Y, censor, compounds, tasks_df.reset_index(drop=True), rows.accounting.to_dict(), manifest
+        X.tocsr(),
+        Y,
+        censor,
+        compounds,
+        tasks_df.reset_index(drop=True),
+        rows.accounting.to_dict(),
+        manifest,
+        descriptors=descriptors,
+        structures=np.asarray(structure_keys, dtype=object),  # standardised SMILES, local only
     )
 
 

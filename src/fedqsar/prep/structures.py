@@ -1,8 +1,9 @@
 """The fast path from input SMILES to keyed fingerprints and folds (used by prepare and predict).
 
 Each distinct input SMILES is processed once, in one pass per molecule: parse, standardise
-(``prep.standardize``), keyed fingerprint (``prep.fingerprints``), generic scaffold and its
-keyed fold (``prep.folds``), heavy atoms and molecular weight. Inside a process, inputs that
+(``prep.standardize``), keyed fingerprint (``prep.fingerprints``), RDKit 2D descriptors when
+enabled (``prep.descriptors``), generic scaffold and its keyed fold (``prep.folds``), heavy
+atoms and molecular weight. Inside a process, inputs that
 become the same molecule before tautomer canonicalisation (salt forms, stereoisomers,
 other spellings) are canonicalised once (``standardize.standardize_parsed``'s memo). Work is
 spread over processes in small chunks; each worker builds its RDKit objects and the key's
@@ -20,7 +21,7 @@ import scipy.sparse as sp
 from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors
 
-from fedqsar.prep import fingerprints, folds, parallel, standardize
+from fedqsar.prep import descriptors, fingerprints, folds, parallel, standardize
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
 
@@ -39,6 +40,7 @@ class MoleculeResult(NamedTuple):
     heavy_atoms: int  # standardised molecule; input if rejected after parsing; -1 if unparsable
     mol_weight: float  # standardised molecule, g/mol; NaN if rejected
     input_mol_weight: float  # parsed input incl. counter-ions, g/mol; NaN if unparsable
+    descriptors: np.ndarray  # float32 (n_descriptors,) of the standardised molecule; NaN if rejected
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ class StructureBatch:
     mol_weight, input_mol_weight
         float64 (n,): average molecular weight of the standardised parent / of the whole
         input (salt form), g/mol; NaN where unavailable.
+    descriptors
+        float32 (n, n_descriptors): RDKit 2D descriptors of the standardised parent
+        (``cfg.descriptors``; n_descriptors = 0 when disabled); NaN rows for rejected inputs.
     unique_index
         int64 (n,): which distinct input SMILES each position is (0 .. n_unique - 1).
     n_unique
@@ -74,6 +79,7 @@ class StructureBatch:
     input_mol_weight: np.ndarray
     unique_index: np.ndarray
     n_unique: int
+    descriptors: np.ndarray
 
 
 _EMPTY_BITS = np.zeros(0, dtype=np.int64)
@@ -86,11 +92,14 @@ class StructureWorker:
     def __init__(self, cfg: PrepConfig, key: ConsortiumKey) -> None:
         standardize.check_config(cfg.standardize)
         fingerprints.check_config(cfg.fingerprint)
+        descriptors.check_config(cfg.descriptors)
         self.cfg = cfg
+        self.n_descriptors = n_descriptors(cfg)
         self.key = key
         self.permutation = key.permutation(cfg.fingerprint.n_bits)
         self.memo: dict[tuple[int, str], standardize.Standardized] = {}
-        self.by_structure: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}  # std SMILES -> bits, values, fold
+        # std SMILES -> bits, values, fold, descriptors
+        self.by_structure: dict[str, tuple[np.ndarray, np.ndarray, int, np.ndarray]] = {}
         standardize.tools_for(cfg.standardize)
         fingerprints.generator_for(cfg.fingerprint)
 
@@ -103,7 +112,9 @@ class StructureWorker:
         """Parse, standardise, fingerprint and fold one SMILES (call under BlockLogs)."""
         input_mol, reason = standardize.parse_input(smiles)
         if input_mol is None:
-            return MoleculeResult(None, reason, _EMPTY_BITS, _EMPTY_VALUES, -1, -1, float("nan"), float("nan"))
+            return MoleculeResult(
+                None, reason, _EMPTY_BITS, _EMPTY_VALUES, -1, -1, float("nan"), float("nan"), self._no_descriptors()
+            )
         if len(self.memo) >= MEMO_LIMIT or len(self.by_structure) >= MEMO_LIMIT:
             self.memo.clear()
             self.by_structure.clear()
@@ -115,23 +126,52 @@ class StructureWorker:
         if outcome.mol is None:
             heavy = input_mol.GetNumHeavyAtoms()
             return MoleculeResult(
-                None, outcome.reason, _EMPTY_BITS, _EMPTY_VALUES, -1, heavy, float("nan"), input_weight
+                None,
+                outcome.reason,
+                _EMPTY_BITS,
+                _EMPTY_VALUES,
+                -1,
+                heavy,
+                float("nan"),
+                input_weight,
+                self._no_descriptors(),
             )
         mol = outcome.mol
         assert outcome.smiles is not None  # a standardised molecule always comes with its SMILES
-        bits, values, fold = self._fingerprint_and_fold(outcome.smiles, mol)
+        bits, values, fold, block = self._per_structure(outcome.smiles, mol)
         return MoleculeResult(
-            outcome.smiles, None, bits, values, fold, mol.GetNumHeavyAtoms(), Descriptors.MolWt(mol), input_weight
+            outcome.smiles,
+            None,
+            bits,
+            values,
+            fold,
+            mol.GetNumHeavyAtoms(),
+            Descriptors.MolWt(mol),
+            input_weight,
+            block,
         )
 
-    def _fingerprint_and_fold(self, smiles: str, mol: Chem.Mol) -> tuple[np.ndarray, np.ndarray, int]:
-        """Keyed fingerprint and scaffold fold, once per standardised structure and process."""
+    def _no_descriptors(self) -> np.ndarray:
+        return np.full(self.n_descriptors, np.nan, dtype=np.float32)
+
+    def _per_structure(self, smiles: str, mol: Chem.Mol) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """Keyed fingerprint, scaffold fold and descriptors, once per standardised structure and process."""
         known = self.by_structure.get(smiles)
         if known is None:
             bits, values = fingerprints.fingerprint_bits(mol, self.cfg.fingerprint, self.permutation)
             fold = folds.scaffold_fold(folds.generic_scaffold(mol), self.key, self.cfg.folds.n_folds)
-            known = self.by_structure[smiles] = (bits, values, fold)
+            block = (
+                descriptors.descriptor_vector(mol, self.cfg.descriptors)
+                if self.n_descriptors
+                else self._no_descriptors()
+            )
+            known = self.by_structure[smiles] = (bits, values, fold, block)
         return known
+
+
+def n_descriptors(cfg: PrepConfig) -> int:
+    """Columns of the descriptor block ``cfg`` produces (0 when descriptors are disabled)."""
+    return len(cfg.descriptors.names) if cfg.descriptors.enabled else 0
 
 
 # --- worker-process entry points (module level so that spawn can pickle them) -----------
@@ -191,7 +231,7 @@ def process_structures(
     unique, unique_index = _unique_inputs(smiles)
     positions_per_unique = np.bincount(unique_index, minlength=len(unique))
     results = _process_unique(unique, cfg, key, parallel.resolve_n_jobs(n_jobs), positions_per_unique, progress)
-    return _per_input(results, unique_index, cfg.fingerprint.n_bits)
+    return _per_input(results, unique_index, cfg.fingerprint.n_bits, n_descriptors(cfg))
 
 
 def _process_unique(
@@ -224,7 +264,7 @@ def _process_unique(
     return results
 
 
-def _per_input(results: list[MoleculeResult], unique_index: np.ndarray, n_bits: int) -> StructureBatch:
+def _per_input(results: list[MoleculeResult], unique_index: np.ndarray, n_bits: int, n_block: int) -> StructureBatch:
     X_unique = fingerprints.rows_to_csr([(r.bits, r.values) for r in results], n_bits)
     std = [r.std_smiles for r in results]
     reasons = [r.reason for r in results]
@@ -238,4 +278,10 @@ def _per_input(results: list[MoleculeResult], unique_index: np.ndarray, n_bits: 
         input_mol_weight=np.array([r.input_mol_weight for r in results], dtype=np.float64)[unique_index],
         unique_index=unique_index,
         n_unique=len(results),
+        descriptors=_stack([r.descriptors for r in results], n_block)[unique_index],
     )
+
+
+def _stack(rows: list[np.ndarray], width: int) -> np.ndarray:
+    """float32 (len(rows), width) from per-molecule vectors."""
+    return np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, width), dtype=np.float32)

@@ -31,6 +31,7 @@ METRICS: dict[str, MetricInfo] = {
     "mae": MetricInfo("MAE", False),
     "r2": MetricInfo("R²", True),
     "spearman": MetricInfo("Spearman ρ", True),
+    "pearson": MetricInfo("Pearson r", True),
     "log_loss": MetricInfo("log-loss", False),
     "logloss": MetricInfo("log-loss", False),
     "brier": MetricInfo("Brier score", False),

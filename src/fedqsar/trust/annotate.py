@@ -34,6 +34,7 @@ def annotate_predictions(
     X: sp.csr_matrix,
     embed: EmbedFn | None = None,
     confidence: float | None = None,
+    embed_input: object | None = None,
 ) -> pd.DataFrame:
     """Trust columns for predictions of fingerprint rows ``X``.
 
@@ -48,6 +49,9 @@ def annotate_predictions(
         structures: empty rows; their scores are 0 similarity and out of domain).
     embed
         Trunk embedding function, or None to skip the embedding distance.
+    embed_input
+        What ``embed`` reads for these rows when it is not ``X`` (``ModelInputs`` of a
+        descriptor or graph trunk; see ``trust.calibrate.model_rows``).
     confidence
         Confidence of sets and intervals; default ``artefacts.config.confidence``.
 
@@ -58,7 +62,7 @@ def annotate_predictions(
     """
     confidence = artefacts.config.confidence if confidence is None else float(confidence)
     predictions = np.asarray(predictions, dtype=np.float64)
-    scores = domain_scores(artefacts, X, embed)
+    scores = domain_scores(artefacts, X, embed, embed_input)
     columns: dict[str, np.ndarray] = {
         "domain_similarity": scores.similarity,
         "nearest_similarity": scores.nearest_similarity,

@@ -98,6 +98,8 @@ class TrustArtefacts:
     thresholds: DomainThresholds
     reference_values: sp.csr_matrix
     _reference_embedding: np.ndarray | None = field(default=None, repr=False)
+    # saved with the artefacts when the embedding cannot be recomputed from ``reference`` alone
+    keep_reference_embedding: bool = False
 
     def reference_embedding(self, embed: EmbedFn | None) -> np.ndarray | None:
         """Trunk embeddings of the reference rows (computed once, then cached)."""
@@ -133,30 +135,50 @@ class DomainScores:
     in_domain: np.ndarray  # bool
 
 
+def model_rows(function: object, prepared: PreparedSet, rows: np.ndarray, X: sp.csr_matrix) -> object:
+    """What ``function`` reads for ``rows``: ``ModelInputs`` rows when it declares
+    ``reads_model_inputs`` (model callables of ``trust.model_adapter``: descriptor or graph
+    trunks need more than fingerprints), else the fingerprint rows ``X``."""
+    if getattr(function, "reads_model_inputs", False):
+        from fedqsar.model.inputs import ModelInputs
+
+        return ModelInputs.of(prepared).rows(rows)
+    return X
+
+
 def raw_domain_scores(
     X: sp.csr_matrix,
     reference: sp.csr_matrix,
     config: TrustConfig,
     embed: EmbedFn | None,
     reference_embedding: np.ndarray | None,
+    embed_input: object | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(mean k-NN similarity, nearest similarity, raw embedding distance or None), each (n,)."""
+    """(mean k-NN similarity, nearest similarity, raw embedding distance or None), each (n,).
+
+    ``embed_input``: what ``embed`` reads for these rows when it is not ``X`` (see :func:`model_rows`).
+    """
     sims, _ = tanimoto_knn(X, reference, k=config.k, max_block_bytes=config.max_block_bytes)
     mean_sim = sims.mean(axis=1).astype(np.float64) if sims.shape[1] else np.zeros(X.shape[0])
     nearest = sims[:, 0].astype(np.float64) if sims.shape[1] else np.zeros(X.shape[0])
     distance = None
     if embed is not None and reference_embedding is not None:
         distance = embedding_knn_distance(
-            embed(X), reference_embedding, k=config.k, max_block_bytes=config.max_block_bytes
+            embed(X if embed_input is None else embed_input),
+            reference_embedding,
+            k=config.k,
+            max_block_bytes=config.max_block_bytes,
         )
     return mean_sim, nearest, distance
 
 
-def domain_scores(artefacts: TrustArtefacts, X: sp.csr_matrix, embed: EmbedFn | None = None) -> DomainScores:
-    """Domain scores and flag of fingerprint rows ``X`` (n, n_bits)."""
+def domain_scores(
+    artefacts: TrustArtefacts, X: sp.csr_matrix, embed: EmbedFn | None = None, embed_input: object | None = None
+) -> DomainScores:
+    """Domain scores and flag of fingerprint rows ``X`` (n, n_bits); ``embed_input`` as in :func:`raw_domain_scores`."""
     reference_embedding = artefacts.reference_embedding(embed)
     mean_sim, nearest, distance = raw_domain_scores(
-        X, artefacts.reference, artefacts.config, embed, reference_embedding
+        X, artefacts.reference, artefacts.config, embed, reference_embedding, embed_input
     )
     scaled = None if distance is None else distance / artefacts.thresholds.embedding_scale
     return DomainScores(mean_sim, nearest, scaled, artefacts.thresholds.in_domain(mean_sim, scaled))
@@ -194,8 +216,13 @@ def fit_trust(
     reference_rows = np.asarray(reference_rows, dtype=np.int64)
     reference = binarise(prepared.X[reference_rows])
     X_cal = prepared.X[calibration_rows]
-    reference_embedding = None if embed is None else np.asarray(embed(reference), dtype=np.float32)
-    mean_sim, _, distance = raw_domain_scores(X_cal, reference, config, embed, reference_embedding)
+    reference_embedding = (
+        None
+        if embed is None
+        else np.asarray(embed(model_rows(embed, prepared, reference_rows, reference)), dtype=np.float32)
+    )
+    embed_input = None if embed is None else model_rows(embed, prepared, calibration_rows, X_cal)
+    mean_sim, _, distance = raw_domain_scores(X_cal, reference, config, embed, reference_embedding, embed_input)
     tasks = prepared.tasks.sort_values("task_id").loc[:, ["task_name", "kind"]].reset_index(drop=True)
     artefacts = TrustArtefacts(
         config=config,
@@ -206,8 +233,9 @@ def fit_trust(
         thresholds=choose_thresholds(mean_sim, distance, k=config.k, quantile=config.domain_quantile),
         reference_values=exact_regression_values(prepared, reference_rows),
         _reference_embedding=reference_embedding,
+        keep_reference_embedding=bool(getattr(embed, "reads_model_inputs", False)),
     )
-    predictions = np.asarray(predict(X_cal), dtype=np.float64)
+    predictions = np.asarray(predict(model_rows(predict, prepared, calibration_rows, X_cal)), dtype=np.float64)
     _fit_calibrators(artefacts, prepared, calibration_rows, predictions, mean_sim)
     return artefacts
 

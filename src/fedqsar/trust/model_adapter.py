@@ -7,6 +7,7 @@ Everything else in ``fedqsar.trust`` works on plain callables (``predict(X) -> (
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,15 +23,33 @@ from fedqsar.trust.store import save_trust
 
 
 def model_functions(model: MultitaskModel, partner: str) -> tuple[PredictFn, EmbedFn]:
-    """``predict`` (partner's head, task scale) and ``embed`` (trunk output) for ``model``."""
+    """``predict`` (partner's head, task scale) and ``embed`` (trunk output) for ``model``.
 
-    def predict(X: sp.csr_matrix) -> np.ndarray:
-        return model_predict(model, partner, sp.csr_matrix(X, dtype=np.float32))
+    Both read CSR fingerprint rows or ``ModelInputs`` (fingerprints + descriptors + structures).
+    A model whose trunk reads more than fingerprints (descriptor block, message passing) marks
+    them ``reads_model_inputs``: the trust functions then hand them ``ModelInputs`` rows
+    (``trust.calibrate.model_rows``).
+    """
 
-    def embed(X: sp.csr_matrix) -> np.ndarray:
-        return trunk_embedding(model, sp.csr_matrix(X, dtype=np.float32))
+    def predict(X: Any) -> np.ndarray:
+        return model_predict(model, partner, _source(X))
 
+    def embed(X: Any) -> np.ndarray:
+        return trunk_embedding(model, _source(X), partner)
+
+    needs_inputs = needs_model_inputs(model)
+    predict.reads_model_inputs = needs_inputs  # type: ignore[attr-defined]
+    embed.reads_model_inputs = needs_inputs  # type: ignore[attr-defined]
     return predict, embed
+
+
+def needs_model_inputs(model: MultitaskModel) -> bool:
+    """True when the model reads more than fingerprint rows (a descriptor block or molecular graphs)."""
+    return bool(model.n_descriptors) or model.model_cfg.trunk != "ecfp"
+
+
+def _source(X: Any) -> Any:
+    return sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else X
 
 
 def fit_trust_for_saved_model(model_folder: Path, prepared: PreparedSet, config: TrustConfig = TrustConfig()) -> Path:

@@ -7,6 +7,9 @@ Layout of ``<model folder>/trust/``::
                       difficulties); the crepes / venn-abers objects are rebuilt from them
     reference.npz     binarised CSR training fingerprints (the applicability-domain reference)
     reference_values.npz  CSR exact regression values of those rows (k-NN spread difficulty)
+    reference_embedding.npy  (optional) float32 trunk embeddings of those rows, for trunks whose
+                      embedding needs more than the fingerprint (descriptors, graphs); its
+                      sha256 is recorded in trust.json and checked on loading
 
 These files hold the partner's private calibration data and training fingerprints: they
 stay on the partner's machine like the PreparedSet itself.
@@ -23,7 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fedqsar.errors import CorruptArtefactError, ModelFileError
-from fedqsar.integrity import load_json_object, read_artefact
+from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.trust.calibrate import TrustArtefacts, TrustConfig
 from fedqsar.trust.conformal import ClassificationCalibrator, RegressionCalibrator
 from fedqsar.trust.domain import DomainThresholds
@@ -31,6 +34,7 @@ from fedqsar.trust.domain import DomainThresholds
 FORMAT_VERSION = 1
 TRUST_DIR = "trust"
 FILES = ("trust.json", "calibration.npz", "reference.npz", "reference_values.npz")
+REFERENCE_EMBEDDING = "reference_embedding.npy"  # trunk embeddings of the reference rows (optional)
 
 
 def trust_folder(model_folder: Path) -> Path:
@@ -57,6 +61,13 @@ def save_trust(artefacts: TrustArtefacts, model_folder: Path) -> Path:
     np.savez_compressed(folder / "calibration.npz", allow_pickle=False, **arrays)
     sp.save_npz(folder / "reference.npz", sp.csr_matrix(artefacts.reference, dtype=np.float32), compressed=True)
     sp.save_npz(folder / "reference_values.npz", artefacts.reference_values, compressed=True)  # keeps explicit zeros
+    embedding = folder / REFERENCE_EMBEDDING
+    files: dict[str, str] = {}
+    if artefacts.keep_reference_embedding and artefacts._reference_embedding is not None:
+        np.save(embedding, np.asarray(artefacts._reference_embedding, dtype=np.float32), allow_pickle=False)
+        files[REFERENCE_EMBEDDING] = file_sha256(embedding)
+    elif embedding.exists():
+        embedding.unlink()
     meta = {
         "format_version": FORMAT_VERSION,
         "config": dataclasses.asdict(artefacts.config),
@@ -64,6 +75,7 @@ def save_trust(artefacts: TrustArtefacts, model_folder: Path) -> Path:
         "tasks": artefacts.tasks.to_dict(orient="records"),
         "n_calibration": {str(task): c.n_calibration for (_, task), c in calibrators.items()},
         "n_reference": int(artefacts.reference.shape[0]),
+        "files": files,  # sha256 of the trunk-embedding reference (computed with the model's weights)
     }
     (folder / "trust.json").write_text(json.dumps(meta, indent=2, allow_nan=True), encoding="utf-8")
     return folder
@@ -91,6 +103,7 @@ def load_trust(model_folder: Path) -> TrustArtefacts:
     arrays = read_artefact(folder / "calibration.npz", _load_arrays, "trust calibration scores", fix)
     reference = read_artefact(folder / "reference.npz", _load_csr, "trust domain reference", fix)
     reference_values = read_artefact(folder / "reference_values.npz", _load_csr, "trust reference values", fix)
+    embedding = _reference_embedding(folder, meta, fix)
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
             f"{folder} has trust format {meta.get('format_version')}, expected {FORMAT_VERSION}", "re-fit them"
@@ -106,6 +119,8 @@ def load_trust(model_folder: Path) -> TrustArtefacts:
             reference=reference,
             thresholds=DomainThresholds(**meta["thresholds"]),
             reference_values=reference_values,
+            _reference_embedding=embedding,
+            keep_reference_embedding=embedding is not None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CorruptArtefactError(
@@ -128,6 +143,16 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
 
 def _load_csr(path: Path) -> sp.csr_matrix:
     return sp.load_npz(path).tocsr()
+
+
+def _reference_embedding(folder: Path, meta: dict, fix: str) -> np.ndarray | None:
+    """The stored trunk embeddings of the reference rows (checked against their sha256), or None."""
+    path = folder / REFERENCE_EMBEDDING
+    if not path.is_file():
+        return None
+    files = meta.get("files")
+    check_sha256(path, (files if isinstance(files, dict) else {}).get(REFERENCE_EMBEDDING), fix)
+    return read_artefact(path, lambda p: np.load(p, allow_pickle=False), "trust reference embeddings", fix)
 
 
 def _by_task(arrays: dict[str, np.ndarray], kind: str) -> dict[int, dict[str, np.ndarray]]:

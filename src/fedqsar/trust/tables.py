@@ -19,7 +19,14 @@ import numpy as np
 import pandas as pd
 
 from fedqsar.prepared import PreparedSet
-from fedqsar.trust.calibrate import EmbedFn, PredictFn, TaskObservations, TrustArtefacts, domain_scores
+from fedqsar.trust.calibrate import (
+    EmbedFn,
+    PredictFn,
+    TaskObservations,
+    TrustArtefacts,
+    domain_scores,
+    model_rows,
+)
 
 COVERAGE_COLUMNS = ("partner", "task", "confidence", "coverage", "efficiency", "kind", "n")
 DOMAIN_COLUMNS = ("partner", "task", "decile", "similarity", "abs_error", "n")
@@ -44,8 +51,9 @@ def report_tables(
     """
     test_rows = np.asarray(test_rows, dtype=np.int64)
     X = prepared.X[test_rows]
-    predictions = np.asarray(predict(X), dtype=np.float64)
-    similarity = domain_scores(artefacts, X, embed).similarity
+    predictions = np.asarray(predict(model_rows(predict, prepared, test_rows, X)), dtype=np.float64)
+    embed_input = None if embed is None else model_rows(embed, prepared, test_rows, X)
+    similarity = domain_scores(artefacts, X, embed, embed_input).similarity
     observations = TaskObservations.of(prepared, test_rows)
     coverage_rows: list[dict] = []
     domain_rows: list[dict] = []

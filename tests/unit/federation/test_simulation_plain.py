@@ -18,7 +18,7 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model
 
 MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
-TRAIN = TrainConfig(batch_size=64, lr=1e-2)
+TRAIN = TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5)
 FED = FederationConfig(
     rounds=2,
     strategy="fedprox",

@@ -19,7 +19,7 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model
 
 MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
-TRAIN = TrainConfig(batch_size=64, lr=1e-2)
+TRAIN = TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5)
 SECAGG_KEYS = {"pk1", "pk2", "dsts", "ctxts", "masked_params", "nids", "shares"}
 HANDSHAKE_KEYS = {
     "prep_hash",
@@ -28,11 +28,13 @@ HANDSHAKE_KEYS = {
     "fingerprint",
     "manifest_sha256",
     "n_bits",
+    "n_descriptors",
     "partner",
     "num_examples",
     # settings only, for the compatibility validator: a hash per prep-config section, library versions
     "prep_config.standardize",
     "prep_config.fingerprint",
+    "prep_config.descriptors",
     "prep_config.folds",
     "prep_config.values",
     "prep_config.tasks",

@@ -164,7 +164,8 @@ def test_local_trainer_equals_dense_adam_when_every_bit_is_in_every_batch():
     head = dense_model.heads["p"]
     for _ in range(5):
         trainer.train_step(rows)
-        x, y = sparse_batch(prepared.X, rows), target_batch(prepared.Y, prepared.censor, rows)
+        x = sparse_batch(prepared.X, rows, dense_model.model_cfg.input_transform)  # as the trainer reads them
+        y = target_batch(prepared.Y, prepared.censor, rows)
         loss = multitask_loss(dense_model(x, "p"), y.values, y.observed, y.censor, head.is_regression, torch.ones(2))
         optimiser.zero_grad()
         loss.backward()

@@ -15,14 +15,14 @@ from fedqsar.model.training import Trainer, fit
 from .conftest import make_prepared
 
 
-def _model(prepared, hidden=(64,), dropout=0.0, seed=0):
-    cfg = ModelConfig(hidden_sizes=hidden, dropout=dropout, init_seed=seed)
+def _model(prepared, hidden=(64,), dropout=0.0, seed=0, input_transform="log1p"):
+    cfg = ModelConfig(hidden_sizes=hidden, dropout=dropout, init_seed=seed, input_transform=input_transform)
     return MultitaskModel(prepared.n_bits, cfg, {"p": HeadSpec.from_tasks(prepared.tasks)})
 
 
 def test_small_model_memorises_a_tiny_set():
     prepared = make_prepared(n_rows=40, n_bits=128, censored_fraction=0.0, observed_fraction=1.0)
-    model = _model(prepared)
+    model = _model(prepared, input_transform="binary")  # the synthetic set holds bits (1.0), not counts
     trainer = Trainer(model, {"p": prepared}, TrainConfig(batch_size=8, lr=1e-2, test_fold=None, validation_fold=99))
     rows = np.arange(prepared.n_compounds)
     trainer.train_epochs(150, rows=rows)

@@ -23,13 +23,15 @@ from fedqsar.model.training import fit
 
 from .conftest import make_prepared
 
-MODEL_CFG = ModelConfig(hidden_sizes=(32,), dropout=0.1)
+MODEL_CFG = ModelConfig(hidden_sizes=(32,), dropout=0.1, input_transform="binary")  # make_prepared holds bits
 TRAIN_CFG = TrainConfig(epochs=6, batch_size=32, lr=1e-2, early_stopping_patience=3)
 
 
 def _trained(prepared, seed: int = 0, epochs: int = 6) -> MultitaskModel:
     model = MultitaskModel(
-        prepared.n_bits, ModelConfig(hidden_sizes=(32,), init_seed=seed), {"A": HeadSpec.from_tasks(prepared.tasks)}
+        prepared.n_bits,
+        ModelConfig(hidden_sizes=(32,), init_seed=seed, input_transform="binary"),
+        {"A": HeadSpec.from_tasks(prepared.tasks)},
     )
     fit(model, "A", prepared, TrainConfig(epochs=epochs, batch_size=32, lr=1e-2, seed=seed))
     return model

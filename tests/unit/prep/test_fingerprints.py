@@ -11,7 +11,7 @@ from fedqsar.prep.fingerprints import bit_environments, fingerprint_bits, rows_t
 from fedqsar.prep.keys import ConsortiumKey, generate_key
 
 KEY = ConsortiumKey(b"fingerprint test key 0123456789ab")
-CFG = FingerprintConfig()
+CFG = FingerprintConfig(counts=False)  # bits (1.0); counts are tested on their own below
 PERM = KEY.permutation(CFG.n_bits)
 MOLECULES = ["CC(=O)Nc1ccc(O)cc1", "c1ccc2[nH]ccc2c1", "CCN(CC)CCOC(=O)c1ccc(N)cc1", "CCO"]
 
