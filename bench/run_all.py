@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "federation": [],
     "deployment": ["--real"],
     "consortium": [],
+    "privacy": [],
 }
 
 

@@ -59,8 +59,9 @@ class DemoConfig:
         epochs, federation ``rounds x local_epochs`` epochs; model selection on each
         partner's validation fold only (local early stopping; the federated partner keeps its
         best round). Batch 128 gives ~10 optimiser steps per epoch at ~1,000 training
-        compounds (512 gave 2, and every model was under-trained). Hidden 256 keeps a SecAgg+
-        round affordable on a laptop.
+        compounds (512 gave 2, and every model was under-trained). Hidden (256, 128): each
+        partner's first layer stays private (``federation.defences``), the 256 x 128 layer
+        above it is what SecAgg+ masks each round.
     """
 
     scenario: str = "admet"
@@ -68,7 +69,7 @@ class DemoConfig:
     max_compounds: int | None = 1500
     max_assays: int | None = None
     prep: PrepConfig = field(default_factory=PrepConfig)
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(hidden_sizes=(256,), dropout=0.2))
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(hidden_sizes=(256, 128), dropout=0.2))
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(epochs=16, batch_size=128, early_stopping_patience=4)
     )

@@ -36,6 +36,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fedqsar.errors import PreparedSetError
+from fedqsar.filemodes import private_folder, seal
 from fedqsar.integrity import load_json_object, read_artefact
 
 FORMAT_VERSION = 1
@@ -220,8 +221,7 @@ class PreparedSet:
     def save(self, folder: Path, rejected: pd.DataFrame | None = None) -> Path:
         """Write the PreparedSet into ``folder`` (created); returns ``folder``."""
         self.validate()
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_folder(Path(folder))  # structures, ids and values: 0700 / 0600 (filemodes)
         sp.save_npz(folder / "X.npz", sp.csr_matrix(self.X, dtype=np.float32), compressed=True)
         sp.save_npz(folder / "Y.npz", _keep_explicit(self.Y, np.float32), compressed=True)
         sp.save_npz(folder / "censor.npz", _keep_explicit(self.censor, np.int8), compressed=True)
@@ -231,11 +231,7 @@ class PreparedSet:
         _write_json(folder / "manifest.json", {"format_version": FORMAT_VERSION, **self.manifest})
         if rejected is not None:
             rejected.to_csv(folder / "rejected.csv", index=False)
-        if self.descriptors is not None:
-            np.save(folder / DESCRIPTORS_FILE, np.asarray(self.descriptors, dtype=np.float32), allow_pickle=False)
-        if self.structures is not None:
-            _write_private_structures(folder / STRUCTURES_FILE, self.structures)
-        return folder
+        return seal(folder)
 
     @classmethod
     def load(cls, folder: Path) -> PreparedSet:

@@ -21,7 +21,7 @@ epochs = 3
 rounds = 2
 local_epochs = 1
 [model]
-hidden_sizes = [32]
+hidden_sizes = [32, 16]
 [evaluation]
 compound_bootstrap = 50
 [evaluation.rf]

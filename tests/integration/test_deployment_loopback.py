@@ -36,7 +36,7 @@ local_epochs = 1
 min_partners = 3
 
 [model]
-hidden_sizes = [32]
+hidden_sizes = [32, 16]
 
 [train]
 epochs = 1

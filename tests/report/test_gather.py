@@ -29,6 +29,9 @@ def test_gathers_every_file_of_a_complete_run(synthetic_run: Path) -> None:
         "coverage",
         "domain",
         "leave_one_out",
+        "privacy_bits",
+        "privacy_membership",
+        "privacy_summary",
     }
     assert data.table("uplift")["delta_abs"].dtype == "float64"
     assert data.table("coverage")["n"].dtype == "float64"  # extra column of the producer, typed
@@ -65,7 +68,20 @@ def test_missing_run_folder_is_a_report_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["history", "metrics", "uplift", "endpoints", "coverage", "domain", "ledger", "evaluation_ledger"]
+    "name",
+    [
+        "history",
+        "metrics",
+        "uplift",
+        "endpoints",
+        "coverage",
+        "domain",
+        "ledger",
+        "evaluation_ledger",
+        "privacy_bits",
+        "privacy_membership",
+        "privacy_summary",
+    ],
 )
 def test_missing_optional_file_names_its_producer(run_copy: Path, name: str) -> None:
     (run_copy / RUN_FILES[name].relative).unlink()

@@ -71,7 +71,7 @@ def protocol_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     run_protocol(
         partners,
-        ModelConfig(hidden_sizes=(32,), dropout=0.0),
+        ModelConfig(hidden_sizes=(32, 16), dropout=0.0),
         TrainConfig(epochs=6, batch_size=64, lr=3e-3, early_stopping_patience=3, validation_fold=3, test_fold=4),
         FederationConfig(),
         EvalConfig(

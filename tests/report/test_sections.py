@@ -187,3 +187,29 @@ def test_consistency_section_warns_about_values_outside_the_endpoints_plausible_
     ppb = [w for w in section.warnings if "PPB" in w and "plausible range" in w]
     assert len(ppb) == 1 and ppb[0].startswith("pharma_a's PPB: 100% of 40 values lie outside")
     assert "100% of -4 – 0" in [row[6] for row in section.tables[0].rows if row[:2] == ("PPB", "pharma_a")]
+
+
+def test_privacy_section_reports_the_audit_and_flags_a_leak(run_copy: Path) -> None:
+    from fedqsar.report.sections_privacy import privacy_section
+
+    section = privacy_section(gather(run_copy))
+    assert section.missing == () and section.warnings == ()
+    assert any("AUC 0.50" in p for p in section.paragraphs) and "private_input" in section.paragraphs[0]
+    (membership,) = section.tables
+    assert {r[1] for r in membership.rows} == {"local", "federated", "personalised"}
+    summary_file = run_copy / "privacy" / "summary.csv"
+    summary = pd.read_csv(summary_file)
+    summary.loc[summary["key"] == "bit_auc", "value"] = "0.97"
+    summary.to_csv(summary_file, index=False)
+    warned = privacy_section(gather(run_copy))
+    assert any("Bit-recovery AUC 0.97" in w and "private_input" in w for w in warned.warnings)
+
+
+def test_privacy_section_names_the_audit_command_when_not_run(run_copy: Path) -> None:
+    from fedqsar.report.sections_privacy import privacy_section
+
+    for name in ("bits.csv", "membership.csv", "summary.csv"):
+        (run_copy / "privacy" / name).unlink()
+    section = privacy_section(gather(run_copy))
+    assert section.paragraphs == ("The privacy audit was not run for this run folder.",)
+    assert len(section.missing) == 3 and all("fedqsar audit privacy RUN" in m for m in section.missing)

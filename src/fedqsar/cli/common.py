@@ -16,6 +16,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 console = Console(soft_wrap=True)  # paths and commands are never wrapped mid-token
+ALLOW_OPEN_KEY = typer.Option(
+    False,
+    "--allow-open-key",
+    help="accept a key file group/others can read (containers whose mounts cannot keep file modes)",
+)
 err_console = Console(stderr=True, soft_wrap=True)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from fedqsar.cli.common import reports_errors, say
+from fedqsar.cli.common import ALLOW_OPEN_KEY, reports_errors, say
 
 
 @reports_errors
@@ -18,6 +18,7 @@ def explain(
     out: Path = typer.Option(
         Path("explanation"), "--out", help="folder for the picture (SVG, PNG) and the numbers (CSV, JSON)"
     ),
+    allow_open_key: bool = ALLOW_OPEN_KEY,
 ) -> None:
     """Colour the atoms of SMILES by how much they push the model's prediction for TASK."""
     from fedqsar.inference import InferencePipeline
@@ -25,7 +26,7 @@ def explain(
     from fedqsar.prep.keys import load_key
 
     saved = load_model(model)  # the model's problems first: a key is only checked against a model
-    result = InferencePipeline(saved, load_key(key)).explain(smiles, task, out)
+    result = InferencePipeline(saved, load_key(key, allow_open=allow_open_key)).explain(smiles, task, out)
     say(f"{result.task} ({result.kind}): prediction {result.prediction:.3g} for {result.standardised_smiles}")
     if result.trust:
         flag = "in domain" if result.trust.get("in_domain") else "OUT OF DOMAIN"

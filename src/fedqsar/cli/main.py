@@ -30,6 +30,7 @@ VERB_MODULES: tuple[str, ...] = (
     "ledger",
     "evaluate",
     "probe",
+    "audit",
     "report",
     "demo",
 )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from fedqsar.cli.common import reports_errors, say
+from fedqsar.cli.common import ALLOW_OPEN_KEY, reports_errors, say
 from fedqsar.errors import InputFileError, InputSchemaError
 
 if TYPE_CHECKING:
@@ -58,6 +58,13 @@ def predict(
         "--confidence",
         help="confidence of prediction sets / intervals when the model folder has trust artefacts (default 0.9)",
     ),
+    share: bool = typer.Option(
+        False,
+        "--share",
+        help="write predictions fit to send outside your company: similarities binned (0.1; 0.9 = 0.9 or more, "
+        "never 1.0 for training compounds), embedding distance dropped (docs/privacy.md)",
+    ),
+    allow_open_key: bool = ALLOW_OPEN_KEY,
 ) -> None:
     """Standardise and fingerprint new SMILES as `prepare` did, and predict every task (rows in input order)."""
     from fedqsar.inference import STATUS_REJECTED, InferencePipeline
@@ -65,9 +72,9 @@ def predict(
     from fedqsar.prep.keys import load_key
 
     saved = load_model(model)  # the model's problems first: a key is only checked against a model
-    pipeline = InferencePipeline(saved, load_key(key_file))
+    pipeline = InferencePipeline(saved, load_key(key_file, allow_open=allow_open_key))
     frame, column, ident = _read_input(input_file, smiles_column, id_column)
-    result = pipeline.predict(frame[column].tolist(), n_jobs=jobs, confidence=confidence)
+    result = pipeline.predict(frame[column].tolist(), n_jobs=jobs, confidence=confidence, share=share)
     if ident is not None:
         result.insert(1, ident if ident not in result.columns else f"input_{ident}", frame[ident].to_numpy())
     out = out or Path(f"{input_file.stem}.predictions.csv")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from fedqsar.cli.common import StageProgress, console, reports_errors, say
+from fedqsar.cli.common import ALLOW_OPEN_KEY, StageProgress, console, reports_errors, say
 from fedqsar.config import load_toml, save_toml
 from fedqsar.errors import ConfigError, InputSchemaError
 from fedqsar.prep.config import PrepConfig
@@ -75,13 +75,14 @@ def prepare_command(
     split_file: Path | None = typer.Option(
         None, "--split-file", help="your own split: chemprop-style JSON (compound ids per train/val/test) or CSV"
     ),
+    allow_open_key: bool = ALLOW_OPEN_KEY,
 ) -> None:
     """Standardise, fingerprint (keyed), fold, harmonise values and build tasks for one partner."""
     from fedqsar.prep.pipeline import prepare
 
     config = load_toml(PrepConfig, config_file) if config_file else PrepConfig()
     config = _with_folds(config, fold_scheme, time_values, test_share, fold_column, split_file)
-    key = _key_for(key_file, out)
+    key = _key_for(key_file, out, allow_open_key)
     with tempfile.TemporaryDirectory(prefix="fedqsar-wide-") as scratch:
         source: Path | list[Path] = inputs[0] if len(inputs) == 1 else inputs
         if wide:
@@ -177,14 +178,14 @@ def _print_folds(result: PrepareResult) -> None:
         say(f"warning: {warning}", style="bold yellow")
 
 
-def _key_for(key_file: Path | None, out: Path) -> ConsortiumKey:
+def _key_for(key_file: Path | None, out: Path, allow_open: bool = False) -> ConsortiumKey:
     from fedqsar.prep.keys import generate_key, load_key, save_key
 
     if key_file is not None:
-        return load_key(key_file)
+        return load_key(key_file, allow_open=allow_open)
     new_file = out.with_name(out.name + ".key")
     if new_file.is_file():
-        key = load_key(new_file)
+        key = load_key(new_file, allow_open=allow_open)
         say(f"no --key given: reusing the key {new_file} (id {key.key_id}) created by an earlier prepare")
         return key
     key = generate_key()

@@ -18,6 +18,7 @@ import typer
 from fedqsar.cli.common import console, reports_errors, say
 from fedqsar.config import load_toml, save_toml
 from fedqsar.errors import ConfigError, ModelFileError
+from fedqsar.filemodes import seal
 from fedqsar.model.config import ModelConfig, TrainConfig
 
 if TYPE_CHECKING:  # heavy imports happen when the verb runs, not for --help
@@ -198,6 +199,7 @@ def train(
     metrics = result.validation_metrics.assign(fold=train_cfg.validation_fold)[["task", "fold", "metric", "value"]]
     metrics.to_csv(out / "metrics.csv", index=False)
     pd.DataFrame([dataclasses.asdict(h) for h in result.history]).to_csv(out / "history.csv", index=False)
+    seal(out)
     for table in _metrics_tables(result.validation_metrics, prepared.tasks, train_cfg.validation_fold):
         console.print(table)
     summary = aggregate_metrics(result.validation_metrics, prepared.tasks).dropna(subset=["value"])

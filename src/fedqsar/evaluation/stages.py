@@ -23,7 +23,7 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.predict import predict
-from fedqsar.model.training import fit
+from fedqsar.model.training import fit, training_rows
 from fedqsar.prepared import PreparedSet
 
 Progress = Callable[[str, str], None]
@@ -138,7 +138,7 @@ def train_rf(run: EvaluationRun) -> None:
     for name, prepared in run.prepared.items():
         run.progress("rf", name)
         started = time.perf_counter()
-        train_rows = np.flatnonzero(~np.isin(prepared.folds, run.train_cfg.held_out_folds))
+        train_rows = training_rows(prepared.folds, run.train_cfg)
         run.predictions[(name, "rf")] = random_forest_predictions(
             prepared, train_rows, run.test_rows[name], run.eval_cfg.rf
         )

@@ -11,8 +11,10 @@ values. The app answers three messages:
 * QUERY (handshake): manifest summary + training example count (see ``guards``);
 * TRAIN (a round, possibly inside SecAgg+): restore private state, load the global trunk,
   record validation metrics of that global model locally, train ``local_epochs``, save
-  private state, reply with trunk arrays + the one-bit convergence signal (has my validation
-  loss improved within ``patience`` rounds?) + example count only (``payload``);
+  private state, reply with the federated trunk arrays (after the run's bit-privacy defence,
+  ``defences``: by default the partner's first layer is not among them) + the one-bit
+  convergence signal (has my validation loss improved within ``patience`` rounds?) +
+  example count only (``payload``);
 * EVALUATE (end of run): load the final trunk, record its validation metrics, save the final
   model (trunk + own head) in the state folder, personalise locally when the run asks for it
   (``federation.personalised``: fine-tune, keep per task the best of local / federated /
@@ -40,6 +42,8 @@ from flwr.supercore.differential_privacy import compute_clip_model_update
 
 from fedqsar.config import from_dict
 from fedqsar.errors import FederationError
+from fedqsar.federation.config import BitPrivacyConfig
+from fedqsar.federation.defences import NoDefence, build_defence
 from fedqsar.federation.guards import handshake_summary
 from fedqsar.federation.partner import PartnerPaths, PartnerRuntime, manifest_and_bits, selected_model
 from fedqsar.federation.payload import TrunkSpec, fit_reply_content, record_to_arrays, with_signal
@@ -121,6 +125,15 @@ def _configs(config: Mapping[str, Any]) -> tuple[ModelConfig, TrainConfig]:
     return model_cfg, train_cfg
 
 
+def _defence(config: Mapping[str, Any]) -> NoDefence:
+    """The run's bit-privacy defence (``defences``), as the server's message names it."""
+    text = config.get("bit_privacy_config")
+    cfg = (
+        BitPrivacyConfig() if text is None else from_dict(BitPrivacyConfig, json.loads(str(text)), where="bit_privacy")
+    )
+    return build_defence(cfg)
+
+
 def _handshake(resolve: PathResolver, msg: Message, context: Context) -> Message:
     paths = resolve(context)
     manifest, n_bits = manifest_and_bits(paths.prepared)
@@ -137,8 +150,14 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     config = fitins.config
     model_cfg, train_cfg = _configs(config)
     round_number = int(config["round"])
+    defence = _defence(config)
     runtime = PartnerRuntime(
-        resolve(context), model_cfg, train_cfg, float(config.get("proximal_mu", 0.0)), before_round=round_number
+        resolve(context),
+        model_cfg,
+        train_cfg,
+        float(config.get("proximal_mu", 0.0)),
+        before_round=round_number,
+        private_names=defence.private_names(),
     )
     spec = TrunkSpec.of(runtime.trunk_state())
     received = spec.to_dict(parameters_to_ndarrays(fitins.parameters))
@@ -148,7 +167,7 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     improving = runtime.still_improving(round_number - 1, int(config.get("patience", 0)))
     runtime.train(int(config["local_epochs"]), round_number)
     runtime.save_private_state(round_number)
-    trunk = runtime.trunk_state()
+    trunk = defence.before_send(runtime.trunk_state(), received, runtime.touched_bits())
     if "clipping_norm" in config:
         trunk = _clipped(trunk, received, spec, float(config["clipping_norm"]))
     content = fit_reply_content(
@@ -183,7 +202,7 @@ def _round_of(config: ConfigRecord) -> int:
 def _final(resolve: PathResolver, msg: Message, context: Context) -> Message:
     config = msg.content.config_records[FINAL_CONFIG_RECORD]
     model_cfg, train_cfg = _configs(config)
-    runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg)
+    runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg, private_names=_defence(config).private_names())
     runtime.load_trunk(record_to_arrays(msg.content.array_records[FINAL_TRUNK_RECORD]))
     runtime.record_validation(_round_of(config))
     runtime.save_final_model()

@@ -62,6 +62,37 @@ class DPConfig:
     delta: float = 1e-5
 
 
+#: ``BitPrivacyConfig.defence`` values; the implementations are in ``federation.defences``.
+DEFENCE_NAMES = ("private_input", "row_noise", "none")
+
+
+@dataclass(frozen=True)
+class BitPrivacyConfig:
+    """Which defence keeps the fingerprint bits of the partners' compounds out of the global trunk.
+
+    See ``federation.defences`` and docs/privacy.md.
+
+    Attributes
+    ----------
+    defence
+        ``"private_input"`` (default: each partner keeps its own first layer, only the layers
+        above it are federated), ``"row_noise"`` (noise on the first-layer rows a partner did
+        not touch) or ``"none"`` (the whole trunk is federated; the bit leak stays open).
+    noise_scale
+        ``"row_noise"`` only: std of the noise on untouched rows as a multiple of the
+        root-mean-square change of the partner's touched rows.
+    """
+
+    defence: str = "private_input"
+    noise_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.defence not in DEFENCE_NAMES:
+            raise ValueError(f"bit_privacy.defence must be one of {DEFENCE_NAMES}, got {self.defence!r}")
+        if not self.noise_scale > 0:
+            raise ValueError(f"bit_privacy.noise_scale must be > 0, got {self.noise_scale}")
+
+
 @dataclass(frozen=True)
 class FederationConfig:
     """Complete settings of a federated run.
@@ -94,6 +125,10 @@ class FederationConfig:
         SecAgg+ (float16 halves the bytes; SecAgg+ quantises on its own and needs float32).
     secagg, dp
         See ``SecAggConfig`` and ``DPConfig``.
+    bit_privacy
+        How the global trunk is kept from revealing which fingerprint bits the partners'
+        compounds set (``defences.BitPrivacyConfig``; default: each partner's first layer
+        stays private, docs/privacy.md).
     personalisation
         What every partner does locally when the final trunk arrives (``model.personalise``):
         fine-tune, then keep per task the best of local / federated / fine-tuned on its own
@@ -113,6 +148,7 @@ class FederationConfig:
     wire_dtype: str = "float32"
     secagg: SecAggConfig = field(default_factory=SecAggConfig)
     dp: DPConfig = field(default_factory=DPConfig)
+    bit_privacy: BitPrivacyConfig = field(default_factory=BitPrivacyConfig)
     personalisation: PersonalisationConfig = field(default_factory=PersonalisationConfig)
 
     def __post_init__(self) -> None:

@@ -3,10 +3,12 @@
 Everything here stays on the partner's machine. The private state folder holds
 
 * ``private_round_NNNN.safetensors``: ``Trainer.state_dict()`` (head, its optimiser
-  moments, epoch) after round NNNN, and ``private_round_NNNN.json``, written after it, with its
-  sha256 (the completion marker; checked before the state is loaded); the latest two are
-  kept. A round the server re-runs after a restart starts again from the state *before* that
-  round, so no round trains twice;
+  moments, epoch) after round NNNN, plus the trunk tensors the run's bit-privacy defence
+  keeps private (``private_trunk.<name>``: the partner's own first layer under
+  ``private_input``, ``federation.defences``), and ``private_round_NNNN.json``, written after
+  it, with its sha256 (the completion marker; checked before the state is loaded); the latest
+  two are kept. A round the server re-runs after a restart starts again from the state
+  *before* that round, so no round trains twice;
 * ``history.csv``: round, partner, metric, value (local training loss, validation metrics);
   a re-run round's rows replace the earlier ones, so every (round, metric) is in it once;
 * ``best_model/`` + ``best.json``: partner-local model selection, the counterpart of local
@@ -17,7 +19,8 @@ Everything here stays on the partner's machine. The private state folder holds
 
 :func:`selected_model` says which of the two a partner should use.
 
-Only ``trunk_state()`` and the training example count are handed to the ClientApp to send.
+Only ``trunk_state()`` (the trunk minus its private tensors) and the training example count
+are handed to the ClientApp to send.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from fedqsar.errors import CorruptArtefactError
+from fedqsar.filemodes import private_folder
 from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
@@ -48,6 +52,7 @@ MODEL_DIR = "model"
 BEST_DIR = "best_model"
 BEST_FILE = "best.json"
 HISTORY_COLUMNS = ("round", "partner", "metric", "value")
+PRIVATE_TRUNK = "private_trunk."
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,9 @@ class PartnerRuntime:
     """Model, trainer and private state of one partner for one message.
 
     Built fresh for every message from the PreparedSet and the private state folder, so a
-    restarted node continues exactly where its state folder says.
+    restarted node continues exactly where its state folder says. ``private_names`` are the
+    trunk tensors that never leave the partner (``defences.Defence.private_names``): they
+    are saved with the private state and left out of ``trunk_state`` / ``load_trunk``.
     """
 
     def __init__(
@@ -88,8 +95,10 @@ class PartnerRuntime:
         train_cfg: TrainConfig,
         proximal_mu: float = 0.0,
         before_round: int | None = None,
+        private_names: tuple[str, ...] = (),
     ) -> None:
         self.paths, self.model_cfg, self.train_cfg = paths, model_cfg, train_cfg
+        self.private_names = tuple(private_names)
         self.prepared = load_prepared(paths.prepared)
         heads = {paths.partner: HeadSpec.from_tasks(self.prepared.tasks)}
         self.model = MultitaskModel(self.prepared.n_bits, model_cfg, heads, len(self.prepared.descriptor_names))
@@ -98,19 +107,34 @@ class PartnerRuntime:
         self.trainer = Trainer(self.model, {paths.partner: self.prepared}, train_cfg, hooks=hooks)
         state_file = latest_private_state(paths.state_dir, before_round)
         if state_file is not None:
-            self.trainer.load_state_dict(load_private_state(state_file))
+            self._restore(load_private_state(state_file))
+
+    def _restore(self, state: dict[str, torch.Tensor]) -> None:
+        private = {k[len(PRIVATE_TRUNK) :]: v for k, v in state.items() if k.startswith(PRIVATE_TRUNK)}
+        self.trainer.load_state_dict({k: v for k, v in state.items() if not k.startswith(PRIVATE_TRUNK)})
+        own = self.model.trunk.state_dict()
+        with torch.no_grad():
+            for name in self.private_names:
+                if name in private:
+                    own[name].copy_(private[name])
 
     @property
     def n_examples(self) -> int:
         return int(len(self.trainer.train_rows))
 
     def trunk_state(self) -> dict[str, np.ndarray]:
-        return self.model.trunk_state()
+        """The trunk tensors that are federated (all but ``private_names``)."""
+        return self.model.trunk_state(exclude=self.private_names)
 
     def load_trunk(self, trunk: dict[str, np.ndarray]) -> None:
-        self.model.load_trunk_state(trunk)
+        """Load the federated tensors; the private ones keep the partner's values."""
+        self.model.load_trunk_state(trunk, exclude=self.private_names)
         if self.proximal is not None:
             self.proximal.set_anchor(trunk)
+
+    def touched_bits(self) -> np.ndarray:
+        """int64 fingerprint bits (first-layer rows) set by any of the partner's training rows."""
+        return np.unique(self.prepared.X[self.trainer.train_rows].indices).astype(np.int64)
 
     def train(self, epochs: int, round_number: int) -> None:
         """Train ``epochs`` epochs; records loss and seconds in the history."""
@@ -174,11 +198,13 @@ class PartnerRuntime:
 
     def save_private_state(self, round_number: int) -> None:
         """Write the private state after ``round_number`` (+ its sha256 marker); keep it and the one before."""
-        folder = self.paths.state_dir
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_folder(self.paths.state_dir)  # the partner's own head, first layer, history: 0700
         name = PRIVATE_STATE.format(round_number)
         tmp = folder / f".{name}.tmp"
-        save_file({k: v.contiguous() for k, v in self.trainer.state_dict().items()}, str(tmp))
+        state = dict(self.trainer.state_dict())
+        own = self.model.trunk.state_dict()
+        state.update({PRIVATE_TRUNK + name: own[name].detach().clone() for name in self.private_names})
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
         tmp.replace(folder / name)
         marker = (folder / name).with_suffix(".json")
         tmp_marker = folder / f".{marker.name}.tmp"
@@ -193,8 +219,7 @@ class PartnerRuntime:
 
     def append_history(self, round_number: int, values: dict[str, float]) -> None:
         """Record ``values`` for ``round_number``; rows of a re-run round replace the earlier ones."""
-        path = self.paths.state_dir / HISTORY
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = private_folder(self.paths.state_dir) / HISTORY
         replaced = {(str(round_number), self.paths.partner, metric) for metric in values}
         rows = [row for row in _history_rows(path) if tuple(row[:3]) not in replaced]
         rows += [[str(round_number), self.paths.partner, metric, repr(float(v))] for metric, v in values.items()]

@@ -9,7 +9,9 @@ Flower ``ServerApp``. Simulation builds the plan directly; deployment (``app`` b
     partners = number of partner nodes to wait for
 
 The server learns, per partner: the handshake summary (hashes, fingerprint settings, example
-count) and, per round, either each trunk update (SecAgg+ off) or only their sum (SecAgg+ on).
+count) and, per round, either each federated trunk update (SecAgg+ off) or only their sum
+(SecAgg+ on). What the federated trunk is depends on ``FederationConfig.bit_privacy``
+(``defences``; by default the per-bit first layer stays with each partner).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from fedqsar.config import config_hash, from_dict, to_dict
 from fedqsar.errors import ConfigError, FederationError
 from fedqsar.federation.checkpoint import Checkpoint, latest_checkpoint, save_checkpoint, trunk_sha256
 from fedqsar.federation.config import FederationConfig
+from fedqsar.federation.defences import build_defence, check_model_for_defence
 from fedqsar.federation.guards import check_compatible
 from fedqsar.federation.payload import TrunkSpec
 from fedqsar.federation.strategy import AggregateObserver, GuardedStrategy, build_strategy
@@ -92,6 +95,7 @@ class ServerPlan:
             "local_epochs": int(self.fed_cfg.local_epochs),
             "wire_dtype": self.fed_cfg.wire_dtype,
             "patience": int(self.fed_cfg.patience),
+            "bit_privacy_config": json.dumps(to_dict(self.fed_cfg.bit_privacy), sort_keys=True),
         }
 
 
@@ -101,10 +105,10 @@ def config_hash_of(parts: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def initial_trunk(n_bits: int, model_cfg: ModelConfig, n_descriptors: int = 0) -> dict[str, np.ndarray]:
-    """The trunk every run starts from (seeded by ``model_cfg.init_seed``)."""
-    heads = {"_server": HeadSpec(1, 0)}  # a head is required; unused
-    return MultitaskModel(n_bits, model_cfg, heads, n_descriptors).trunk_state()
+def initial_trunk(n_bits: int, model_cfg: ModelConfig, exclude: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The federated trunk every run starts from (seeded by ``model_cfg.init_seed``), without ``exclude``."""
+    model = MultitaskModel(n_bits, model_cfg, {"_server": HeadSpec(1, 0)})  # a head is required; unused
+    return model.trunk_state(exclude=exclude)
 
 
 class FederationServer:
@@ -120,10 +124,12 @@ class FederationServer:
 
     def __call__(self, grid: Grid, context: Context) -> None:
         plan, cfg = self.plan, self.plan.fed_cfg
+        check_model_for_defence(plan.model_cfg, cfg.bit_privacy)
         nodes = wait_for_nodes(grid, plan.n_partners, plan.node_wait_s)
         summaries, self.node_names = self._handshake(grid, nodes)
         first = next(iter(summaries.values()))
-        spec_trunk = initial_trunk(int(first["n_bits"]), plan.model_cfg, int(first.get("n_descriptors", 0)))
+        private = build_defence(cfg.bit_privacy).private_names()
+        spec_trunk = initial_trunk(int(first["n_bits"]), plan.model_cfg, private)
         spec = TrunkSpec.of(spec_trunk)
         checkpoint = latest_checkpoint(plan.run_dir / CHECKPOINTS)
         start_trunk, first_round = (

@@ -27,6 +27,7 @@ from fedqsar.errors import FederationError, FedQSARError
 from fedqsar.federation.client_app import PartitionTable, build_client_app
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.containment import contained
+from fedqsar.federation.defences import check_model_for_defence
 from fedqsar.federation.guards import check_compatible, handshake_summary
 from fedqsar.federation.partner import MODEL_DIR, PartnerPaths, manifest_and_bits, read_history, selected_model
 from fedqsar.federation.personalised import PERSONALISED_DIR
@@ -78,8 +79,11 @@ def partner_table(partners: Mapping[str, Path], out: Path) -> dict[int, PartnerP
     }
 
 
-def precheck(partners: Mapping[str, Path], fed_cfg: FederationConfig) -> None:
-    """Refuse before starting Flower: incompatible manifests, too few partners for SecAgg+."""
+def precheck(partners: Mapping[str, Path], fed_cfg: FederationConfig, model_cfg: ModelConfig | None = None) -> None:
+    """Refuse before starting Flower: incompatible manifests, too few partners for SecAgg+,
+    a network the bit-privacy defence leaves nothing to federate of."""
+    if model_cfg is not None:
+        check_model_for_defence(model_cfg, fed_cfg.bit_privacy)
     if len(partners) < max(1, fed_cfg.min_partners):
         raise FederationError(
             f"{len(partners)} partner(s) given, min_partners is {fed_cfg.min_partners}",
@@ -175,7 +179,7 @@ def run_simulation(
     from flwr.simulation import run_simulation as flower_run_simulation
 
     partners = {name: Path(folder) for name, folder in partners.items()}
-    precheck(partners, fed_cfg)
+    precheck(partners, fed_cfg, model_cfg)
     out = Path(out)
     refuse_finished(out)
     out.mkdir(parents=True, exist_ok=True)

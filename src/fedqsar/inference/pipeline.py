@@ -34,6 +34,7 @@ from fedqsar.prep.structures import process_structures
 from fedqsar.trust.annotate import annotate_predictions
 from fedqsar.trust.calibrate import TrustArtefacts
 from fedqsar.trust.model_adapter import model_functions
+from fedqsar.trust.share import shareable, shared_domain_columns
 from fedqsar.trust.store import has_trust, load_trust
 
 STATUS_OK, STATUS_REJECTED = "ok", "rejected"
@@ -194,8 +195,13 @@ class InferencePipeline:
         return full
 
     # ------------------------------------------------------------- outputs
-    def predict(self, smiles: Sequence[str | None], n_jobs: int = 1, confidence: float | None = None) -> pd.DataFrame:
+    def predict(
+        self, smiles: Sequence[str | None], n_jobs: int = 1, confidence: float | None = None, share: bool = False
+    ) -> pd.DataFrame:
         """Predictions for new structures, in input order, with trust columns when the model has them.
+
+        ``share=True`` (``fedqsar predict --share``) gives the table fit to leave the partner
+        (:meth:`shareable`): no column in it tells which compounds the model trained on.
 
         Returns
         -------
@@ -218,7 +224,23 @@ class InferencePipeline:
         parts = [table, pd.DataFrame(values, columns=self.task_names)]
         if self.trust is not None:
             parts.append(self.trust_columns(featurised, values, confidence))
-        return pd.concat(parts, axis=1)
+        predictions = pd.concat(parts, axis=1)
+        return self.shareable(predictions, featurised) if share else predictions
+
+    def shareable(self, predictions: pd.DataFrame, featurised: Featurised) -> pd.DataFrame:
+        """``predictions`` fit to send outside the partner (``trust.share``, docs/privacy.md).
+
+        The similarity columns are recomputed skipping training compounds with the query's own
+        fingerprint and binned (never 1.0 for a training compound); ``embedding_distance`` is
+        dropped.
+        """
+        domain = None
+        if self.trust is not None:
+            ok = np.flatnonzero(featurised.ok)
+            columns = shared_domain_columns(self.trust, featurised.X[ok])
+            columns.index = ok
+            domain = columns.reindex(range(len(featurised.reasons)))
+        return shareable(predictions, domain)
 
     def explain(self, smiles: str, task: str, out: Path) -> Explanation:
         """Atom-level explanation of one structure's prediction for ``task`` (files written into ``out``).

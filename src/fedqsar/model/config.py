@@ -3,17 +3,14 @@
 Defaults are chosen for partner-scale data (thousands to a few hundred thousand
 compounds) on CPUs:
 
-* ``hidden_sizes=(512,)``: SparseChem reports the same validation AUC at hidden 400 as at
-  2,000 on a 23k-compound ChEMBL set (DESIGN.md), while a 32,768 x 2,000 trunk is 262 MB
-  per federated message and 0.8 GB with its Adam moments. 512 keeps a round's payload at
-  64 MB. Larger trunks are one setting away (``hidden_sizes=(2000,)``).
-* ``dropout=0.2``, ``lr=1e-3``: SparseChem's settings for ECFP input.
-* ``input_transform="log1p"`` (with ``FingerprintConfig(counts=True)``), ``batch_size=128``,
-  ``epochs=60``, ``early_stopping_patience=8``, the descriptor block on: chosen on research
-  validation sets carved from Biogen's train files (never the paper's test files), where they
-  gave mean Pearson r 0.703 against 0.498 for binary bits, batch 512, 25 epochs, patience 5
-  and no descriptors (``bench/research/NOTES.md``). Counts: +0.02, batch 128 / 60 epochs: +0.02,
-  descriptors: +0.14. Federation's local steps per epoch grow 4x with the smaller batch.
+* ``hidden_sizes=(512, 256)``: SparseChem reports the same validation AUC at hidden 400 as at
+  2,000 on a 23k-compound ChEMBL set (DESIGN.md), while a 32,768 x 2,000 first layer is
+  262 MB and 0.8 GB with its Adam moments. The second layer is what a consortium federates
+  by default: the first layer has one row per fingerprint bit, so federating it tells every
+  key-holding partner which substructures the others' compounds contain, and each partner
+  keeps its own (``federation.defences``, docs/privacy.md). 512 x 256 keeps a round's
+  payload at 0.5 MB. Larger trunks are one setting away (``hidden_sizes=(2000, 500)``).
+* ``dropout=0.2``, ``lr=1e-3``, ``batch_size=512``: SparseChem's settings for ECFP input.
 """
 
 from __future__ import annotations
@@ -57,7 +54,7 @@ class ModelConfig:
         atoms (the defaults of chemprop's command line: 300, 3, 0.0, norm).
     """
 
-    hidden_sizes: tuple[int, ...] = (512,)
+    hidden_sizes: tuple[int, ...] = (512, 256)
     dropout: float = 0.2
     input_transform: str = "log1p"
     init_seed: int = 0
@@ -113,6 +110,11 @@ class TrainConfig:
     trunk_moments_on_replace
         What the trunk's Adam moments do when ``load_trunk_state`` replaces the trunk
         (federation): ``"reset"`` (default) or ``"keep"``. See ``training.Trainer``.
+    membership_holdout
+        Share of the training folds' rows that no model trains on (drawn with ``seed``,
+        ``training.membership_holdout_rows``): non-members from the same scaffold
+        distribution as the training rows, so that ``fedqsar audit privacy`` separates
+        memorisation from split shift. 0 (default) trains on every training-fold row.
     """
 
     epochs: int = 60
@@ -130,10 +132,11 @@ class TrainConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
     trunk_moments_on_replace: str = "reset"
+    membership_holdout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.test_fold is not None and self.test_fold < 0:
-            object.__setattr__(self, "test_fold", None)
+        if not 0.0 <= self.membership_holdout < 1.0:
+            raise ValueError(f"membership_holdout must be in [0, 1), got {self.membership_holdout}")
         if self.epochs < 0 or self.batch_size < 1:
             raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {self.epochs}, {self.batch_size}")
         if self.lr <= 0:

@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from fedqsar.config import from_dict, to_dict
 from fedqsar.errors import ConfigError, CorruptArtefactError, ModelFileError
+from fedqsar.filemodes import private_folder, seal
 from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
@@ -71,8 +72,7 @@ def save_model(
         Head the tasks table belongs to; default: the model's only head.
     """
     partner = _default_partner(model, partner)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_folder(Path(folder))  # weights fitted on the partner's data: 0700 / 0600 (filemodes)
     tensors = {name: tensor.detach().contiguous().clone() for name, tensor in model.state_dict().items()}
     save_file(
         tensors, str(folder / WEIGHTS_FILE), metadata={"format": "fedqsar-model", "format_version": str(FORMAT_VERSION)}
@@ -95,7 +95,7 @@ def save_model(
     tmp = folder / f".{CONFIG_FILE}.tmp"
     tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str), encoding="utf-8")
     tmp.replace(folder / CONFIG_FILE)
-    return folder
+    return seal(folder)
 
 
 def _default_partner(model: MultitaskModel, partner: str | None) -> str:

@@ -17,7 +17,7 @@ partner-private ``DescriptorScaler`` (``MultitaskModel.scalers``), never part of
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -36,6 +36,8 @@ from fedqsar.model.scaling import DescriptorScaler
 
 KIND_CLASSIFICATION = "classification"
 KIND_REGRESSION = "regression"
+#: trunk tensors of the sparse first layer: one row per fingerprint bit (see docs/privacy.md).
+INPUT_LAYER_NAMES = ("input.weight", "input.bias")
 
 
 @dataclass(frozen=True)
@@ -348,22 +350,30 @@ class MultitaskModel(nn.Module):
         raw = ModelInputs.of(source).require_descriptors(self.n_descriptors)
         self.scaler(partner).fit(raw[np.asarray(rows, dtype=np.int64)])
 
-    def trunk_state(self) -> dict[str, np.ndarray]:
-        """Trunk parameters as float32 numpy arrays, in the trunk's state_dict order (a copy)."""
+    def trunk_state(self, exclude: Collection[str] = ()) -> dict[str, np.ndarray]:
+        """Trunk parameters as float32 numpy arrays, in the trunk's state_dict order (a copy).
+
+        ``exclude`` names tensors left out (e.g. ``INPUT_LAYER_NAMES`` when the first layer
+        stays private to its partner, ``federation.defences``).
+        """
         return {
             name: tensor.detach().cpu().numpy().astype(np.float32, copy=True)
             for name, tensor in self.trunk.state_dict().items()
+            if name not in exclude
         }
 
-    def load_trunk_state(self, state: Mapping[str, np.ndarray]) -> None:
+    def load_trunk_state(self, state: Mapping[str, np.ndarray], exclude: Collection[str] = ()) -> None:
         """Copy ``state`` into the trunk in place (optimisers keep their references).
+
+        ``state`` must hold every trunk tensor except those named in ``exclude``, which keep
+        their values.
 
         Raises
         ------
         TrunkStateError
             If names or shapes differ from this trunk's, or a value is not finite.
         """
-        own = self.trunk.state_dict()
+        own = {name: t for name, t in self.trunk.state_dict().items() if name not in exclude}
         check_trunk_state(state, {name: tuple(t.shape) for name, t in own.items()})
         with torch.no_grad():
             for name, tensor in own.items():

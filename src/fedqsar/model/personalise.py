@@ -34,6 +34,7 @@ import scipy.sparse as sp
 import torch
 
 from fedqsar.errors import ModelFileError, TrainingError
+from fedqsar.filemodes import private_folder, seal
 from fedqsar.model.batching import target_batch
 from fedqsar.model.config import CANDIDATES, PersonalisationConfig, TrainConfig
 from fedqsar.model.inputs import ModelInputs
@@ -248,7 +249,7 @@ def select_per_task(
 
 def save_selection(folder: Path, selection: TaskSelection, save_member: SaveMember) -> Path:
     """Write the chosen members (``members/<name>/``) and ``selection.json`` into ``folder``."""
-    folder = Path(folder)
+    folder = private_folder(Path(folder))
     used = sorted(set(selection.choice))
     for name in used:
         save_member(folder / MEMBERS_DIR / name, selection.members[name])
@@ -259,7 +260,7 @@ def save_selection(folder: Path, selection: TaskSelection, save_member: SaveMemb
         "validation_losses": selection.validation_losses.to_dict(orient="records"),
     }
     (folder / SELECTION_FILE).write_text(json.dumps(record, indent=2, default=float), encoding="utf-8")
-    return folder
+    return seal(folder)
 
 
 def is_selection_folder(folder: Path) -> bool:

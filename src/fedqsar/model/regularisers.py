@@ -5,7 +5,8 @@ to the local objective, applied decoupled from the loss: after every optimiser s
 parameter moves by ``lr * mu`` of its distance back towards the anchor (exactly FedProx for
 SGD; for Adam the decoupled form, as AdamW treats weight decay). The first layer is pulled
 only on the rows (fingerprint bits) of the batch: rows a partner never touches keep their
-anchor value anyway. Heads are private and have no anchor. The same hook keeps a fine-tuned
+anchor value anyway. Heads are private and have no anchor; so are trunk tensors the anchor
+lacks (a first layer kept private to its partner, ``federation.defences``): they are not pulled. The same hook keeps a fine-tuned
 trunk near the federated one during personalisation (L2-SP).
 """
 
@@ -51,7 +52,9 @@ class ProximalPull:
         table = trunk.sparse_table
         bits = torch.as_tensor(np.unique(trainer.parts[partner].prepared.X[rows].indices), dtype=torch.int64)
         for name, param in trunk.named_parameters():
-            target = self.anchor[name]
+            target = self.anchor.get(name)
+            if target is None:
+                continue
             if param is table:
                 param[bits] -= factor * (param[bits] - target[bits])
             else:

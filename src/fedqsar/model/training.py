@@ -122,6 +122,28 @@ class PartnerData:
     validation_rows: np.ndarray
 
 
+def membership_holdout_rows(folds: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """int64 rows of the training folds held out of training (``TrainConfig.membership_holdout``).
+
+    Each training-fold row is held out with probability ``membership_holdout``, drawn from
+    ``np.random.default_rng([seed, n_rows])``: the same rows for every model kind of a run.
+    """
+    folds = np.asarray(folds)
+    if cfg.membership_holdout <= 0:
+        return np.zeros(0, dtype=np.int64)
+    draw = np.random.default_rng([cfg.seed, 0x4D49, len(folds)]).random(len(folds))
+    in_training_folds = ~np.isin(folds, cfg.held_out_folds)
+    return np.flatnonzero(in_training_folds & (draw < cfg.membership_holdout)).astype(np.int64)
+
+
+def training_rows(folds: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """int64 rows a model trains on: outside ``cfg.held_out_folds`` and the membership hold-out."""
+    folds = np.asarray(folds)
+    rows = np.flatnonzero(~np.isin(folds, cfg.held_out_folds))
+    held = membership_holdout_rows(folds, cfg)
+    return (np.setdiff1d(rows, held) if len(held) else rows).astype(np.int64)
+
+
 def _partner_data(model: MultitaskModel, name: str, prepared: PreparedSet, cfg: TrainConfig) -> PartnerData:
     _check_compatible(model, name, prepared)
     tasks = prepared.tasks.sort_values("task_id").reset_index(drop=True)
@@ -131,7 +153,7 @@ def _partner_data(model: MultitaskModel, name: str, prepared: PreparedSet, cfg: 
         head=model.head(name),
         tasks=tasks,
         task_weights=torch.tensor(tasks["training_weight"].to_numpy(dtype=np.float32)),
-        train_rows=np.flatnonzero(~np.isin(prepared.folds, cfg.held_out_folds)),
+        train_rows=training_rows(prepared.folds, cfg),
         validation_rows=prepared.rows_in_folds([cfg.validation_fold]),
     )
 

@@ -159,19 +159,33 @@ def save_key(key: ConsortiumKey, path: Path, *, overwrite: bool = False) -> None
         handle.write("\n")
 
 
-def load_key(path: Path) -> ConsortiumKey:
+def load_key(path: Path, *, allow_open: bool = False) -> ConsortiumKey:
     """Read a key written by ``save_key`` (or ``fedqsar keygen``).
+
+    Parameters
+    ----------
+    allow_open
+        Accept a key file that group or others may read (a container mount that cannot keep
+        file modes); by default such a file is refused.
 
     Raises
     ------
     KeyFileError
-        If the file is missing, not JSON, of another format or version, or its secret is
-        damaged (its stored key id no longer matches).
+        If the file is missing, readable by group or others (unless ``allow_open``), not
+        JSON, of another format or version, or its secret is damaged (its stored key id no
+        longer matches).
     """
     path = Path(path)
     fix_new = "ask the consortium for the key file, or create one with `fedqsar keygen --out FILE`"
     if not path.is_file():
         raise KeyFileError(f"consortium key file {path} does not exist", fix_new)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077 and not allow_open:
+        raise KeyFileError(
+            f"consortium key file {path} has mode {mode:04o}: group or others can read it, and the key "
+            "un-permutes every partner's fingerprint bits",
+            f"chmod 600 {path}  (or pass --allow-open-key where a container's mount cannot keep file modes)",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

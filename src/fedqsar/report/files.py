@@ -88,6 +88,19 @@ RUN_FILES: dict[str, RunFile] = {
         False,
         "`fedqsar demo` (its trust step, `fedqsar.trust.write_report_tables`)",
     ),
+    "privacy_bits": RunFile(
+        "privacy/bits.csv",
+        ("attack", "pair", "target", "auc", "n_positive", "n_negative"),
+        False,
+        "`fedqsar audit privacy RUN`",
+    ),
+    "privacy_membership": RunFile(
+        "privacy/membership.csv",
+        ("partner", "model_kind", "score", "reference", "auc", "n_members", "n_nonmembers"),
+        False,
+        "`fedqsar audit privacy RUN`",
+    ),
+    "privacy_summary": RunFile("privacy/summary.csv", ("key", "value"), False, "`fedqsar audit privacy RUN`"),
 }
 
 NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -110,6 +123,8 @@ NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "leave_one_out": ("with_all", "without", "delta", "ci_low", "ci_high", "n_tasks"),
     "coverage": ("confidence", "coverage", "efficiency"),
     "domain": ("decile", "similarity", "abs_error"),
+    "privacy_bits": ("auc", "n_positive", "n_negative"),
+    "privacy_membership": ("auc", "n_members", "n_nonmembers"),
 }
 """Columns that must parse as numbers (empty cells become NaN, text is an error)."""
 

@@ -17,7 +17,19 @@ from fedqsar.report.provenance import library_versions, read_config
 from fedqsar.report.sections_valuation import ProbeFiles, read_probe
 from fedqsar.report.tables import read_run_table
 
-OPTIONAL_TABLES = ("history", "metrics", "uplift", "endpoints", "folds", "coverage", "domain", "leave_one_out")
+OPTIONAL_TABLES = (
+    "history",
+    "metrics",
+    "uplift",
+    "endpoints",
+    "folds",
+    "coverage",
+    "domain",
+    "leave_one_out",
+    "privacy_bits",
+    "privacy_membership",
+    "privacy_summary",
+)
 
 
 @dataclass(frozen=True)

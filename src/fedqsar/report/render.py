@@ -12,6 +12,7 @@ from fedqsar.report.gather import ReportData
 from fedqsar.report.plots import PartnerStyle
 from fedqsar.report.sections import Section
 from fedqsar.report.sections_data import consistency_section, consortium_section, provenance_section, trust_section
+from fedqsar.report.sections_privacy import privacy_section
 from fedqsar.report.sections_results import curves_section, scatter_section, summary_section, uplift_section
 from fedqsar.report.sections_valuation import probe_section, valuation_section
 
@@ -25,6 +26,7 @@ SECTION_IDS = (
     "trust",
     "valuation",
     "probe",
+    "privacy",
     "provenance",
 )
 """Section ids in report order; tests and in-page links rely on them."""
@@ -43,6 +45,7 @@ def build_sections(data: ReportData) -> tuple[Section, ...]:
         trust_section(data, style),
         valuation_section(data.table("leave_one_out"), missing_message("leave_one_out"), list(data.partner_names)),
         probe_section(data.probes),
+        privacy_section(data),
         provenance_section(data),
     )
 

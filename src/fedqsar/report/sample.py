@@ -25,7 +25,12 @@ ROUNDS = 12
 
 
 def write_synthetic_run(
-    folder: Path, seed: int = 0, n_tasks: int = 16, with_trust: bool = True, endpoint_values: int | None = None
+    folder: Path,
+    seed: int = 0,
+    n_tasks: int = 16,
+    with_trust: bool = True,
+    endpoint_values: int | None = None,
+    with_privacy: bool = True,
 ) -> Path:
     """Write a synthetic run folder (layout of docs/CONTRACTS.md) for tests and benchmarks.
 
@@ -42,6 +47,8 @@ def write_synthetic_run(
     endpoint_values
         Values per partner and endpoint in ``evaluation/endpoints.csv`` (default: a sixth of
         the partner's compounds, at least 50).
+    with_privacy
+        Whether to write ``privacy/`` (the files of ``fedqsar audit privacy``).
 
     Returns
     -------
@@ -67,7 +74,45 @@ def write_synthetic_run(
     if with_trust:
         _coverage(rng, n_tasks).to_csv(folder / "trust" / "coverage.csv", index=False)
         _domain(rng, n_tasks).to_csv(folder / "trust" / "domain.csv", index=False)
+    if with_privacy:
+        _write_privacy(folder, rng)
     return folder
+
+
+def _write_privacy(folder: Path, rng: np.random.Generator) -> None:
+    """``privacy/`` as ``fedqsar audit privacy`` writes it (private first layers: nothing per bit to recover)."""
+    (folder / "privacy").mkdir(parents=True, exist_ok=True)
+    attacks = [("change_norm", f"{r}-{r + 1}") for r in range(ROUNDS)] + [
+        ("all_rounds_norm", "all"),
+        ("consistency", "all"),
+    ]
+    bits = [(a, pair, "union", 0.5, 30000, 2768) for a, pair in attacks]
+    pd.DataFrame(bits, columns=["attack", "pair", "target", "auc", "n_positive", "n_negative"]).to_csv(
+        folder / "privacy" / "bits.csv", index=False
+    )
+    rows = []
+    for partner, (n_compounds, _) in SYNTHETIC_PARTNERS.items():
+        for kind, level in (("local", 0.62), ("federated", 0.53), ("personalised", 0.54)):
+            for reference, shift in (("holdout", 0.0), ("test_fold", 0.03)):
+                auc = float(np.clip(level + shift + rng.normal(0, 0.01), 0, 1))
+                rows.append((partner, kind, "loss", reference, auc, n_compounds // 2, n_compounds // 10))
+        rows.append((partner, "federated", "nearest_similarity", "test_fold", 1.0, n_compounds // 2, n_compounds // 10))
+        rows.append(
+            (partner, "federated", "nearest_similarity_shared", "test_fold", 0.7, n_compounds // 2, n_compounds // 10)
+        )
+    columns = ["partner", "model_kind", "score", "reference", "auc", "n_members", "n_nonmembers"]
+    pd.DataFrame(rows, columns=columns).to_csv(folder / "privacy" / "membership.csv", index=False)
+    summary = {
+        "defence": "private_input",
+        "secagg": True,
+        "dp": False,
+        "bit_auc": 0.5,
+        "bit_attack": "change_norm",
+        "bit_auc_others": 0.5,
+    }
+    pd.DataFrame({"key": list(summary), "value": list(summary.values())}).to_csv(
+        folder / "privacy" / "summary.csv", index=False
+    )
 
 
 def _write_config(folder: Path) -> None:

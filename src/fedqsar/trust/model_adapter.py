@@ -17,6 +17,7 @@ from fedqsar.model.io import load_model
 from fedqsar.model.network import MultitaskModel
 from fedqsar.model.predict import predict as model_predict
 from fedqsar.model.predict import trunk_embedding
+from fedqsar.model.training import training_rows
 from fedqsar.prepared import PreparedSet
 from fedqsar.trust.calibrate import EmbedFn, PredictFn, TrustConfig, fit_trust
 from fedqsar.trust.store import save_trust
@@ -80,6 +81,6 @@ def fit_trust_for_saved_model(model_folder: Path, prepared: PreparedSet, config:
             f"validation fold {saved.train_cfg.validation_fold} has no rows: nothing to calibrate on",
             "train with a validation fold that holds compounds",
         )
-    reference = np.flatnonzero(~np.isin(prepared.folds, saved.train_cfg.held_out_folds))
+    reference = training_rows(prepared.folds, saved.train_cfg)
     predict, embed = model_functions(saved.model, saved.partner)
     return save_trust(fit_trust(predict, prepared, calibration, reference, embed=embed, config=config), model_folder)

@@ -26,7 +26,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fedqsar.errors import CorruptArtefactError, ModelFileError
-from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
+from fedqsar.filemodes import private_folder, seal
+from fedqsar.integrity import load_json_object, read_artefact
 from fedqsar.trust.calibrate import TrustArtefacts, TrustConfig
 from fedqsar.trust.conformal import ClassificationCalibrator, RegressionCalibrator
 from fedqsar.trust.domain import DomainThresholds
@@ -50,8 +51,7 @@ def has_trust(model_folder: Path) -> bool:
 
 def save_trust(artefacts: TrustArtefacts, model_folder: Path) -> Path:
     """Write the artefacts into ``<model_folder>/trust``; returns that folder."""
-    folder = trust_folder(model_folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_folder(trust_folder(model_folder))  # training fingerprints and values: 0700 / 0600
     calibrators = _calibrators(artefacts)
     arrays = {
         f"{kind}/{task}/{name}": values
@@ -78,7 +78,7 @@ def save_trust(artefacts: TrustArtefacts, model_folder: Path) -> Path:
         "files": files,  # sha256 of the trunk-embedding reference (computed with the model's weights)
     }
     (folder / "trust.json").write_text(json.dumps(meta, indent=2, allow_nan=True), encoding="utf-8")
-    return folder
+    return seal(folder)
 
 
 def load_trust(model_folder: Path) -> TrustArtefacts:

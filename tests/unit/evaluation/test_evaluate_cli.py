@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 CONFIG = """
 [model]
-hidden_sizes = [16]
+hidden_sizes = [16, 8]
 [train]
 epochs = 4
 batch_size = 64

@@ -15,7 +15,7 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 
 from .synthetic import synthetic_prepared
 
-MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
+MODEL = ModelConfig(hidden_sizes=(32, 16), dropout=0.0)
 TRAIN = TrainConfig(epochs=8, batch_size=64, lr=3e-3, early_stopping_patience=3, validation_fold=3, test_fold=4)
 EVAL = EvalConfig(
     model_kinds=("local", "pooled", "rf"),

@@ -28,7 +28,7 @@ from .synthetic import synthetic_prepared
 
 pytestmark = pytest.mark.slow
 
-MODEL = ModelConfig(hidden_sizes=(16,), dropout=0.1)
+MODEL = ModelConfig(hidden_sizes=(16, 8), dropout=0.1)
 TRAIN = TrainConfig(epochs=4, batch_size=64, lr=3e-3, early_stopping_patience=2, validation_fold=3, test_fold=4)
 FEDERATION = FederationConfig(
     rounds=3,

@@ -85,7 +85,7 @@ def partners4(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_partners(tmp_path_factory.mktemp("prepared"))
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def make_prepared():
     """The ``synthetic_prepared`` builder, for tests that need an in-memory PreparedSet."""
     return synthetic_prepared

@@ -18,7 +18,7 @@ from fedqsar.federation.simulation import run_simulation
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.personalise import PersonalisationConfig
 
-MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
+MODEL = ModelConfig(hidden_sizes=(32, 16), dropout=0.0)
 TRAIN = TrainConfig(batch_size=32, lr=3e-2, early_stopping_patience=2)  # fast: over-fits within a few rounds
 CAP = 40
 

@@ -16,9 +16,10 @@ from fedqsar.federation.payload import SIGNAL_IMPROVING
 from fedqsar.federation.simulation import run_simulation
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model
+from fedqsar.model.network import INPUT_LAYER_NAMES
 
-MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
-TRAIN = TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5)
+MODEL = ModelConfig(hidden_sizes=(32, 16), dropout=0.0)
+TRAIN = TrainConfig(batch_size=64, lr=1e-2)
 FED = FederationConfig(
     rounds=2,
     strategy="fedprox",
@@ -83,7 +84,7 @@ def test_bad_updates_are_rejected_with_reasons(plain_run) -> None:
     rejected = run.summary["rejected_updates"]
     assert sorted(r for r, _, _ in rejected) == [1, 1, 1, 2]
     texts = " | ".join(reason for _, _, reason in rejected)
-    for expected in ("NaN or Inf", "unexpected ['input.weight_renamed']", "exceeds the bound", "has shape"):
+    for expected in ("NaN or Inf", "unexpected ['hidden.0.weight_renamed']", "exceeds the bound", "has shape"):
         assert expected in texts
     log = (run.out / "flower.log").read_text()
     assert log.count("rejected:") == 4
@@ -104,8 +105,11 @@ def test_wire_audit_plain(plain_run) -> None:
     run, root = plain_run
     records = read_records(root / "wire")
     saved = load_model(run.partner_models["A"])
-    # the trunk's arrays and the one-float convergence signal, nothing else
-    expected = {k: list(v.shape) for k, v in saved.model.trunk_state().items()} | {SIGNAL_IMPROVING: [1]}
+    # the federated trunk's arrays (the trunk above the private first layer) and the one-float
+    # convergence signal, nothing else; no array has a row per fingerprint bit
+    shared = saved.model.trunk_state(exclude=INPUT_LAYER_NAMES)
+    expected = {k: list(v.shape) for k, v in shared.items()} | {SIGNAL_IMPROVING: [1]}
+    assert all(shape[0] != saved.model.n_bits for shape in expected.values())
     trains = [r for r in records if r["incoming_type"] == "train" and r["node"] == "partition-0"]
     assert len(trains) == 2
     for entry in trains:

@@ -1,25 +1,37 @@
-"""One real Flower simulation with SecAgg+ on, 4 partners, 3 rounds; partner D drops out of
-round 2 after key sharing. Shared by: dropout tolerance, the strategy seeing only sums, the
-wire audit, final models, local histories and the ledger."""
+"""One real Flower simulation with SecAgg+ on, 4 partners, 3 rounds, default bit privacy
+(each partner's first layer private); partner D drops out of round 2 after key sharing. Shared
+by: dropout tolerance, the strategy seeing only sums, the wire audit, what a key-holding
+partner can recover of the others' bits, the privacy audit CLI, final models, local histories
+and the ledger."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from fedqsar.cli.main import app
+from fedqsar.evaluation.privacy_audit import audit_privacy
 from fedqsar.federation.audit import read_records, wire_recorder
 from fedqsar.federation.checkpoint import latest_checkpoint
 from fedqsar.federation.config import FederationConfig, SecAggConfig
 from fedqsar.federation.payload import NUM_EXAMPLES_KEY
+from fedqsar.federation.server_app import initial_trunk
 from fedqsar.federation.simulation import run_simulation
 from fedqsar.ledger import verify
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model
+from fedqsar.model.training import training_rows
+from fedqsar.prepared import PreparedSet
 
-MODEL = ModelConfig(hidden_sizes=(32,), dropout=0.0)
-TRAIN = TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5)
+from .conftest import write_partners
+
+MODEL = ModelConfig(hidden_sizes=(32, 16), dropout=0.0)
+TRAIN = TrainConfig(batch_size=64, lr=1e-2, membership_holdout=0.1)
+N_BITS = 4096  # wide enough that some bits are set by no partner's training rows
 SECAGG_KEYS = {"pk1", "pk2", "dsts", "ctxts", "masked_params", "nids", "shares"}
 HANDSHAKE_KEYS = {
     "prep_hash",
@@ -60,11 +72,16 @@ def crash_in_stage(partition: int, round_label: str, stage: str):
 
 
 @pytest.fixture(scope="module")
-def secagg_run(partners4: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
+def wide_partners(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_partners(tmp_path_factory.mktemp("prepared_wide"), n_bits=N_BITS)
+
+
+@pytest.fixture(scope="module")
+def secagg_run(wide_partners: dict[str, Path], tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("secagg")
     seen: list[tuple[int, list[list[np.ndarray]], list[int]]] = []
     run = run_simulation(
-        partners4,
+        wide_partners,
         MODEL,
         TRAIN,
         FederationConfig(rounds=3, min_partners=3, secagg=SecAggConfig(enabled=True)),
@@ -110,7 +127,7 @@ def test_strategy_only_ever_receives_the_aggregate(secagg_run) -> None:
                 assert not all(np.allclose(r, a, atol=1e-4) for r, a in zip(result, arrays, strict=True))
 
 
-def test_wire_audit_secagg(secagg_run, partners4) -> None:
+def test_wire_audit_secagg(secagg_run) -> None:
     _, seen, root = secagg_run
     records = read_records(root / "wire")
     assert {r["node"] for r in records} == {"partition-0", "partition-1", "partition-2", "partition-3"}
@@ -173,3 +190,40 @@ def test_ledger_records_the_run(secagg_run) -> None:
         e.kind for e in __import__("fedqsar.ledger", fromlist=["read_entries"]).read_entries(run.out / "ledger.sqlite")
     ]
     assert kinds == ["run_start"] + ["partner"] * 4 + ["round"] * 3 + ["final_model", "published_trunk", "run_end"]
+
+
+def test_no_partner_can_recover_the_union_of_the_others_bits(secagg_run, wide_partners) -> None:
+    """What the server and a key-holding partner see: no per-bit value, and the audit's attacks learn nothing."""
+    run, _, root = secagg_run
+    for entry in read_records(root / "plain"):  # each update before masking: what the sum is made of
+        for name, array in entry.get("arrays", {}).items():
+            assert array.ndim == 0 or array.shape[0] != N_BITS, name
+    final = latest_checkpoint(run.out / "checkpoints")
+    assert final is not None and all(v.shape[0] != N_BITS for v in final.trunk.values())  # the global trunks
+    audit = audit_privacy(run.out, wide_partners)
+    union = audit.bits[audit.bits["target"] == "union"]
+    assert (union["n_negative"] > 50).all() and (union["n_positive"] > 50).all()  # there are bits to recover
+    assert audit.summary["bit_auc"] <= 0.6 and audit.summary["bit_auc_others"] <= 0.6
+    # ... while each partner's own first layer did learn, from its own compounds' bits only
+    start = initial_trunk(N_BITS, MODEL)["input.weight"]
+    for name, folder in run.partner_models.items():
+        prepared = PreparedSet.load(wide_partners[name])
+        used = np.unique(prepared.X[training_rows(prepared.folds, TRAIN)].indices)
+        trained = load_model(folder).model.trunk.input.weight.detach().numpy()
+        moved = np.flatnonzero(np.abs(trained - start).max(axis=1) > 0)
+        assert set(moved) <= set(used) and len(moved) > 0.5 * len(used)
+
+
+def test_privacy_audit_cli_reports_bits_membership_and_writes_its_files(secagg_run, wide_partners) -> None:
+    run, _, _ = secagg_run
+    args = ["audit", "privacy", str(run.out)] + [a for f in wide_partners.values() for a in ("-p", str(f))]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "defence private_input; DP off; bit-recovery AUC 0.50" in result.output
+    membership = pd.read_csv(run.out / "privacy" / "membership.csv")
+    losses = membership[membership["score"] == "loss"]
+    assert set(losses["model_kind"]) == {"local", "federated", "personalised"}
+    assert set(losses["reference"]) == {"test_fold", "holdout"}
+    assert losses["auc"].between(0, 1).all()
+    summary = dict(pd.read_csv(run.out / "privacy" / "summary.csv").itertuples(index=False))
+    assert float(summary["bit_auc"]) <= 0.6 and summary["defence"] == "private_input"

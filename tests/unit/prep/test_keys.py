@@ -50,7 +50,20 @@ def test_save_refuses_to_overwrite_unless_asked(tmp_path: Path) -> None:
 
 def _write(path: Path, payload: object) -> Path:
     path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    path.chmod(0o600)
     return path
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_key_readable_by_group_or_others_is_refused_with_the_chmod_fix(tmp_path: Path, mode: int) -> None:
+    key = generate_key()
+    path = tmp_path / "k.key"
+    save_key(key, path)
+    path.chmod(mode)
+    with pytest.raises(KeyFileError, match=f"mode {mode:04o}") as info:
+        load_key(path)
+    assert f"chmod 600 {path}" in info.value.fix and "--allow-open-key" in info.value.fix
+    assert load_key(path, allow_open=True) == key  # containers whose mounts cannot keep modes
 
 
 def _valid_payload() -> dict:

@@ -219,3 +219,23 @@ def test_predict_cli_adds_trust_columns(model_folder, tmp_path: Path) -> None:
     assert written.loc[2, "status"] == "rejected" and written.loc[2, "rPPB:low"] == ""
     assert written.loc[2, "embedding_distance"] == "" and written.loc[2, "in_domain"] == ""
     assert float(written.loc[0, "rPPB:low"]) <= float(written.loc[0, "rPPB"]) <= float(written.loc[0, "rPPB:high"])
+
+
+def test_predict_share_writes_no_membership_oracle(model_folder, tmp_path: Path) -> None:
+    prepared, folder, training_smiles = model_folder
+    key_file, table = tmp_path / "k.key", tmp_path / "new.csv"
+    save_key(KEY, key_file)
+    pd.DataFrame({"smiles": [training_smiles, SMILES, "not a smiles"]}).to_csv(table, index=False)
+    outs = {}
+    for label, extra in (("own", []), ("shared", ["--share"])):
+        outs[label] = tmp_path / f"{label}.csv"
+        args = ["predict", "--model", str(folder), "--input", str(table), "--key", str(key_file)]
+        result = CliRunner().invoke(app, [*args, "--out", str(outs[label]), *extra])
+        assert result.exit_code == 0, result.output
+    own, shared = pd.read_csv(outs["own"]), pd.read_csv(outs["shared"])
+    assert own.loc[0, "nearest_similarity"] == pytest.approx(1.0)  # the partner's own table: the exact value
+    assert "embedding_distance" in own.columns and "embedding_distance" not in shared.columns
+    assert shared.loc[0, "nearest_similarity"] < 1.0  # a training compound no longer reads 1.0
+    assert set(shared["nearest_similarity"].dropna()) <= {round(0.1 * i, 1) for i in range(10)}
+    assert pd.isna(shared.loc[2, "nearest_similarity"]) == pd.isna(own.loc[2, "nearest_similarity"])  # rejected row
+    assert np.allclose(shared["rPPB"].dropna(), own["rPPB"].dropna())  # the predictions themselves are unchanged
