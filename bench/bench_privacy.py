@@ -129,7 +129,7 @@ def calibrate_clip(prepared: dict[str, PreparedSet], model: ModelConfig, train: 
         Trainer(net, {name: p}, train).train_epochs(1)
         after = net.trunk_state()
         for defence in norms:
-            shared = set(after) - set(build_defence(BitPrivacyConfig(defence=defence)).private_names())
+            shared = set(after) - set(build_defence(BitPrivacyConfig(defence=defence), model).private_names())
             norms[defence].append(float(np.sqrt(sum(np.sum((after[k] - before[k]) ** 2.0) for k in shared))))
     return {defence: float(np.median(values)) for defence, values in norms.items()}
 
@@ -170,10 +170,11 @@ def run_variant(root: Path, variant: str, base: EvaluationRun, fed: FederationCo
     out = root / variant
     if (out / "result.json").is_file():
         return json.loads((out / "result.json").read_text())
+    load_start = os.getloadavg()
     print(
         f"[{root.name}] {variant}: {fed.bit_privacy.defence}, dp {fed.dp.enabled} "
         f"(sigma {fed.dp.noise_multiplier}, clip {fed.dp.clipping_norm:.3g}), secagg {fed.secagg.enabled}; "
-        f"load {os.getloadavg()}",
+        f"load {load_start}",
         flush=True,
     )
     run = EvaluationRun(
@@ -212,6 +213,7 @@ def run_variant(root: Path, variant: str, base: EvaluationRun, fed: FederationCo
         "uplift": uplift.to_dict(orient="records"),
         "federated_seconds": federated_seconds,
         "audit_seconds": time.perf_counter() - started,
+        "load_start": load_start,
         "load": os.getloadavg(),
         "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
@@ -329,7 +331,12 @@ def table(results: list[dict]) -> str:
 
 def section(name: str, results: list[dict], args: argparse.Namespace, command: str) -> str:
     model, train, federation, _ = configs(args)
-    loads = ", ".join(f"{r['variant']} {r['load'][0]:.1f}" for r in results)
+    loads = ", ".join(
+        f"{r['variant']} {r['load_start'][0]:.1f} → {r['load'][0]:.1f}"
+        if "load_start" in r
+        else f"{r['variant']} → {r['load'][0]:.1f}"
+        for r in results
+    )
     return "\n".join(
         [
             MARK.format(name, "start"),
@@ -345,7 +352,8 @@ def section(name: str, results: list[dict], args: argparse.Namespace, command: s
             f"best validation round, then partner-local personalisation; membership hold-out {train.membership_holdout:.0%} "
             f"of the training folds (no model trains on it). DP: Flower's client-side fixed clipping + server Gaussian noise, "
             f"clipping norm = median first-round update norm of what the variant federates. "
-            f"Load average (1 min) at each variant's start: {loads} (2 cores, shared).",
+            f"Load average (1 min) at each variant's start → end (→ x: only the end was recorded): {loads} "
+            "(2 cores, shared).",
             "",
             table(results),
             "",

@@ -205,9 +205,10 @@ def audit_privacy(run_dir: Path, partners: Mapping[str, Path] | None = None) -> 
     prepared = {name: PreparedSet.load(folder) for name, folder in run_partners(run_dir, partners).items()}
     n_bits = next(iter(prepared.values())).n_bits
     used = {name: used_bits(p.X[training_rows(p.folds, train_cfg)], n_bits) for name, p in prepared.items()}
-    private = build_defence(fed_cfg.bit_privacy).private_names()
+    defence = build_defence(fed_cfg.bit_privacy, model_cfg)
+    private = defence.private_names()
     trunks = GlobalTrunks(fed_dir, initial_trunk(n_bits, model_cfg, private))
-    bits = bit_recovery_table(trunks, used)
+    bits = bit_recovery_table(trunks, used, defence.layout.per_bit_table)
     parts = []
     for name, p in prepared.items():
         state_dir = fed_dir / PARTNERS_DIR / name

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-FIRST_LAYER = "input.weight"
+from fedqsar.model.network import PER_BIT_TABLE
+
 SINGLE_PAIR_ATTACKS = ("change_norm", "decay_residual")
 ALL_ROUND_ATTACKS = ("all_rounds_norm", "consistency")
 BIT_COLUMNS = ("attack", "pair", "target", "auc", "n_positive", "n_negative")
@@ -77,7 +78,9 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)
 
 
-def attack_scores(trunks: Sequence[Mapping[str, np.ndarray]], n_bits: int) -> dict[tuple[str, str], np.ndarray]:
+def attack_scores(
+    trunks: Sequence[Mapping[str, np.ndarray]], n_bits: int, table: str | None = PER_BIT_TABLE
+) -> dict[tuple[str, str], np.ndarray]:
     """Per-bit scores of every attack: (attack, pair) -> float64 (n_bits,).
 
     Parameters
@@ -86,12 +89,15 @@ def attack_scores(trunks: Sequence[Mapping[str, np.ndarray]], n_bits: int) -> di
         Consecutive global trunks (the initial one first), as a partner receives them.
     n_bits
         Fingerprint width (rows of the first layer).
+    table
+        The trunk's per-bit table (``defences.TrunkLayout.per_bit_table``); None for a trunk
+        without one.
 
     Returns
     -------
     dict
         Single-pair attacks under pair ``"t-(t+1)"`` (indices into ``trunks``), all-round
-        attacks under pair ``"all"``. Trunks without ``input.weight`` give zeros.
+        attacks under pair ``"all"``. Trunks without ``table`` (or ``table`` None) give zeros.
     """
     scores: dict[tuple[str, str], np.ndarray] = {}
     total = np.zeros(n_bits)
@@ -99,7 +105,7 @@ def attack_scores(trunks: Sequence[Mapping[str, np.ndarray]], n_bits: int) -> di
     previous_change: np.ndarray | None = None
     for index in range(len(trunks) - 1):
         pair = f"{index}-{index + 1}"
-        old, new = trunks[index].get(FIRST_LAYER), trunks[index + 1].get(FIRST_LAYER)
+        old, new = (None, None) if table is None else (trunks[index].get(table), trunks[index + 1].get(table))
         if old is None or new is None:
             for attack in SINGLE_PAIR_ATTACKS:
                 scores[(attack, pair)] = np.zeros(n_bits)
@@ -117,7 +123,9 @@ def attack_scores(trunks: Sequence[Mapping[str, np.ndarray]], n_bits: int) -> di
     return scores
 
 
-def bit_recovery_table(trunks: Sequence[Mapping[str, np.ndarray]], used_by: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def bit_recovery_table(
+    trunks: Sequence[Mapping[str, np.ndarray]], used_by: Mapping[str, np.ndarray], table: str | None = PER_BIT_TABLE
+) -> pd.DataFrame:
     """AUC of every attack against every target (columns ``BIT_COLUMNS``).
 
     Parameters
@@ -126,13 +134,15 @@ def bit_recovery_table(trunks: Sequence[Mapping[str, np.ndarray]], used_by: Mapp
         Consecutive global trunks, initial first (at least two).
     used_by
         partner -> bool (n_bits,) bits its training rows set (the truth; only for scoring).
+    table
+        The per-bit table attacked (:func:`attack_scores`).
     """
     if len(trunks) < 2:
         raise ValueError("bit recovery needs at least two consecutive trunks")
     n_bits = len(next(iter(used_by.values())))
     targets = _targets(used_by)
     rows = []
-    for (attack, pair), scores in attack_scores(trunks, n_bits).items():
+    for (attack, pair), scores in attack_scores(trunks, n_bits, table).items():
         for target, (positive, candidates) in targets.items():
             auc, n_pos, n_neg = _auc(scores, positive, candidates)
             rows.append((attack, pair, target, auc, n_pos, n_neg))

@@ -125,13 +125,13 @@ def _configs(config: Mapping[str, Any]) -> tuple[ModelConfig, TrainConfig]:
     return model_cfg, train_cfg
 
 
-def _defence(config: Mapping[str, Any]) -> NoDefence:
-    """The run's bit-privacy defence (``defences``), as the server's message names it."""
+def _defence(config: Mapping[str, Any], model_cfg: ModelConfig) -> NoDefence:
+    """The run's bit-privacy defence (``defences``) for ``model_cfg``, as the server's message names it."""
     text = config.get("bit_privacy_config")
     cfg = (
         BitPrivacyConfig() if text is None else from_dict(BitPrivacyConfig, json.loads(str(text)), where="bit_privacy")
     )
-    return build_defence(cfg)
+    return build_defence(cfg, model_cfg)
 
 
 def _handshake(resolve: PathResolver, msg: Message, context: Context) -> Message:
@@ -150,7 +150,7 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     config = fitins.config
     model_cfg, train_cfg = _configs(config)
     round_number = int(config["round"])
-    defence = _defence(config)
+    defence = _defence(config, model_cfg)
     runtime = PartnerRuntime(
         resolve(context),
         model_cfg,
@@ -202,7 +202,9 @@ def _round_of(config: ConfigRecord) -> int:
 def _final(resolve: PathResolver, msg: Message, context: Context) -> Message:
     config = msg.content.config_records[FINAL_CONFIG_RECORD]
     model_cfg, train_cfg = _configs(config)
-    runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg, private_names=_defence(config).private_names())
+    runtime = PartnerRuntime(
+        resolve(context), model_cfg, train_cfg, private_names=_defence(config, model_cfg).private_names()
+    )
     runtime.load_trunk(record_to_arrays(msg.content.array_records[FINAL_TRUNK_RECORD]))
     runtime.record_validation(_round_of(config))
     runtime.save_final_model()

@@ -20,11 +20,18 @@ can choose (``FederationConfig.bit_privacy.defence``):
 
 Differential privacy (``FederationConfig.dp``, Flower's clipping and noise) combines with
 any of them and then applies to what is federated.
+
+What applies depends on the trunk: ``TRUNK_LAYOUTS`` says, per trunk kind, which tensors make
+its first layer (kept with the partner by ``private_input``) and which one is the per-bit
+table whose rows move only for bits in a batch (the leak; ``row_noise`` acts on it, the audit
+attacks it). A defence that does not apply to a trunk is refused by :func:`build_defence`
+with the reason, never silently changed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -32,9 +39,35 @@ import numpy as np
 from fedqsar.errors import FederationError
 from fedqsar.federation.config import BitPrivacyConfig
 from fedqsar.model.config import ModelConfig
-from fedqsar.model.network import INPUT_LAYER_NAMES
+from fedqsar.model.network import INPUT_LAYER_NAMES, PER_BIT_TABLE
 
-FIRST_LAYER = "input.weight"
+
+@dataclass(frozen=True)
+class TrunkLayout:
+    """What the bit-privacy defences need to know about one trunk kind.
+
+    Attributes
+    ----------
+    first_layer
+        Trunk tensors of the first layer: what ``private_input`` keeps with the partner.
+    per_bit_table
+        The (n_bits, hidden) tensor with one row per fingerprint bit, or None for a trunk
+        without per-bit rows (nothing for ``row_noise`` to hide, no bit leak to audit).
+    """
+
+    first_layer: tuple[str, ...]
+    per_bit_table: str | None
+
+
+#: trunk kind -> layout. The network has one trunk kind, the sparse ECFP trunk ("ecfp").
+TRUNK_LAYOUTS: dict[str, TrunkLayout] = {
+    "ecfp": TrunkLayout(first_layer=INPUT_LAYER_NAMES, per_bit_table=PER_BIT_TABLE),
+}
+
+
+def trunk_layout(model_cfg: ModelConfig) -> TrunkLayout:
+    """The layout of ``model_cfg``'s trunk (``TRUNK_LAYOUTS``; every network has the ECFP trunk for now)."""
+    return TRUNK_LAYOUTS["ecfp"]
 
 
 class Defence(Protocol):
@@ -54,8 +87,13 @@ class Defence(Protocol):
 class NoDefence:
     """Federate the whole trunk as trained."""
 
-    def __init__(self, cfg: BitPrivacyConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: BitPrivacyConfig, layout: TrunkLayout) -> None:
+        self.cfg, self.layout = cfg, layout
+
+    @staticmethod
+    def refusal(layout: TrunkLayout, model_cfg: ModelConfig) -> str | None:
+        """Why this defence cannot run on ``model_cfg``'s trunk (None: it can)."""
+        return None
 
     def private_names(self) -> tuple[str, ...]:
         return ()
@@ -67,10 +105,21 @@ class NoDefence:
 
 
 class PrivateInput(NoDefence):
-    """Keep the first layer (``INPUT_LAYER_NAMES``) with the partner; federate the layers above it."""
+    """Keep the trunk's first layer (``TrunkLayout.first_layer``) with the partner; federate the layers above it."""
+
+    @staticmethod
+    def refusal(layout: TrunkLayout, model_cfg: ModelConfig) -> str | None:
+        if not layout.first_layer:
+            return "the trunk names no first layer to keep private"
+        if len(model_cfg.hidden_sizes) < 2:
+            return (
+                f"it keeps the first trunk layer private, and the network hidden_sizes="
+                f"{tuple(model_cfg.hidden_sizes)} has no layer above it to federate"
+            )
+        return None
 
     def private_names(self) -> tuple[str, ...]:
-        return INPUT_LAYER_NAMES
+        return self.layout.first_layer
 
 
 class RowNoise(NoDefence):
@@ -80,18 +129,23 @@ class RowNoise(NoDefence):
     configuration: anyone who could regenerate it could subtract it.
     """
 
-    def __init__(self, cfg: BitPrivacyConfig, rng: np.random.Generator | None = None) -> None:
-        super().__init__(cfg)
+    def __init__(self, cfg: BitPrivacyConfig, layout: TrunkLayout, rng: np.random.Generator | None = None) -> None:
+        super().__init__(cfg, layout)
         self.rng = rng if rng is not None else np.random.default_rng()
+
+    @staticmethod
+    def refusal(layout: TrunkLayout, model_cfg: ModelConfig) -> str | None:
+        return None if layout.per_bit_table else "the trunk has no per-bit rows to add noise to"
 
     def before_send(
         self, sent: Mapping[str, np.ndarray], received: Mapping[str, np.ndarray], touched: np.ndarray
     ) -> dict[str, np.ndarray]:
         out = dict(sent)
-        if FIRST_LAYER in sent and len(touched):
-            out[FIRST_LAYER] = noise_untouched_rows(
-                np.asarray(sent[FIRST_LAYER]),
-                np.asarray(received[FIRST_LAYER]),
+        table = self.layout.per_bit_table
+        if table is not None and table in sent and len(touched):
+            out[table] = noise_untouched_rows(
+                np.asarray(sent[table]),
+                np.asarray(received[table]),
                 touched,
                 self.cfg.noise_scale,
                 self.rng,
@@ -120,23 +174,26 @@ def noise_untouched_rows(
 DEFENCES: dict[str, type[NoDefence]] = {"private_input": PrivateInput, "row_noise": RowNoise, "none": NoDefence}
 
 
-def build_defence(cfg: BitPrivacyConfig) -> NoDefence:
-    """The defence named by ``cfg.defence``."""
-    return DEFENCES[cfg.defence](cfg)
-
-
-def check_model_for_defence(model_cfg: ModelConfig, cfg: BitPrivacyConfig) -> None:
-    """Refuse a network that would federate nothing under ``cfg``'s defence.
+def build_defence(cfg: BitPrivacyConfig, model_cfg: ModelConfig) -> NoDefence:
+    """The defence named by ``cfg.defence`` for ``model_cfg``'s trunk.
 
     Raises
     ------
     FederationError
-        ``private_input`` with a single trunk layer (the first layer is all the trunk has).
+        If the defence does not apply to that trunk or network (e.g. ``private_input`` with a
+        single trunk layer: the first layer is all the trunk has).
     """
-    if cfg.defence == "private_input" and len(model_cfg.hidden_sizes) < 2:
+    layout = trunk_layout(model_cfg)
+    reason = DEFENCES[cfg.defence].refusal(layout, model_cfg)
+    if reason is not None:
         raise FederationError(
-            f"bit_privacy.defence = 'private_input' keeps the first trunk layer private, and the network "
-            f"hidden_sizes={tuple(model_cfg.hidden_sizes)} has no layer above it to federate",
+            f"bit_privacy.defence = {cfg.defence!r} cannot run on this model: {reason}",
             "give the model at least two trunk layers (e.g. [model] hidden_sizes = [512, 256]), or choose "
             "another bit_privacy.defence (docs/privacy.md says what each one protects)",
         )
+    return DEFENCES[cfg.defence](cfg, layout)
+
+
+def check_model_for_defence(model_cfg: ModelConfig, cfg: BitPrivacyConfig) -> None:
+    """Refuse, before anything starts, a model that ``cfg``'s defence cannot run on (:func:`build_defence`)."""
+    build_defence(cfg, model_cfg)

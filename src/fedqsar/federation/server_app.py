@@ -37,7 +37,7 @@ from fedqsar.config import config_hash, from_dict, to_dict
 from fedqsar.errors import ConfigError, FederationError
 from fedqsar.federation.checkpoint import Checkpoint, latest_checkpoint, save_checkpoint, trunk_sha256
 from fedqsar.federation.config import FederationConfig
-from fedqsar.federation.defences import build_defence, check_model_for_defence
+from fedqsar.federation.defences import build_defence
 from fedqsar.federation.guards import check_compatible
 from fedqsar.federation.payload import TrunkSpec
 from fedqsar.federation.strategy import AggregateObserver, GuardedStrategy, build_strategy
@@ -124,11 +124,10 @@ class FederationServer:
 
     def __call__(self, grid: Grid, context: Context) -> None:
         plan, cfg = self.plan, self.plan.fed_cfg
-        check_model_for_defence(plan.model_cfg, cfg.bit_privacy)
+        private = build_defence(cfg.bit_privacy, plan.model_cfg).private_names()  # refuses before any node waits
         nodes = wait_for_nodes(grid, plan.n_partners, plan.node_wait_s)
         summaries, self.node_names = self._handshake(grid, nodes)
         first = next(iter(summaries.values()))
-        private = build_defence(cfg.bit_privacy).private_names()
         spec_trunk = initial_trunk(int(first["n_bits"]), plan.model_cfg, private)
         spec = TrunkSpec.of(spec_trunk)
         checkpoint = latest_checkpoint(plan.run_dir / CHECKPOINTS)

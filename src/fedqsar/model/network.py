@@ -36,8 +36,10 @@ from fedqsar.model.scaling import DescriptorScaler
 
 KIND_CLASSIFICATION = "classification"
 KIND_REGRESSION = "regression"
-#: trunk tensors of the sparse first layer: one row per fingerprint bit (see docs/privacy.md).
-INPUT_LAYER_NAMES = ("input.weight", "input.bias")
+#: the sparse first layer's (n_bits, hidden) table: one row per fingerprint bit (see docs/privacy.md).
+PER_BIT_TABLE = "input.weight"
+#: trunk tensors of the sparse first layer.
+INPUT_LAYER_NAMES = (PER_BIT_TABLE, "input.bias")
 
 
 @dataclass(frozen=True)

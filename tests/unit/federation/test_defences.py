@@ -19,11 +19,17 @@ from flwr.supercore.differential_privacy import add_gaussian_noise_to_params, co
 from fedqsar.errors import FederationError
 from fedqsar.evaluation.privacy_bits import bit_recovery_summary, bit_recovery_table, used_bits
 from fedqsar.federation.defences import (
+    DEFENCES,
+    TRUNK_LAYOUTS,
     BitPrivacyConfig,
+    NoDefence,
+    PrivateInput,
     RowNoise,
+    TrunkLayout,
     build_defence,
     check_model_for_defence,
     noise_untouched_rows,
+    trunk_layout,
 )
 from fedqsar.federation.partner import PartnerPaths, PartnerRuntime
 from fedqsar.federation.server_app import initial_trunk
@@ -96,7 +102,7 @@ def test_deterministic_decay_of_every_row_is_subtracted_by_the_attacker(partners
 
 
 def test_row_noise_hides_one_pair_but_not_a_direction_kept_over_rounds(partners) -> None:
-    defence = RowNoise(BitPrivacyConfig(defence="row_noise"), rng=np.random.default_rng(0))
+    defence = RowNoise(BitPrivacyConfig(defence="row_noise"), trunk_layout(MODEL), rng=np.random.default_rng(0))
     table = bit_recovery_table(replay_fedavg(partners, 3, before_send=defence.before_send), _used(partners))
     for pair in ("0-1", "1-2", "2-3"):
         assert 0.35 < _union_auc(table, "change_norm", pair) < 0.65
@@ -141,7 +147,7 @@ def test_central_dp_noise_calibrated_to_the_update_hides_the_rows(partners) -> N
 def test_private_input_federates_no_per_bit_tensor_and_keeps_each_partners_first_layer(
     partners, tmp_path: Path
 ) -> None:
-    names = build_defence(BitPrivacyConfig()).private_names()
+    names = build_defence(BitPrivacyConfig(), MODEL).private_names()
     assert names == INPUT_LAYER_NAMES  # the default defence
     prepared = partners["A"]
     folder = tmp_path / "A"
@@ -161,7 +167,17 @@ def test_private_input_federates_no_per_bit_tensor_and_keeps_each_partners_first
 
 
 def test_private_input_refuses_a_network_with_nothing_above_the_first_layer() -> None:
-    with pytest.raises(FederationError, match="no layer above it") as info:
+    with pytest.raises(FederationError, match="private_input.*no layer above it") as info:
         check_model_for_defence(ModelConfig(hidden_sizes=(64,)), BitPrivacyConfig())
     assert "hidden_sizes = [512, 256]" in info.value.fix
     check_model_for_defence(ModelConfig(hidden_sizes=(64,)), BitPrivacyConfig(defence="none"))
+
+
+def test_each_defence_says_which_trunk_layouts_it_runs_on() -> None:
+    ecfp = trunk_layout(MODEL)
+    assert ecfp == TRUNK_LAYOUTS["ecfp"] and ecfp.per_bit_table in ecfp.first_layer
+    dense = TrunkLayout(first_layer=("message.W_i.weight",), per_bit_table=None)  # a trunk with no per-bit rows
+    assert RowNoise.refusal(dense, MODEL) == "the trunk has no per-bit rows to add noise to"
+    assert PrivateInput.refusal(dense, MODEL) is None and NoDefence.refusal(dense, MODEL) is None
+    assert PrivateInput.refusal(TrunkLayout(first_layer=(), per_bit_table=None), MODEL) is not None
+    assert all(DEFENCES[name].refusal(ecfp, MODEL) is None for name in DEFENCES)
