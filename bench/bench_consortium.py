@@ -57,7 +57,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--local-epochs", type=int, default=1, help="per round: rounds x local epochs = --epochs")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument(
+        "--hidden", type=int, default=256, help="first trunk layer; a second of half its width is what is federated"
+    )
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench_consortium")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
@@ -80,12 +82,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, FederationConfig, EvalConfig]:
-    model = ModelConfig(
-        hidden_sizes=(args.hidden,),
-        dropout=0.2 if args.trunk == "ecfp" else 0.0,
-        trunk=args.trunk,
-        descriptors=args.descriptors,
-    )
+    model = ModelConfig(hidden_sizes=(args.hidden, args.hidden // 2), dropout=0.2)  # the default private_input
     train = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -11,6 +11,10 @@ Four partners from the ADMET scenario (Biogen, AstraZeneca, ChEMBL literature, .
 4. federated, SecAgg+ on (the default);
 5. overhead probe: SecAgg+ on with a hidden-8 trunk, so that a round is mostly Flower.
 
+Every federated run sends the whole single-layer trunk (``bit_privacy.defence = "none"``):
+this measures the cost of moving a full sparse trunk. The default ``private_input`` keeps the
+first layer with each partner and sends only the layers above it (``bench_privacy``).
+
 Printed per run: wall time (total and after start-up), seconds per round, partner compute per
 round (training + validation seconds from each partner's own history, divided by the two
 ClientApp actors), the rest of the round (Flower, SecAgg+, aggregation, checks, checkpoint,
@@ -35,7 +39,7 @@ import torch
 
 from fedqsar.datasets.scenarios import build_scenario
 from fedqsar.federation.audit import read_records, wire_recorder
-from fedqsar.federation.config import FederationConfig, SecAggConfig
+from fedqsar.federation.config import BitPrivacyConfig, FederationConfig, SecAggConfig
 from fedqsar.federation.server_app import initial_trunk
 from fedqsar.federation.simulation import run_simulation
 from fedqsar.model.config import ModelConfig, TrainConfig
@@ -107,7 +111,13 @@ def federated(
     wire_dtype: str = "float32",
 ) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    cfg = FederationConfig(rounds=epochs, local_epochs=1, secagg=SecAggConfig(enabled=secagg), wire_dtype=wire_dtype)
+    cfg = FederationConfig(
+        rounds=epochs,
+        local_epochs=1,
+        secagg=SecAggConfig(enabled=secagg),
+        wire_dtype=wire_dtype,
+        bit_privacy=BitPrivacyConfig(defence="none"),  # the whole trunk travels (module docstring)
+    )
     started = time.perf_counter()
     run = run_simulation(
         folders, model_cfg, train_cfg, cfg, out / "run", outer_mods=[wire_recorder(out / "wire", keep_arrays=False)]
