@@ -11,7 +11,7 @@ membership AUC of ``predict``'s similarity columns raw and shared, epsilon).
 
 Run (from the repository root)::
 
-    FEDQSAR_DATA=../shared/data nice -n 10 .venv/bin/python bench/bench_privacy.py --scenario potency
+    FEDQSAR_DATA=../shared/data nice -n 5 .venv/bin/python bench/bench_privacy.py --scenario potency
 
 Every variant's run folder is kept (``--out/<scenario>/<variant>/``), with ``result.json``;
 a finished variant is not re-run, and ``--report-only`` re-renders the table. All variants
@@ -329,6 +329,76 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+DEFAULT_VARIANT = "private_input"  # FederationConfig()'s defence, no DP
+AIM_BIT, AIM_MIA, AIM_MIA_DP = 0.6, 0.6, 0.55
+
+
+def _uplift_row(result: dict, comparison: str = "personalised_vs_local") -> dict | None:
+    rows = [
+        r
+        for r in result["uplift"]
+        if r["partner"] == "(all)" and r["metric"] == "auc_pr" and r["comparison"] == comparison
+    ]
+    return rows[0] if rows else None
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def aims(results: list[dict]) -> list[str]:
+    """One line per aim of issue 12, judged from the figures (membership on the matched hold-out and the test fold)."""
+    by_variant = {r["variant"]: r for r in results}
+    lines = []
+    default = by_variant.get(DEFAULT_VARIANT)
+    if default is None:
+        return [f"Aims: not judged, the default variant `{DEFAULT_VARIANT}` has no result."]
+    s = default["summary"]
+    lines.append(
+        f"* Default settings (`{DEFAULT_VARIANT}`) bit-recovery AUC ≤ {AIM_BIT}: {_f(s['bit_auc'])} "
+        f"— {_verdict(s['bit_auc'] <= AIM_BIT)}."
+    )
+    for kind in ("federated", "personalised"):
+        hold, test = s.get(f"membership_auc_{kind}_holdout"), s.get(f"membership_auc_{kind}_test_fold")
+        ok = hold is not None and test is not None and max(hold, test) <= AIM_MIA
+        lines.append(
+            f"* Default settings membership AUC ≤ {AIM_MIA}, {kind}: {_f(hold)} (matched hold-out) / {_f(test)} "
+            f"(test fold) — {_verdict(ok)}."
+        )
+    row = _uplift_row(default)
+    if row is not None:
+        low, high = row["ci_low"], row["ci_high"]
+        where = "includes 0" if low <= 0 <= high else ("lies above 0 (a gain)" if low > 0 else "lies below 0 (a cost)")
+        lines.append(
+            f"* Default settings uplift cost (personalised − local ΔAUC-PR) with a CI that includes 0: "
+            f"{_f(row['delta_abs'], 3)} [{_f(low, 3)}, {_f(high, 3)}], the CI {where} — "
+            + (
+                "no cost: **met** in intent, **missed** in letter (the CI does not include 0)."
+                if low > 0
+                else f"{_verdict(low <= 0 <= high)}."
+            )
+        )
+    for variant, r in by_variant.items():
+        t = r["summary"]
+        if not t["dp"]:
+            continue
+        values = {
+            kind: (t.get(f"membership_auc_{kind}_holdout"), t.get(f"membership_auc_{kind}_test_fold"))
+            for kind in ("federated", "personalised")
+        }
+        parts = [f"{kind} {_f(h)} / {_f(x)}" for kind, (h, x) in values.items()]
+        ok = all(h is not None and x is not None and max(h, x) <= AIM_MIA_DP for h, x in values.values())
+        up = _uplift_row(r)
+        cost = (
+            "" if up is None else f"; uplift {_f(up['delta_abs'], 3)} [{_f(up['ci_low'], 3)}, {_f(up['ci_high'], 3)}]"
+        )
+        lines.append(
+            f"* With DP (`{variant}`, ε {_f(t['dp_epsilon'], 1)}) membership AUC ≤ {AIM_MIA_DP} (hold-out / test): "
+            f"{'; '.join(parts)} — {_verdict(ok)}{cost}."
+        )
+    return lines
+
+
 def section(name: str, results: list[dict], args: argparse.Namespace, command: str) -> str:
     model, train, federation, _ = configs(args)
     loads = ", ".join(
@@ -357,6 +427,10 @@ def section(name: str, results: list[dict], args: argparse.Namespace, command: s
             "",
             table(results),
             "",
+            "Aims (issue 12), judged by `aims()` from the figures above:",
+            "",
+            *aims(results),
+            "",
             MARK.format(name, "end"),
         ]
     )
@@ -380,10 +454,12 @@ def write_section(name: str, text: str) -> None:
 
 def main() -> None:
     args = parse_args()
-    command = "FEDQSAR_DATA=../shared/data nice -n 10 .venv/bin/python bench/bench_privacy.py " + " ".join(sys.argv[1:])
+    command = "FEDQSAR_DATA=../shared/data nice -n 5 .venv/bin/python bench/bench_privacy.py " + " ".join(
+        a for a in sys.argv[1:] if a not in ("--report-only", "--no-write")
+    )
     for name in args.scenario or ["potency", "admet"]:
         results = load_results(name, args) if args.report_only else run_scenario(name, args)
-        text = section(name, results, args, command.replace(" --report-only", ""))
+        text = section(name, results, args, command)
         print(text, flush=True)
         if not args.no_write:
             write_section(name, text)
