@@ -167,7 +167,7 @@ def test_a_mixed_scheme_consortium_federates(compounds: pd.DataFrame, tmp_path: 
     assert "BLOCKING" not in diff.output
     run = run_simulation(
         folders,
-        ModelConfig(hidden_sizes=(32,)),
+        ModelConfig(hidden_sizes=(32, 16)),
         TrainConfig(epochs=3, batch_size=64),
         FederationConfig(rounds=2, min_partners=3, secagg=SecAggConfig(enabled=False)),
         tmp_path / "fed",
