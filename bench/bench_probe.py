@@ -140,6 +140,7 @@ def markdown(args: argparse.Namespace, table: pd.DataFrame, records: dict[str, d
     loo = timings[timings["stage"] == "leave_one_out"]
     folds = pd.read_csv(args.out / "evaluation" / "folds.csv")
     evaluated = json.loads((args.out / "evaluated.json").read_text())
+    model_cfg, _, fed_cfg, _ = configs(args)
     lines = [
         SECTION_TITLE,
         "",
@@ -149,7 +150,7 @@ def markdown(args: argparse.Namespace, table: pd.DataFrame, records: dict[str, d
         "",
         f"Data: the full-size ADMET PreparedSets in `{args.prepared}` (prepared by the fedconv engineer with "
         "bench_consortium's key and default PrepConfig; keyed scaffold folds, validation 3, test 4). Settings as "
-        f"bench_consortium: hidden ({args.hidden},), dropout 0.2, batch {args.batch_size}, local up to {args.epochs} "
+        f"bench_consortium: hidden {model_cfg.hidden_sizes}, bit privacy {fed_cfg.bit_privacy.defence}, dropout 0.2, batch {args.batch_size}, local up to {args.epochs} "
         f"epochs (patience 5), FedAvg up to {args.rounds} rounds x 1 epoch (convergence stop), SecAgg+ off, "
         "personalisation defaults; the probe uses the trunk record's settings (the same). Machine: 2 cores shared "
         f"with ~6 engineers; evaluation {evaluated['seconds'] / 60:.0f} min, {evaluated.get('load_after', '')} at its end.",

@@ -1,8 +1,9 @@
 """``fedqsar probe --trunk TRUNK --data MY_PREPARED/ --key KEY --out DIR``: should we join?
 
-Runs on the candidate's machine only: fits its own head on the consortium's published trunk,
-fine-tunes trunk + head, trains its local-only model with the same budget, and compares them
-on its own validation fold. Nothing is sent anywhere; no network connection is opened.
+Runs on the candidate's machine only: fits its own head on the consortium's published trunk
+(and, for a trunk federated under the default ``private_input``, its own first layer, as
+every member has), fine-tunes trunk + head, trains its local-only model with the same budget,
+and compares them on its own validation fold. Nothing is sent anywhere; no network connection is opened.
 """
 
 from __future__ import annotations

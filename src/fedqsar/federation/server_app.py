@@ -121,10 +121,12 @@ class FederationServer:
         self.node_names: dict[int, str] = {}
         self.last_round = 0
         self.improving: dict[int, float | None] = {}
+        self.private: tuple[str, ...] = ()  # trunk tensors each partner keeps (the defence's), not published
 
     def __call__(self, grid: Grid, context: Context) -> None:
         plan, cfg = self.plan, self.plan.fed_cfg
         private = build_defence(cfg.bit_privacy, plan.model_cfg).private_names()  # refuses before any node waits
+        self.private = private
         nodes = wait_for_nodes(grid, plan.n_partners, plan.node_wait_s)
         summaries, self.node_names = self._handshake(grid, nodes)
         first = next(iter(summaries.values()))
@@ -339,7 +341,11 @@ class FederationServer:
         (self.plan.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
 
     def _publish_trunk(self, final: dict[str, np.ndarray], summaries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """Write ``RUN/trunk/``: the final global trunk a consortium can hand to a candidate (``fedqsar probe``)."""
+        """Write ``RUN/trunk/``: the final global trunk a consortium can hand to a candidate (``fedqsar probe``).
+
+        Only what was federated: under ``private_input`` the layers above the first, the record
+        naming the partners' own tensors (``partner_tensors``) and the defence.
+        """
         plan, first = self.plan, summaries[sorted(summaries)[0]]
         record = write_trunk(
             plan.run_dir / TRUNK_DIR,
@@ -350,6 +356,8 @@ class FederationServer:
             n_bits=int(first["n_bits"]),
             prep_hash=str(first["prep_hash"]),
             key_id=str(first["key_id"]),
+            partner_tensors=self.private,
+            defence=plan.fed_cfg.bit_privacy.defence,
             provenance={"rounds": self.last_round, "n_partners": len(summaries), "trunk_hash": trunk_sha256(final)},
         )
         return {"weights_sha256": json.loads(record.read_text(encoding="utf-8"))["weights_sha256"]}

@@ -9,7 +9,9 @@ training in fedqsar is this trainer with other arguments:
 * a federated partner's local steps: the local trainer with a :class:`~fedqsar.model.regularisers.ProximalPull`
   hook when the strategy is FedProx;
 * fine-tuning (personalisation): ``trainable="head"`` (trunk frozen) or ``"all"``, optionally
-  with a proximal pull towards the federated trunk.
+  with a proximal pull towards the federated trunk;
+* a probing candidate's own first layer under a consortium trunk whose layers above it are
+  fixed: ``trainable="all"`` with ``frozen=`` the consortium's tensors.
 
 So every kind runs the same numerics: the same batches, the same sparse first-layer update path
 (row-sparse Adam fed from the gradient of the first layer's output), the same loss, the same
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -173,6 +175,9 @@ class Trainer:
         ``"all"`` (trunk and heads) or ``"head"`` (heads only; the trunk is frozen).
     hooks
         Called after every optimiser step, in order.
+    frozen
+        With ``trainable="all"``: trunk tensors (names of ``MultitaskModel.trunk_state``) kept as
+        they are while the rest of the trunk trains; gradients still flow through them.
     """
 
     def __init__(
@@ -183,12 +188,17 @@ class Trainer:
         *,
         trainable: str = "all",
         hooks: Sequence[StepHook] = (),
+        frozen: Collection[str] = (),
     ) -> None:
         if not data:
             raise TrainingError("no partner data given", "pass {partner name: PreparedSet}")
         if trainable not in TRAINABLE_PARTS:
             raise TrainingError(f"trainable={trainable!r} is not one of {TRAINABLE_PARTS}", "use 'all' or 'head'")
+        unknown = sorted(set(frozen) - {name for name, _ in model.trunk.named_parameters()})
+        if unknown:
+            raise TrainingError(f"frozen names {unknown} are not trunk parameters", "name tensors of trunk_state()")
         self.model, self.cfg, self.trainable, self.hooks = model, cfg, trainable, list(hooks)
+        self.frozen = frozenset(frozen)
         self.parts = {name: _partner_data(model, name, data[name], cfg) for name in sorted(data)}
         self.epoch = 0
         for part in self.parts.values():
@@ -233,12 +243,13 @@ class Trainer:
     def _build_optimisers(self) -> None:
         cfg = self.cfg
         table = self.model.trunk.sparse_table
+        trained = [(n, p) for n, p in self.model.trunk.named_parameters() if n not in self.frozen]
         self.sparse = (
             RowSparseAdam(table, cfg.lr, cfg.adam_betas, cfg.adam_eps, cfg.weight_decay)
-            if self.trains_trunk and table is not None
+            if self.trains_trunk and table is not None and any(p is table for _, p in trained)
             else None
         )
-        trunk_params = [(f"trunk.{n}", p) for n, p in self.model.trunk.named_parameters() if p is not table]
+        trunk_params = [(f"trunk.{n}", p) for n, p in trained if p is not table]
         self.trunk_dense = trunk_params if self.trains_trunk else []
         self.head_dense = [
             (f"heads.{name}.{n}", p) for name, part in self.parts.items() for n, p in part.head.named_parameters()

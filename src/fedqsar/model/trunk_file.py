@@ -7,12 +7,19 @@ and, in the JSON, what the candidate needs to use it and to check that its own P
 fits: the prep hash and consortium key id every member prepared with, the fingerprint width,
 the network shape (``ModelConfig``), the consortium's training and personalisation settings,
 and the sha256 of the weights file (checked on every read). No pickle anywhere.
+
+The file holds what was federated, nothing more. Under the bit-privacy defence
+``private_input`` (the default, ``federation.defences``) every partner keeps its own first
+trunk layer, so the file holds the layers above it; the record names the run's ``defence``
+and, in ``partner_tensors``, the trunk tensors each partner owns and the file lacks. A
+candidate builds those the way a federating partner starts them — from the network seeded
+by ``model_config.init_seed`` — and trains them itself (``fedqsar probe``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +56,11 @@ class ConsortiumTrunk:
         The consortium's ``PersonalisationConfig`` as a plain dict (fine-tuning budget).
     n_bits, prep_hash, key_id
         What the candidate's PreparedSet must match.
+    partner_tensors
+        Trunk tensors not in ``state``: each partner's own (its first layer under
+        ``private_input``), built from ``model_cfg.init_seed`` and trained by whoever uses the trunk.
+    defence
+        The run's bit-privacy defence (``FederationConfig.bit_privacy.defence``).
     record
         The whole JSON record (provenance: rounds, number of partners, hashes, creation time).
     folder
@@ -62,6 +74,8 @@ class ConsortiumTrunk:
     n_bits: int
     prep_hash: str
     key_id: str
+    partner_tensors: tuple[str, ...] = ()
+    defence: str = "none"
     record: dict[str, Any] = field(default_factory=dict)
     folder: Path = Path(".")
 
@@ -76,9 +90,14 @@ def write_trunk(
     n_bits: int,
     prep_hash: str,
     key_id: str,
+    partner_tensors: Sequence[str] = (),
+    defence: str = "none",
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the trunk artefact into ``folder`` (created); returns the JSON record's path.
+
+    ``state`` is the federated trunk; ``partner_tensors`` names the trunk tensors each partner
+    keeps as its own (not in ``state``), ``defence`` the run's bit-privacy defence.
 
     The weights file is written first and its sha256 goes into the JSON, written last: a
     record always names complete weights.
@@ -100,6 +119,8 @@ def write_trunk(
         "train_config": to_dict(train_cfg),
         "personalisation_config": dict(personalisation),
         "arrays": {name: list(value.shape) for name, value in tensors.items()},
+        "defence": str(defence),
+        "partner_tensors": list(partner_tensors),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **dict(provenance or {}),
     }
@@ -155,6 +176,9 @@ def read_trunk(path: Path) -> ConsortiumTrunk:
     found = {name: tuple(value.shape) for name, value in state.items()}
     if shapes != found:
         raise ModelFileError(f"the arrays in {weights} ({found}) differ from the record ({shapes})", fix)
+    partner_tensors = tuple(str(name) for name in record.get("partner_tensors", ()))
+    if set(partner_tensors) & set(state):
+        raise ModelFileError(f"{record_file} names arrays it holds as partner-owned: {partner_tensors}", fix)
     return ConsortiumTrunk(
         state={name: np.asarray(value, dtype=np.float32) for name, value in state.items()},
         model_cfg=model_cfg,
@@ -163,6 +187,8 @@ def read_trunk(path: Path) -> ConsortiumTrunk:
         n_bits=int(record["n_bits"]),
         prep_hash=str(record["prep_hash"]),
         key_id=str(record["key_id"]),
+        partner_tensors=partner_tensors,
+        defence=str(record.get("defence", "none")),
         record=record,
         folder=record_file.parent,
     )

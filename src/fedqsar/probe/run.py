@@ -11,6 +11,13 @@ trunk record unless the candidate overrides them):
 (b) ``fine_tuned``: (a) then trunk + head together (``fine_tune`` stage 2) — personalisation;
 (c) ``local``: the local-only model trained from scratch (``model.training.fit``).
 
+A trunk federated under the bit-privacy defence ``private_input`` (the default) holds no
+first layer: every member keeps its own (``ConsortiumTrunk.partner_tensors``). The candidate
+then starts its own first layer exactly as a federating member does — the network seeded by
+the record's ``model_config.init_seed`` — and (a) trains that first layer and its head with
+the published layers frozen, on the local training budget (``TrainConfig``: a first layer
+from its initial values is a full training, not a head fit); (b) fine-tunes everything.
+
 and (d) ``joined``: per task, the best of (c) / (a) / (b) on validation
 (``model.personalise.select_per_task`` with the consortium's ``min_confidence``: the rule a
 member's personalised model follows).
@@ -52,7 +59,7 @@ from fedqsar.model.config import TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.personalise import PersonalisationConfig, TaskSelection, fine_tune, select_per_task
 from fedqsar.model.predict import predict
-from fedqsar.model.training import fit
+from fedqsar.model.training import FitResult, Trainer, fit, run_fit
 from fedqsar.model.trunk_file import ConsortiumTrunk, check_fits, read_trunk
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prepared import PreparedSet
@@ -123,9 +130,29 @@ def _settings(trunk: ConsortiumTrunk, config: ProbeConfig) -> tuple[TrainConfig,
 
 
 def _consortium_model(trunk: ConsortiumTrunk, name: str, prepared: PreparedSet) -> MultitaskModel:
+    """The candidate's model on the published trunk; the partners' own tensors as a member starts them.
+
+    ``MultitaskModel`` seeds its trunk with ``model_cfg.init_seed`` (the consortium's), so the
+    tensors the file lacks (``partner_tensors``) hold the values every member started from.
+    """
     model = MultitaskModel(prepared.n_bits, trunk.model_cfg, {name: HeadSpec.from_tasks(prepared.tasks)})
-    model.load_trunk_state(trunk.state)
+    model.load_trunk_state(trunk.state, exclude=trunk.partner_tensors)
     return model
+
+
+def _fit_on_trunk(
+    model: MultitaskModel,
+    name: str,
+    prepared: PreparedSet,
+    trunk: ConsortiumTrunk,
+    train_cfg: TrainConfig,
+    personal: PersonalisationConfig,
+) -> FitResult | None:
+    """Stage (a): the head (and the candidate's own trunk tensors, if any) on the frozen published layers."""
+    if not trunk.partner_tensors:
+        return fine_tune(model, name, prepared, train_cfg, replace(personal, full_epochs=0)).head_stage
+    trainer = Trainer(model, {name: prepared}, train_cfg, frozen=tuple(trunk.state))
+    return run_fit(trainer, include_start=True)
 
 
 def _cross_fitted(
@@ -244,9 +271,7 @@ def run_probe(
         return value
 
     head = _consortium_model(trunk, name, prepared)
-    head_fit = timed(
-        "head_on_trunk", lambda: fine_tune(head, name, prepared, train_cfg, replace(personal, full_epochs=0))
-    )
+    head_fit = timed("head_on_trunk", lambda: _fit_on_trunk(head, name, prepared, trunk, train_cfg, personal))
     tuned = copy.deepcopy(head)
     full_fit = timed(
         "fine_tuned", lambda: fine_tune(tuned, name, prepared, train_cfg, replace(personal, head_epochs=0))
@@ -279,7 +304,7 @@ def run_probe(
     clock["total"] = time.perf_counter() - started
     record = _record(name, prepared, trunk, train_cfg, personal, config, verdict, rows, clock)
     record["stages"] = {
-        "head_on_trunk": _stage(head_fit.head_stage),
+        "head_on_trunk": _stage(head_fit) | {"trained": ["head", *trunk.partner_tensors]},
         "fine_tuned": _stage(full_fit.full_stage),
         "local": {"best_epoch": local_fit.best_epoch, "epochs_run": len(local_fit.history)},
         "joined_choices": [selection.counts() for selection in selections],
@@ -322,7 +347,7 @@ def _record(
             key: trunk.record.get(key)
             for key in ("prep_hash", "key_id", "n_bits", "weights_sha256", "rounds", "n_partners", "created")
         }
-        | {"folder": str(trunk.folder)},
+        | {"folder": str(trunk.folder), "defence": trunk.defence, "partner_tensors": list(trunk.partner_tensors)},
         "settings": {
             "train": to_dict(train_cfg),
             "personalisation": to_dict(personal),

@@ -148,3 +148,20 @@ def test_fit_refuses_an_empty_validation_fold():
     prepared = make_prepared(n_rows=50)
     with pytest.raises(TrainingError, match="validation fold 7"):
         fit(_model(prepared), "p", prepared, TrainConfig(validation_fold=7))
+
+
+def test_frozen_trunk_tensors_stay_while_the_rest_trains():
+    """A probing candidate's own first layer trains under fixed consortium layers (``frozen``)."""
+    prepared = make_prepared(n_rows=120)
+    model = _model(prepared, hidden=(32, 16))
+    before = model.trunk_state()
+    head_before = model.head("p").linear.weight.detach().clone()
+    frozen = ("hidden.0.weight", "hidden.0.bias")
+    Trainer(model, {"p": prepared}, TrainConfig(batch_size=16, lr=1e-2), frozen=frozen).train_epochs(2)
+    after = model.trunk_state()
+    assert all(np.array_equal(before[name], after[name]) for name in frozen)
+    assert not np.array_equal(before["input.weight"], after["input.weight"])  # the row-sparse table trains
+    assert not np.array_equal(before["input.bias"], after["input.bias"])
+    assert not torch.equal(head_before, model.head("p").linear.weight)
+    with pytest.raises(TrainingError, match="not trunk parameters"):
+        Trainer(model, {"p": prepared}, TrainConfig(), frozen=("hidden.9.weight",))

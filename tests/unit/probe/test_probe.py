@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from fedqsar.cli.main import app
 from fedqsar.ledger import read_entries
+from fedqsar.model.network import INPUT_LAYER_NAMES
 from fedqsar.model.trunk_file import RECORD_FILE, WEIGHTS_FILE, read_trunk
 from fedqsar.prep.keys import generate_key, save_key
 from fedqsar.prepared import PreparedSet
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = """
 [model]
-hidden_sizes = [32]
+hidden_sizes = [32, 16]
 [train]
 epochs = 6
 batch_size = 64
@@ -32,8 +33,6 @@ early_stopping_patience = 3
 [federation]
 rounds = 3
 min_partners = 3
-[federation.bit_privacy]
-defence = "none"  # the probe fits on a whole published trunk; under private_input it has no first layer
 [federation.personalisation]
 head_epochs = 4
 full_epochs = 3
@@ -69,7 +68,10 @@ def test_federate_publishes_a_trunk_with_its_checks(consortium: dict[str, Path])
     trunk = read_trunk(consortium["trunk"])
     record = json.loads((consortium["trunk"] / RECORD_FILE).read_text(encoding="utf-8"))
     assert record["prep_hash"] == "hash-A" and record["n_partners"] == 3 and len(record["weights_sha256"]) == 64
-    assert set(trunk.state) == set(record["arrays"]) and trunk.model_cfg.hidden_sizes == (32,)
+    assert set(trunk.state) == set(record["arrays"]) and trunk.model_cfg.hidden_sizes == (32, 16)
+    # the default defence (private_input): each member's first layer stays with it, only the layers above travel
+    assert record["defence"] == "private_input" and trunk.partner_tensors == INPUT_LAYER_NAMES
+    assert set(trunk.state) == {"hidden.0.weight", "hidden.0.bias"}
     assert not list(consortium["trunk"].glob("*.pkl")) and not list(consortium["trunk"].glob("*.pt"))
     kinds = [entry.kind for entry in read_entries(consortium["trunk"].parent / "ledger.sqlite")]
     assert kinds.index("published_trunk") < kinds.index("run_end")
@@ -93,6 +95,10 @@ def test_probe_on_a_tiny_consortium(consortium: dict[str, Path]) -> None:
     assert record["fold"]["validation_fold"] == 3 and record["fold"]["n_validation"] == int((prepared.folds == 3).sum())
     assert record["fold"]["test_fold_read"] is False
     assert record["verdict"]["code"] in ("help", "not_help", "cannot_tell")
+    assert record["trunk"]["defence"] == "private_input"
+    # (a) trained the candidate's own first layer with its head (the published layers frozen)
+    assert record["stages"]["head_on_trunk"]["trained"] == ["head", *INPUT_LAYER_NAMES]
+    assert record["stages"]["head_on_trunk"]["epochs_run"] >= 1
     html = (out / "probe.html").read_text(encoding="utf-8")
     assert "Should we join?" in html and "data:image/svg+xml;base64," in html
     assert "http://" not in html and "https://" not in html and "<script" not in html
