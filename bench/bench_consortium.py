@@ -82,7 +82,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, FederationConfig, EvalConfig]:
-    model = ModelConfig(hidden_sizes=(args.hidden, args.hidden // 2), dropout=0.2)  # the default private_input
+    model = ModelConfig(
+        hidden_sizes=(args.hidden, args.hidden // 2),  # two layers: the default private_input
+        dropout=0.2 if args.trunk == "ecfp" else 0.0,
+        trunk=args.trunk,
+        descriptors=args.descriptors,
+    )
     train = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -231,6 +231,10 @@ class PreparedSet:
         _write_json(folder / "manifest.json", {"format_version": FORMAT_VERSION, **self.manifest})
         if rejected is not None:
             rejected.to_csv(folder / "rejected.csv", index=False)
+        if self.descriptors is not None:
+            np.save(folder / DESCRIPTORS_FILE, np.asarray(self.descriptors, dtype=np.float32), allow_pickle=False)
+        if self.structures is not None:
+            _write_private_structures(folder / STRUCTURES_FILE, self.structures)
         return seal(folder)
 
     @classmethod

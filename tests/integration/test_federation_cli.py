@@ -37,7 +37,10 @@ def real_partners(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -
 def test_federate_four_real_partners_with_secagg(real_partners: dict[str, Path], tmp_path: Path) -> None:
     assert len(real_partners) == 4
     config = tmp_path / "fed.toml"
-    config.write_text("[model]\nhidden_sizes = [32, 16]\n[train]\nbatch_size = 64\n[federation]\nrounds = 2\n")
+    config.write_text(  # train pinned: personalisation trains each partner's local model with it
+        "[model]\nhidden_sizes = [32, 16]\n[train]\nepochs = 25\nbatch_size = 64\nearly_stopping_patience = 5\n"
+        "[federation]\nrounds = 2\n"
+    )
     folders = [str(p) for p in real_partners.values()]
     result = CliRunner().invoke(
         app, ["federate", "--partners", *folders, "--out", str(tmp_path / "run"), "--config", str(config), "--quiet"]

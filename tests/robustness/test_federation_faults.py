@@ -30,7 +30,7 @@ from fedqsar.prepared import read_manifest
 from .conftest import Consortium, no_traceback, run_cli
 
 pytestmark = pytest.mark.slow
-SMALL = "[model]\nhidden_sizes = [32, 16]\n[train]\nbatch_size = 64\n[federation]\nrounds = {rounds}\n"
+SMALL = "[model]\nhidden_sizes = [32, 16]\n[train]\nepochs = 25\nbatch_size = 64\nearly_stopping_patience = 5\n[federation]\nrounds = {rounds}\n"
 
 
 def _marked(marker: str) -> list[int]:

@@ -207,7 +207,8 @@ def audit_privacy(run_dir: Path, partners: Mapping[str, Path] | None = None) -> 
     used = {name: used_bits(p.X[training_rows(p.folds, train_cfg)], n_bits) for name, p in prepared.items()}
     defence = build_defence(fed_cfg.bit_privacy, model_cfg)
     private = defence.private_names()
-    trunks = GlobalTrunks(fed_dir, initial_trunk(n_bits, model_cfg, private))
+    n_descriptors = len(next(iter(prepared.values())).descriptor_names)
+    trunks = GlobalTrunks(fed_dir, initial_trunk(n_bits, model_cfg, n_descriptors, private))
     bits = bit_recovery_table(trunks, used, defence.layout.per_bit_table)
     parts = []
     for name, p in prepared.items():

@@ -26,10 +26,11 @@ import scipy.sparse as sp
 from sklearn.metrics import roc_auc_score
 
 from fedqsar.model.config import TrainConfig
+from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.training import membership_holdout_rows, training_rows
 from fedqsar.prepared import PreparedSet
 
-Predictor = Callable[[sp.csr_matrix], np.ndarray]  # X rows -> (n, n_tasks) task-scale predictions
+Predictor = Callable[[ModelInputs], np.ndarray]  # inputs of n rows -> (n, n_tasks) task-scale predictions
 MEMBERSHIP_COLUMNS = ("partner", "model_kind", "score", "reference", "auc", "n_members", "n_nonmembers")
 PROBABILITY_FLOOR = 1e-6
 
@@ -106,10 +107,11 @@ def loss_attack(
     """Loss-threshold AUC of every model kind against every non-member reference (``MEMBERSHIP_COLUMNS``)."""
     sets = membership_sets(prepared, cfg)
     scales = task_scales(prepared, cfg)
+    inputs = ModelInputs.of(prepared)  # fingerprints, descriptors and structures: what the trunk reads
     rows = []
     for kind, predict in predictors.items():
         scores = {
-            name: -compound_losses(predict(prepared.X[idx]), prepared, idx, scales)
+            name: -compound_losses(predict(inputs.rows(idx)), prepared, idx, scales)
             for name, idx in sets.items()
             if len(idx)
         }

@@ -31,7 +31,7 @@ with the reason, never silently changed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -39,7 +39,7 @@ import numpy as np
 from fedqsar.errors import FederationError
 from fedqsar.federation.config import BitPrivacyConfig
 from fedqsar.model.config import ModelConfig
-from fedqsar.model.network import INPUT_LAYER_NAMES, PER_BIT_TABLE
+from fedqsar.model.network import DESCRIPTOR_WEIGHTS, INPUT_LAYER_NAMES, PER_BIT_TABLE
 
 
 @dataclass(frozen=True)
@@ -53,21 +53,45 @@ class TrunkLayout:
     per_bit_table
         The (n_bits, hidden) tensor with one row per fingerprint bit, or None for a trunk
         without per-bit rows (nothing for ``row_noise`` to hide, no bit leak to audit).
+    min_hidden_layers
+        The fewest ``ModelConfig.hidden_sizes`` entries that leave a layer above the first
+        to federate under ``private_input``.
+    descriptor_weights
+        First-layer tensors present when the model reads the descriptor block
+        (``ModelConfig.descriptors`` and a PreparedSet that has one); :meth:`for_model` adds them.
     """
 
     first_layer: tuple[str, ...]
     per_bit_table: str | None
+    min_hidden_layers: int = 1
+    descriptor_weights: tuple[str, ...] = ()
+
+    def for_model(self, model_cfg: ModelConfig) -> TrunkLayout:
+        """This layout with the first layer ``model_cfg`` builds (descriptor weights when it reads descriptors)."""
+        extra = self.descriptor_weights if model_cfg.descriptors else ()
+        return replace(self, first_layer=(*self.first_layer, *extra), descriptor_weights=())
 
 
-#: trunk kind -> layout. The network has one trunk kind, the sparse ECFP trunk ("ecfp").
+#: the MPNN trunk's input projection (chemprop ``BondMessagePassing.W_i``: atom + bond features -> hidden).
+MPNN_INPUT_PROJECTION = "message_passing.W_i.weight"
+
+#: trunk kind (``ModelConfig.trunk``, ``network.TRUNKS``) -> layout.
 TRUNK_LAYOUTS: dict[str, TrunkLayout] = {
-    "ecfp": TrunkLayout(first_layer=INPUT_LAYER_NAMES, per_bit_table=PER_BIT_TABLE),
+    # the sparse first layer is hidden_sizes[0]: private_input needs a second layer to federate
+    "ecfp": TrunkLayout(
+        INPUT_LAYER_NAMES, PER_BIT_TABLE, min_hidden_layers=2, descriptor_weights=(DESCRIPTOR_WEIGHTS,)
+    ),
+    # no per-bit rows; the descriptor block joins the graph embedding in hidden.0, above W_i
+    "mpnn": TrunkLayout((MPNN_INPUT_PROJECTION,), None, min_hidden_layers=1),
 }
 
 
 def trunk_layout(model_cfg: ModelConfig) -> TrunkLayout:
-    """The layout of ``model_cfg``'s trunk (``TRUNK_LAYOUTS``; every network has the ECFP trunk for now)."""
-    return TRUNK_LAYOUTS["ecfp"]
+    """The layout of ``model_cfg``'s trunk (``TRUNK_LAYOUTS[model_cfg.trunk]`` for its inputs)."""
+    return TRUNK_LAYOUTS[model_cfg.trunk].for_model(model_cfg)
+
+
+OTHER_DEFENCE = "choose another bit_privacy.defence (docs/privacy.md says what each one protects)"
 
 
 class Defence(Protocol):
@@ -91,8 +115,8 @@ class NoDefence:
         self.cfg, self.layout = cfg, layout
 
     @staticmethod
-    def refusal(layout: TrunkLayout, model_cfg: ModelConfig) -> str | None:
-        """Why this defence cannot run on ``model_cfg``'s trunk (None: it can)."""
+    def refusal(layout: TrunkLayout, model_cfg: ModelConfig) -> tuple[str, str] | None:
+        """Why this defence cannot run on ``model_cfg``'s trunk and how to fix it (None: it can)."""
         return None
 
     def private_names(self) -> tuple[str, ...]:
@@ -108,13 +132,15 @@ class PrivateInput(NoDefence):
     """Keep the trunk's first layer (``TrunkLayout.first_layer``) with the partner; federate the layers above it."""
 
     @staticmethod
-    def refusal(layout: TrunkLayout, model_cfg: ModelConfig) -> str | None:
+    def refusal(layout: TrunkLayout, model_cfg: ModelConfig) -> tuple[str, str] | None:
         if not layout.first_layer:
-            return "the trunk names no first layer to keep private"
-        if len(model_cfg.hidden_sizes) < 2:
+            return "the trunk names no first layer to keep private", OTHER_DEFENCE
+        if len(model_cfg.hidden_sizes) < layout.min_hidden_layers:
             return (
-                f"it keeps the first trunk layer private, and the network hidden_sizes="
-                f"{tuple(model_cfg.hidden_sizes)} has no layer above it to federate"
+                f"it keeps the first trunk layer private, and the {model_cfg.trunk} network hidden_sizes="
+                f"{tuple(model_cfg.hidden_sizes)} has no layer above it to federate",
+                "give the model at least two trunk layers (e.g. [model] hidden_sizes = [512, 256]), or choose "
+                "another bit_privacy.defence (docs/privacy.md says what each one protects)",
             )
         return None
 
@@ -134,8 +160,14 @@ class RowNoise(NoDefence):
         self.rng = rng if rng is not None else np.random.default_rng()
 
     @staticmethod
-    def refusal(layout: TrunkLayout, model_cfg: ModelConfig) -> str | None:
-        return None if layout.per_bit_table else "the trunk has no per-bit rows to add noise to"
+    def refusal(layout: TrunkLayout, model_cfg: ModelConfig) -> tuple[str, str] | None:
+        if layout.per_bit_table:
+            return None
+        return (
+            f"the {model_cfg.trunk} trunk has no per-bit rows to add noise to",
+            'set [federation.bit_privacy] defence = "private_input" (the default) or "none"; '
+            "docs/privacy.md says what each one protects on this trunk",
+        )
 
     def before_send(
         self, sent: Mapping[str, np.ndarray], received: Mapping[str, np.ndarray], touched: np.ndarray
@@ -184,13 +216,10 @@ def build_defence(cfg: BitPrivacyConfig, model_cfg: ModelConfig) -> NoDefence:
         single trunk layer: the first layer is all the trunk has).
     """
     layout = trunk_layout(model_cfg)
-    reason = DEFENCES[cfg.defence].refusal(layout, model_cfg)
-    if reason is not None:
-        raise FederationError(
-            f"bit_privacy.defence = {cfg.defence!r} cannot run on this model: {reason}",
-            "give the model at least two trunk layers (e.g. [model] hidden_sizes = [512, 256]), or choose "
-            "another bit_privacy.defence (docs/privacy.md says what each one protects)",
-        )
+    refused = DEFENCES[cfg.defence].refusal(layout, model_cfg)
+    if refused is not None:
+        reason, fix = refused
+        raise FederationError(f"bit_privacy.defence = {cfg.defence!r} cannot run on this model: {reason}", fix)
     return DEFENCES[cfg.defence](cfg, layout)
 
 

@@ -98,10 +98,11 @@ class PartnerRuntime:
         private_names: tuple[str, ...] = (),
     ) -> None:
         self.paths, self.model_cfg, self.train_cfg = paths, model_cfg, train_cfg
-        self.private_names = tuple(private_names)
         self.prepared = load_prepared(paths.prepared)
         heads = {paths.partner: HeadSpec.from_tasks(self.prepared.tasks)}
         self.model = MultitaskModel(self.prepared.n_bits, model_cfg, heads, len(self.prepared.descriptor_names))
+        own = self.model.trunk.state_dict()  # a layout's tensor this model lacks (no descriptors) has nothing to keep
+        self.private_names = tuple(name for name in private_names if name in own)
         self.proximal = ProximalPull(proximal_mu) if proximal_mu > 0 else None
         hooks = [self.proximal] if self.proximal is not None else []
         self.trainer = Trainer(self.model, {paths.partner: self.prepared}, train_cfg, hooks=hooks)

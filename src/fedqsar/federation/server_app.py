@@ -105,10 +105,12 @@ def config_hash_of(parts: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def initial_trunk(n_bits: int, model_cfg: ModelConfig, exclude: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+def initial_trunk(
+    n_bits: int, model_cfg: ModelConfig, n_descriptors: int = 0, exclude: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
     """The federated trunk every run starts from (seeded by ``model_cfg.init_seed``), without ``exclude``."""
-    model = MultitaskModel(n_bits, model_cfg, {"_server": HeadSpec(1, 0)})  # a head is required; unused
-    return model.trunk_state(exclude=exclude)
+    heads = {"_server": HeadSpec(1, 0)}  # a head is required; unused
+    return MultitaskModel(n_bits, model_cfg, heads, n_descriptors).trunk_state(exclude=exclude)
 
 
 class FederationServer:
@@ -126,11 +128,12 @@ class FederationServer:
     def __call__(self, grid: Grid, context: Context) -> None:
         plan, cfg = self.plan, self.plan.fed_cfg
         private = build_defence(cfg.bit_privacy, plan.model_cfg).private_names()  # refuses before any node waits
-        self.private = private
         nodes = wait_for_nodes(grid, plan.n_partners, plan.node_wait_s)
         summaries, self.node_names = self._handshake(grid, nodes)
         first = next(iter(summaries.values()))
-        spec_trunk = initial_trunk(int(first["n_bits"]), plan.model_cfg, private)
+        whole = initial_trunk(int(first["n_bits"]), plan.model_cfg, int(first.get("n_descriptors", 0)))
+        self.private = tuple(name for name in private if name in whole)  # e.g. no descriptor weights without them
+        spec_trunk = {name: value for name, value in whole.items() if name not in self.private}
         spec = TrunkSpec.of(spec_trunk)
         checkpoint = latest_checkpoint(plan.run_dir / CHECKPOINTS)
         start_trunk, first_round = (

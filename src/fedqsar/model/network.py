@@ -17,7 +17,7 @@ partner-private ``DescriptorScaler`` (``MultitaskModel.scalers``), never part of
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -40,6 +40,8 @@ KIND_REGRESSION = "regression"
 PER_BIT_TABLE = "input.weight"
 #: trunk tensors of the sparse first layer.
 INPUT_LAYER_NAMES = (PER_BIT_TABLE, "input.bias")
+#: the ECFP trunk's dense descriptor weights (first layer, present when the model reads descriptors).
+DESCRIPTOR_WEIGHTS = "descriptor_input.weight"
 
 
 @dataclass(frozen=True)

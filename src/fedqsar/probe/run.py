@@ -56,6 +56,7 @@ from fedqsar.evaluation.intervals import compound_interval, small_task_intervals
 from fedqsar.evaluation.scoring import score, sorted_tasks
 from fedqsar.evaluation.uplift import uplift_table
 from fedqsar.model.config import TrainConfig
+from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.personalise import PersonalisationConfig, TaskSelection, fine_tune, select_per_task
 from fedqsar.model.predict import predict
@@ -129,13 +130,19 @@ def _settings(trunk: ConsortiumTrunk, config: ProbeConfig) -> tuple[TrainConfig,
     return train, from_dict(PersonalisationConfig, trunk.personalisation, where="trunk personalisation_config")
 
 
+def _candidate_model(trunk: ConsortiumTrunk, name: str, prepared: PreparedSet) -> MultitaskModel:
+    """The network of the consortium's shape for the candidate's tasks (and descriptor block, if it reads one)."""
+    heads = {name: HeadSpec.from_tasks(prepared.tasks)}
+    return MultitaskModel(prepared.n_bits, trunk.model_cfg, heads, len(prepared.descriptor_names))
+
+
 def _consortium_model(trunk: ConsortiumTrunk, name: str, prepared: PreparedSet) -> MultitaskModel:
     """The candidate's model on the published trunk; the partners' own tensors as a member starts them.
 
     ``MultitaskModel`` seeds its trunk with ``model_cfg.init_seed`` (the consortium's), so the
     tensors the file lacks (``partner_tensors``) hold the values every member started from.
     """
-    model = MultitaskModel(prepared.n_bits, trunk.model_cfg, {name: HeadSpec.from_tasks(prepared.tasks)})
+    model = _candidate_model(trunk, name, prepared)
     model.load_trunk_state(trunk.state, exclude=trunk.partner_tensors)
     return model
 
@@ -174,7 +181,7 @@ def _cross_fitted(
     selections = []
     for scored, chosen_on in (halves, halves[::-1]):
         selection = select_per_task(candidates, name, prepared, rows[chosen_on], min_confidence, seed=seed)
-        out[scored] = selection.predict(prepared.X[rows[scored]])
+        out[scored] = selection.predict(ModelInputs.of(prepared).rows(rows[scored]))
         selections.append(selection)
     return out, selections
 
@@ -276,10 +283,10 @@ def run_probe(
     full_fit = timed(
         "fine_tuned", lambda: fine_tune(tuned, name, prepared, train_cfg, replace(personal, head_epochs=0))
     )
-    local = MultitaskModel(prepared.n_bits, trunk.model_cfg, {name: HeadSpec.from_tasks(prepared.tasks)})
+    local = _candidate_model(trunk, name, prepared)
     local_fit = timed("local", lambda: fit(local, name, prepared, train_cfg))
     candidates = {"local": local, "federated": head, "fine_tuned": tuned}
-    X = prepared.X[rows]
+    X = ModelInputs.of(prepared).rows(rows)  # what the trunk reads: fingerprints, descriptors, structures
     predictions = {"local": predict(local, name, X), "head_on_trunk": predict(head, name, X)}
     predictions["fine_tuned"] = predict(tuned, name, X)
     predictions["joined"], selections = timed(

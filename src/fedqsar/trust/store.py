@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from fedqsar.errors import CorruptArtefactError, ModelFileError
 from fedqsar.filemodes import private_folder, seal
-from fedqsar.integrity import load_json_object, read_artefact
+from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.trust.calibrate import TrustArtefacts, TrustConfig
 from fedqsar.trust.conformal import ClassificationCalibrator, RegressionCalibrator
 from fedqsar.trust.domain import DomainThresholds

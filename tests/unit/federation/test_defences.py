@@ -8,6 +8,7 @@ key-holding partner receives is visible without a Flower run; the real runs are 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from fedqsar.errors import FederationError
 from fedqsar.evaluation.privacy_bits import bit_recovery_summary, bit_recovery_table, used_bits
 from fedqsar.federation.defences import (
     DEFENCES,
-    TRUNK_LAYOUTS,
+    MPNN_INPUT_PROJECTION,
     BitPrivacyConfig,
     NoDefence,
     PrivateInput,
@@ -34,7 +35,7 @@ from fedqsar.federation.defences import (
 from fedqsar.federation.partner import PartnerPaths, PartnerRuntime
 from fedqsar.federation.server_app import initial_trunk
 from fedqsar.model.config import ModelConfig, TrainConfig
-from fedqsar.model.network import INPUT_LAYER_NAMES, HeadSpec, MultitaskModel
+from fedqsar.model.network import DESCRIPTOR_WEIGHTS, INPUT_LAYER_NAMES, HeadSpec, MultitaskModel
 from fedqsar.model.training import Trainer, training_rows
 
 N_BITS = 4096
@@ -148,7 +149,7 @@ def test_private_input_federates_no_per_bit_tensor_and_keeps_each_partners_first
     partners, tmp_path: Path
 ) -> None:
     names = build_defence(BitPrivacyConfig(), MODEL).private_names()
-    assert names == INPUT_LAYER_NAMES  # the default defence
+    assert names[: len(INPUT_LAYER_NAMES)] == INPUT_LAYER_NAMES  # the default defence (+ descriptor weights)
     prepared = partners["A"]
     folder = tmp_path / "A"
     prepared.save(folder)
@@ -174,10 +175,39 @@ def test_private_input_refuses_a_network_with_nothing_above_the_first_layer() ->
 
 
 def test_each_defence_says_which_trunk_layouts_it_runs_on() -> None:
-    ecfp = trunk_layout(MODEL)
-    assert ecfp == TRUNK_LAYOUTS["ecfp"] and ecfp.per_bit_table in ecfp.first_layer
+    ecfp = trunk_layout(replace(MODEL, descriptors=False))
+    assert ecfp.first_layer == INPUT_LAYER_NAMES and ecfp.per_bit_table in ecfp.first_layer
+    assert trunk_layout(replace(MODEL, descriptors=True)).first_layer == (*INPUT_LAYER_NAMES, DESCRIPTOR_WEIGHTS)
     dense = TrunkLayout(first_layer=("message.W_i.weight",), per_bit_table=None)  # a trunk with no per-bit rows
-    assert RowNoise.refusal(dense, MODEL) == "the trunk has no per-bit rows to add noise to"
+    reason, fix = RowNoise.refusal(dense, MODEL) or ("", "")
+    assert "no per-bit rows" in reason and '"none"' in fix
     assert PrivateInput.refusal(dense, MODEL) is None and NoDefence.refusal(dense, MODEL) is None
     assert PrivateInput.refusal(TrunkLayout(first_layer=(), per_bit_table=None), MODEL) is not None
     assert all(DEFENCES[name].refusal(ecfp, MODEL) is None for name in DEFENCES)
+
+
+def test_the_message_passing_trunk_keeps_its_input_projection_and_refuses_row_noise() -> None:
+    """TRUNK_LAYOUTS["mpnn"]: W_i stays private under private_input (any depth), row_noise is refused."""
+    mpnn = ModelConfig(trunk="mpnn", hidden_sizes=(16,), mpnn_hidden=8, mpnn_depth=2)
+    assert build_defence(BitPrivacyConfig(), mpnn).private_names() == (MPNN_INPUT_PROJECTION,)
+    model = MultitaskModel(N_BITS, mpnn, {"A": HeadSpec(1, 0)}, 3)
+    assert MPNN_INPUT_PROJECTION in model.trunk_state()  # the name is chemprop's, checked here
+    assert trunk_layout(mpnn).per_bit_table is None
+    with pytest.raises(FederationError, match="mpnn trunk has no per-bit rows") as info:
+        check_model_for_defence(mpnn, BitPrivacyConfig(defence="row_noise"))
+    assert 'defence = "private_input"' in info.value.fix and '"none"' in info.value.fix
+    check_model_for_defence(mpnn, BitPrivacyConfig(defence="none"))
+
+
+def test_the_descriptor_weights_are_part_of_the_private_first_layer(tmp_path: Path, partners) -> None:
+    """With a descriptor block the ECFP first layer includes ``descriptor_input.weight``; without one it has none."""
+    cfg = replace(MODEL, descriptors=True)
+    names = build_defence(BitPrivacyConfig(), cfg).private_names()
+    assert DESCRIPTOR_WEIGHTS in names
+    with_block = MultitaskModel(N_BITS, cfg, {"A": HeadSpec(1, 0)}, 5).trunk_state(exclude=names)
+    assert set(with_block) == {"hidden.0.weight", "hidden.0.bias"}  # nothing of the first layer is federated
+    folder = tmp_path / "A"
+    partners["A"].save(folder)  # no descriptor block: the partner has no descriptor weights to keep
+    runtime = PartnerRuntime(PartnerPaths("A", folder, tmp_path / "state"), cfg, TRAIN, private_names=names)
+    assert runtime.private_names == INPUT_LAYER_NAMES
+    runtime.save_private_state(1)  # keeps only what it has

@@ -1,9 +1,10 @@
 """A real Flower simulation with the message-passing trunk (chemprop v2 modules, descriptors on).
 
 Three partners, each with its own real Biogen rPPB structures prepared with one key, two
-rounds, personalisation on. Shared by: what travels (the trunk's arrays and nothing else: no
-descriptor statistics, no head), the round trip (every partner's final model holds the same
-global trunk, its own head and its own descriptor scaling), and inference with the federated
+rounds, personalisation on, the default bit-privacy defence (``private_input``: each partner
+keeps chemprop's input projection ``W_i``). Shared by: what travels (the trunk's arrays above
+``W_i`` and nothing else: no descriptor statistics, no head), the round trip (every partner's
+final model holds the same global trunk, its own ``W_i``, head and descriptor scaling), and inference with the federated
 models through the one inference pipeline (predictions, atom attributions from the graph).
 """
 
@@ -19,6 +20,7 @@ from rdkit import Chem
 
 from fedqsar.federation.audit import read_records, wire_recorder
 from fedqsar.federation.config import FederationConfig, SecAggConfig
+from fedqsar.federation.defences import MPNN_INPUT_PROJECTION
 from fedqsar.federation.server_app import initial_trunk
 from fedqsar.federation.simulation import run_simulation
 from fedqsar.inference import InferencePipeline
@@ -69,13 +71,15 @@ def test_only_the_message_passing_trunk_travels(mpnn_run) -> None:
     run, root = mpnn_run
     assert run.summary["participants"] == {"1": list(PARTNERS), "2": list(PARTNERS)}
     saved = load_model(run.partner_models["A"])
-    trunk = {k: list(v.shape) for k, v in saved.model.trunk_state().items()}
+    whole = {k: list(v.shape) for k, v in saved.model.trunk_state().items()}
+    trunk = {k: shape for k, shape in whole.items() if k != MPNN_INPUT_PROJECTION}
+    assert MPNN_INPUT_PROJECTION in whole  # the partner's own input projection
     assert any(k.startswith("message_passing.") for k in trunk) and any(k.startswith("hidden.") for k in trunk)
     trains = [r for r in read_records(root / "wire") if r["incoming_type"] == "train" and not r["has_error"]]
     assert len(trains) == 2 * len(PARTNERS)
     for entry in trains:
         sent = entry["records"]["fitres.parameters"]["entries"]
-        assert {k: v["shape"] for k, v in sent.items() if k in trunk} == trunk
+        assert {k: v["shape"] for k, v in sent.items() if k in whole} == trunk  # W_i never sent
         assert not any("scaler" in k or "head" in k for k in sent)  # statistics and heads stay home
 
 
@@ -85,7 +89,10 @@ def test_round_trip_shares_the_trunk_and_keeps_scaling_and_heads_private(mpnn_ru
     states = [m.model.trunk_state() for m in models.values()]
     for state in states[1:]:
         for name, value in states[0].items():
-            np.testing.assert_array_equal(state[name], value)
+            if name != MPNN_INPUT_PROJECTION:
+                np.testing.assert_array_equal(state[name], value)
+    own = [state[MPNN_INPUT_PROJECTION] for state in states]
+    assert not np.array_equal(own[0], own[1]) and not np.array_equal(own[1], own[2])  # each trained its own W_i
     n_descriptors = models["A"].model.n_descriptors
     assert n_descriptors == len(PrepConfig().descriptors.names)
     start = initial_trunk(models["A"].model.n_bits, MODEL, n_descriptors)

@@ -19,7 +19,7 @@ from fedqsar.model.io import load_model
 from fedqsar.model.network import INPUT_LAYER_NAMES
 
 MODEL = ModelConfig(hidden_sizes=(32, 16), dropout=0.0)
-TRAIN = TrainConfig(batch_size=64, lr=1e-2)
+TRAIN = TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5)
 FED = FederationConfig(
     rounds=2,
     strategy="fedprox",

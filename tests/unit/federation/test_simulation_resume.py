@@ -29,7 +29,7 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model
 
 MODEL = ModelConfig(hidden_sizes=(32, 16), dropout=0.1)
-TRAIN = TrainConfig(batch_size=64, lr=1e-2)
+TRAIN = TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5)
 FED = FederationConfig(rounds=4)  # SecAgg+ on (default): its stochastic rounding must be reproducible too
 
 KILLED_RUN = """
@@ -44,7 +44,7 @@ def die_in_round_3(rnd, arrays, counts):
         os.kill(os.getpid(), signal.SIGKILL)
 
 partners = {k: Path(v) for k, v in json.loads(sys.argv[1]).items()}
-run_simulation(partners, ModelConfig(hidden_sizes=(32, 16), dropout=0.1), TrainConfig(batch_size=64, lr=1e-2),
+run_simulation(partners, ModelConfig(hidden_sizes=(32, 16), dropout=0.1), TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5),
                FederationConfig(rounds=4), Path(sys.argv[2]), observer=die_in_round_3, num_cpus=2)
 """
 

@@ -30,7 +30,7 @@ from fedqsar.prepared import PreparedSet
 from .conftest import write_partners
 
 MODEL = ModelConfig(hidden_sizes=(32, 16), dropout=0.0)
-TRAIN = TrainConfig(batch_size=64, lr=1e-2, membership_holdout=0.1)
+TRAIN = TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5, membership_holdout=0.1)
 N_BITS = 4096  # wide enough that some bits are set by no partner's training rows
 SECAGG_KEYS = {"pk1", "pk2", "dsts", "ctxts", "masked_params", "nids", "shares"}
 HANDSHAKE_KEYS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,23 +11,34 @@ import pytest
 
 from fedqsar.errors import TrunkStateError
 from fedqsar.model.config import ModelConfig, TrainConfig
-from fedqsar.model.network import INPUT_LAYER_NAMES, HeadSpec, MultitaskModel
+from fedqsar.model.network import DESCRIPTOR_WEIGHTS, INPUT_LAYER_NAMES, HeadSpec, MultitaskModel
 from fedqsar.model.personalise import PersonalisationConfig
 from fedqsar.model.trunk_file import read_trunk, write_trunk
 from fedqsar.prep.keys import generate_key
+from fedqsar.prepared import PreparedSet
 from fedqsar.probe import ProbeConfig, run_probe
 from fedqsar.probe.run import _consortium_model
 
 from .synthetic import N_BITS, partner_set
 
 MODEL = ModelConfig(hidden_sizes=(32, 16), init_seed=5)
+N_DESCRIPTORS = 3
 TRAIN = TrainConfig(epochs=3, batch_size=64, early_stopping_patience=2)
 FAST = ProbeConfig(train=TRAIN, personalisation=PersonalisationConfig(head_epochs=2, full_epochs=2))
 
 
-def _published(folder: Path, key_id: str, partner_tensors: tuple[str, ...], defence: str) -> dict[str, np.ndarray]:
+def _with_descriptors(prepared: PreparedSet) -> PreparedSet:
+    """``prepared`` with a seeded dense descriptor block of ``N_DESCRIPTORS`` columns."""
+    block = np.random.default_rng(7).normal(size=(prepared.n_compounds, N_DESCRIPTORS)).astype(np.float32)
+    manifest = {**prepared.manifest, "descriptors": [f"d{i}" for i in range(N_DESCRIPTORS)]}
+    return replace(prepared, descriptors=block, manifest=manifest)
+
+
+def _published(
+    folder: Path, key_id: str, partner_tensors: tuple[str, ...], defence: str, n_descriptors: int = 0
+) -> dict[str, np.ndarray]:
     """A consortium trunk (the seeded network's trunk, shifted so it differs from the start) without ``partner_tensors``."""
-    model = MultitaskModel(N_BITS, MODEL, {"_": HeadSpec(1, 0)})
+    model = MultitaskModel(N_BITS, MODEL, {"_": HeadSpec(1, 0)}, n_descriptors)
     state = {name: value + 0.25 for name, value in model.trunk_state(exclude=partner_tensors).items()}
     write_trunk(
         folder,
@@ -56,16 +68,25 @@ def test_a_candidate_starts_its_own_first_layer_as_a_member_does(tmp_path: Path)
     assert all(np.array_equal(state[name], published[name]) for name in published)  # the consortium's layers
 
 
+OWN_WITH_DESCRIPTORS = (*INPUT_LAYER_NAMES, DESCRIPTOR_WEIGHTS)
+
+
 @pytest.mark.parametrize(
-    ("partner_tensors", "defence", "trained"),
-    [(INPUT_LAYER_NAMES, "private_input", ["head", *INPUT_LAYER_NAMES]), ((), "none", ["head"])],
+    ("partner_tensors", "defence", "n_descriptors", "trained"),
+    [
+        (INPUT_LAYER_NAMES, "private_input", 0, ["head", *INPUT_LAYER_NAMES]),
+        (OWN_WITH_DESCRIPTORS, "private_input", N_DESCRIPTORS, ["head", *OWN_WITH_DESCRIPTORS]),
+        ((), "none", 0, ["head"]),
+        ((), "none", N_DESCRIPTORS, ["head"]),
+    ],
 )
 def test_probe_runs_on_either_published_trunk(
-    tmp_path: Path, partner_tensors: tuple[str, ...], defence: str, trained: list[str]
+    tmp_path: Path, partner_tensors: tuple[str, ...], defence: str, n_descriptors: int, trained: list[str]
 ) -> None:
     key = generate_key()
-    _published(tmp_path / "trunk", key.key_id, partner_tensors, defence)
-    folder = partner_set(seed=4, n_rows=160, key_id=key.key_id).save(tmp_path / "candidate")
+    _published(tmp_path / "trunk", key.key_id, partner_tensors, defence, n_descriptors)
+    candidate = partner_set(seed=4, n_rows=160, key_id=key.key_id)
+    folder = (_with_descriptors(candidate) if n_descriptors else candidate).save(tmp_path / "candidate")
     result = run_probe(tmp_path / "trunk", folder, key, tmp_path / "out", FAST)
     record = json.loads((tmp_path / "out" / "probe.json").read_text(encoding="utf-8"))
     assert record["trunk"]["defence"] == defence and record["trunk"]["partner_tensors"] == list(partner_tensors)
