@@ -14,6 +14,8 @@ from fedqsar.cli.main import app
 from fedqsar.datasets.scenarios import build_scenario
 from fedqsar.ledger import verify
 from fedqsar.model.io import load_model
+from fedqsar.model.network import DESCRIPTOR_WEIGHTS, INPUT_LAYER_NAMES
+from fedqsar.model.trunk_file import read_trunk
 from fedqsar.prep.config import FingerprintConfig, PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prep.pipeline import prepare
@@ -52,6 +54,11 @@ def test_federate_four_real_partners_with_secagg(real_partners: dict[str, Path],
     for name in real_partners:
         saved = load_model(out / "partners" / name / "model")
         assert saved.partner == name and saved.model.n_bits == 1024
+    # the published trunk under the default private_input: no first layer (the descriptor weights are part of it)
+    trunk = read_trunk(out / "trunk")
+    own = (*INPUT_LAYER_NAMES, DESCRIPTOR_WEIGHTS)
+    assert saved.model.n_descriptors > 0 and trunk.partner_tensors == own and not set(trunk.state) & set(own)
+    assert set(trunk.state) | set(own) == set(saved.model.trunk_state())
     assert "[INFO]" not in result.output and "DEBUG" not in result.output  # Flower's log stays out of stdout
 
 
