@@ -9,9 +9,11 @@ can choose (``FederationConfig.bit_privacy.defence``):
 
 * ``"private_input"`` (default): each partner keeps its own first layer; only the trunk
   layers above it are federated. No per-bit value ever leaves a partner, so there is no
-  bit pattern to recover. The model needs >= 2 trunk layers.
-* ``"row_noise"``: every partner adds Gaussian noise to the first-layer rows it did not
-  touch, with the root-mean-square of its touched rows' changes (times
+  bit pattern to recover. The ECFP trunk needs >= 2 hidden sizes (its first layer is
+  ``hidden_sizes[0]``); on the message-passing trunk the first layer is chemprop's input
+  projection ``W_i`` and any depth works.
+* ``"row_noise"`` (ECFP trunk only): every partner adds Gaussian noise to the first-layer
+  rows it did not touch, with the root-mean-square of its touched rows' changes (times
   ``noise_scale``), so every row of the aggregate moves by about the same amount. Only the
   size of a row's change is hidden: a change that keeps its direction round after round is
   not noise, and an attacker who watches several rounds can tell (``fedqsar audit privacy``
