@@ -10,7 +10,8 @@ values. The app answers three messages:
 
 * QUERY (handshake): manifest summary + training example count (see ``guards``);
 * TRAIN (a round, possibly inside SecAgg+): restore private state, load the global trunk,
-  record validation metrics of that global model locally, train ``local_epochs``, save
+  record validation metrics of that global model locally, train ``local_epochs`` (or
+  ``local_steps`` optimiser steps when the server sets them), save
   private state, reply with trunk arrays + the one-bit convergence signal (has my validation
   loss improved within ``patience`` rounds?) + example count only (``payload``);
 * EVALUATE (end of run): load the final trunk, record its validation metrics, save the final
@@ -146,7 +147,7 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     if round_number > 1:
         runtime.record_validation(round_number - 1)
     improving = runtime.still_improving(round_number - 1, int(config.get("patience", 0)))
-    runtime.train(int(config["local_epochs"]), round_number)
+    runtime.train(int(config["local_epochs"]), round_number, steps=int(config.get("local_steps", 0)) or None)
     runtime.save_private_state(round_number)
     trunk = runtime.trunk_state()
     if "clipping_norm" in config:

@@ -112,10 +112,10 @@ class PartnerRuntime:
         if self.proximal is not None:
             self.proximal.set_anchor(trunk)
 
-    def train(self, epochs: int, round_number: int) -> None:
-        """Train ``epochs`` epochs; records loss and seconds in the history."""
+    def train(self, epochs: int, round_number: int, steps: int | None = None) -> None:
+        """Train ``epochs`` epochs (or ``steps`` optimiser steps when given); records loss and seconds."""
         started = time.perf_counter()
-        logs = self.trainer.train_epochs(epochs)
+        logs = self.trainer.train_steps(steps) if steps else self.trainer.train_epochs(epochs)
         self.append_history(
             round_number,
             {

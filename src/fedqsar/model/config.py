@@ -18,6 +18,7 @@ INPUT_TRANSFORMS = ("binary", "log1p")
 LR_SCHEDULES = ("constant", "step", "cosine")
 TRUNK_MOMENTS_POLICIES = ("reset", "keep")
 TRAINABLE_PARTS = ("all", "head")
+ENDPOINT_HEADS = ("private", "shared")
 
 
 @dataclass(frozen=True)
@@ -34,18 +35,25 @@ class ModelConfig:
         ``"binary"`` (every stored bit counts 1.0) or ``"log1p"`` (log(1 + count)).
     init_seed
         Seed of the weight initialisation, so every partner can build the same initial trunk.
+    endpoint_heads
+        ``"private"``: one private output column per task. ``"shared"``: tasks of a shareable
+        endpoint (``model.endpoints``) read one trunk column per endpoint (federated) through
+        a private per-task scale and offset (see ``network``).
     """
 
     hidden_sizes: tuple[int, ...] = (512,)
     dropout: float = 0.2
     input_transform: str = "binary"
     init_seed: int = 0
+    endpoint_heads: str = "private"
 
     def __post_init__(self) -> None:
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be a non-empty list of positive ints, got {self.hidden_sizes}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.endpoint_heads not in ENDPOINT_HEADS:
+            raise ValueError(f"endpoint_heads must be one of {ENDPOINT_HEADS}, got {self.endpoint_heads!r}")
         if self.input_transform not in INPUT_TRANSFORMS:
             raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {self.input_transform!r}")
 
