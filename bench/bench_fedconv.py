@@ -75,6 +75,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--local-steps", type=int, default=None)
     parser.add_argument("--moments", choices=["reset", "keep"], default="reset")
     parser.add_argument("--oracle-rows", action="store_true", help="diagnosis only (leaks per-row counts)")
+    parser.add_argument("--head-steps", type=int, default=0, help="head-only steps on the new global trunk each round")
     return parser.parse_args()
 
 
@@ -169,8 +170,10 @@ class InProcessFederation:
         train_cfg: TrainConfig,
         fed_cfg: FederationConfig,
         oracle_rows: bool = False,
+        head_steps: int = 0,
     ) -> None:
         self.fed_cfg = fed_cfg
+        self.head_steps = head_steps
         self.partners = {}
         for name, p in prepared.items():
             model = MultitaskModel(p.n_bits, model_cfg, {name: HeadSpec.from_tasks(p.tasks)})
@@ -196,6 +199,8 @@ class InProcessFederation:
             model.load_trunk_state(self.trunk)
             if prox is not None:
                 prox.set_anchor(self.trunk)
+            if self.head_steps:
+                trainer.train_steps(self.head_steps, head_only=True)
             losses[name] = trainer.loss(trainer.validation_rows)
         return losses
 
@@ -212,6 +217,7 @@ class InProcessFederation:
             results.append(
                 (_Proxy(i), FitRes(Status(Code.OK, ""), ndarrays_to_parameters(arrays), len(trainer.train_rows), {}))
             )
+        self.update_scale = _update_scale(self.trunk, results, self.spec)
         aggregated, _ = self.strategy.aggregate_fit(round_number, results, [])
         if aggregated is not None:
             new = self.spec.to_dict(parameters_to_ndarrays(aggregated))
@@ -236,6 +242,19 @@ class InProcessFederation:
         return out
 
 
+def _update_scale(trunk: dict[str, np.ndarray], results: list, spec: TrunkSpec) -> dict[str, float]:
+    """Median / 90th percentile of |mean update| over moved coordinates, per trunk tensor (diagnosis)."""
+    total = sum(r.num_examples for _, r in results)
+    out = {}
+    for i, name in enumerate(spec.names):
+        mean = sum(parameters_to_ndarrays(r.parameters)[i] * (r.num_examples / total) for _, r in results)
+        moved = np.abs(mean - trunk[name])
+        moved = moved[moved > 0]
+        if moved.size:
+            out[f"{name}.p50"], out[f"{name}.p90"] = float(np.median(moved)), float(np.quantile(moved, 0.9))
+    return out
+
+
 def run_fed(
     prepared: dict[str, PreparedSet],
     model_cfg: ModelConfig,
@@ -243,11 +262,13 @@ def run_fed(
     fed_cfg: FederationConfig,
     patience: int,
     oracle_rows: bool,
+    head_steps: int = 0,
 ) -> dict:
-    federation = InProcessFederation(prepared, model_cfg, train_cfg, fed_cfg, oracle_rows)
+    federation = InProcessFederation(prepared, model_cfg, train_cfg, fed_cfg, oracle_rows, head_steps)
     sizes = {n: len(t.validation_rows) for n, (_, t, _) in federation.partners.items()}
     curve: list[dict] = []
     best, best_round = float("inf"), 0
+    partner_best = {name: (float("inf"), 0) for name in sizes}
     started = time.perf_counter()
     for round_number in range(1, fed_cfg.rounds + 1):
         t0 = time.perf_counter()
@@ -262,18 +283,25 @@ def run_fed(
                 "partners": per,
                 "local_trunks": local,
                 "local_val_loss": before,
+                "update_scale": federation.update_scale,
                 "s": time.perf_counter() - t0,
             }
         )
         print(
             f"fed round {round_number:3d}  val {loss:.4f}  "
             + _fmt(per)
-            + f"  | local trunks {before:.4f}  {time.perf_counter() - t0:.1f}s",
+            + f"  | local trunks {before:.4f}  {time.perf_counter() - t0:.1f}s  |mean update| p50/p90 "
+            + " ".join(
+                f"{v:.1e}" for k, v in federation.update_scale.items() if k.startswith(("input.weight", "hidden"))
+            ),
             flush=True,
         )
         if loss < best:
             best, best_round = loss, round_number
-        elif patience and round_number - best_round >= patience:
+        for name, value in per.items():  # the convergence stop: no partner improved for `patience` rounds
+            if value < partner_best[name][0]:
+                partner_best[name] = (value, round_number)
+        if patience and all(round_number - r >= patience for _, r in partner_best.values()):
             break
     return {"curve": curve, "best_round": best_round, "best_val_loss": best, "seconds": time.perf_counter() - started}
 
@@ -292,7 +320,7 @@ def main() -> None:
     elif args.mode == "local":
         result = run_local(prepared, model_cfg, train_cfg)
     else:
-        result = run_fed(prepared, model_cfg, train_cfg, fed_cfg, args.patience, args.oracle_rows)
+        result = run_fed(prepared, model_cfg, train_cfg, fed_cfg, args.patience, args.oracle_rows, args.head_steps)
     result["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result["wall_s"] = time.perf_counter() - started
     result["load"] = os.getloadavg()

@@ -10,7 +10,8 @@ values. The app answers three messages:
 
 * QUERY (handshake): manifest summary + training example count (see ``guards``);
 * TRAIN (a round, possibly inside SecAgg+): restore private state, load the global trunk,
-  record validation metrics of that global model locally, train ``local_epochs`` (or
+  align the private head to it (``head_steps`` head-only steps), record validation metrics
+  of that global model locally, train ``local_epochs`` (or
   ``local_steps`` optimiser steps when the server sets them), save
   private state, reply with trunk arrays + the one-bit convergence signal (has my validation
   loss improved within ``patience`` rounds?) + example count only (``payload``);
@@ -145,6 +146,7 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     received = spec.to_dict(parameters_to_ndarrays(fitins.parameters))
     runtime.load_trunk(received)
     if round_number > 1:
+        runtime.align_head(int(config.get("head_steps", 0)))
         runtime.record_validation(round_number - 1)
     improving = runtime.still_improving(round_number - 1, int(config.get("patience", 0)))
     runtime.train(int(config["local_epochs"]), round_number, steps=int(config.get("local_steps", 0)) or None)
@@ -186,6 +188,7 @@ def _final(resolve: PathResolver, msg: Message, context: Context) -> Message:
     model_cfg, train_cfg = _configs(config)
     runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg)
     runtime.load_trunk(record_to_arrays(msg.content.array_records[FINAL_TRUNK_RECORD]))
+    runtime.align_head(int(config.get("head_steps", 0)))
     runtime.record_validation(_round_of(config))
     runtime.save_final_model()
     if "personalisation_config" in config:

@@ -81,6 +81,10 @@ class FederationConfig:
         Optimiser steps each partner trains per round, the same for every partner whatever
         its size (``Trainer.train_steps``: an epoch continues across rounds); None trains
         ``local_epochs`` whole epochs instead.
+    head_steps
+        Head-only optimiser steps a partner runs on each newly received global trunk before
+        validating it and training on (its private head is aligned to the averaged trunk;
+        see ``partner.PartnerRuntime.align_head``); 0 turns it off.
     strategy
         One of ``STRATEGY_NAMES``, each Flower's own strategy (``strategy.STRATEGIES``):
         weighted FedAvg; FedAvgM (server SGD with learning rate ``server_lr`` and momentum
@@ -121,6 +125,7 @@ class FederationConfig:
     patience: int = 5
     local_epochs: int = 1
     local_steps: int | None = None
+    head_steps: int = 0
     strategy: str = "fedavg"
     proximal_mu: float = 0.01
     server_lr: float | None = None
@@ -141,6 +146,8 @@ class FederationConfig:
             raise ValueError(f"rounds and local_epochs must be >= 1, got {self.rounds}, {self.local_epochs}")
         if self.local_steps is not None and self.local_steps < 1:
             raise ValueError(f"local_steps must be >= 1 (or None for whole epochs), got {self.local_steps}")
+        if self.head_steps < 0:
+            raise ValueError(f"head_steps must be >= 0, got {self.head_steps}")
         if self.server_lr is not None and self.server_lr <= 0:
             raise ValueError(f"server_lr must be > 0, got {self.server_lr}")
         if not 0.0 <= self.server_momentum < 1.0 or not all(0.0 <= b < 1.0 for b in self.server_betas):

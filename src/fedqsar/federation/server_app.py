@@ -90,6 +90,8 @@ class ServerPlan:
             "model_config": json.dumps(to_dict(self.model_cfg), sort_keys=True),
             "train_config": json.dumps(to_dict(self.train_cfg), sort_keys=True),
             "local_epochs": int(self.fed_cfg.local_epochs),
+            "local_steps": int(self.fed_cfg.local_steps or 0),
+            "head_steps": int(self.fed_cfg.head_steps),
             "wire_dtype": self.fed_cfg.wire_dtype,
             "patience": int(self.fed_cfg.patience),
         }

@@ -180,6 +180,7 @@ class Trainer:
         self.parts = {name: _partner_data(model, name, data[name], cfg) for name in sorted(data)}
         self.epoch = 0
         self.cursor = 0  # batches of the current epoch's plan already trained (train_steps)
+        self._head_only = False
         for part in self.parts.values():
             _fit_regression_scaling(part)
         self._build_optimisers()
@@ -217,6 +218,11 @@ class Trainer:
     @property
     def trains_trunk(self) -> bool:
         return self.trainable == "all"
+
+    @property
+    def _trunk_steps_now(self) -> bool:
+        """The trunk takes part in the current step (not during ``train_steps(head_only=True)``)."""
+        return self.trains_trunk and not self._head_only
 
     def _build_optimisers(self) -> None:
         cfg = self.cfg
@@ -258,7 +264,7 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def _trunk_pass(self, part: PartnerData, rows: np.ndarray) -> TrunkPass:
         batch = self.model.input_batch(part.prepared, rows)
-        if self.trains_trunk:
+        if self._trunk_steps_now:
             return self.model.trunk.training_pass(batch)
         with torch.no_grad():
             return TrunkPass(self.model.trunk(batch))
@@ -267,7 +273,9 @@ class Trainer:
         part = self.parts[name]
         passed = self._trunk_pass(part, rows)
         y = target_batch(part.prepared.Y, part.prepared.censor, rows)
-        raw = self.model.head_outputs(name, passed.hidden)
+        with torch.set_grad_enabled(self._trunk_steps_now):
+            endpoints = self.model.trunk.endpoint_outputs(passed.hidden)  # shared endpoint columns are trunk
+        raw = part.head(passed.hidden, endpoints)
         target = part.head.standardise(y.values)
         loss = multitask_loss(
             raw, target, y.observed, y.censor, part.head.is_regression, part.task_weights, self.cfg.regression_weight
@@ -336,8 +344,12 @@ class Trainer:
             self.epoch, self.cursor = self.epoch + 1, 0
         return logs
 
-    def train_steps(self, n: int) -> list[EpochLog]:
+    def train_steps(self, n: int, head_only: bool = False) -> list[EpochLog]:
         """Run ``n`` more optimiser steps over the training rows, continuing the current epoch.
+
+        With ``head_only`` the trunk is frozen for these steps (no trunk gradient, no trunk
+        update): the private head adapts to the trunk it has (federation aligns the head
+        to a newly received global trunk this way before validating it).
 
         Returns
         -------
@@ -348,14 +360,18 @@ class Trainer:
         self._check_rows(None)
         self._apply_trunk_replacement()
         logs, remaining = [], int(n)
-        while remaining > 0:
-            batches = self.plan()
-            chunk = batches[self.cursor : self.cursor + remaining]
-            logs.append(self._run_batches(chunk, self.cursor))
-            self.cursor += len(chunk)
-            remaining -= len(chunk)
-            if self.cursor >= len(batches):
-                self.epoch, self.cursor = self.epoch + 1, 0
+        self._head_only = bool(head_only)
+        try:
+            while remaining > 0:
+                batches = self.plan()
+                chunk = batches[self.cursor : self.cursor + remaining]
+                logs.append(self._run_batches(chunk, self.cursor))
+                self.cursor += len(chunk)
+                remaining -= len(chunk)
+                if self.cursor >= len(batches):
+                    self.epoch, self.cursor = self.epoch + 1, 0
+        finally:
+            self._head_only = False
         return logs
 
     def _check_rows(self, rows: Mapping[str, np.ndarray] | None) -> None:

@@ -119,6 +119,22 @@ def test_steps_continue_after_a_private_state_round_trip():
         assert torch.allclose(value, model_b.state_dict()[key], atol=1e-6), key
 
 
+def test_head_only_steps_leave_the_trunk_and_its_moments_untouched():
+    prepared = make_prepared(n_rows=150)
+    model = _model(prepared, dropout=0.2)
+    trainer = Trainer(model, {"p": prepared}, TrainConfig(batch_size=32, weight_decay=0.1))
+    trainer.train_steps(2)
+    trunk, steps = model.trunk_state(), trainer.sparse.row_steps.clone()
+    head = {k: v.clone() for k, v in model.heads["p"].state_dict().items()}
+    trainer.train_steps(3, head_only=True)
+    assert all(np.array_equal(trunk[k], v) for k, v in model.trunk_state().items())
+    assert torch.equal(trainer.sparse.row_steps, steps)
+    assert not torch.equal(model.heads["p"].linear.weight, head["linear.weight"])
+    assert trainer.epoch * len(trainer.plan()) + trainer.cursor == 5  # the same plan of batches continues
+    trainer.train_steps(1)  # and the next full step trains the trunk again
+    assert not np.array_equal(trunk["input.weight"], model.trunk_state()["input.weight"])
+
+
 def test_replacing_the_trunk_resets_trunk_moments_but_keeps_head_moments():
     prepared = make_prepared(n_rows=120)
     model = _model(prepared)
