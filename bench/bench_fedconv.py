@@ -58,6 +58,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--name", default=None)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--dropout", type=float, default=0.2)
+    parser.add_argument("--endpoint-heads", choices=["private", "shared"], default="private")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -80,7 +81,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, FederationConfig]:
-    model = ModelConfig(hidden_sizes=(args.hidden,), dropout=args.dropout)
+    model = ModelConfig(hidden_sizes=(args.hidden,), dropout=args.dropout, endpoint_heads=args.endpoint_heads)
     train = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -213,6 +213,52 @@ def pooled_validation_curve(history: pd.DataFrame, prepared: Mapping[str, Prepar
     return (loss * sizes[loss.columns]).sum(axis=1) / sizes[loss.columns].sum()
 
 
+def tune_kinds(
+    prepared: Mapping[str, PreparedSet],
+    folders: Mapping[str, Path],
+    base: Configs,
+    kinds: tuple[str, ...],
+    cfg: TuningConfig,
+    progress: Callable[[str, str], None] | None = None,
+) -> tuple[dict[tuple[str, str], TunedConfigs], pd.DataFrame]:
+    """One search per model kind of ``kinds`` (``local``: one per partner), each ``cfg.n_trials`` trials.
+
+    ``personalised`` is built from the local and federated models, so it uses their searches.
+    The federated trials run without personalisation (it does not change the trunk).
+
+    Returns
+    -------
+    dict
+        (kind, partner or "all") -> chosen settings.
+    pd.DataFrame
+        Every trial of every search.
+    """
+    say = progress or (lambda stage, detail: None)
+    tuned: dict[tuple[str, str], TunedConfigs] = {}
+    tables = []
+    wanted = set(kinds) | ({"local", "federated"} if "personalised" in kinds else set())
+    if "local" in wanted:
+        for name, part in prepared.items():
+            say("tuning", f"local {name}")
+            entry, trials = search(local_objective(name, part), base, cfg, kind="local", partner=name)
+            tuned[("local", name)], tables = entry, [*tables, trials]
+    if "pooled" in wanted:
+        say("tuning", "pooled")
+        entry, trials = search(pooled_objective(prepared), base, cfg, kind="pooled")
+        tuned[("pooled", "all")], tables = entry, [*tables, trials]
+    if "federated" in wanted:
+        say("tuning", "federated")
+        model_cfg, train_cfg, fed_cfg = base
+        quiet = dataclasses.replace(
+            fed_cfg, personalisation=dataclasses.replace(fed_cfg.personalisation, enabled=False)
+        )
+        entry, trials = search(
+            federated_objective(folders, prepared), (model_cfg, train_cfg, quiet), cfg, kind="federated", federated=True
+        )
+        tuned[("federated", "all")], tables = entry, [*tables, trials]
+    return tuned, (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame())
+
+
 def write_tuned(folder: Path, tuned: list[TunedConfigs], trials: pd.DataFrame) -> list[Path]:
     """Write ``<kind>[_<partner>].toml`` per chosen setting and ``trials.csv`` into ``folder``."""
     folder = Path(folder)

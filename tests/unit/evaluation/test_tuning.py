@@ -79,3 +79,28 @@ def test_pooled_validation_curve_weighs_every_validation_row_equally():
     n_a, n_b = (len(p.rows_in_folds([3])) for p in parts.values())
     assert curve.loc[1] == pytest.approx((1.0 * n_a + 3.0 * n_b) / (n_a + n_b))
     assert curve.idxmin() == 2
+
+
+def test_protocol_search_switch_writes_the_chosen_settings_beside_the_run(tmp_path: Path):
+    from fedqsar.evaluation.config import EvalConfig, RandomForestConfig
+    from fedqsar.evaluation.protocol import run_protocol
+    from fedqsar.evaluation.uplift import UpliftConfig
+    from fedqsar.ledger import read_entries
+
+    partners = {f"p{i}": synthetic_prepared(n=160, seed=i).save(tmp_path / "prepared" / f"p{i}") for i in range(2)}
+    cfg = EvalConfig(
+        model_kinds=("local", "pooled"),
+        compound_bootstrap=0,
+        uplift=UpliftConfig(n_bootstrap=50),
+        rf=RandomForestConfig(n_estimators=5),
+        tuning=TuningConfig(n_trials=2, space=SPACE),
+    )
+    run_protocol(partners, *BASE, cfg, tmp_path / "run")
+    tuned = tmp_path / "run" / "evaluation" / "tuned"
+    assert sorted(p.name for p in tuned.iterdir()) == ["local_p0.toml", "local_p1.toml", "pooled.toml", "trials.csv"]
+    trials = pd.read_csv(tuned / "trials.csv")
+    assert trials.groupby(["kind", "partner"]).size().tolist() == [2, 2, 2]  # the same budget for every kind
+    recorded = next(
+        e for e in read_entries(tmp_path / "run" / "evaluation" / "ledger.sqlite") if e.kind == "evaluation"
+    )
+    assert "evaluation/tuned/pooled.toml" in recorded.payload["files"]
