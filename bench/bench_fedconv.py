@@ -77,6 +77,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--moments", choices=["reset", "keep"], default="reset")
     parser.add_argument("--oracle-rows", action="store_true", help="diagnosis only (leaks per-row counts)")
     parser.add_argument("--head-steps", type=int, default=0, help="head-only steps on the new global trunk each round")
+    parser.add_argument("--equal-weights", action="store_true", help="every partner's update weighs the same")
     return parser.parse_args()
 
 
@@ -172,8 +173,10 @@ class InProcessFederation:
         fed_cfg: FederationConfig,
         oracle_rows: bool = False,
         head_steps: int = 0,
+        equal_weights: bool = False,
     ) -> None:
         self.fed_cfg = fed_cfg
+        self.equal_weights = equal_weights
         self.head_steps = head_steps
         self.partners = {}
         for name, p in prepared.items():
@@ -216,7 +219,15 @@ class InProcessFederation:
             local[name] = trainer.loss(trainer.validation_rows)
             arrays = self.spec.to_list(model.trunk_state())
             results.append(
-                (_Proxy(i), FitRes(Status(Code.OK, ""), ndarrays_to_parameters(arrays), len(trainer.train_rows), {}))
+                (
+                    _Proxy(i),
+                    FitRes(
+                        Status(Code.OK, ""),
+                        ndarrays_to_parameters(arrays),
+                        1 if self.equal_weights else len(trainer.train_rows),
+                        {},
+                    ),
+                )
             )
         self.update_scale = _update_scale(self.trunk, results, self.spec)
         aggregated, _ = self.strategy.aggregate_fit(round_number, results, [])
@@ -264,8 +275,9 @@ def run_fed(
     patience: int,
     oracle_rows: bool,
     head_steps: int = 0,
+    equal_weights: bool = False,
 ) -> dict:
-    federation = InProcessFederation(prepared, model_cfg, train_cfg, fed_cfg, oracle_rows, head_steps)
+    federation = InProcessFederation(prepared, model_cfg, train_cfg, fed_cfg, oracle_rows, head_steps, equal_weights)
     sizes = {n: len(t.validation_rows) for n, (_, t, _) in federation.partners.items()}
     curve: list[dict] = []
     best, best_round = float("inf"), 0
@@ -321,7 +333,16 @@ def main() -> None:
     elif args.mode == "local":
         result = run_local(prepared, model_cfg, train_cfg)
     else:
-        result = run_fed(prepared, model_cfg, train_cfg, fed_cfg, args.patience, args.oracle_rows, args.head_steps)
+        result = run_fed(
+            prepared,
+            model_cfg,
+            train_cfg,
+            fed_cfg,
+            args.patience,
+            args.oracle_rows,
+            args.head_steps,
+            args.equal_weights,
+        )
     result["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     result["wall_s"] = time.perf_counter() - started
     result["load"] = os.getloadavg()

@@ -227,6 +227,7 @@ class PartnerHead(nn.Module):
             self.calibration_scale = nn.Parameter(torch.tensor(signs, dtype=torch.float32))
             self.calibration_offset = nn.Parameter(torch.zeros(len(calibrated)))
             self.register_buffer("endpoint_column", torch.from_numpy(endpoint_columns[calibrated].copy()))
+            self.register_buffer("calibrated_column", torch.from_numpy(calibrated.copy()))
             order = np.argsort(np.concatenate([private, calibrated]), kind="stable")
             self.register_buffer("column_order", torch.from_numpy(order))
         is_regression = torch.tensor([k == KIND_REGRESSION for k in spec.column_kinds])

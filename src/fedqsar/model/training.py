@@ -64,11 +64,11 @@ import pandas as pd
 import torch
 
 from fedqsar.errors import TrainingError
-from fedqsar.model.batching import target_batch
+from fedqsar.model.batching import TargetBatch, target_batch
 from fedqsar.model.config import TRAINABLE_PARTS, TrainConfig
 from fedqsar.model.losses import multitask_loss
 from fedqsar.model.metrics import task_metrics
-from fedqsar.model.network import MultitaskModel, PartnerHead, TrunkPass
+from fedqsar.model.network import KIND_REGRESSION, MultitaskModel, PartnerHead, TrunkPass
 from fedqsar.model.predict import predict, raw_outputs
 from fedqsar.model.schedules import learning_rate, step_seed
 from fedqsar.model.sparse_adam import RowSparseAdam
@@ -485,7 +485,45 @@ def _fit_regression_scaling(part: PartnerData) -> None:
             head.regression_std[column] = float(values.std())
         elif len(values):
             head.regression_mean[column] = float(values.mean())
+    _init_calibration(part, targets)
     head.scaling_fitted.fill_(True)
+
+
+#: initial logit slope of a classification task per standard deviation of its shared endpoint column
+CALIBRATION_SLOPE = 2.0
+
+
+@torch.no_grad()
+def _init_calibration(part: PartnerData, targets: TargetBatch) -> None:
+    """Start each calibrated classification column as a threshold on its endpoint's standardised value.
+
+    The shared column is trained to predict standardised values (the regression tasks' scale
+    and offset start at 1 and 0), so a task "value >= threshold" starts as
+    ``logit = slope * sign * (shared - (threshold - mean) / std)`` with the mean and std of the
+    partner's regression task of the same assay (its own training rows); without one, the
+    offset starts at the logit of the task's training positive rate. Local and private.
+    """
+    head = part.head
+    if not head.calibrated:
+        return
+    tasks = part.tasks
+    kinds, assays = tasks["kind"].astype(str).to_numpy(), tasks["assay_id"].astype(str).to_numpy()
+    for k, column in enumerate(head.calibrated_column.tolist()):
+        if kinds[column] == KIND_REGRESSION:
+            continue
+        scale = CALIBRATION_SLOPE * float(torch.sign(head.calibration_scale[k]))
+        same_assay = np.flatnonzero((kinds == KIND_REGRESSION) & (assays == assays[column]))
+        threshold = float(tasks["threshold"].iloc[column])
+        if len(same_assay) and np.isfinite(threshold):
+            reference = int(same_assay[0])
+            centre = (threshold - float(head.regression_mean[reference])) / float(head.regression_std[reference])
+            offset = -scale * centre
+        else:
+            labels = targets.values[targets.observed[:, column], column]
+            rate = float(labels.float().mean()) if len(labels) else 0.5
+            offset = float(np.log(max(rate, 1e-3) / max(1.0 - rate, 1e-3)))
+        head.calibration_scale[k] = scale
+        head.calibration_offset[k] = offset
 
 
 def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from fedqsar.model.config import ModelConfig, TrainConfig
@@ -95,3 +96,19 @@ def test_save_load_round_trip_of_a_shared_model(tmp_path):
     assert saved.model.head_specs["A"].column_endpoints == ("PPB", "", "PPB", "pXC50")
     assert np.allclose(predict(saved.model, "A", prepared.X), predict(model, "A", prepared.X), atol=1e-6)
     assert isinstance(saved.tasks, pd.DataFrame)
+
+
+def test_classification_calibration_starts_as_a_threshold_on_the_standardised_value():
+    prepared = _with_endpoints(make_prepared(n_rows=120), ["logS", "logS", "logS", ""])
+    prepared.tasks = prepared.tasks.assign(assay_id=["A", "B", "A", "C"], threshold=[6.2, 0.5, np.nan, np.nan])
+    model = _model({"A": HeadSpec.from_tasks(prepared.tasks)}, prepared.n_bits)
+    Trainer(model, {"A": prepared}, TrainConfig(batch_size=32))  # fits scaling and calibration once
+    head = model.heads["A"]
+    mean, std = float(head.regression_mean[2]), float(head.regression_std[2])
+    assert float(head.calibration_scale.detach()[0]) == pytest.approx(2.0)
+    assert float(head.calibration_offset.detach()[0]) == pytest.approx(-2.0 * (6.2 - mean) / std, rel=1e-5)
+    rows = np.flatnonzero(~np.isin(prepared.folds, [3, 4]))
+    observed = prepared.Y[rows].tocsc()[:, 1]
+    rate = float(observed.data.mean())  # task B has no regression sibling: its offset is the prior logit
+    assert float(head.calibration_offset.detach()[1]) == pytest.approx(np.log(rate / (1 - rate)), rel=1e-4)
+    assert (float(head.calibration_scale.detach()[2]), float(head.calibration_offset.detach()[2])) == (1.0, 0.0)  # regression
