@@ -8,7 +8,7 @@ private state folder::
 In simulation ``simulation.run_simulation`` maps Flower's ``partition-id`` to the same three
 values. The app answers three messages:
 
-* QUERY (handshake): manifest summary + training example count (see ``guards``);
+* QUERY (handshake): manifest summary + training example count (none under equal weighting; see ``guards``);
 * TRAIN (a round, possibly inside SecAgg+): restore private state, load the global trunk,
   align the private head to it (``head_steps`` head-only steps), record validation metrics
   of that global model locally, train ``local_epochs`` (or
@@ -128,7 +128,7 @@ def _handshake(resolve: PathResolver, msg: Message, context: Context) -> Message
     manifest, n_bits = manifest_and_bits(paths.prepared)
     request = msg.content.config_records.get(HANDSHAKE_RECORD, ConfigRecord())
     summary: dict[str, Any] = {**handshake_summary(manifest, n_bits), "partner": paths.partner}
-    if "train_config" in request:
+    if "train_config" in request and str(request.get("weighting", "examples")) != "equal":
         model_cfg, train_cfg = _configs(request)
         summary["num_examples"] = PartnerRuntime(paths, model_cfg, train_cfg).n_examples
     return Message(RecordDict({HANDSHAKE_RECORD: ConfigRecord(summary)}), reply_to=msg)
@@ -155,9 +155,14 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     if "clipping_norm" in config:
         trunk = _clipped(trunk, received, spec, float(config["clipping_norm"]))
     content = fit_reply_content(
-        with_signal(trunk, improving), runtime.n_examples, str(config.get("wire_dtype", "float32"))
+        with_signal(trunk, improving), _weight(runtime, config), str(config.get("wire_dtype", "float32"))
     )
     return Message(content, reply_to=msg)
+
+
+def _weight(runtime: PartnerRuntime, config: Mapping[str, Any]) -> int:
+    """The count sent with the update: training examples, or 1 under ``weighting = "equal"``."""
+    return 1 if str(config.get("weighting", "examples")) == "equal" else runtime.n_examples
 
 
 def _clipped(trunk: dict, received: dict, spec: TrunkSpec, clipping_norm: float) -> dict:

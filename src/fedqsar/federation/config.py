@@ -13,6 +13,7 @@ from fedqsar.model.config import PersonalisationConfig
 
 STRATEGY_NAMES = ("fedavg", "fedavgm", "fedprox", "fedadam", "fedyogi", "fedadagrad")
 WIRE_DTYPES = ("float32", "float16")
+WEIGHTINGS = ("examples", "equal")
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,12 @@ class FederationConfig:
         (beta_1, beta_2) of FedAdam / FedYogi (FedAdagrad uses beta_1).
     server_tau
         Adaptivity of FedAdam / FedYogi / FedAdagrad (added to the root of the second moment).
+    weighting
+        How partners' updates are averaged: ``"examples"`` (weighted by training example
+        counts, which partners then send) or ``"equal"`` (every partner weighs 1 and sends 1
+        as its count, so its data set size does not leave it). With whole local epochs an
+        update already grows with the partner's data, so ``"equal"`` with ``server_lr`` = the
+        number of partners adds one epoch of every partner per round, as a pooled epoch does.
     min_partners
         Fewest partners whose updates make a round; below it the round keeps the old trunk.
     max_update_norm
@@ -132,6 +139,7 @@ class FederationConfig:
     server_momentum: float = 0.0
     server_betas: tuple[float, float] = (0.9, 0.99)
     server_tau: float = 1e-9
+    weighting: str = "examples"
     min_partners: int = 2
     max_update_norm: float = 1.0e4
     round_timeout: float | None = None
@@ -156,6 +164,8 @@ class FederationConfig:
             )
         if self.server_tau <= 0:
             raise ValueError(f"server_tau must be > 0, got {self.server_tau}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
         if self.strategy not in STRATEGY_NAMES:
             raise ValueError(f"strategy must be one of {STRATEGY_NAMES}, got {self.strategy!r}")
         if self.patience < 0:

@@ -92,6 +92,7 @@ class ServerPlan:
             "local_epochs": int(self.fed_cfg.local_epochs),
             "local_steps": int(self.fed_cfg.local_steps or 0),
             "head_steps": int(self.fed_cfg.head_steps),
+            "weighting": self.fed_cfg.weighting,
             "wire_dtype": self.fed_cfg.wire_dtype,
             "patience": int(self.fed_cfg.patience),
         }
@@ -138,7 +139,9 @@ class FederationServer:
                 "resume with the same configs, or use a new --out folder",
             )
         ledger = self._open_ledger(summaries, first_round)
-        max_weight = float(max(int(s.get("num_examples", 1)) for s in summaries.values()))
+        max_weight = (
+            1.0 if cfg.weighting == "equal" else float(max(int(s.get("num_examples", 1)) for s in summaries.values()))
+        )
         strategy = build_strategy(
             cfg,
             spec.to_list(start_trunk),
