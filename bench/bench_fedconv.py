@@ -44,6 +44,7 @@ from fedqsar.federation.payload import TrunkSpec
 from fedqsar.federation.server_app import initial_trunk
 from fedqsar.federation.strategy import build_strategy
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.endpoints import with_consortium_endpoints
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.regularisers import ProximalPull
 from fedqsar.model.training import Trainer, run_fit
@@ -327,6 +328,7 @@ def main() -> None:
     args = parse_args()
     model_cfg, train_cfg, fed_cfg = configs(args)
     prepared = load(args.prepared)
+    model_cfg = with_consortium_endpoints(model_cfg, [p.tasks for p in prepared.values()])
     started = time.perf_counter()
     if args.mode == "pooled":
         result = run_pooled(prepared, model_cfg, train_cfg)

@@ -23,6 +23,7 @@ import pandas as pd
 from fedqsar.evaluation.tuning import SearchSpace, TuningConfig, tune_kinds, write_tuned
 from fedqsar.federation.config import FederationConfig, SecAggConfig
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.endpoints import with_consortium_endpoints
 from fedqsar.prepared import PreparedSet
 
 
@@ -52,8 +53,15 @@ def main() -> None:
     cfg = TuningConfig(n_trials=args.trials, seed=args.seed, space=SearchSpace())
     started = time.perf_counter()
     print(f"load before: {os.getloadavg()}", flush=True)
+    model_cfg, train_cfg, fed_cfg = base_configs()
+    model_cfg = with_consortium_endpoints(model_cfg, [p.tasks for p in prepared.values()])
     tuned, trials = tune_kinds(
-        prepared, folders, base_configs(), kinds, cfg, lambda stage, detail: print(f"{stage}: {detail}", flush=True)
+        prepared,
+        folders,
+        (model_cfg, train_cfg, fed_cfg),
+        kinds,
+        cfg,
+        lambda stage, detail: print(f"{stage}: {detail}", flush=True),
     )
     write_tuned(args.out, list(tuned.values()), trials)
     seconds = time.perf_counter() - started

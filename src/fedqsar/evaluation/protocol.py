@@ -64,6 +64,7 @@ from fedqsar.evaluation.uplift import uplift_table, write_uplift
 from fedqsar.federation.config import FederationConfig
 from fedqsar.ledger import Ledger, hash_file, hash_json, verify
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.endpoints import with_consortium_endpoints
 from fedqsar.prepared import PreparedSet
 
 EVALUATION_DIR = "evaluation"
@@ -208,6 +209,7 @@ def run_protocol(
     folders = {name: Path(folder) for name, folder in sorted(partners.items())}
     prepared = {name: PreparedSet.load(folder) for name, folder in folders.items()}
     check_manifests({n: p.manifest for n, p in prepared.items()}, {n: p.n_bits for n, p in prepared.items()})
+    model_cfg = with_consortium_endpoints(model_cfg, [p.tasks for p in prepared.values()])
     test_fold = int(train_cfg.test_fold)
     sets = evaluation_sets(
         prepared,

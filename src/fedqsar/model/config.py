@@ -39,6 +39,9 @@ class ModelConfig:
         ``"private"``: one private output column per task. ``"shared"``: tasks of a shareable
         endpoint (``model.endpoints``) read one trunk column per endpoint (federated) through
         a private per-task scale and offset (see ``network``).
+    shared_endpoints
+        The endpoints that get a shared column (the consortium's agreed list; ``model.endpoints``);
+        None: every shareable registry endpoint.
     """
 
     hidden_sizes: tuple[int, ...] = (512,)
@@ -46,6 +49,7 @@ class ModelConfig:
     input_transform: str = "binary"
     init_seed: int = 0
     endpoint_heads: str = "private"
+    shared_endpoints: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):

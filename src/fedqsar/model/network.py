@@ -32,7 +32,7 @@ from torch import nn
 from fedqsar.errors import TrunkStateError
 from fedqsar.model.batching import SparseBatch, sparse_batch
 from fedqsar.model.config import ModelConfig
-from fedqsar.model.endpoints import direction_sign, shared_endpoints, shared_index
+from fedqsar.model.endpoints import direction_sign, shared_endpoint_names, shared_index
 
 KIND_CLASSIFICATION = "classification"
 KIND_REGRESSION = "regression"
@@ -87,10 +87,9 @@ class HeadSpec:
         """Endpoint name of every column ("" when unknown)."""
         return self.endpoints if self.endpoints is not None else ("",) * self.n_tasks
 
-    @property
-    def shared_columns(self) -> np.ndarray:
-        """int64 (n_tasks,): each column's shared endpoint column, -1 for a private column."""
-        return np.array([shared_index(e) for e in self.column_endpoints], dtype=np.int64)
+    def shared_columns(self, names: tuple[str, ...]) -> np.ndarray:
+        """int64 (n_tasks,): each column's column among the shared endpoints ``names``, -1 for a private one."""
+        return np.array([shared_index(e, names) for e in self.column_endpoints], dtype=np.int64)
 
     @property
     def column_kinds(self) -> tuple[str, ...]:
@@ -163,8 +162,9 @@ class Trunk(nn.Module):
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.dropout = nn.Dropout(cfg.dropout)
         self.out_features = sizes[-1]
+        names = shared_endpoint_names(cfg.shared_endpoints)
         self.endpoint_head = (
-            nn.Linear(self.out_features, len(shared_endpoints())) if cfg.endpoint_heads == "shared" else None
+            nn.Linear(self.out_features, len(names)) if cfg.endpoint_heads == "shared" and names else None
         )
 
     def forward(self, x: SparseBatch) -> torch.Tensor:
@@ -199,7 +199,7 @@ class PartnerHead(nn.Module):
 
     Buffers ``regression_mean`` / ``regression_std`` (n_tasks,) map standardised outputs
     back to the task's unit; they are fitted on the partner's training rows and stay private.
-    With ``shared=True`` a column whose endpoint is shareable (``HeadSpec.shared_columns``)
+    With ``shared`` (the shared endpoints' names) a column whose endpoint is one of them
     reads the trunk's shared endpoint column through a private calibration
     ``calibration_scale * shared + calibration_offset`` (one scale and offset per such
     column, scale initialised to the endpoint's direction sign, offset to 0); the other
@@ -211,10 +211,10 @@ class PartnerHead(nn.Module):
     regression_std: torch.Tensor  # float32 (n_tasks,)
     scaling_fitted: torch.Tensor  # bool scalar
 
-    def __init__(self, in_features: int, spec: HeadSpec, shared: bool = False) -> None:
+    def __init__(self, in_features: int, spec: HeadSpec, shared: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.spec = spec
-        endpoint_columns = spec.shared_columns if shared else np.full(spec.n_tasks, -1, dtype=np.int64)
+        endpoint_columns = spec.shared_columns(tuple(shared))
         calibrated = np.flatnonzero(endpoint_columns >= 0)
         private = np.flatnonzero(endpoint_columns < 0)
         self.linear = nn.Linear(in_features, len(private)) if len(private) else None
@@ -285,7 +285,7 @@ class MultitaskModel(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(model_cfg.init_seed)
             self.trunk = Trunk(self.n_bits, model_cfg)
-            shared = model_cfg.endpoint_heads == "shared"
+            shared = shared_endpoint_names(model_cfg.shared_endpoints) if self.trunk.endpoint_head is not None else ()
             self.heads = nn.ModuleDict(
                 {name: PartnerHead(self.trunk.out_features, spec, shared) for name, spec in heads.items()}
             )
