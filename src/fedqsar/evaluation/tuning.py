@@ -235,7 +235,7 @@ def tune_kinds(
     """
     say = progress or (lambda stage, detail: None)
     tuned: dict[tuple[str, str], TunedConfigs] = {}
-    tables = []
+    tables: list[pd.DataFrame] = []
     wanted = set(kinds) | ({"local", "federated"} if "personalised" in kinds else set())
     if "local" in wanted:
         for name, part in prepared.items():

@@ -180,10 +180,21 @@ def _round_of(config: ConfigRecord) -> int:
     FederationError
         If it is missing or not a number.
     """
-    value = config.get("round")
+    return _int_of(config, "round")
+
+
+def _int_of(config: ConfigRecord, key: str, default: int | None = None) -> int:
+    """The integer ``key`` of a server message's config record (``default`` when absent and given).
+
+    Raises
+    ------
+    FederationError
+        If it is missing (without a default) or not a number.
+    """
+    value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise FederationError(
-            f"the server's message has no round number (got {value!r})", "use matching fedqsar versions"
+            f"the server's message has no {key} number (got {value!r})", "use matching fedqsar versions"
         )
     return int(value)
 
@@ -193,7 +204,7 @@ def _final(resolve: PathResolver, msg: Message, context: Context) -> Message:
     model_cfg, train_cfg = _configs(config)
     runtime = PartnerRuntime(resolve(context), model_cfg, train_cfg)
     runtime.load_trunk(record_to_arrays(msg.content.array_records[FINAL_TRUNK_RECORD]))
-    runtime.align_head(int(config.get("head_steps", 0)))
+    runtime.align_head(_int_of(config, "head_steps", 0))
     runtime.record_validation(_round_of(config))
     runtime.save_final_model()
     if "personalisation_config" in config:

@@ -83,7 +83,7 @@ def server_lr(cfg: FederationConfig) -> float:
     return float(cfg.server_lr if cfg.server_lr is not None else (default if default is not None else 1.0))
 
 
-def _adaptive(cfg: FederationConfig) -> dict[str, float]:
+def _adaptive(cfg: FederationConfig) -> dict[str, Any]:
     return {"eta": server_lr(cfg), "beta_1": cfg.server_betas[0], "beta_2": cfg.server_betas[1], "tau": cfg.server_tau}
 
 

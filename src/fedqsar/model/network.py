@@ -210,6 +210,9 @@ class PartnerHead(nn.Module):
     regression_mean: torch.Tensor  # float32 (n_tasks,)
     regression_std: torch.Tensor  # float32 (n_tasks,)
     scaling_fitted: torch.Tensor  # bool scalar
+    endpoint_column: torch.Tensor  # int64 (n calibrated,): shared endpoint column read (calibrated heads only)
+    calibrated_column: torch.Tensor  # int64 (n calibrated,): task column it feeds
+    column_order: torch.Tensor  # int64 (n_tasks,): [private, calibrated] -> task order
 
     def __init__(self, in_features: int, spec: HeadSpec, shared: tuple[str, ...] = ()) -> None:
         super().__init__()

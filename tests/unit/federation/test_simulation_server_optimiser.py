@@ -90,7 +90,7 @@ def test_fixed_local_steps_and_head_alignment_continue_the_epoch(optimiser_run) 
 def test_server_momentum_is_checkpointed_and_the_shared_heads_federate(optimiser_run) -> None:
     run, _ = optimiser_run
     last = load_checkpoint(run.out / "checkpoints", 3)
-    assert set(last.server_state) == set(f"momentum_vector.{i}" for i in range(len(last.trunk)))
+    assert set(last.server_state) == {f"momentum_vector/{i:04d}" for i in range(len(last.trunk))}
     assert "endpoint_head.weight" in last.trunk
     saved = load_model(run.partner_models["B"])
     head = saved.model.heads["B"]
