@@ -1,4 +1,4 @@
-"""The once-run hyperparameter search behind the defaults (issue #9 item 5): Optuna, validation folds only.
+"""A hyperparameter search on validation folds (issue #9 item 5): Optuna, the same budget for every kind.
 
 Runs ``evaluation.tuning.tune_kinds`` - the same seeded search, the same number of trials for
 local (one study per partner), pooled and federated (real Flower simulation) - on a folder of

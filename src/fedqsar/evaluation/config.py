@@ -52,7 +52,8 @@ class EvalConfig:
     tuning
         Per-run hyperparameter search (``evaluation.tuning``: Optuna, validation folds only,
         the same number of trials for every model kind); ``n_trials = 0`` (default) uses the
-        given settings, whose defaults come from a search run once (BENCHMARKS.md).
+        given settings as they are (no full-size search has been run yet: BENCHMARKS.md,
+        "Federated convergence").
     """
 
     model_kinds: tuple[str, ...] = MODEL_KINDS

@@ -93,7 +93,7 @@ STRATEGIES: dict[str, StrategyEntry] = {
         lambda cfg, initial, n: FedAvgM(
             server_learning_rate=server_lr(cfg), server_momentum=cfg.server_momentum, **_common(cfg, initial, n)
         ),
-        default_server_lr=1.0,
+        default_server_lr=3.0,  # chosen on validation folds (FederationConfig's docstring)
     ),
     "fedprox": StrategyEntry(lambda cfg, initial, n: FedProx(proximal_mu=cfg.proximal_mu, **_common(cfg, initial, n))),
     "fedadam": StrategyEntry(

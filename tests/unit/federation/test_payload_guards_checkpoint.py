@@ -120,7 +120,7 @@ def _results(arrays_list, counts):
 
 
 def test_strategy_weights_by_examples_and_refuses_below_minimum() -> None:
-    cfg = FederationConfig(min_partners=2, secagg=SecAggConfig(enabled=False))
+    cfg = FederationConfig(strategy="fedavg", min_partners=2, secagg=SecAggConfig(enabled=False))
     strategy = build_strategy(cfg, SPEC.to_list(TRUNK), SPEC, 3, {})
     a = [np.zeros((8, 4), np.float32), np.zeros(4, np.float32)]
     b = [np.ones((8, 4), np.float32) * 4, np.ones(4, np.float32) * 4]
