@@ -74,7 +74,7 @@ class FederationConfig:
     the pooled gain, where weighted FedAvg leaves three of the four partners above local. A server learning
     rate above 1 needs the head alignment (without it the averaged trunk overshoots the
     private heads) and is unstable with shared endpoint heads (``ModelConfig.endpoint_heads =
-    "shared"``): use ``server_lr = 1`` there.
+    "shared"``): use ``server_lr = 1`` there (the server warns otherwise).
 
     Attributes
     ----------

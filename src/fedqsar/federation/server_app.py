@@ -37,7 +37,7 @@ from fedqsar.federation.checkpoint import Checkpoint, latest_checkpoint, save_ch
 from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.guards import check_compatible
 from fedqsar.federation.payload import TrunkSpec
-from fedqsar.federation.strategy import AggregateObserver, GuardedStrategy, build_strategy
+from fedqsar.federation.strategy import STRATEGIES, AggregateObserver, GuardedStrategy, build_strategy, server_lr
 from fedqsar.federation.workflow import (
     PlainFitWorkflow,
     current_trunk,
@@ -75,6 +75,18 @@ class ServerPlan:
     message_timeout_s: float | None = None
     observer: AggregateObserver | None = field(default=None, compare=False)
     progress: Progress | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if (
+            self.model_cfg.endpoint_heads == "shared"
+            and STRATEGIES[self.fed_cfg.strategy].default_server_lr is not None
+            and server_lr(self.fed_cfg) > 1.0
+        ):
+            LOGGER.warning(
+                "server_lr %g with shared endpoint heads: measured unstable above 1 on the ADMET consortium "
+                "(BENCHMARKS.md, Federated convergence); set [federation] server_lr = 1",
+                server_lr(self.fed_cfg),
+            )
 
     def config_hash(self) -> str:
         parts = {

@@ -117,3 +117,18 @@ def test_dp_noise_is_added_before_the_server_optimiser() -> None:
     assert (moved < 0).mean() > 0.3  # noise (std 2) dominates the tiny update: many coordinates step backwards
     assert np.allclose(np.abs(moved), np.abs(moved).flat[0], rtol=1e-3)  # each a server-Adam step of one size
     assert strategy.last_participants == [0, 1] and strategy.privacy.epsilon > 0
+
+
+def test_shared_endpoint_heads_with_a_server_lr_above_one_are_warned_about(caplog, tmp_path) -> None:
+    """Measured unstable (BENCHMARKS.md): the plan says so and how to fix it; at server lr 1 it stays quiet."""
+    from fedqsar.federation.server_app import ServerPlan
+
+    shared = ModelConfig(endpoint_heads="shared")
+    with caplog.at_level("WARNING", logger="fedqsar.federation"):
+        ServerPlan(FederationConfig(), shared, TrainConfig(), tmp_path, 3)
+    assert "server_lr = 1" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="fedqsar.federation"):
+        ServerPlan(FederationConfig(server_lr=1.0), shared, TrainConfig(), tmp_path, 3)
+        ServerPlan(FederationConfig(), ModelConfig(), TrainConfig(), tmp_path, 3)
+    assert caplog.text == ""
