@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fedqsar.evaluation.kinds import MODEL_KINDS
+from fedqsar.evaluation.tuning import TuningConfig
 from fedqsar.evaluation.uplift import UpliftConfig
 
 
@@ -48,6 +49,11 @@ class EvalConfig:
     leave_one_out
         Also re-run the federation without each partner in turn (contribution valuation,
         ``evaluation.leave_one_out``).
+    tuning
+        Per-run hyperparameter search (``evaluation.tuning``: Optuna, validation folds only,
+        the same number of trials for every model kind); ``n_trials = 0`` (default) uses the
+        given settings as they are (no full-size search has been run yet: BENCHMARKS.md,
+        "Federated convergence").
     """
 
     model_kinds: tuple[str, ...] = MODEL_KINDS
@@ -61,6 +67,7 @@ class EvalConfig:
     leave_one_out: bool = False
     uplift: UpliftConfig = field(default_factory=UpliftConfig)
     rf: RandomForestConfig = field(default_factory=RandomForestConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.model_kinds) - set(MODEL_KINDS))

@@ -64,6 +64,7 @@ from fedqsar.evaluation.uplift import uplift_table, write_uplift
 from fedqsar.federation.config import FederationConfig
 from fedqsar.ledger import Ledger, hash_file, hash_json, verify
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.model.endpoints import with_consortium_endpoints
 from fedqsar.prepared import PreparedSet
 
 EVALUATION_DIR = "evaluation"
@@ -208,6 +209,7 @@ def run_protocol(
     folders = {name: Path(folder) for name, folder in sorted(partners.items())}
     prepared = {name: PreparedSet.load(folder) for name, folder in folders.items()}
     check_manifests({n: p.manifest for n, p in prepared.items()}, {n: p.n_bits for n, p in prepared.items()})
+    model_cfg = with_consortium_endpoints(model_cfg, [p.tasks for p in prepared.values()])
     test_fold = int(train_cfg.test_fold)
     sets = evaluation_sets(
         prepared,
@@ -232,6 +234,7 @@ def run_protocol(
         report,
         test_rows={n: p.rows_in_folds([test_fold]) for n, p in prepared.items()},
     )
+    tuned_files = _tune(run) if eval_cfg.tuning.n_trials > 0 else {}
     for stage in stage_order(eval_cfg.model_kinds):
         STAGES[stage](run)
     (out / EVALUATION_DIR).mkdir(parents=True, exist_ok=True)
@@ -254,7 +257,7 @@ def run_protocol(
         "timings": timings,
         **extra_tables,
     }
-    files = {"predictions": predictions_file, **_write(out, tables, configs)}
+    files = {"predictions": predictions_file, **tuned_files, **_write(out, tables, configs)}
     files["ledger"] = _record(out, files, configs, prepared)
     return ProtocolResult(out, metrics, uplift, timings, files, dict(folders))
 
@@ -267,6 +270,20 @@ def _folds_note(folds: pd.DataFrame) -> str:
         "training/validation"
         for row in folds.itertuples()
     )
+
+
+def _tune(run: EvaluationRun) -> dict[str, Path]:
+    """Per-run search (``EvalConfig.tuning``): chosen settings into ``run.tuned`` and ``evaluation/tuned/``."""
+    from fedqsar.evaluation.tuning import tune_kinds, write_tuned
+
+    started = time.perf_counter()
+    base = (run.model_cfg, run.train_cfg, run.fed_cfg)
+    run.tuned, trials = tune_kinds(
+        run.prepared, run.folders, base, run.eval_cfg.model_kinds, run.eval_cfg.tuning, run.progress
+    )
+    paths = write_tuned(run.out / EVALUATION_DIR / "tuned", list(run.tuned.values()), trials)
+    run.timings.append(("tuning", "all", time.perf_counter() - started))
+    return {f"tuned/{path.name}": path for path in paths}
 
 
 def score_predictions(

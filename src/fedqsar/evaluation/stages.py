@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from fedqsar.errors import ConfigError
 from fedqsar.evaluation.baselines import random_forest_predictions
 from fedqsar.evaluation.config import EvalConfig
 from fedqsar.evaluation.pooled import fit_pooled
+from fedqsar.evaluation.tuning import TunedConfigs
 from fedqsar.federation.config import FederationConfig
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.inputs import ModelInputs
@@ -47,6 +48,14 @@ class EvaluationRun:
     predictions: Predictions = field(default_factory=dict)
     timings: list[tuple[str, str, float]] = field(default_factory=list)
     local_models: dict[str, MultitaskModel] = field(default_factory=dict)
+    tuned: dict[tuple[str, str], TunedConfigs] = field(default_factory=dict)  # (kind, partner | "all")
+
+    def configs_for(self, kind: str, partner: str = "all") -> tuple[ModelConfig, TrainConfig, FederationConfig]:
+        """The settings of one model kind: what a tuning search chose for it, else the run's own."""
+        tuned = self.tuned.get((kind, partner))
+        if tuned is None:
+            return self.model_cfg, self.train_cfg, self.fed_cfg
+        return tuned.model, tuned.train, replace(tuned.federation, personalisation=self.fed_cfg.personalisation)
 
 
 def train_local(run: EvaluationRun) -> None:
@@ -54,9 +63,10 @@ def train_local(run: EvaluationRun) -> None:
     for name, prepared in run.prepared.items():
         run.progress("local", name)
         started = time.perf_counter()
+        model_cfg, train_cfg, _ = run.configs_for("local", name)
         heads = {name: HeadSpec.from_tasks(prepared.tasks)}
-        model = MultitaskModel(prepared.n_bits, run.model_cfg, heads, len(prepared.descriptor_names))
-        fit(model, name, prepared, run.train_cfg)
+        model = MultitaskModel(prepared.n_bits, model_cfg, heads, len(prepared.descriptor_names))
+        fit(model, name, prepared, train_cfg)
         run.local_models[name] = model
         run.predictions[(name, "local")] = predict(model, name, ModelInputs.of(prepared).rows(run.test_rows[name]))
         run.timings.append(("local", name, time.perf_counter() - started))
@@ -70,10 +80,11 @@ def train_federated(run: EvaluationRun) -> None:
             "model kind 'personalised' needs federation.personalisation.enabled = true",
             "enable personalisation or drop 'personalised' from evaluation.model_kinds",
         )
-    run.progress("federated", f"up to {run.fed_cfg.rounds} rounds")
+    _, _, fed_cfg = run.configs_for("federated")
+    run.progress("federated", f"up to {fed_cfg.rounds} rounds")
     started = time.perf_counter()
     names = sorted(run.prepared)
-    run.predictions.update(federated_predictions(run, names, run.out / FEDERATION_DIR, run.fed_cfg))
+    run.predictions.update(federated_predictions(run, names, run.out / FEDERATION_DIR, fed_cfg))
     run.timings.append(("federated", "all", time.perf_counter() - started))
 
 
@@ -86,8 +97,6 @@ def federated_predictions(
     ``(partner, "personalised" + suffix)``. Partners reuse their local models (``run.local_models``)
     for personalisation instead of refitting them.
     """
-    from dataclasses import replace
-
     from fedqsar.federation.personalised import LOCAL_DIR, save_local_model
     from fedqsar.federation.simulation import PARTNERS_DIR, run_simulation
     from fedqsar.model.io import load_model
@@ -99,11 +108,14 @@ def federated_predictions(
     for name in names:
         if name in run.local_models:
             folder = federation_out / PARTNERS_DIR / name / LOCAL_DIR
-            save_local_model(folder, run.local_models[name], name, run.prepared[name], run.model_cfg, run.train_cfg)
+            save_local_model(
+                folder, run.local_models[name], name, run.prepared[name], *run.configs_for("local", name)[:2]
+            )
+    model_cfg, train_cfg, _ = run.configs_for("federated")
     federated = run_simulation(
         {name: run.folders[name] for name in names},
-        run.model_cfg,
-        run.train_cfg,
+        model_cfg,
+        train_cfg,
         fed_cfg,
         federation_out,
         progress=lambda r, n: run.progress("federated" + suffix, f"round {r}/{n}"),
@@ -125,7 +137,7 @@ def train_pooled(run: EvaluationRun) -> None:
     """The upper bound: one model over all partners' data (the same Trainer)."""
     run.progress("pooled", "all partners")
     started = time.perf_counter()
-    result = fit_pooled(run.prepared, run.model_cfg, run.train_cfg)
+    result = fit_pooled(run.prepared, *run.configs_for("pooled")[:2])
     for name, prepared in run.prepared.items():
         run.predictions[(name, "pooled")] = predict(
             result.model, name, ModelInputs.of(prepared).rows(run.test_rows[name])

@@ -8,13 +8,14 @@ private state folder::
 In simulation ``simulation.run_simulation`` maps Flower's ``partition-id`` to the same three
 values. The app answers three messages:
 
-* QUERY (handshake): manifest summary + training example count (see ``guards``);
+* QUERY (handshake): manifest summary + training example count (none under equal weighting; see ``guards``);
 * TRAIN (a round, possibly inside SecAgg+): restore private state, load the global trunk,
-  record validation metrics of that global model locally, train ``local_epochs``, save
-  private state, reply with the federated trunk arrays (after the run's bit-privacy defence,
-  ``defences``: by default the partner's first layer is not among them) + the one-bit
-  convergence signal (has my validation loss improved within ``patience`` rounds?) +
-  example count only (``payload``);
+  align the private head to it (``head_steps`` head-only steps), record validation metrics
+  of that global model locally, train ``local_epochs`` (or ``local_steps`` optimiser steps
+  when the server sets them), save private state, reply with the federated trunk arrays
+  (after the run's bit-privacy defence, ``defences``: by default the partner's first layer is
+  not among them) + the one-bit convergence signal (has my validation loss improved within
+  ``patience`` rounds?) + example count only (``payload``);
 * EVALUATE (end of run): load the final trunk, record its validation metrics, save the final
   model (trunk + own head) in the state folder, personalise locally when the run asks for it
   (``federation.personalised``: fine-tune, keep per task the best of local / federated /
@@ -139,7 +140,7 @@ def _handshake(resolve: PathResolver, msg: Message, context: Context) -> Message
     manifest, n_bits = manifest_and_bits(paths.prepared)
     request = msg.content.config_records.get(HANDSHAKE_RECORD, ConfigRecord())
     summary: dict[str, Any] = {**handshake_summary(manifest, n_bits), "partner": paths.partner}
-    if "train_config" in request:
+    if "train_config" in request and str(request.get("weighting", "examples")) != "equal":
         model_cfg, train_cfg = _configs(request)
         summary["num_examples"] = PartnerRuntime(paths, model_cfg, train_cfg).n_examples
     return Message(RecordDict({HANDSHAKE_RECORD: ConfigRecord(summary)}), reply_to=msg)
@@ -163,17 +164,23 @@ def _train(resolve: PathResolver, msg: Message, context: Context) -> Message:
     received = spec.to_dict(parameters_to_ndarrays(fitins.parameters))
     runtime.load_trunk(received)
     if round_number > 1:
+        runtime.align_head(int(config.get("head_steps", 0)))
         runtime.record_validation(round_number - 1)
     improving = runtime.still_improving(round_number - 1, int(config.get("patience", 0)))
-    runtime.train(int(config["local_epochs"]), round_number)
+    runtime.train(int(config["local_epochs"]), round_number, steps=int(config.get("local_steps", 0)) or None)
     runtime.save_private_state(round_number)
     trunk = defence.before_send(runtime.trunk_state(), received, runtime.touched_bits())
     if "clipping_norm" in config:
         trunk = _clipped(trunk, received, spec, float(config["clipping_norm"]))
     content = fit_reply_content(
-        with_signal(trunk, improving), runtime.n_examples, str(config.get("wire_dtype", "float32"))
+        with_signal(trunk, improving), _weight(runtime, config), str(config.get("wire_dtype", "float32"))
     )
     return Message(content, reply_to=msg)
+
+
+def _weight(runtime: PartnerRuntime, config: Mapping[str, Any]) -> int:
+    """The count sent with the update: training examples, or 1 under ``weighting = "equal"``."""
+    return 1 if str(config.get("weighting", "examples")) == "equal" else runtime.n_examples
 
 
 def _clipped(trunk: dict, received: dict, spec: TrunkSpec, clipping_norm: float) -> dict:
@@ -191,10 +198,21 @@ def _round_of(config: ConfigRecord) -> int:
     FederationError
         If it is missing or not a number.
     """
-    value = config.get("round")
+    return _int_of(config, "round")
+
+
+def _int_of(config: ConfigRecord, key: str, default: int | None = None) -> int:
+    """The integer ``key`` of a server message's config record (``default`` when absent and given).
+
+    Raises
+    ------
+    FederationError
+        If it is missing (without a default) or not a number.
+    """
+    value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise FederationError(
-            f"the server's message has no round number (got {value!r})", "use matching fedqsar versions"
+            f"the server's message has no {key} number (got {value!r})", "use matching fedqsar versions"
         )
     return int(value)
 
@@ -206,6 +224,7 @@ def _final(resolve: PathResolver, msg: Message, context: Context) -> Message:
         resolve(context), model_cfg, train_cfg, private_names=_defence(config, model_cfg).private_names()
     )
     runtime.load_trunk(record_to_arrays(msg.content.array_records[FINAL_TRUNK_RECORD]))
+    runtime.align_head(_int_of(config, "head_steps", 0))
     runtime.record_validation(_round_of(config))
     runtime.save_final_model()
     if "personalisation_config" in config:

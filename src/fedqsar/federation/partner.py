@@ -137,10 +137,20 @@ class PartnerRuntime:
         """int64 fingerprint bits (first-layer rows) set by any of the partner's training rows."""
         return np.unique(self.prepared.X[self.trainer.train_rows].indices).astype(np.int64)
 
-    def train(self, epochs: int, round_number: int) -> None:
-        """Train ``epochs`` epochs; records loss and seconds in the history."""
+    def align_head(self, steps: int) -> None:
+        """``steps`` head-only steps on the trunk just loaded (the trunk stays as received).
+
+        A private head was trained against the partner's own trunk of the last round; after
+        averaging, the global trunk differs, and the more so with a server learning rate
+        above 1. Aligning the head first makes "global trunk + own head" a fitted model.
+        """
+        if steps > 0:
+            self.trainer.train_steps(steps, head_only=True)
+
+    def train(self, epochs: int, round_number: int, steps: int | None = None) -> None:
+        """Train ``epochs`` epochs (or ``steps`` optimiser steps when given); records loss and seconds."""
         started = time.perf_counter()
-        logs = self.trainer.train_epochs(epochs)
+        logs = self.trainer.train_steps(steps) if steps else self.trainer.train_epochs(epochs)
         self.append_history(
             round_number,
             {

@@ -40,7 +40,7 @@ from fedqsar.federation.config import FederationConfig
 from fedqsar.federation.defences import build_defence
 from fedqsar.federation.guards import check_compatible
 from fedqsar.federation.payload import TrunkSpec
-from fedqsar.federation.strategy import AggregateObserver, GuardedStrategy, build_strategy
+from fedqsar.federation.strategy import STRATEGIES, AggregateObserver, GuardedStrategy, build_strategy, server_lr
 from fedqsar.federation.workflow import (
     PlainFitWorkflow,
     current_trunk,
@@ -79,6 +79,18 @@ class ServerPlan:
     observer: AggregateObserver | None = field(default=None, compare=False)
     progress: Progress | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        if (
+            self.model_cfg.endpoint_heads == "shared"
+            and STRATEGIES[self.fed_cfg.strategy].default_server_lr is not None
+            and server_lr(self.fed_cfg) > 1.0
+        ):
+            LOGGER.warning(
+                "server_lr %g with shared endpoint heads: measured unstable above 1 on the ADMET consortium "
+                "(BENCHMARKS.md, Federated convergence); set [federation] server_lr = 1",
+                server_lr(self.fed_cfg),
+            )
+
     def config_hash(self) -> str:
         parts = {
             "federation": config_hash(self.fed_cfg),
@@ -93,6 +105,9 @@ class ServerPlan:
             "model_config": json.dumps(to_dict(self.model_cfg), sort_keys=True),
             "train_config": json.dumps(to_dict(self.train_cfg), sort_keys=True),
             "local_epochs": int(self.fed_cfg.local_epochs),
+            "local_steps": int(self.fed_cfg.local_steps or 0),
+            "head_steps": int(self.fed_cfg.head_steps),
+            "weighting": self.fed_cfg.weighting,
             "wire_dtype": self.fed_cfg.wire_dtype,
             "patience": int(self.fed_cfg.patience),
             "bit_privacy_config": json.dumps(to_dict(self.fed_cfg.bit_privacy), sort_keys=True),
@@ -147,7 +162,9 @@ class FederationServer:
                 "resume with the same configs, or use a new --out folder",
             )
         ledger = self._open_ledger(summaries, first_round)
-        max_weight = float(max(int(s.get("num_examples", 1)) for s in summaries.values()))
+        max_weight = (
+            1.0 if cfg.weighting == "equal" else float(max(int(s.get("num_examples", 1)) for s in summaries.values()))
+        )
         strategy = build_strategy(
             cfg,
             spec.to_list(start_trunk),

@@ -1,14 +1,19 @@
 """Server-side aggregation: Flower's strategies, picked by name, behind one guard.
 
 ``STRATEGIES`` maps ``FederationConfig.strategy`` to a builder of Flower's own strategy
-(weighted FedAvg, FedProx, FedAdam). ``GuardedStrategy`` wraps it to
+(weighted FedAvg, FedAvgM, FedProx, FedAdam, FedYogi, FedAdagrad) and its default server
+learning rate. ``GuardedStrategy`` wraps it to
 
 * send every partner the round's training instructions (round, local epochs, proximal mu,
   DP clipping norm);
 * refuse a round with fewer than ``min_partners`` updates (the trunk stays as it was);
 * refuse an aggregate that is non-finite or misshapen (logged with the reason);
-* add DP noise to the aggregate (Flower's ``add_gaussian_noise_to_params``) and account
-  epsilon with Flower's ``RdpAccountant``.
+* add DP noise to the averaged update *before* the server optimiser sees it (Flower's
+  ``add_gaussian_noise_to_params``), so FedAvgM/FedAdam only post-process the private
+  release, and account epsilon with Flower's ``RdpAccountant``;
+* expose the server optimiser's state (``server_state`` / ``resume_from``) so that
+  checkpoints carry it (sha256-checked) and a resumed run continues with the same server
+  momentum or moments, bit for bit.
 
 Under SecAgg+ it receives only the unmasked *sum* (every result carries the same
 aggregated parameters); without SecAgg+ the fit workflow has already rejected malformed
@@ -19,13 +24,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from flwr.common import FitIns, FitRes, Parameters, Scalar, ndarrays_to_parameters, parameters_to_ndarrays
 from flwr.server.client_manager import ClientManager
 from flwr.server.client_proxy import ClientProxy
-from flwr.server.strategy import FedAdam, FedAvg, FedProx, Strategy
+from flwr.server.strategy import FedAdagrad, FedAdam, FedAvg, FedAvgM, FedOpt, FedProx, FedYogi, Strategy
+from flwr.server.strategy.aggregate import aggregate
 from flwr.supercore.differential_privacy import add_gaussian_noise_to_params, compute_stdv
 
 from fedqsar.errors import MalformedUpdateError
@@ -50,10 +57,55 @@ def _common(cfg: FederationConfig, initial: Parameters, n_partners: int) -> dict
     }
 
 
-STRATEGIES: dict[str, Callable[[FederationConfig, Parameters, int], Strategy]] = {
-    "fedavg": lambda cfg, initial, n: FedAvg(**_common(cfg, initial, n)),
-    "fedprox": lambda cfg, initial, n: FedProx(proximal_mu=cfg.proximal_mu, **_common(cfg, initial, n)),
-    "fedadam": lambda cfg, initial, n: FedAdam(eta=cfg.server_lr, **_common(cfg, initial, n)),
+Builder = Callable[[FederationConfig, Parameters, int], Strategy]
+
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    """How to build one of Flower's strategies from a ``FederationConfig``.
+
+    Attributes
+    ----------
+    build
+        (config, initial trunk parameters, partner count) -> the Flower strategy.
+    default_server_lr
+        Server learning rate used when ``FederationConfig.server_lr`` is None (None: the
+        strategy has no server learning rate).
+    """
+
+    build: Builder
+    default_server_lr: float | None = None
+
+
+def server_lr(cfg: FederationConfig) -> float:
+    """The server learning rate of ``cfg`` (its own, else its strategy's default)."""
+    default = STRATEGIES[cfg.strategy].default_server_lr
+    return float(cfg.server_lr if cfg.server_lr is not None else (default if default is not None else 1.0))
+
+
+def _adaptive(cfg: FederationConfig) -> dict[str, Any]:
+    return {"eta": server_lr(cfg), "beta_1": cfg.server_betas[0], "beta_2": cfg.server_betas[1], "tau": cfg.server_tau}
+
+
+STRATEGIES: dict[str, StrategyEntry] = {
+    "fedavg": StrategyEntry(lambda cfg, initial, n: FedAvg(**_common(cfg, initial, n))),
+    "fedavgm": StrategyEntry(
+        lambda cfg, initial, n: FedAvgM(
+            server_learning_rate=server_lr(cfg), server_momentum=cfg.server_momentum, **_common(cfg, initial, n)
+        ),
+        default_server_lr=3.0,  # chosen on validation folds (FederationConfig's docstring)
+    ),
+    "fedprox": StrategyEntry(lambda cfg, initial, n: FedProx(proximal_mu=cfg.proximal_mu, **_common(cfg, initial, n))),
+    "fedadam": StrategyEntry(
+        lambda cfg, initial, n: FedAdam(**_adaptive(cfg), **_common(cfg, initial, n)), default_server_lr=0.01
+    ),
+    "fedyogi": StrategyEntry(
+        lambda cfg, initial, n: FedYogi(**_adaptive(cfg), **_common(cfg, initial, n)), default_server_lr=0.01
+    ),
+    "fedadagrad": StrategyEntry(
+        lambda cfg, initial, n: FedAdagrad(eta=server_lr(cfg), tau=cfg.server_tau, **_common(cfg, initial, n)),
+        default_server_lr=0.01,
+    ),
 }
 
 
@@ -157,6 +209,9 @@ class GuardedStrategy(Strategy):
                 server_round,
                 f"{len(results)} update(s) < min_partners={self.cfg.min_partners} ({len(failures)} failure(s))",
             )
+        participants = sorted(proxy.node_id for proxy, _ in results)
+        if self.privacy is not None:
+            results = self._noised_mean(results)
         aggregated, metrics = self.inner.aggregate_fit(server_round, results, failures)
         if aggregated is None:
             return self._refuse(server_round, "the strategy produced no aggregate")
@@ -164,9 +219,7 @@ class GuardedStrategy(Strategy):
             self.spec.to_dict(parameters_to_ndarrays(aggregated))
         except MalformedUpdateError as exc:
             return self._refuse(server_round, f"aggregate rejected: {exc.what}")
-        if self.privacy is not None:
-            aggregated = self._add_noise(aggregated, len(results))
-        self.last_participants = sorted(proxy.node_id for proxy, _ in results)
+        self.last_participants = participants
         return aggregated, metrics
 
     def _split_signal(
@@ -183,6 +236,14 @@ class GuardedStrategy(Strategy):
             trunk_results.append((proxy, trunk))
         improving = float(np.average(signals, weights=weights)) if signals else None
         return trunk_results, improving
+
+    def _noised_mean(self, results: list[tuple[ClientProxy, FitRes]]) -> list[tuple[ClientProxy, FitRes]]:
+        """One result holding the weighted mean of ``results`` plus the round's Gaussian noise."""
+        mean = aggregate([(parameters_to_ndarrays(r.parameters), r.num_examples) for _, r in results])
+        noisy = self._add_noise(ndarrays_to_parameters(mean), len(results))
+        first = results[0][1]
+        total = int(sum(r.num_examples for _, r in results))
+        return [(results[0][0], FitRes(first.status, noisy, total, {}))]
 
     def _add_noise(self, aggregated: Parameters, n_results: int) -> Parameters:
         dp = self.cfg.dp
@@ -203,19 +264,20 @@ class GuardedStrategy(Strategy):
         return None, {}
 
     # ------------------------------------------------------------------ resume
-    SERVER_STATE_FIELDS = ("m_t", "v_t")  # FedOpt family (FedAdam): the server's moments
-
     def server_state(self) -> dict[str, np.ndarray]:
-        """Arrays of the inner strategy's own state, ``{}`` when it keeps none (FedAvg, FedProx)."""
+        """The server optimiser's arrays (FedAvgM's momentum, FedOpt's moments), ``{}`` when it keeps none.
+
+        Named ``<attribute>/<i:04d>``; arrays keep their dtype so a resumed run continues bit for bit.
+        """
         state: dict[str, np.ndarray] = {}
-        for name in self.SERVER_STATE_FIELDS:
+        for name in _optimiser_attributes(self.inner):
             for i, array in enumerate(getattr(self.inner, name, None) or []):
                 state[f"{name}/{i:04d}"] = np.asarray(array)
         return state
 
     def resume_from(self, server_state: dict[str, np.ndarray], record: dict[str, Any]) -> None:
         """Continue a checkpointed run: the strategy's state, refused rounds and DP releases so far."""
-        for name in self.SERVER_STATE_FIELDS:
+        for name in _optimiser_attributes(self.inner):
             arrays = [server_state[k] for k in sorted(server_state) if k.startswith(f"{name}/")]
             if arrays:
                 setattr(self.inner, name, arrays)
@@ -225,9 +287,15 @@ class GuardedStrategy(Strategy):
                 self.privacy.spend_round()
 
     def use_global(self, arrays: list[np.ndarray]) -> None:
-        """Make the strategy's own copy of the global model (FedAdam's) the float32 trunk checkpoints hold."""
-        if hasattr(self.inner, "current_weights"):
-            self.inner.current_weights = [np.array(a, dtype=np.float32) for a in arrays]
+        """Make the strategy's own copy of the global model the float32 trunk checkpoints hold.
+
+        FedOpt keeps it as ``current_weights``, FedAvgM (with a server optimiser) as ``initial_parameters``.
+        """
+        weights = [np.array(a, dtype=np.float32) for a in arrays]
+        if isinstance(self.inner, FedOpt):
+            self.inner.current_weights = weights
+        elif isinstance(self.inner, FedAvgM) and self.inner.server_opt:
+            self.inner.initial_parameters = ndarrays_to_parameters(weights)
 
     def configure_evaluate(self, server_round: int, parameters: Parameters, client_manager: ClientManager) -> list:
         return []
@@ -241,6 +309,15 @@ class GuardedStrategy(Strategy):
         return None
 
 
+def _optimiser_attributes(inner: Strategy) -> tuple[str, ...]:
+    """Attributes of Flower's strategy object that hold server optimiser state across rounds."""
+    if isinstance(inner, FedOpt):
+        return ("m_t", "v_t")
+    if isinstance(inner, FedAvgM):
+        return ("momentum_vector",)
+    return ()
+
+
 def build_strategy(
     cfg: FederationConfig,
     initial: list[np.ndarray],
@@ -250,5 +327,5 @@ def build_strategy(
     observer: AggregateObserver | None = None,
 ) -> GuardedStrategy:
     """Flower strategy named by ``cfg.strategy`` inside a ``GuardedStrategy``."""
-    inner = STRATEGIES[cfg.strategy](cfg, ndarrays_to_parameters(initial), n_partners)
+    inner = STRATEGIES[cfg.strategy].build(cfg, ndarrays_to_parameters(initial), n_partners)
     return GuardedStrategy(inner, cfg, spec, n_partners, fit_config, observer)

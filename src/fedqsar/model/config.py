@@ -33,6 +33,7 @@ TRUNK_MOMENTS_POLICIES = ("reset", "keep")
 TRAINABLE_PARTS = ("all", "head")
 TRUNK_KINDS = ("ecfp", "mpnn")  # keys of fedqsar.model.network.TRUNKS
 AGGREGATIONS = ("mean", "sum", "norm")  # chemprop's aggregation modules
+ENDPOINT_HEADS = ("private", "shared")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,13 @@ class ModelConfig:
     mpnn_hidden, mpnn_depth, mpnn_dropout, mpnn_aggregation
         chemprop ``BondMessagePassing`` width and depth, its dropout, and the aggregation over
         atoms (the defaults of chemprop's command line: 300, 3, 0.0, norm).
+    endpoint_heads
+        ``"private"``: one private output column per task. ``"shared"``: tasks of a shareable
+        endpoint (``model.endpoints``) read one trunk column per endpoint (federated) through
+        a private per-task scale and offset (see ``network``).
+    shared_endpoints
+        The endpoints that get a shared column (the consortium's agreed list; ``model.endpoints``);
+        None: every shareable registry endpoint.
     """
 
     hidden_sizes: tuple[int, ...] = (512, 256)
@@ -72,12 +80,16 @@ class ModelConfig:
     mpnn_depth: int = 3
     mpnn_dropout: float = 0.0
     mpnn_aggregation: str = "norm"
+    endpoint_heads: str = "private"
+    shared_endpoints: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.hidden_sizes or any(int(h) < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be a non-empty list of positive ints, got {self.hidden_sizes}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.endpoint_heads not in ENDPOINT_HEADS:
+            raise ValueError(f"endpoint_heads must be one of {ENDPOINT_HEADS}, got {self.endpoint_heads!r}")
         if self.input_transform not in INPUT_TRANSFORMS:
             raise ValueError(f"input_transform must be one of {INPUT_TRANSFORMS}, got {self.input_transform!r}")
         if self.trunk not in TRUNK_KINDS:

@@ -84,6 +84,7 @@ def save_model(
         "n_descriptors": model.n_descriptors,
         "partner": partner,
         "heads": {name: list(spec.column_kinds) for name, spec in model.head_specs.items()},
+        "head_endpoints": {name: list(spec.column_endpoints) for name, spec in model.head_specs.items()},
         "model_config": to_dict(model_cfg),
         "train_config": to_dict(train_cfg),
         "prep_hash": str(prep_manifest.get("prep_hash", "")),
@@ -141,7 +142,11 @@ def load_model(folder: Path) -> SavedModel:
         n_descriptors = int(config.get("n_descriptors", 0))
         model_cfg = from_dict(ModelConfig, config["model_config"], where="config.json model_config")
         train_cfg = from_dict(TrainConfig, config["train_config"], where="config.json train_config")
-        heads = {name: HeadSpec.from_tasks(pd.DataFrame({"kind": kinds})) for name, kinds in config["heads"].items()}
+        endpoints = config.get("head_endpoints", {})
+        heads = {
+            name: HeadSpec.from_tasks(pd.DataFrame({"kind": kinds, "endpoint": endpoints.get(name, [""] * len(kinds))}))
+            for name, kinds in config["heads"].items()
+        }
     except (ValueError, KeyError, TypeError, AttributeError, ConfigError) as exc:
         raise CorruptArtefactError(
             folder / CONFIG_FILE, f"model config {folder / CONFIG_FILE} is malformed: {exc}", fix

@@ -73,6 +73,7 @@ class MessagePassingTrunk(TrunkModule):
         self.dropout = nn.Dropout(cfg.dropout)
         self.out_features = sizes[-1]
         self._graphs: dict[str, Any] = {}
+        self.add_endpoint_head(cfg)
 
     @property
     def sparse_table(self) -> None:

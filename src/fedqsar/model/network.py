@@ -12,6 +12,14 @@ module; with a dense descriptor block, the first layer's pre-activation is
 message passing). Every trunk offers ``make_batch(inputs, rows, descriptors)``, ``forward``,
 ``training_pass``, ``out_features`` and ``sparse_table``. The descriptor block is scaled by a
 partner-private ``DescriptorScaler`` (``MultitaskModel.scalers``), never part of the trunk.
+
+Endpoint heads (``ModelConfig.endpoint_heads``): ``"private"`` gives every task its own
+private output column. ``"shared"`` adds to the *trunk* one output column per shareable
+endpoint (``model.endpoints``: logD7.4, logS, PPB, CLint, ...), federated with the trunk;
+a task of such an endpoint predicts ``scale * shared + offset`` with a private, locally
+learned scale and offset per task (``PartnerHead.calibration_scale`` / ``calibration_offset``,
+never sent), so partners share the structure-property relation of the endpoint while each
+keeps its own assay's offset and slope (and, for a classification task, its threshold).
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from torch import nn
 from fedqsar.errors import TrunkStateError
 from fedqsar.model.batching import SparseBatch, sparse_batch
 from fedqsar.model.config import TRUNK_KINDS, ModelConfig
+from fedqsar.model.endpoints import direction_sign, shared_endpoint_names, shared_index
 from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.scaling import DescriptorScaler
 
@@ -49,12 +58,15 @@ class HeadSpec:
     """Output columns of one partner's head, in the order of its tasks table.
 
     Build it with ``HeadSpec(n_classification, n_regression)`` (classification columns first)
-    or ``HeadSpec.from_tasks(tasks_df)`` (kinds in the table's row order, i.e. Y's columns).
+    or ``HeadSpec.from_tasks(tasks_df)`` (kinds and endpoints in the table's row order, i.e.
+    Y's columns). ``endpoints`` (one name per column, "" when unknown) decides which columns
+    read a shared endpoint head when the model has them (``model.endpoints``).
     """
 
     n_classification: int = 0
     n_regression: int = 0
     kinds: tuple[str, ...] | None = None
+    endpoints: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kinds is None:
@@ -71,6 +83,8 @@ class HeadSpec:
             )
         if self.n_tasks < 1:
             raise ValueError("a head needs at least one task")
+        if self.endpoints is not None and len(self.endpoints) != self.n_tasks:
+            raise ValueError(f"{len(self.endpoints)} endpoints for {self.n_tasks} columns")
 
     @classmethod
     def from_tasks(cls, tasks: pd.DataFrame) -> HeadSpec:
@@ -78,7 +92,19 @@ class HeadSpec:
         if "task_id" in tasks.columns:
             tasks = tasks.sort_values("task_id")
         kinds = tuple(str(k) for k in tasks["kind"])
-        return cls(kinds.count(KIND_CLASSIFICATION), kinds.count(KIND_REGRESSION), kinds)
+        endpoints = (
+            tuple("" if pd.isna(e) else str(e) for e in tasks["endpoint"]) if "endpoint" in tasks.columns else None
+        )
+        return cls(kinds.count(KIND_CLASSIFICATION), kinds.count(KIND_REGRESSION), kinds, endpoints)
+
+    @property
+    def column_endpoints(self) -> tuple[str, ...]:
+        """Endpoint name of every column ("" when unknown)."""
+        return self.endpoints if self.endpoints is not None else ("",) * self.n_tasks
+
+    def shared_columns(self, names: tuple[str, ...]) -> np.ndarray:
+        """int64 (n_tasks,): each column's column among the shared endpoints ``names``, -1 for a private one."""
+        return np.array([shared_index(e, names) for e in self.column_endpoints], dtype=np.int64)
 
     @property
     def column_kinds(self) -> tuple[str, ...]:
@@ -184,6 +210,19 @@ class TrunkModule(nn.Module):
         """The trunk's output for one training batch (see :class:`TrunkPass`)."""
         raise NotImplementedError
 
+    endpoint_head: nn.Linear | None  # set by add_endpoint_head (every trunk calls it last in __init__)
+
+    def add_endpoint_head(self, cfg: ModelConfig) -> None:
+        """With ``cfg.endpoint_heads == "shared"``: the trunk's shared endpoint columns (federated with it)."""
+        names = shared_endpoint_names(cfg.shared_endpoints)
+        self.endpoint_head = (
+            nn.Linear(self.out_features, len(names)) if cfg.endpoint_heads == "shared" and names else None
+        )
+
+    def endpoint_outputs(self, hidden: torch.Tensor) -> torch.Tensor | None:
+        """(n_rows, n shareable endpoints) shared endpoint columns, or None without shared heads."""
+        return None if self.endpoint_head is None else self.endpoint_head(hidden)
+
 
 class Trunk(TrunkModule):
     """Sparse input layer (+ dense descriptor weights), then ReLU + dropout, then dense layers."""
@@ -199,6 +238,8 @@ class Trunk(TrunkModule):
         self.n_descriptors = int(n_descriptors)
         # created last, so that a trunk without descriptors initialises exactly as before
         self.descriptor_input = nn.Linear(self.n_descriptors, sizes[0], bias=False) if self.n_descriptors else None
+        # created last too (None with private heads: the initialisation stays as before)
+        self.add_endpoint_head(cfg)
 
     def make_batch(self, inputs: ModelInputs, rows: np.ndarray, descriptors: torch.Tensor | None) -> FingerprintBatch:
         """Batch of ``rows``: transformed fingerprint entries and the already scaled descriptors."""
@@ -241,30 +282,64 @@ class Trunk(TrunkModule):
 
 
 class PartnerHead(nn.Module):
-    """One linear output per task; regression columns predict standardised values.
+    """One output per task; regression columns predict standardised values.
 
     Buffers ``regression_mean`` / ``regression_std`` (n_tasks,) map standardised outputs
     back to the task's unit; they are fitted on the partner's training rows and stay private.
+    With ``shared`` (the shared endpoints' names) a column whose endpoint is one of them
+    reads the trunk's shared endpoint column through a private calibration
+    ``calibration_scale * shared + calibration_offset`` (one scale and offset per such
+    column, scale initialised to the endpoint's direction sign, offset to 0); the other
+    columns are rows of the private ``linear`` layer.
     """
 
     is_regression: torch.Tensor  # bool (n_tasks,)
     regression_mean: torch.Tensor  # float32 (n_tasks,)
     regression_std: torch.Tensor  # float32 (n_tasks,)
     scaling_fitted: torch.Tensor  # bool scalar
+    endpoint_column: torch.Tensor  # int64 (n calibrated,): shared endpoint column read (calibrated heads only)
+    calibrated_column: torch.Tensor  # int64 (n calibrated,): task column it feeds
+    column_order: torch.Tensor  # int64 (n_tasks,): [private, calibrated] -> task order
 
-    def __init__(self, in_features: int, spec: HeadSpec) -> None:
+    def __init__(self, in_features: int, spec: HeadSpec, shared: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.spec = spec
-        self.linear = nn.Linear(in_features, spec.n_tasks)
+        endpoint_columns = spec.shared_columns(tuple(shared))
+        calibrated = np.flatnonzero(endpoint_columns >= 0)
+        private = np.flatnonzero(endpoint_columns < 0)
+        self.linear = nn.Linear(in_features, len(private)) if len(private) else None
+        self.calibrated = len(calibrated) > 0
+        if self.calibrated:
+            signs = [
+                1.0 if spec.column_kinds[j] == KIND_REGRESSION else direction_sign(spec.column_endpoints[j])
+                for j in calibrated
+            ]
+            self.calibration_scale = nn.Parameter(torch.tensor(signs, dtype=torch.float32))
+            self.calibration_offset = nn.Parameter(torch.zeros(len(calibrated)))
+            self.register_buffer("endpoint_column", torch.from_numpy(endpoint_columns[calibrated].copy()))
+            self.register_buffer("calibrated_column", torch.from_numpy(calibrated.copy()))
+            order = np.argsort(np.concatenate([private, calibrated]), kind="stable")
+            self.register_buffer("column_order", torch.from_numpy(order))
         is_regression = torch.tensor([k == KIND_REGRESSION for k in spec.column_kinds])
         self.register_buffer("is_regression", is_regression)
         self.register_buffer("regression_mean", torch.zeros(spec.n_tasks))
         self.register_buffer("regression_std", torch.ones(spec.n_tasks))
         self.register_buffer("scaling_fitted", torch.tensor(False))
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        """(n_rows, n_tasks) raw outputs: logits (classification), standardised values (regression)."""
-        return self.linear(h)
+    def forward(self, h: torch.Tensor, endpoints: torch.Tensor | None = None) -> torch.Tensor:
+        """(n_rows, n_tasks) raw outputs: logits (classification), standardised values (regression).
+
+        ``endpoints`` is the trunk's (n_rows, n shareable endpoints) shared columns; required
+        when the head has calibrated columns.
+        """
+        if not self.calibrated:
+            assert self.linear is not None
+            return self.linear(h)
+        if endpoints is None:
+            raise ValueError("this head reads shared endpoint columns: pass trunk.endpoint_outputs(h)")
+        calibrated = endpoints[:, self.endpoint_column] * self.calibration_scale + self.calibration_offset
+        private = self.linear(h) if self.linear is not None else h.new_zeros((h.shape[0], 0))
+        return torch.cat([private, calibrated], dim=1)[:, self.column_order]
 
     def to_task_scale(self, raw: torch.Tensor) -> torch.Tensor:
         """Probabilities for classification columns, values in task units for regression columns."""
@@ -303,8 +378,9 @@ class MultitaskModel(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(model_cfg.init_seed)
             self.trunk: TrunkModule = TRUNKS[model_cfg.trunk](self.n_bits, model_cfg, self.n_descriptors)
+            shared = shared_endpoint_names(model_cfg.shared_endpoints) if self.trunk.endpoint_head is not None else ()
             self.heads = nn.ModuleDict(
-                {name: PartnerHead(self.trunk.out_features, spec) for name, spec in heads.items()}
+                {name: PartnerHead(self.trunk.out_features, spec, shared) for name, spec in heads.items()}
             )
         # partner-private descriptor scaling (never in trunk_state); see model.scaling
         self.scalers = nn.ModuleDict(
@@ -325,7 +401,11 @@ class MultitaskModel(nn.Module):
 
     def forward(self, x: Any, partner: str) -> torch.Tensor:
         """(n_rows, n_tasks of partner) raw outputs of a trunk batch (see :meth:`input_batch`)."""
-        return self.head(partner)(self.trunk(x))
+        return self.head_outputs(partner, self.trunk(x))
+
+    def head_outputs(self, partner: str, hidden: torch.Tensor) -> torch.Tensor:
+        """(n_rows, n_tasks of partner) raw outputs from the trunk's output ``hidden``."""
+        return self.head(partner)(hidden, self.trunk.endpoint_outputs(hidden))
 
     def _partner(self, partner: str | None) -> str:
         if partner is not None:

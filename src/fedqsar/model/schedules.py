@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
+
 from fedqsar.model.config import TrainConfig
 
 
@@ -36,3 +38,14 @@ def learning_rate(cfg: TrainConfig, epoch: int) -> float:
 def epoch_seed(seed: int, epoch: int) -> int:
     """The torch seed of dropout in ``epoch`` of a run seeded with ``seed`` (the one derivation)."""
     return int(seed) * 1_000_003 + int(epoch)
+
+
+def step_seed(seed: int, epoch: int, start: int = 0) -> int:
+    """The torch seed of dropout for a run of steps starting at batch ``start`` of ``epoch``.
+
+    ``start == 0`` (a whole epoch) gives :func:`epoch_seed`; a chunk starting inside an epoch
+    (``Trainer.train_steps``) gets a seed derived from all three numbers.
+    """
+    if int(start) == 0:
+        return epoch_seed(seed, epoch)
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(start)]).generate_state(1, dtype=np.uint64)[0] >> 1)

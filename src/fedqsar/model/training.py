@@ -40,6 +40,17 @@ applies ``TrainConfig.trunk_moments_on_replace``:
 
 The learning-rate schedule and the shuffling/dropout seeds follow the trainer's epoch
 counter, which keeps counting across rounds.
+
+Steps instead of epochs
+-----------------------
+``train_steps(n)`` runs ``n`` optimiser steps, continuing the current epoch's plan where the
+previous call stopped (``Trainer.cursor`` = batches of the epoch already done); when the
+plan is used up the epoch counter advances and the next epoch's plan starts. Federation uses
+it for a fixed number of local steps per round, the same for every partner whatever its
+size. Whole epochs (``train_epochs``) are the same batches in the same order: a run of
+``train_steps`` calls that adds up to whole epochs equals ``train_epochs`` of those epochs
+apart from dropout masks (dropout of a chunk starting inside an epoch is seeded with
+:func:`~fedqsar.model.schedules.step_seed` of its start).
 """
 
 from __future__ import annotations
@@ -55,14 +66,14 @@ import pandas as pd
 import torch
 
 from fedqsar.errors import TrainingError
-from fedqsar.model.batching import target_batch
+from fedqsar.model.batching import TargetBatch, target_batch
 from fedqsar.model.config import TRAINABLE_PARTS, TrainConfig
 from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.losses import multitask_loss
 from fedqsar.model.metrics import task_metrics
-from fedqsar.model.network import MultitaskModel, PartnerHead, TrunkPass
+from fedqsar.model.network import KIND_REGRESSION, MultitaskModel, PartnerHead, TrunkPass
 from fedqsar.model.predict import predict, raw_outputs
-from fedqsar.model.schedules import epoch_seed, learning_rate
+from fedqsar.model.schedules import learning_rate, step_seed
 from fedqsar.model.sparse_adam import RowSparseAdam
 from fedqsar.prepared import PreparedSet
 
@@ -201,6 +212,8 @@ class Trainer:
         self.frozen = frozenset(frozen)
         self.parts = {name: _partner_data(model, name, data[name], cfg) for name in sorted(data)}
         self.epoch = 0
+        self.cursor = 0  # batches of the current epoch's plan already trained (train_steps)
+        self._head_only = False
         for part in self.parts.values():
             _fit_regression_scaling(part)
             model.fit_input_scaling(part.name, part.prepared, part.train_rows)  # private descriptor scaling
@@ -239,6 +252,11 @@ class Trainer:
     @property
     def trains_trunk(self) -> bool:
         return self.trainable == "all"
+
+    @property
+    def _trunk_steps_now(self) -> bool:
+        """The trunk takes part in the current step (not during ``train_steps(head_only=True)``)."""
+        return self.trains_trunk and not self._head_only
 
     def _build_optimisers(self) -> None:
         cfg = self.cfg
@@ -281,7 +299,7 @@ class Trainer:
     # ------------------------------------------------------------------ training
     def _trunk_pass(self, part: PartnerData, rows: np.ndarray) -> TrunkPass:
         batch = self.model.input_batch(part.prepared, rows, part.name)
-        if self.trains_trunk:
+        if self._trunk_steps_now:
             return self.model.trunk.training_pass(batch)
         with torch.no_grad():
             return TrunkPass(self.model.trunk(batch))
@@ -290,7 +308,9 @@ class Trainer:
         part = self.parts[name]
         passed = self._trunk_pass(part, rows)
         y = target_batch(part.prepared.Y, part.prepared.censor, rows)
-        raw = part.head(passed.hidden)
+        with torch.set_grad_enabled(self._trunk_steps_now):
+            endpoints = self.model.trunk.endpoint_outputs(passed.hidden)  # shared endpoint columns are trunk
+        raw = part.head(passed.hidden, endpoints)
         target = part.head.standardise(y.values)
         loss = multitask_loss(
             raw, target, y.observed, y.censor, part.head.is_regression, part.task_weights, self.cfg.regression_weight
@@ -341,7 +361,8 @@ class Trainer:
     def train_epochs(self, n: int, rows: np.ndarray | Mapping[str, np.ndarray] | None = None) -> list[EpochLog]:
         """Run ``n`` more epochs over ``rows`` (default: every partner's training rows).
 
-        ``rows`` may be an array for a single-partner trainer, or partner -> rows.
+        ``rows`` may be an array for a single-partner trainer, or partner -> rows. An epoch
+        that ``train_steps`` left unfinished is finished first (it counts as one of the ``n``).
 
         Returns
         -------
@@ -349,26 +370,62 @@ class Trainer:
             One entry per epoch, ``epoch`` counting from the trainer's creation.
         """
         chosen = {self.partner: rows} if isinstance(rows, np.ndarray | list) else rows
-        if sum(len(r) for r in (chosen or {n: p.train_rows for n, p in self.parts.items()}).values()) == 0:
-            raise TrainingError("no rows to train on", "check validation_fold/test_fold: every row is held out")
+        self._check_rows(chosen)
         self._apply_trunk_replacement()
-        return [self._one_epoch(chosen) for _ in range(int(n))]
+        logs = []
+        for _ in range(int(n)):
+            batches = self.plan(chosen)
+            logs.append(self._run_batches(batches[self.cursor :], self.cursor))
+            self.epoch, self.cursor = self.epoch + 1, 0
+        return logs
 
-    def _one_epoch(self, rows: Mapping[str, np.ndarray] | None) -> EpochLog:
+    def train_steps(self, n: int, head_only: bool = False) -> list[EpochLog]:
+        """Run ``n`` more optimiser steps over the training rows, continuing the current epoch.
+
+        With ``head_only`` the trunk is frozen for these steps (no trunk gradient, no trunk
+        update): the private head adapts to the trunk it has (federation aligns the head
+        to a newly received global trunk this way before validating it).
+
+        Returns
+        -------
+        list[EpochLog]
+            One entry per (part of an) epoch the steps ran in; ``n_rows`` counts the rows of
+            those steps only.
+        """
+        self._check_rows(None)
+        self._apply_trunk_replacement()
+        logs, remaining = [], int(n)
+        self._head_only = bool(head_only)
+        try:
+            while remaining > 0:
+                batches = self.plan()
+                chunk = batches[self.cursor : self.cursor + remaining]
+                logs.append(self._run_batches(chunk, self.cursor))
+                self.cursor += len(chunk)
+                remaining -= len(chunk)
+                if self.cursor >= len(batches):
+                    self.epoch, self.cursor = self.epoch + 1, 0
+        finally:
+            self._head_only = False
+        return logs
+
+    def _check_rows(self, rows: Mapping[str, np.ndarray] | None) -> None:
+        if sum(len(r) for r in (rows or {n: p.train_rows for n, p in self.parts.items()}).values()) == 0:
+            raise TrainingError("no rows to train on", "check validation_fold/test_fold: every row is held out")
+
+    def _run_batches(self, batches: Sequence[Batch], start: int) -> EpochLog:
+        """Train ``batches`` (positions ``start..`` of the current epoch's plan) at the epoch's learning rate."""
         started = time.perf_counter()
         lr = learning_rate(self.cfg, self.epoch)
         self._set_lr(lr)
-        batches = self.plan(rows)
         total, count = 0.0, 0
         self.model.train()
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(epoch_seed(self.cfg.seed, self.epoch))
+            torch.manual_seed(step_seed(self.cfg.seed, self.epoch, start))
             for name, batch_rows in batches:
                 total += self._step(name, batch_rows)
                 count += len(batch_rows)
-        log = EpochLog(self.epoch, total / max(count, 1), lr, count, time.perf_counter() - started)
-        self.epoch += 1
-        return log
+        return EpochLog(self.epoch, total / max(count, 1), lr, count, time.perf_counter() - started)
 
     # ---------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -419,6 +476,7 @@ class Trainer:
         part = self.part
         state = {f"head.{k}": v.detach().clone() for k, v in part.head.state_dict().items()}
         state["trainer.epoch"] = torch.tensor(self.epoch, dtype=torch.int64)
+        state["trainer.cursor"] = torch.tensor(self.cursor, dtype=torch.int64)
         keep_trunk = self.cfg.trunk_moments_on_replace == "keep"
         for name, param in self._named_for_state(keep_trunk):
             for key, value in self.dense.state.get(param, {}).items():
@@ -438,6 +496,7 @@ class Trainer:
         part = self.part
         part.head.load_state_dict({k[len("head.") :]: v for k, v in state.items() if k.startswith("head.")})
         self.epoch = int(state["trainer.epoch"])
+        self.cursor = int(state.get("trainer.cursor", 0))
         for name, param in self._named_for_state(with_trunk=True):
             entries = {k.rsplit(".", 1)[1]: v for k, v in state.items() if k.startswith(f"optim.{name}.")}
             if entries:
@@ -461,7 +520,45 @@ def _fit_regression_scaling(part: PartnerData) -> None:
             head.regression_std[column] = float(values.std())
         elif len(values):
             head.regression_mean[column] = float(values.mean())
+    _init_calibration(part, targets)
     head.scaling_fitted.fill_(True)
+
+
+#: initial logit slope of a classification task per standard deviation of its shared endpoint column
+CALIBRATION_SLOPE = 2.0
+
+
+@torch.no_grad()
+def _init_calibration(part: PartnerData, targets: TargetBatch) -> None:
+    """Start each calibrated classification column as a threshold on its endpoint's standardised value.
+
+    The shared column is trained to predict standardised values (the regression tasks' scale
+    and offset start at 1 and 0), so a task "value >= threshold" starts as
+    ``logit = slope * sign * (shared - (threshold - mean) / std)`` with the mean and std of the
+    partner's regression task of the same assay (its own training rows); without one, the
+    offset starts at the logit of the task's training positive rate. Local and private.
+    """
+    head = part.head
+    if not head.calibrated:
+        return
+    tasks = part.tasks
+    kinds, assays = tasks["kind"].astype(str).to_numpy(), tasks["assay_id"].astype(str).to_numpy()
+    for k, column in enumerate(head.calibrated_column.tolist()):
+        if kinds[column] == KIND_REGRESSION:
+            continue
+        scale = CALIBRATION_SLOPE * float(torch.sign(head.calibration_scale[k]))
+        same_assay = np.flatnonzero((kinds == KIND_REGRESSION) & (assays == assays[column]))
+        threshold = float(tasks["threshold"].iloc[column])
+        if len(same_assay) and np.isfinite(threshold):
+            reference = int(same_assay[0])
+            centre = (threshold - float(head.regression_mean[reference])) / float(head.regression_std[reference])
+            offset = -scale * centre
+        else:
+            labels = targets.values[targets.observed[:, column], column]
+            rate = float(labels.float().mean()) if len(labels) else 0.5
+            offset = float(np.log(max(rate, 1e-3) / max(1.0 - rate, 1e-3)))
+        head.calibration_scale[k] = scale
+        head.calibration_offset[k] = offset
 
 
 def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet) -> None:

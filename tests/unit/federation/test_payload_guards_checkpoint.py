@@ -120,7 +120,7 @@ def _results(arrays_list, counts):
 
 
 def test_strategy_weights_by_examples_and_refuses_below_minimum() -> None:
-    cfg = FederationConfig(min_partners=2, secagg=SecAggConfig(enabled=False))
+    cfg = FederationConfig(strategy="fedavg", min_partners=2, secagg=SecAggConfig(enabled=False))
     strategy = build_strategy(cfg, SPEC.to_list(TRUNK), SPEC, 3, {})
     a = [np.zeros((8, 4), np.float32), np.zeros(4, np.float32)]
     b = [np.ones((8, 4), np.float32) * 4, np.ones(4, np.float32) * 4]
@@ -151,9 +151,18 @@ def test_dp_noise_and_epsilon_grow_with_rounds() -> None:
     assert ledger.epsilon == 0.0
 
 
-def test_fedadam_and_dp_state_survive_a_checkpoint(tmp_path: Path) -> None:
-    """A strategy resumed from a checkpoint continues exactly: FedAdam's moments, refused rounds, DP releases."""
-    cfg = FederationConfig(strategy="fedadam", min_partners=2, server_lr=0.1, secagg=SecAggConfig(enabled=False))
+@pytest.mark.parametrize(
+    ("strategy", "extra", "state_names"),
+    [
+        ("fedadam", {"server_lr": 0.1}, ["m_t/0000", "m_t/0001", "v_t/0000", "v_t/0001"]),
+        ("fedavgm", {"server_lr": 3.0, "server_momentum": 0.9}, ["momentum_vector/0000", "momentum_vector/0001"]),
+    ],
+)
+def test_server_optimiser_and_dp_state_survive_a_checkpoint(
+    tmp_path: Path, strategy: str, extra: dict, state_names: list[str]
+) -> None:
+    """A strategy resumed from a checkpoint continues bit for bit: server moments/momentum, refusals, DP releases."""
+    cfg = FederationConfig(strategy=strategy, min_partners=2, secagg=SecAggConfig(enabled=False), **extra)
     updates = [
         [[np.full((8, 4), float(i + r), np.float32), np.full(4, float(r - i), np.float32)] for i in range(3)]
         for r in range(4)
@@ -173,7 +182,7 @@ def test_fedadam_and_dp_state_survive_a_checkpoint(tmp_path: Path) -> None:
     first.rejections.append((1, "a refusal"))
     save_checkpoint(tmp_path, 2, SPEC.to_dict(halfway), {"refused_rounds": first.rejections}, first.server_state())
     checkpoint = load_checkpoint(tmp_path, 2)
-    assert sorted(checkpoint.server_state) == ["m_t/0000", "m_t/0001", "v_t/0000", "v_t/0001"]
+    assert sorted(checkpoint.server_state) == state_names
     resumed = build_strategy(cfg, list(checkpoint.trunk.values()), SPEC, 3, {})
     resumed.resume_from(checkpoint.server_state, checkpoint.meta)
     assert resumed.rejections == [(1, "a refusal")]
@@ -213,3 +222,22 @@ def test_a_finished_run_folder_is_not_restarted(tmp_path: Path) -> None:
     ledger.append("run_end", {})
     with pytest.raises(FederationError, match="already finished"):
         refuse_finished(tmp_path)
+
+
+def test_a_replaced_server_state_file_is_refused(tmp_path: Path) -> None:
+    """The server optimiser's state is sha256-checked like the trunk: a swapped file stops the resume."""
+    state = {"momentum_vector/0000": np.full((8, 4), 0.5, np.float32)}
+    save_checkpoint(tmp_path, 1, TRUNK, {"config_hash": "c"}, state)
+    assert np.array_equal(
+        load_checkpoint(tmp_path, 1).server_state["momentum_vector/0000"], state["momentum_vector/0000"]
+    )
+    save_checkpoint(
+        tmp_path / "other", 1, TRUNK, {"config_hash": "c"}, {"momentum_vector/0000": np.zeros((8, 4), np.float32)}
+    )
+    (tmp_path / "round_0001.server.safetensors").write_bytes(
+        (tmp_path / "other" / "round_0001.server.safetensors").read_bytes()
+    )
+    with pytest.raises(ChecksumError, match="round_0001.server.safetensors"):
+        load_checkpoint(tmp_path, 1)
+    save_checkpoint(tmp_path, 2, TRUNK, {})
+    assert load_checkpoint(tmp_path, 2).server_state == {}  # FedAvg: nothing to carry

@@ -30,7 +30,9 @@ from fedqsar.model.io import load_model
 
 MODEL = ModelConfig(hidden_sizes=(32, 16), dropout=0.1)
 TRAIN = TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5)
-FED = FederationConfig(rounds=4)  # SecAgg+ on (default): its stochastic rounding must be reproducible too
+# SecAgg+ on (default): its stochastic rounding must be reproducible too; the default FedAvgM with server momentum:
+# its momentum must continue from the checkpoint
+FED = FederationConfig(rounds=4, server_momentum=0.5)
 
 KILLED_RUN = """
 import json, os, signal, sys
@@ -45,7 +47,7 @@ def die_in_round_3(rnd, arrays, counts):
 
 partners = {k: Path(v) for k, v in json.loads(sys.argv[1]).items()}
 run_simulation(partners, ModelConfig(hidden_sizes=(32, 16), dropout=0.1), TrainConfig(epochs=25, batch_size=64, lr=1e-2, early_stopping_patience=5),
-               FederationConfig(rounds=4), Path(sys.argv[2]), observer=die_in_round_3, num_cpus=2)
+               FederationConfig(rounds=4, server_momentum=0.5), Path(sys.argv[2]), observer=die_in_round_3, num_cpus=2)
 """
 
 
@@ -112,13 +114,19 @@ def test_server_killed_and_restarted_resumes_exactly(partners4: dict[str, Path],
         history = _history_keys(out, partner)
         assert not history.duplicated(["round", "partner", "metric"]).any()  # round 3 once, not twice
         assert sorted(history[history.metric == "train_loss"]["round"]) == [1, 2, 3, 4]
-        state = load_file(str(out / "partners" / partner / "private_round_0004.safetensors"))
-        assert int(state["trainer.epoch"]) == 4  # 4 rounds x 1 local epoch: round 3 was not trained twice
     assert sorted(run.history.groupby("partner")["round"].apply(lambda r: sorted(set(r))).sum()) == sorted(
         [1, 2, 3, 4] * 4
     )
 
     straight = run_simulation(partners4, MODEL, TRAIN, FED, tmp_path / "straight", num_cpus=2)
+    for partner in "ABCD":  # round 3 was not trained twice: the same epoch and batch position as uninterrupted
+        resumed_state, straight_state = (
+            load_file(str(o / "partners" / partner / "private_round_0004.safetensors"))
+            for o in (out, tmp_path / "straight")
+        )
+        for key in ("trainer.epoch", "trainer.cursor"):
+            assert int(resumed_state[key]) == int(straight_state[key])
+    assert "momentum_vector/0000" in load_checkpoint(out / "checkpoints", 2).server_state  # resumed from it
     assert straight.summary["final_trunk_sha256"] == run.summary["final_trunk_sha256"]
     for r in (1, 2, 3, 4):
         resumed, uninterrupted = (load_checkpoint(o / "checkpoints", r).trunk for o in (out, tmp_path / "straight"))

@@ -86,6 +86,55 @@ def test_train_epochs_continues_the_epoch_counter_and_schedule():
     assert [log.lr for log in first + second] == pytest.approx([1e-2, 1e-2, 5e-3, 5e-3])
 
 
+def test_steps_adding_up_to_whole_epochs_equal_train_epochs():
+    prepared = make_prepared(n_rows=150)
+    cfg = TrainConfig(batch_size=32, lr=3e-3)
+    by_epochs, by_steps = _model(prepared), _model(prepared)
+    epochs = Trainer(by_epochs, {"p": prepared}, cfg)
+    epochs.train_epochs(2)
+    steps = Trainer(by_steps, {"p": prepared}, cfg)
+    per_epoch = len(steps.plan())
+    logs = steps.train_steps(3) + steps.train_steps(2 * per_epoch - 3)
+    assert (steps.epoch, steps.cursor) == (2, 0)
+    assert [log.epoch for log in logs] == [0, 0, 1]  # the second call finishes epoch 0, then runs epoch 1
+    assert sum(log.n_rows for log in logs) == 2 * len(steps.train_rows)
+    for key, value in by_epochs.state_dict().items():  # no dropout here: identical numerics
+        assert torch.allclose(value, by_steps.state_dict()[key], atol=1e-6), key
+
+
+def test_steps_continue_after_a_private_state_round_trip():
+    prepared = make_prepared(n_rows=150)
+    cfg = TrainConfig(batch_size=32, trunk_moments_on_replace="keep")
+    model_a, model_b = _model(prepared, dropout=0.3), _model(prepared, dropout=0.3)
+    trainer_a = Trainer(model_a, {"p": prepared}, cfg)
+    trainer_a.train_steps(7)
+    assert trainer_a.epoch * len(trainer_a.plan()) + trainer_a.cursor == 7 and trainer_a.cursor > 0
+    trainer_b = Trainer(model_b, {"p": prepared}, cfg)
+    model_b.load_trunk_state(model_a.trunk_state())
+    trainer_b.load_state_dict(trainer_a.state_dict())
+    assert (trainer_b.epoch, trainer_b.cursor) == (trainer_a.epoch, trainer_a.cursor)
+    trainer_a.train_steps(4)
+    trainer_b.train_steps(4)
+    for key, value in model_a.state_dict().items():
+        assert torch.allclose(value, model_b.state_dict()[key], atol=1e-6), key
+
+
+def test_head_only_steps_leave_the_trunk_and_its_moments_untouched():
+    prepared = make_prepared(n_rows=150)
+    model = _model(prepared, dropout=0.2)
+    trainer = Trainer(model, {"p": prepared}, TrainConfig(batch_size=32, weight_decay=0.1))
+    trainer.train_steps(2)
+    trunk, steps = model.trunk_state(), trainer.sparse.row_steps.clone()
+    head = {k: v.clone() for k, v in model.heads["p"].state_dict().items()}
+    trainer.train_steps(3, head_only=True)
+    assert all(np.array_equal(trunk[k], v) for k, v in model.trunk_state().items())
+    assert torch.equal(trainer.sparse.row_steps, steps)
+    assert not torch.equal(model.heads["p"].linear.weight, head["linear.weight"])
+    assert trainer.epoch * len(trainer.plan()) + trainer.cursor == 5  # the same plan of batches continues
+    trainer.train_steps(1)  # and the next full step trains the trunk again
+    assert not np.array_equal(trunk["input.weight"], model.trunk_state()["input.weight"])
+
+
 def test_replacing_the_trunk_resets_trunk_moments_but_keeps_head_moments():
     prepared = make_prepared(n_rows=120)
     model = _model(prepared)
