@@ -108,8 +108,11 @@ def _metrics_tables(long_df: pd.DataFrame, tasks: pd.DataFrame, fold: int) -> li
     wide = long_df.pivot_table(index="task", columns="metric", values="value", aggfunc="first")
     counts = {"classification": ("n", "n_positive"), "regression": ("n", "n_uncensored")}
     tables = []
+    from fedqsar.prepared import in_column_order
+
+    ordered = in_column_order(tasks)
     for kind, names in TABLE_METRICS.items():
-        kind_tasks = tasks[tasks["kind"] == kind].sort_values("task_id")
+        kind_tasks = ordered[ordered["kind"] == kind]
         if kind_tasks.empty:
             continue
         table = Table(title=f"validation fold {fold}: {kind} tasks")

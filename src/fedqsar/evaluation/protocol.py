@@ -102,7 +102,7 @@ def endpoint_values(prepared: Mapping[str, PreparedSet]) -> pd.DataFrame:
     """Canonical values of every regression task, long: partner, endpoint, value."""
     parts = []
     for name, p in prepared.items():
-        tasks = p.tasks.sort_values("task_id").reset_index(drop=True)
+        tasks = p.tasks_sorted
         Y = p.Y.tocsc()
         for column, (endpoint, kind) in enumerate(zip(tasks["endpoint"].astype(str), tasks["kind"], strict=True)):
             if kind != "regression":
@@ -150,8 +150,8 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
             "partner",
             {
                 "partner": name,
-                "manifest_hash": manifest_hash(p.manifest),
-                "prep_hash": str(p.manifest.get("prep_hash", "")),
+                "manifest_hash": manifest_hash(p.manifest.to_dict()),
+                "prep_hash": p.manifest.prep_hash,
             },
         )
     federation = out / "federation" / "ledger.sqlite"
@@ -232,7 +232,7 @@ def run_protocol(
         fed_cfg,
         eval_cfg,
         report,
-        test_rows={n: p.rows_in_folds([test_fold]) for n, p in prepared.items()},
+        test_rows={n: p.rows_in([test_fold]) for n, p in prepared.items()},
     )
     tuned_files = _tune(run) if eval_cfg.tuning.n_trials > 0 else {}
     for stage in stage_order(eval_cfg.model_kinds):

@@ -207,7 +207,7 @@ def pooled_validation_curve(history: pd.DataFrame, prepared: Mapping[str, Prepar
     history
         A federation's long history (round, partner, metric, value); rows ``val_loss`` are used.
     """
-    sizes = pd.Series({name: len(p.rows_in_folds([fold])) for name, p in prepared.items()})
+    sizes = pd.Series({name: len(p.rows_in([fold])) for name, p in prepared.items()})
     loss = history[history["metric"] == "val_loss"].pivot_table(index="round", columns="partner", values="value")
     loss = loss.dropna()
     return (loss * sizes[loss.columns]).sum(axis=1) / sizes[loss.columns].sum()

@@ -115,8 +115,7 @@ def score_labelled(
         allow_custom=allow_custom,
     )
     external = prepared_result.prepared
-    model_tasks = saved.tasks.sort_values("task_id").reset_index(drop=True)
-    external_tasks = external.tasks.sort_values("task_id").reset_index(drop=True)
+    model_tasks, external_tasks = saved.tasks_sorted, external.tasks_sorted
     column_of = {str(n): int(i) for n, i in zip(external_tasks["task_name"], external_tasks["task_id"], strict=True)}
     matched = [(j, column_of[str(n)]) for j, n in enumerate(model_tasks["task_name"]) if str(n) in column_of]
     if not matched:

@@ -159,7 +159,7 @@ def training_rows(folds: np.ndarray, cfg: TrainConfig) -> np.ndarray:
 
 def _partner_data(model: MultitaskModel, name: str, prepared: PreparedSet, cfg: TrainConfig) -> PartnerData:
     _check_compatible(model, name, prepared)
-    tasks = prepared.tasks.sort_values("task_id").reset_index(drop=True)
+    tasks = prepared.tasks_sorted
     return PartnerData(
         name=name,
         prepared=prepared,
@@ -167,7 +167,7 @@ def _partner_data(model: MultitaskModel, name: str, prepared: PreparedSet, cfg: 
         tasks=tasks,
         task_weights=torch.tensor(tasks["training_weight"].to_numpy(dtype=np.float32)),
         train_rows=training_rows(prepared.folds, cfg),
-        validation_rows=prepared.rows_in_folds([cfg.validation_fold]),
+        validation_rows=prepared.rows_in([cfg.validation_fold]),
     )
 
 
@@ -572,7 +572,7 @@ def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet
             f"the model reads {model.n_bits} bits, the PreparedSet has {prepared.n_bits}",
             "build the model with n_bits=prepared.n_bits",
         )
-    kinds = tuple(prepared.tasks.sort_values("task_id")["kind"].astype(str))
+    kinds = tuple(prepared.task_kinds)
     if model.head_specs[partner].column_kinds != kinds:
         raise TrainingError(
             f"head {partner!r} columns {model.head_specs[partner].column_kinds} differ from the tasks' kinds",

@@ -154,14 +154,14 @@ def prepare(
 
     clock = time.perf_counter()
     prepared = _assemble(rows, batch, std_of_row, tasks_df, labels, dates, config, key, raw.source_format)
-    prepared.manifest["semantics"] = semantics_report(semantics, ok, aggregated, tasks_df, labels)
+    prepared.manifest = prepared.manifest.with_extra(
+        semantics=semantics_report(semantics, ok, aggregated, tasks_df, labels)
+    )
     rejected = rows.accounting.rejected_table(rows.activities).drop(columns=["reject_reason"], errors="ignore")
     prepared.save(out, rejected=rejected)
     semantics.assay_table().to_csv(Path(out) / ASSAY_ENDPOINTS_FILE, index=False)
     rows.seconds["assemble_and_write"] = time.perf_counter() - clock
-    return PrepareResult(
-        Path(out), prepared, rejected, batch.n_unique, rows.seconds, dict(prepared.manifest["semantics"])
-    )
+    return PrepareResult(Path(out), prepared, rejected, batch.n_unique, rows.seconds, prepared.manifest.semantics)
 
 
 ASSAY_ENDPOINTS_FILE = "assay_endpoints.csv"  # how each assay / column was read (stays with the partner)
@@ -368,12 +368,11 @@ def _assemble(
         "observations": int(Y.nnz),
         "unique_input_smiles": batch.n_unique,
     }
-    manifest = build_manifest(config, key.key_id, counts, source_format)
-    manifest["fold_scheme"] = fold_record["scheme"]
-    manifest["folds"] = fold_record
     descriptors = batch.descriptors[positions] if config.descriptors.enabled else None
-    if descriptors is not None:
-        manifest["descriptors"] = list(config.descriptors.names)
+    named = {"descriptors": list(config.descriptors.names)} if descriptors is not None else {}
+    manifest = build_manifest(
+        config, key.key_id, counts, source_format, fold_scheme=fold_record["scheme"], folds=fold_record, **named
+    )
     return PreparedSet(
         X.tocsr(),
         Y,

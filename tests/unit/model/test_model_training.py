@@ -54,7 +54,7 @@ def test_training_never_reads_held_out_folds():
     trainer = Trainer(_model(prepared), {"p": prepared}, TrainConfig(batch_size=32))
     logs = trainer.train_epochs(2)
     assert all(np.isfinite(log.train_loss) for log in logs)
-    assert not np.isin(trainer.train_rows, prepared.rows_in_folds([3, 4])).any()
+    assert not np.isin(trainer.train_rows, prepared.rows_in([3, 4])).any()
 
 
 def test_fit_selects_on_validation_fold_and_generalises():
