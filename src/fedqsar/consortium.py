@@ -31,6 +31,7 @@ from fedqsar.federation.partner import selected_model
 from fedqsar.federation.simulation import PARTNERS_DIR
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prepared import PreparedSet
+from fedqsar.progress import printing
 from fedqsar.trust import TrustConfig, report_tables, write_report_tables
 from fedqsar.trust.model_adapter import fit_trust_for_saved_model, model_functions
 from fedqsar.trust.store import load_trust
@@ -92,7 +93,7 @@ def evaluate_consortium(
         config.federation,
         config.evaluation,
         run_dir,
-        progress=lambda stage, detail: say(f"  {stage}: {detail}"),
+        progress=printing(say),
     )
     folders = protocol.folders or folders
     write_consortium(run_dir, {name: PreparedSet.load(folder) for name, folder in folders.items()}, folders)

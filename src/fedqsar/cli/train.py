@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # heavy imports happen when the verb runs, not for --help
     import pandas as pd
     from rich.table import Table
 
-    from fedqsar.model.training import EpochLog
     from fedqsar.prepared import PreparedSet
 
 TABLE_METRICS = {
@@ -189,11 +188,8 @@ def train(
         )
     )
 
-    def report(log: EpochLog) -> None:
-        say(
-            f"epoch {log.epoch:3d}  train loss {log.train_loss:.4f}  validation loss {log.validation_loss:.4f}  "
-            f"{log.n_rows / max(log.seconds, 1e-9):,.0f} rows/s"
-        )
+    def report(stage: str, done: int, total: int | None = None, detail: str = "") -> None:
+        say(f"{stage} {done:3d}  {detail}")
 
     result = fit(model, partner, prepared, train_cfg, progress=report)
     save_model(out, model, model_cfg, train_cfg, prepared.tasks, prepared.manifest, partner=partner)

@@ -54,6 +54,7 @@ from fedqsar.ledger import Ledger
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.trunk_file import TRUNK_DIR, write_trunk
+from fedqsar.progress import ROUNDS_STAGE, Progress
 
 LOGGER = logging.getLogger("fedqsar.federation")
 CHECKPOINTS = "checkpoints"
@@ -62,7 +63,6 @@ SUMMARY_FILE = "server.json"
 #: below this example-weighted share of partners still improving, no partner is (SecAgg+
 #: quantisation leaves ~1e-6 of noise on a sum of zeros; one partner's share is far above it).
 IMPROVING_THRESHOLD = 1e-3
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -326,7 +326,7 @@ class FederationServer:
             )
             ledger.append("round", {"round": round_number, "participants": names, "aggregate_hash": digest})
         if self.plan.progress is not None:
-            self.plan.progress(round_number, cfg.rounds)
+            self.plan.progress(ROUNDS_STAGE, round_number, cfg.rounds)
 
     def _finish(
         self,

@@ -65,12 +65,14 @@ from fedqsar.model.trunk_file import ConsortiumTrunk, check_fits, read_trunk
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prepared import PreparedSet
 from fedqsar.probe.verdict import Verdict, verdict_of
+from fedqsar.progress import Progress, or_silent
 
 KINDS = ("local", "head_on_trunk", "fine_tuned", "joined")
 DECIDING = "joined_vs_local"
 COMPARISONS = (("joined", "local"), ("fine_tuned", "local"), ("head_on_trunk", "local"))
 PROBE_FILE, SUMMARY_FILE, TASKS_FILE, PAGE_FILE = "probe.json", "probe_summary.csv", "probe_tasks.csv", "probe.html"
-Progress = Callable[[str, str], None]
+
+PROBE_STAGES = ("head_on_trunk", "fine_tuned", "local", "joined", "compare")  # progress stages, in order
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ def run_probe(
         The PreparedSet's prep hash, fingerprint width or key id differs from the trunk's, or the
         key given is not the consortium's or not the one the PreparedSet was made with.
     """
-    say = progress or (lambda stage, detail: None)
+    say = or_silent(progress)
     started = time.perf_counter()
     clock: dict[str, float] = {}
     trunk = read_trunk(trunk_path)
@@ -271,7 +273,7 @@ def run_probe(
     rows = prepared.rows_in([train_cfg.validation_fold])
 
     def timed(stage: str, work: Callable[[], Any]) -> Any:
-        say(stage, name)
+        say(stage, len(clock), len(PROBE_STAGES), name)
         begin = time.perf_counter()
         value = work()
         clock[stage] = time.perf_counter() - begin
@@ -293,7 +295,7 @@ def run_probe(
         "joined", lambda: _cross_fitted(candidates, name, prepared, rows, train_cfg.seed, personal.min_confidence)
     )
 
-    say("compare", "bootstrap intervals")
+    say("compare", len(clock), len(PROBE_STAGES), "bootstrap intervals")
     begin = time.perf_counter()
     eval_cfg = replace(
         config.evaluation, uplift=replace(config.evaluation.uplift, comparisons=COMPARISONS, include_all_partners=False)
