@@ -147,6 +147,10 @@ class MalformedUpdateError(CompatibilityError):
     """A partner's update has wrong keys, shapes, non-finite values or an absurd norm."""
 
 
+class ModelDataMismatchError(CompatibilityError):
+    """A model does not fit the data it is given (fingerprint width, task kinds, prep settings)."""
+
+
 # --------------------------------------------------------------------------- integrity
 class CorruptArtefactError(IntegrityError):
     """A file fedqsar wrote earlier cannot be read back: truncated, overwritten or not the format.

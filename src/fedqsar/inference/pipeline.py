@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fedqsar.errors import InputSchemaError, KeyMismatchError, ModelFileError
+from fedqsar.errors import CorruptArtefactError, InputSchemaError, KeyMismatchError, ModelFileError
 from fedqsar.inference.explain import Explanation, attribution_for, explain_row
 from fedqsar.inference.featurisers import Featuriser, featuriser_for
 from fedqsar.model.inputs import ModelInputs
@@ -82,7 +82,9 @@ class InferencePipeline:
     KeyMismatchError
         If ``key`` is not the model's key.
     ModelFileError
-        If the model does not record its preparation, or its featuriser does not give its input width.
+        If the model does not record its preparation.
+    CorruptArtefactError
+        If its featuriser does not give its input width (the model folder is inconsistent).
     """
 
     def __init__(self, saved: SavedModel, key: ConsortiumKey) -> None:
@@ -97,7 +99,8 @@ class InferencePipeline:
             self.prep_config, key, saved.model_cfg.trunk, saved.model.n_descriptors
         )
         if self.featuriser.n_features != saved.model.n_bits:
-            raise ModelFileError(
+            raise CorruptArtefactError(
+                saved.folder / "config.json",
                 f"the model's featuriser gives {self.featuriser.n_features} features, the model reads "
                 f"{saved.model.n_bits}",
                 f"the model folder {saved.folder} is inconsistent; re-train it",

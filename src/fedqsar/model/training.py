@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fedqsar.errors import TrainingError
+from fedqsar.errors import ModelDataMismatchError, TrainingError
 from fedqsar.model.batching import TargetBatch, target_batch
 from fedqsar.model.config import TRAINABLE_PARTS, TrainConfig
 from fedqsar.model.inputs import ModelInputs
@@ -569,13 +569,13 @@ def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet
             "build MultitaskModel with heads={partner: HeadSpec.from_tasks(prepared.tasks)}",
         )
     if model.n_bits != prepared.n_bits:
-        raise TrainingError(
+        raise ModelDataMismatchError(
             f"the model reads {model.n_bits} bits, the PreparedSet has {prepared.n_bits}",
             "build the model with n_bits=prepared.n_bits",
         )
     kinds = tuple(prepared.task_kinds)
     if model.head_specs[partner].column_kinds != kinds:
-        raise TrainingError(
+        raise ModelDataMismatchError(
             f"head {partner!r} columns {model.head_specs[partner].column_kinds} differ from the tasks' kinds",
             "build the head with HeadSpec.from_tasks(prepared.tasks)",
         )

@@ -29,7 +29,13 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from fedqsar.config import from_dict, to_dict
-from fedqsar.errors import ConfigError, IncompatiblePartnersError, KeyMismatchError, ModelFileError
+from fedqsar.errors import (
+    ConfigError,
+    CorruptArtefactError,
+    IncompatiblePartnersError,
+    KeyMismatchError,
+    ModelFileError,
+)
 from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prep.manifest import Manifest
@@ -176,7 +182,7 @@ def read_trunk(path: Path) -> ConsortiumTrunk:
     shapes = {name: tuple(shape) for name, shape in record.get("arrays", {}).items()}
     found = {name: tuple(value.shape) for name, value in state.items()}
     if shapes != found:
-        raise ModelFileError(f"the arrays in {weights} ({found}) differ from the record ({shapes})", fix)
+        raise CorruptArtefactError(weights, f"the arrays in {weights} ({found}) differ from the record ({shapes})", fix)
     partner_tensors = tuple(str(name) for name in record.get("partner_tensors", ()))
     if set(partner_tensors) & set(state):
         raise ModelFileError(f"{record_file} names arrays it holds as partner-owned: {partner_tensors}", fix)
