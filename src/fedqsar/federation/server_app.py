@@ -2,7 +2,9 @@
 
 ``FederationServer(plan)`` is the whole server logic; ``build_server_app`` wraps it in a
 Flower ``ServerApp``. Simulation builds the plan directly; deployment (``app`` below, the
-``serverapp`` component in ``pyproject.toml``) builds it from the run config:
+``serverapp`` component in ``pyproject.toml``) builds it from the run config (rounds run on
+Flower's legacy ``LegacyContext`` / ``Strategy`` path because SecAgg+ needs it: see the
+``fedqsar.federation`` package docstring):
 
     config   = path of a TOML with [federation], [model] and [train] tables (optional)
     run-dir  = folder for checkpoints, ledger and server summary
