@@ -66,7 +66,7 @@ class PrepareResult:
     rejected: pd.DataFrame
     n_unique_smiles: int
     seconds: dict[str, float] = field(default_factory=dict)
-    semantics: dict[str, Any] = field(default_factory=dict)  # = manifest["semantics"]
+    semantics: dict[str, Any] = field(default_factory=dict)  # = manifest.semantics
 
 
 @dataclass
