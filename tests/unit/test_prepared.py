@@ -201,9 +201,9 @@ def test_load_refuses_a_malformed_manifest_field(tmp_path: Path) -> None:
     prepared.manifest = _real_manifest()
     folder = prepared.save(tmp_path / "p")
     data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    data["counts"] = 3
+    data["counts"], data["format_version"] = 3, "one"
     (folder / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(PreparedSetError, match="malformed \\['counts'\\]"):
+    with pytest.raises(PreparedSetError, match="malformed \\['counts', 'format_version'\\]"):
         PreparedSet.load(folder)
 
 

@@ -44,7 +44,7 @@ class Manifest(Mapping[str, Any]):
     key_id
         Public id of the consortium key (16 hex).
     prep_config
-        ``PrepConfig`` as a dict (``prep_config()`` parses it).
+        ``PrepConfig`` as a dict (``prep_settings()`` parses it).
     versions
         Library versions (name -> version).
     counts
@@ -87,6 +87,7 @@ class Manifest(Mapping[str, Any]):
             name for name in ("prep_config", "versions", "counts") if name in data and not isinstance(data[name], dict)
         ]
         wrong += [name for name in ("prep_hash", "key_id") if name in data and not isinstance(data[name], str)]
+        wrong += [] if isinstance(data.get("format_version", 0), int) else ["format_version"]
         if missing or wrong:
             problems = ([f"lacks {missing}"] if missing else []) + ([f"has malformed {wrong}"] if wrong else [])
             raise PreparedSetError(
