@@ -155,7 +155,7 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
         federation,
         evaluation,
         out,
-        progress=lambda stage, detail: print(f"[{name}] {stage}: {detail}", flush=True),
+        progress=lambda stage, done, total=None, detail="": print(f"[{name}] {stage}: {detail}", flush=True),
     )
     stages += [(s, p, float(t)) for s, p, t in result.timings.itertuples(index=False)]
     pd.DataFrame(stages, columns=["stage", "partner", "seconds"]).to_csv(out / "stages.csv", index=False)

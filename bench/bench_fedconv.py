@@ -128,7 +128,7 @@ def run_pooled(prepared: dict[str, PreparedSet], model_cfg: ModelConfig, train_c
         curve.append({"epoch": log.epoch + 1, "val_loss": log.validation_loss, "partners": per, "s": log.seconds})
         print(f"pooled epoch {log.epoch + 1:3d}  val {log.validation_loss:.4f}  " + _fmt(per), flush=True)
 
-    result = run_fit(trainer, progress)
+    result = run_fit(trainer, observer=progress)
     return {
         "curve": curve,
         "best_epoch": result.best_epoch + 1,

@@ -145,7 +145,7 @@ def local_stage(root: Path, prepared: dict, folders: dict, model: ModelConfig, t
         FederationConfig(),
         EvalConfig(model_kinds=KINDS),
         lambda stage, detail: print(f"  {stage}: {detail}", flush=True),
-        test_rows={n: p.rows_in_folds([train.test_fold]) for n, p in prepared.items()},
+        test_rows={n: p.rows_in([train.test_fold]) for n, p in prepared.items()},
     )
     stored = {name: root / "local" / name for name in prepared}
     if all((folder / "config.json").is_file() for folder in stored.values()):

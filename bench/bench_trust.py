@@ -183,7 +183,7 @@ def load_or_build(name: str, work: Path) -> tuple[PreparedSet, list[str]]:
 # ---------------------------------------------------------------- quality ------------------
 def quality(name: str, work: Path) -> dict:
     prepared, smiles = load_or_build(name, work)
-    train, cal, test = (prepared.rows_in_folds(list(f)) for f in (TRAIN, CAL, TEST))
+    train, cal, test = (prepared.rows_in(list(f)) for f in (TRAIN, CAL, TEST))
     model = trained_model(name, prepared, work)
     print(f"[{name}] rows train/cal/test {len(train)}/{len(cal)}/{len(test)}")
     predict, embed = model_functions(model, name)
@@ -292,7 +292,7 @@ def baselines(artefacts, predict, prepared: PreparedSet, test: np.ndarray) -> di
 
 def reg_distance_sigma(artefacts, prepared: PreparedSet, task: int) -> np.ndarray:  # noqa: ANN001
     """Distance difficulty (β=0.05) of the calibration rows behind ``artefacts.regressors[task]``."""
-    cal = prepared.rows_in_folds(list(CAL))
+    cal = prepared.rows_in(list(CAL))
     pos, _, censor = TaskObservations.of(prepared, cal).task(task)
     X = prepared.X[cal[pos[censor == 0]]]
     return 1.05 - domain_scores(artefacts, X).similarity

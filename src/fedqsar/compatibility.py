@@ -28,6 +28,7 @@ from typing import Any
 
 from fedqsar.errors import IncompatiblePartnersError
 from fedqsar.prep.config import SHARED_FOLD_FIELDS
+from fedqsar.prep.manifest import Manifest
 
 FOLD_CHOICE_FIELDS = ("scheme", "time_values", "test_share", "valid_share")
 """The per-partner fold settings a profile shows (never a partner's file path or column name)."""
@@ -126,17 +127,18 @@ def profile(manifest: Mapping[str, Any], n_bits: int | None = None) -> dict[str,
     n_bits
         Width of its ``X`` when known; default the manifest's fingerprint ``n_bits``.
     """
-    prep_config = manifest.get("prep_config") or {}
-    fingerprint = manifest.get("fingerprint") or prep_config.get("fingerprint") or {}
+    recorded = Manifest.from_dict(manifest)
+    prep_config = recorded.prep_config or {}
+    fingerprint = recorded.fingerprint
     width = n_bits if n_bits is not None else fingerprint.get("n_bits", 0)
     out: dict[str, str | int] = {
-        "format_version": int(manifest.get("format_version", 0)),
-        "key_id": str(manifest.get("key_id") or ""),
+        "format_version": recorded.format_version or 0,
+        "key_id": str(recorded.key_id or ""),
         "n_bits": int(width),
         "fingerprint": _canonical(fingerprint),
-        "n_descriptors": len(manifest.get("descriptors") or []),
-        "prep_hash": str(manifest.get("prep_hash") or ""),
-        "versions": _canonical(manifest.get("versions") or {}),
+        "n_descriptors": len(recorded.descriptors),
+        "prep_hash": str(recorded.prep_hash or ""),
+        "versions": _canonical(recorded.versions or {}),
     }
     sections = sorted(set(PREP_SECTIONS) | set(prep_config))
     out.update({f"{SECTION_PREFIX}{name}": _short_hash(prep_config.get(name)) for name in sections})

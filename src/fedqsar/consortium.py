@@ -31,6 +31,7 @@ from fedqsar.federation.partner import selected_model
 from fedqsar.federation.simulation import PARTNERS_DIR
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prepared import PreparedSet
+from fedqsar.progress import printing
 from fedqsar.trust import TrustConfig, report_tables, write_report_tables
 from fedqsar.trust.model_adapter import fit_trust_for_saved_model, model_functions
 from fedqsar.trust.store import load_trust
@@ -92,7 +93,7 @@ def evaluate_consortium(
         config.federation,
         config.evaluation,
         run_dir,
-        progress=lambda stage, detail: say(f"  {stage}: {detail}"),
+        progress=printing(say),
     )
     folders = protocol.folders or folders
     write_consortium(run_dir, {name: PreparedSet.load(folder) for name, folder in folders.items()}, folders)
@@ -114,7 +115,7 @@ def write_consortium(run_dir: Path, prepared: Mapping[str, PreparedSet], folders
             "n_compounds": p.n_compounds,
             "n_tasks": p.n_tasks,
             "accounting": p.accounting,
-            "prep_hash": p.manifest.get("prep_hash", ""),
+            "prep_hash": p.manifest.prep_hash,
             "fold_scheme": scheme_of(p),
         }
         for name, p in sorted(prepared.items())
@@ -137,7 +138,7 @@ def trust_tables(run_dir: Path, folders: Mapping[str, Path], config: TrustConfig
         predict, embed = model_functions(saved.model, saved.partner)
         if saved.train_cfg.test_fold is None:
             raise ConfigError(f"model {model_folder} has no test fold to measure trust on", "set train.test_fold")
-        test_rows = prepared.rows_in_folds([saved.train_cfg.test_fold])
+        test_rows = prepared.rows_in([saved.train_cfg.test_fold])
         cov, dom = report_tables(load_trust(model_folder), predict, prepared, test_rows, name, embed=embed)
         coverage.append(cov)
         domain.append(dom)

@@ -33,7 +33,8 @@ from fedqsar.federation.config import FederationConfig
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey, generate_key, save_key
-from fedqsar.prep.pipeline import PrepareResult, ProgressFactory, prepare
+from fedqsar.prep.pipeline import PrepareResult, prepare
+from fedqsar.progress import Progress
 from fedqsar.report import write_report
 from fedqsar.trust import TrustConfig
 
@@ -99,7 +100,7 @@ def run_demo(
     data_dir: Path | None = None,
     n_jobs: int = -1,
     say: Say | None = None,
-    progress: ProgressFactory | None = None,
+    progress: Progress | None = None,
     overwrite: bool = False,
 ) -> DemoResult:
     """Run the consortium end to end into ``run_dir`` and return where the report is.
@@ -186,7 +187,7 @@ def _prepare_partners(
     config: PrepConfig,
     n_jobs: int,
     say: Say,
-    progress: ProgressFactory | None,
+    progress: Progress | None,
 ) -> dict[str, PrepareResult]:
     results = {}
     for name, table in sorted(raw.items()):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fedqsar.errors import PreparedSetError
+from fedqsar.errors import ConfigError, PreparedSetError
 from fedqsar.filemodes import private_folder, seal
 from fedqsar.integrity import load_json_object, read_artefact
+from fedqsar.prep.manifest import Manifest
 
 FORMAT_VERSION = 1
 TASK_COLUMNS = (
@@ -80,8 +81,9 @@ class PreparedSet:
     accounting
         Mapping with ``input_rows``, ``used``, ``merged``, ``rejected`` (reason -> count).
     manifest
-        Mapping with at least ``prep_hash``, ``prep_config``, ``key_id``, ``versions``; with
-        descriptors, ``descriptors`` lists their names.
+        ``prep.manifest.Manifest`` (prep hash, key id, prep config, versions, counts, ``extra``);
+        with descriptors, ``manifest.descriptors`` lists their names. A plain mapping given here is
+        turned into a Manifest.
     descriptors
         float32 (n_compounds, n_descriptors) raw descriptor block, or None.
     structures
@@ -94,14 +96,37 @@ class PreparedSet:
     compounds: pd.DataFrame
     tasks: pd.DataFrame
     accounting: dict[str, Any] = field(default_factory=dict)
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Manifest = field(default_factory=Manifest)
     descriptors: np.ndarray | None = None
     structures: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.manifest, Manifest):
+            self.manifest = Manifest.from_dict(self.manifest)
 
     @property
     def descriptor_names(self) -> list[str]:
         """Names of the descriptor columns ([] without descriptors)."""
-        return [str(n) for n in self.manifest.get("descriptors", [])] if self.descriptors is not None else []
+        return list(self.manifest.descriptors) if self.descriptors is not None else []
+
+    @property
+    def tasks_sorted(self) -> pd.DataFrame:
+        """The task table in column order of ``Y`` (sorted by ``task_id``, index 0..n_tasks-1)."""
+        return in_column_order(self.tasks)
+
+    @property
+    def task_names(self) -> list[str]:
+        """Task names in column order of ``Y``."""
+        return self.tasks_sorted["task_name"].astype(str).tolist()
+
+    @property
+    def task_kinds(self) -> np.ndarray:
+        """Kind of each column of ``Y`` (object array of "classification" / "regression")."""
+        return self.tasks_sorted["kind"].astype(str).to_numpy()
+
+    def column_of(self, task: str) -> int:
+        """Column of ``Y`` holding ``task`` (a task name, or a column number); see :func:`column_of`."""
+        return column_of(self.tasks, task, "the PreparedSet")
 
     @property
     def n_compounds(self) -> int:
@@ -120,7 +145,7 @@ class PreparedSet:
         """Fold of each row, int array of shape (n_compounds,)."""
         return self.compounds["fold"].to_numpy(dtype=np.int64)
 
-    def rows_in_folds(self, folds: list[int] | tuple[int, ...]) -> np.ndarray:
+    def rows_in(self, folds: Sequence[int] | np.ndarray) -> np.ndarray:
         """Row indices (sorted) whose fold is in ``folds``."""
         return np.flatnonzero(np.isin(self.folds, np.asarray(folds)))
 
@@ -201,12 +226,41 @@ class PreparedSet:
         bad_kinds = sorted(set(self.tasks["kind"]) - set(KINDS))
         if bad_kinds:
             raise PreparedSetError(f"unknown task kinds {bad_kinds}", f"kinds must be one of {KINDS}")
+        self._validate_task_order()
+        self._validate_folds()
         self._validate_optional()
+
+    def _validate_task_order(self) -> None:
+        ids = np.sort(self.tasks["task_id"].to_numpy(dtype=np.int64))
+        if not np.array_equal(ids, np.arange(self.n_tasks)):
+            raise PreparedSetError(
+                f"tasks.parquet's task ids {ids[:10].tolist()} are not the columns 0..{self.n_tasks - 1} of Y, "
+                "each once",
+                "re-run `fedqsar prepare`; do not edit tasks.parquet by hand",
+            )
+        names = self.tasks["task_name"].astype(str)
+        if names.duplicated().any():
+            raise PreparedSetError(
+                f"tasks.parquet names tasks {sorted(set(names[names.duplicated()]))[:5]} more than once",
+                "re-run `fedqsar prepare`; do not edit tasks.parquet by hand",
+            )
+
+    def _validate_folds(self) -> None:
+        if "fold" not in self.compounds.columns:
+            raise PreparedSetError("compounds.parquet lacks the column 'fold'", "re-run `fedqsar prepare`")
+        folds, n_folds = self.folds, self.manifest.n_folds
+        low, high = (int(folds.min()), int(folds.max())) if len(folds) else (0, 0)
+        if low < 0 or (n_folds is not None and high >= n_folds):
+            limit = f"0..{n_folds - 1}" if n_folds is not None else "0 or more"
+            raise PreparedSetError(
+                f"compounds.parquet has folds {low}..{high}, outside {limit} (prep_config.folds.n_folds)",
+                "re-run `fedqsar prepare`; do not edit compounds.parquet by hand",
+            )
 
     def _validate_optional(self) -> None:
         n = self.n_compounds
         if self.descriptors is not None:
-            names = self.manifest.get("descriptors", [])
+            names = self.manifest.descriptors
             if self.descriptors.ndim != 2 or self.descriptors.shape != (n, len(names)):
                 raise PreparedSetError(
                     f"descriptors have shape {self.descriptors.shape}, expected ({n}, {len(names)}) "
@@ -228,7 +282,7 @@ class PreparedSet:
         self.compounds.to_parquet(folder / "compounds.parquet", index=False)
         self.tasks.loc[:, list(TASK_COLUMNS)].to_parquet(folder / "tasks.parquet", index=False)
         _write_json(folder / "accounting.json", self.accounting)
-        _write_json(folder / "manifest.json", {"format_version": FORMAT_VERSION, **self.manifest})
+        _write_json(folder / "manifest.json", self.manifest.saved(FORMAT_VERSION).to_dict())
         if rejected is not None:
             rejected.to_csv(folder / "rejected.csv", index=False)
         if self.descriptors is not None:
@@ -271,12 +325,36 @@ class PreparedSet:
             compounds=read("compounds.parquet", pd.read_parquet),
             tasks=read("tasks.parquet", pd.read_parquet),
             accounting=read("accounting.json", load_json_object),
-            manifest=read("manifest.json", load_json_object),
+            manifest=Manifest.parse(read("manifest.json", load_json_object), str(folder / "manifest.json")),
             descriptors=read_optional(DESCRIPTORS_FILE, _load_descriptors),
             structures=read_optional(STRUCTURES_FILE, _load_structures),
         )
         prepared.validate()
         return prepared
+
+
+def in_column_order(tasks: pd.DataFrame) -> pd.DataFrame:
+    """A task table sorted by ``task_id`` (the column order of Y and of a model's outputs), index 0..n-1.
+
+    The one place tasks are ordered: ``PreparedSet.tasks_sorted`` and ``SavedModel.tasks_sorted`` use it.
+    """
+    return tasks.sort_values("task_id").reset_index(drop=True) if "task_id" in tasks.columns else tasks
+
+
+def column_of(tasks: pd.DataFrame, task: str, where: str = "the model") -> int:
+    """Column (in task-id order) of ``task``: a task name, or else a column number.
+
+    Raises
+    ------
+    ConfigError
+        When no task matches, listing the first task names.
+    """
+    names = in_column_order(tasks)["task_name"].astype(str).tolist()
+    if task in names:
+        return names.index(task)
+    if str(task).isdigit() and int(task) < len(names):
+        return int(task)
+    raise ConfigError(f"{where} has no task {task!r}", f"use a task name, e.g. one of {names[:8]}")
 
 
 def match_tasks(tasks: pd.DataFrame, names: list[str] | tuple[str, ...] = (), kind: str | None = None) -> np.ndarray:
@@ -309,20 +387,21 @@ def match_tasks(tasks: pd.DataFrame, names: list[str] | tuple[str, ...] = (), ki
     return np.sort(tasks.loc[selected, "task_id"].to_numpy(dtype=np.int64))
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
+def read_manifest(folder: Path) -> Manifest:
     """Only the manifest of a PreparedSet folder (cheap; used by federation guards).
 
     Raises
     ------
     PreparedSetError
-        If there is no manifest.
+        If there is no manifest, or it lacks a required field.
     CorruptArtefactError
         If it is not a JSON object.
     """
     path = Path(folder) / "manifest.json"
     if not path.is_file():
         raise PreparedSetError(f"{path} does not exist", "point at a folder written by `fedqsar prepare`")
-    return read_artefact(path, load_json_object, "PreparedSet manifest", "re-run `fedqsar prepare` for this partner")
+    data = read_artefact(path, load_json_object, "PreparedSet manifest", "re-run `fedqsar prepare` for this partner")
+    return Manifest.parse(data, str(path))
 
 
 def _load_csr(path: Path) -> sp.csr_matrix:

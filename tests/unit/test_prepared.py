@@ -8,7 +8,12 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from fedqsar.errors import PreparedSetError
+from fedqsar.errors import ConfigError, PreparedSetError
+from fedqsar.federation.guards import manifest_sha256
+from fedqsar.ledger import hash_json
+from fedqsar.model.io import manifest_hash
+from fedqsar.prep.config import PrepConfig
+from fedqsar.prep.manifest import Manifest, build_manifest
 from fedqsar.prepared import TASK_COLUMNS, PreparedSet, match_tasks, read_manifest
 
 
@@ -55,7 +60,7 @@ def test_save_load_keeps_explicit_zeros(tmp_path: Path) -> None:
 
 def test_subset_and_folds() -> None:
     prepared = _prepared()
-    rows = prepared.rows_in_folds([0, 2])
+    rows = prepared.rows_in([0, 2])
     assert rows.tolist() == [0, 2]
     sub = prepared.subset(rows)
     assert sub.Y.nnz == 2 and sub.compounds["row"].tolist() == [0, 1]
@@ -82,7 +87,7 @@ def _with_block() -> PreparedSet:
     prepared.descriptors = np.arange(6, dtype=np.float32).reshape(3, 2)
     prepared.descriptors[1, 0] = np.nan  # a descriptor RDKit could not compute
     prepared.structures = np.array(["CCO", "c1ccccc1", "CC(=O)O"], dtype=object)
-    prepared.manifest = {"prep_hash": "h", "descriptors": ["mol_logp", "tpsa"]}
+    prepared.manifest = Manifest(prep_hash="h", extra={"descriptors": ["mol_logp", "tpsa"]})
     return prepared
 
 
@@ -113,7 +118,7 @@ def test_without_optional_files_loads_none(tmp_path: Path) -> None:
 
 def test_descriptor_shape_must_match_the_manifest_names() -> None:
     prepared = _with_block()
-    prepared.manifest = {"descriptors": ["mol_logp"]}
+    prepared.manifest = Manifest(extra={"descriptors": ["mol_logp"]})
     with pytest.raises(PreparedSetError, match="descriptors have shape"):
         prepared.validate()
 
@@ -137,3 +142,121 @@ def test_match_tasks_by_name_assay_endpoint_and_kind() -> None:
     assert match_tasks(tasks, [], "classification").tolist() == [0]
     with pytest.raises(PreparedSetError, match="no task is named"):
         match_tasks(tasks, ["nope"])
+
+
+def _real_manifest() -> Manifest:
+    """A manifest as ``prepare`` writes it, plus the notes later stages add."""
+    folds = {"scheme": "scaffold", "fold_shares": [0.2] * 5, "warnings": []}
+    built = build_manifest(PrepConfig(), "0123456789abcdef", {"compounds": 3, "tasks": 2}, "long", folds=folds)
+    semantics = {"endpoints": [{"assay": "a", "endpoint": "pXC50"}], "notes": ["µM read as uM"]}
+    return built.with_extra(fold_scheme="scaffold", semantics=semantics).with_extra(
+        evaluation_folds={"scheme": "user split file", "source": "s.csv", "n_unassigned": 0},
+        evaluation_copy={"excluded_rows": 1, "reason": "test overlap"},
+    )
+
+
+def test_manifest_load_save_is_byte_identical_and_keeps_its_hashes(tmp_path: Path) -> None:
+    prepared = _prepared()
+    prepared.manifest = _real_manifest()
+    first = prepared.save(tmp_path / "a") / "manifest.json"
+    on_disk = json.loads(first.read_text(encoding="utf-8"))
+    loaded = PreparedSet.load(tmp_path / "a")
+    second = loaded.save(tmp_path / "b") / "manifest.json"
+    assert first.read_bytes() == second.read_bytes()
+    assert loaded.manifest.to_dict() == on_disk and dict(loaded.manifest) == on_disk
+    for digest in (manifest_hash, manifest_sha256, hash_json):
+        assert digest(loaded.manifest.to_dict()) == digest(on_disk) == digest(dict(read_manifest(tmp_path / "b")))
+    assert loaded.manifest.evaluation_copy["excluded_rows"] == 1
+    assert loaded.manifest.evaluation_folds["source"] == "s.csv" and loaded.manifest.fold_scheme == "scaffold"
+
+
+def test_manifest_fields_are_typed() -> None:
+    manifest = Manifest.from_dict({"format_version": 1, **_real_manifest()})
+    assert manifest.key_id == "0123456789abcdef" and manifest.prep_hash == PrepConfig().hash()
+    assert manifest.counts["tasks"] == 2 and manifest.format_version == 1 and manifest.n_folds == 5
+    assert manifest.prep_settings() == PrepConfig() and manifest.fingerprint["n_bits"] == 32768
+    assert manifest.semantics["notes"] == ["µM read as uM"] and manifest.fold_record["scheme"] == "scaffold"
+    assert Manifest().descriptors == () and Manifest().fold_scheme == "scaffold" and Manifest().n_folds is None
+    with pytest.raises(ConfigError, match="prep_config"):
+        Manifest(prep_config={"fingerprint": {"n_bits": "many"}}).prep_settings()
+
+
+@pytest.mark.parametrize("dropped", ["key_id", "prep_hash", "prep_config", "versions", "counts", "format_version"])
+def test_load_refuses_a_manifest_without_a_required_field(tmp_path: Path, dropped: str) -> None:
+    prepared = _prepared()
+    prepared.manifest = _real_manifest()
+    folder = prepared.save(tmp_path / "p")
+    data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    del data[dropped]
+    (folder / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(PreparedSetError, match=f"lacks \\['{dropped}'\\]") as info:
+        PreparedSet.load(folder)
+    assert "fedqsar prepare" in info.value.fix
+    with pytest.raises(PreparedSetError, match=dropped):
+        read_manifest(folder)
+
+
+def test_load_refuses_a_malformed_manifest_field(tmp_path: Path) -> None:
+    prepared = _prepared()
+    prepared.manifest = _real_manifest()
+    folder = prepared.save(tmp_path / "p")
+    data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    data["counts"], data["format_version"] = 3, "one"
+    (folder / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(PreparedSetError, match="malformed \\['counts', 'format_version'\\]"):
+        PreparedSet.load(folder)
+
+
+def test_task_ids_must_be_the_columns_of_y() -> None:
+    prepared = _prepared()
+    prepared.tasks = prepared.tasks.assign(task_id=[0, 0])
+    with pytest.raises(PreparedSetError, match="task ids"):
+        prepared.validate()
+    prepared.tasks = _tasks(2).assign(task_id=[1, 2])
+    with pytest.raises(PreparedSetError, match="task ids"):
+        prepared.validate()
+    prepared.tasks = _tasks(2).assign(task_name=["t", "t"])
+    with pytest.raises(PreparedSetError, match="more than once"):
+        prepared.validate()
+
+
+def test_folds_must_lie_in_the_recorded_range() -> None:
+    prepared = _prepared()
+    prepared.manifest = _real_manifest()  # n_folds 5
+    prepared.validate()
+    prepared.compounds = prepared.compounds.assign(fold=[0, 1, 5])
+    with pytest.raises(PreparedSetError, match="outside 0..4"):
+        prepared.validate()
+    prepared.compounds = prepared.compounds.assign(fold=[0, -1, 2])
+    with pytest.raises(PreparedSetError, match="folds -1..2"):
+        prepared.validate()
+
+
+def test_shapes_must_agree_with_compounds_and_tasks() -> None:
+    prepared = _prepared()
+    prepared.compounds = prepared.compounds.iloc[:2]
+    with pytest.raises(PreparedSetError, match="2 compounds / 2 tasks"):
+        prepared.validate()
+
+
+def test_task_accessors_follow_the_columns_of_y() -> None:
+    prepared = _prepared()
+    prepared.tasks = _tasks(2).iloc[::-1]  # stored out of order: column order is task_id order
+    assert prepared.task_names == ["t0", "t1"] and prepared.task_kinds.tolist() == ["classification", "regression"]
+    assert prepared.tasks_sorted["task_id"].tolist() == [0, 1] and prepared.tasks_sorted.index.tolist() == [0, 1]
+    assert prepared.column_of("t1") == 1 and prepared.column_of("0") == 0
+    with pytest.raises(ConfigError, match="no task 'nope'"):
+        prepared.column_of("nope")
+    assert prepared.rows_in([1, 2]).tolist() == [1, 2] and prepared.rows_in([]).tolist() == []
+
+
+def test_a_mapping_given_as_manifest_becomes_a_manifest() -> None:
+    prepared = _prepared()
+    assert isinstance(prepared.manifest, Manifest) and prepared.manifest.prep_hash == "h"
+    assert prepared.manifest.to_dict() == {
+        "prep_hash": "h",
+        "key_id": "",
+        "prep_config": {},
+        "versions": {},
+        "counts": {},
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -55,9 +55,10 @@ def print_error(exc: FedQSARError) -> None:
 
 
 class StageProgress:
-    """Rich progress bars, one per pipeline stage: ``factory(stage, total)(n_done)``.
+    """Rich progress bars, one per stage: a ``fedqsar.progress.Progress``.
 
-    Use as a context manager; pass the instance as a library ``progress`` factory.
+    Use as a context manager; pass the instance as a library's ``progress``. Each new stage gets a
+    bar; ``progress(stage, done, total, detail)`` moves it to ``done`` of ``total``.
     Disabled (no output) when ``enabled`` is false, e.g. for ``--quiet``.
     """
 
@@ -81,6 +82,7 @@ class StageProgress:
             disable=not enabled,
             transient=False,
         )
+        self._tasks: dict[str, Any] = {}  # stage -> rich task id
 
     def __enter__(self) -> StageProgress:
         self._progress.start()
@@ -89,6 +91,8 @@ class StageProgress:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def __call__(self, stage: str, total: int) -> Callable[[int], None]:
-        task = self._progress.add_task(stage, total=total)
-        return lambda n: self._progress.advance(task, n)
+    def __call__(self, stage: str, done: int, total: int | None = None, detail: str = "") -> None:
+        description = f"{stage} {detail}" if detail else stage
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(description, total=total)
+        self._progress.update(self._tasks[stage], completed=done, total=total, description=description)

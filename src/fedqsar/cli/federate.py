@@ -13,6 +13,7 @@ from fedqsar.config import from_dict
 from fedqsar.errors import ConfigError
 from fedqsar.federation.config import STRATEGY_NAMES, FederationConfig
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.progress import ROUNDS_STAGE
 
 if TYPE_CHECKING:  # Flower, Ray and torch load when the verb runs, not for --help
     from fedqsar.federation.simulation import FederatedRun
@@ -109,8 +110,8 @@ def federate(
     fed_cfg, model_cfg, train_cfg = _configs(read_tables(config_file), overrides, secagg, dp, dp_noise, dp_clip)
     folders = partner_folders(list(partners) + list(more_partners or []))
     with StageProgress(enabled=not quiet) as progress:
-        advance = progress("federated rounds", fed_cfg.rounds)
-        run = run_simulation(folders, model_cfg, train_cfg, fed_cfg, out, progress=lambda r, n: advance(1))
+        progress(ROUNDS_STAGE, 0, fed_cfg.rounds)
+        run = run_simulation(folders, model_cfg, train_cfg, fed_cfg, out, progress=progress)
     _print_summary(run, fed_cfg)
 
 

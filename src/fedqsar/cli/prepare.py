@@ -171,7 +171,7 @@ def _with_folds(
 
 def _print_folds(result: PrepareResult) -> None:
     """The fold scheme used and every warning about a time split that could not be honoured."""
-    record = result.prepared.manifest.get("folds", {})
+    record = result.prepared.manifest.fold_record
     detail = ", ".join(f"{k} {record[k]}" for k in ("time_values", "fold_column", "split_file") if record.get(k))
     say(f"folds: {record.get('scheme', 'scaffold')}" + (f" ({detail})" if detail else ""))
     for warning in record.get("warnings", []):

@@ -16,6 +16,7 @@ import typer
 from fedqsar.cli.common import console, reports_errors, say
 from fedqsar.cli.federate import read_tables
 from fedqsar.config import from_dict
+from fedqsar.progress import printing
 
 TABLES = ("train", "personalisation", "evaluation")
 VERDICT_STYLES = {"help": "bold green", "not_help": "bold red", "cannot_tell": "bold yellow"}
@@ -44,9 +45,7 @@ def probe(
     from fedqsar.probe import run_probe
 
     config = _config(read_tables(config_file, TABLES))
-    result = run_probe(
-        trunk, data, load_key(key_file), out, config, progress=lambda stage, name: say(f"  {stage}: {name}")
-    )
+    result = run_probe(trunk, data, load_key(key_file), out, config, progress=printing(say))
     _print(result)
 
 

@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # heavy imports happen when the verb runs, not for --help
     import pandas as pd
     from rich.table import Table
 
-    from fedqsar.model.training import EpochLog
     from fedqsar.prepared import PreparedSet
 
 TABLE_METRICS = {
@@ -108,8 +107,11 @@ def _metrics_tables(long_df: pd.DataFrame, tasks: pd.DataFrame, fold: int) -> li
     wide = long_df.pivot_table(index="task", columns="metric", values="value", aggfunc="first")
     counts = {"classification": ("n", "n_positive"), "regression": ("n", "n_uncensored")}
     tables = []
+    from fedqsar.prepared import in_column_order
+
+    ordered = in_column_order(tasks)
     for kind, names in TABLE_METRICS.items():
-        kind_tasks = tasks[tasks["kind"] == kind].sort_values("task_id")
+        kind_tasks = ordered[ordered["kind"] == kind]
         if kind_tasks.empty:
             continue
         table = Table(title=f"validation fold {fold}: {kind} tasks")
@@ -186,11 +188,8 @@ def train(
         )
     )
 
-    def report(log: EpochLog) -> None:
-        say(
-            f"epoch {log.epoch:3d}  train loss {log.train_loss:.4f}  validation loss {log.validation_loss:.4f}  "
-            f"{log.n_rows / max(log.seconds, 1e-9):,.0f} rows/s"
-        )
+    def report(stage: str, done: int, total: int | None = None, detail: str = "") -> None:
+        say(f"{stage} {done:3d}  {detail}")
 
     result = fit(model, partner, prepared, train_cfg, progress=report)
     save_model(out, model, model_cfg, train_cfg, prepared.tasks, prepared.manifest, partner=partner)

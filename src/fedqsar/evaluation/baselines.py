@@ -75,7 +75,7 @@ def random_forest_predictions(
         float32 (len(test_rows), n_tasks): probability of class 1 / predicted value, columns
         in task_id order. A task without training values gets a constant (0.5 / 0.0).
     """
-    tasks = prepared.tasks.sort_values("task_id").reset_index(drop=True)
+    tasks = prepared.tasks_sorted
     Y = prepared.Y.tocsc()
     X_test = prepared.X[test_rows]
     out = np.zeros((len(test_rows), len(tasks)), dtype=np.float32)

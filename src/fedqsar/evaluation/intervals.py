@@ -76,11 +76,10 @@ def compound_interval(
     ``challenger``, ``reference``: float32 (len(rows), n_tasks) predictions on ``rows``; one task
     gives that task's own interval.
     """
-    names = prepared.tasks.sort_values("task_id")["task_name"].astype(str).to_numpy()
     Y, censor = prepared.Y[rows].tocsc(), prepared.censor[rows].tocsc()
     parts: dict[str, list[np.ndarray]] = {"y": [], "chal": [], "ref": [], "task": [], "compound": []}
     for task_number, task in enumerate(tasks):
-        column = int(np.flatnonzero(names == task)[0])
+        column = prepared.column_of(task)
         start, stop = Y.indptr[column], Y.indptr[column + 1]
         observed, values = Y.indices[start:stop], Y.data[start:stop]
         if metric == "rmse":  # exact values only, as the RMSE in the metrics table

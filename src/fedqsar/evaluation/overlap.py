@@ -96,7 +96,7 @@ def without_rows(prepared: PreparedSet, rows: np.ndarray, note: dict[str, object
     """``prepared`` less ``rows``; its manifest records why (``evaluation_copy``)."""
     keep = np.setdiff1d(np.arange(prepared.n_compounds), np.asarray(rows, dtype=np.int64))
     subset = prepared.subset(keep)
-    subset.manifest = {**prepared.manifest, "evaluation_copy": note}
+    subset.manifest = prepared.manifest.with_extra(evaluation_copy=note)
     return subset
 
 
@@ -135,7 +135,7 @@ def folds_table(
 
 def scheme_of(prepared: PreparedSet) -> str:
     """The fold scheme a PreparedSet's folds come from (manifest ``fold_scheme``; older sets: scaffold)."""
-    override = prepared.manifest.get("evaluation_folds")
-    if isinstance(override, dict) and override.get("scheme"):
+    override = prepared.manifest.evaluation_folds
+    if override.get("scheme"):
         return str(override["scheme"])
-    return str(prepared.manifest.get("fold_scheme", "scaffold"))
+    return prepared.manifest.fold_scheme

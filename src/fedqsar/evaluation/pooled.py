@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fedqsar.errors import TrainingError
+from fedqsar.errors import IncompatiblePartnersError
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.training import FitResult, Trainer, run_fit
@@ -23,14 +23,14 @@ def pooled_model(prepared: Mapping[str, PreparedSet], model_cfg: ModelConfig) ->
     """A model with one head per partner over the partners' common fingerprint width."""
     n_bits = {p.n_bits for p in prepared.values()}
     if len(n_bits) != 1:
-        raise TrainingError(
+        raise IncompatiblePartnersError(
             f"partners have different fingerprint widths {sorted(n_bits)}",
             "prepare every partner with the same PrepConfig",
         )
     heads = {name: HeadSpec.from_tasks(p.tasks) for name, p in prepared.items()}
     widths = {len(p.descriptor_names) for p in prepared.values()}
     if len(widths) != 1:
-        raise TrainingError(
+        raise IncompatiblePartnersError(
             f"partners have different descriptor blocks {sorted(widths)}",
             "prepare every partner with the same PrepConfig",
         )

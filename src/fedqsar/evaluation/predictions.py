@@ -32,7 +32,7 @@ def predictions_table(
     """Long table (``PREDICTION_COLUMNS``) of (partner, kind) -> (n_test, n_tasks) arrays."""
     parts = []
     for (partner, kind), values in sorted(predictions.items()):
-        tasks = prepared[partner].tasks.sort_values("task_id")["task_name"].astype(str).to_numpy()
+        tasks = np.asarray(prepared[partner].task_names, dtype=object)
         rows = np.asarray(test_rows[partner], dtype=np.int64)
         parts.append(
             pd.DataFrame(
@@ -77,7 +77,7 @@ def read_predictions(folder: Path, prepared: Mapping[str, PreparedSet]) -> tuple
     for (partner, kind), group in table.groupby(["partner", "model_kind"], sort=True):
         if partner not in prepared:
             raise InputFileError(f"{path} holds partner {partner!r}, not given", "give every partner of the run")
-        tasks = prepared[partner].tasks.sort_values("task_id")["task_name"].astype(str).tolist()
+        tasks = prepared[partner].task_names
         wide = group.pivot(index="row", columns="task", values="prediction")
         missing = sorted(set(tasks) - set(wide.columns))
         if missing:

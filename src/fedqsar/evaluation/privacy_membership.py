@@ -47,7 +47,7 @@ def membership_sets(
         ``"holdout"`` (empty when the run held none out).
     """
     rng = np.random.default_rng([seed, 0x4D49])
-    test = prepared.rows_in_folds([cfg.test_fold]) if cfg.test_fold is not None else np.zeros(0, np.int64)
+    test = prepared.rows_in([cfg.test_fold]) if cfg.test_fold is not None else np.zeros(0, np.int64)
     sets = {
         "members": training_rows(prepared.folds, cfg),
         "test_fold": np.asarray(test, dtype=np.int64),
@@ -64,7 +64,7 @@ def task_scales(prepared: PreparedSet, cfg: TrainConfig) -> np.ndarray:
     rows = training_rows(prepared.folds, cfg)
     Y = prepared.Y[rows].tocsc()
     censor = prepared.censor[rows].tocsc()
-    kinds = prepared.tasks.sort_values("task_id")["kind"].astype(str).to_numpy()
+    kinds = prepared.task_kinds
     scales = np.ones(len(kinds))
     for task in np.flatnonzero(kinds == "regression"):
         start, stop = Y.indptr[task], Y.indptr[task + 1]
@@ -76,7 +76,7 @@ def task_scales(prepared: PreparedSet, cfg: TrainConfig) -> np.ndarray:
 
 def compound_losses(prediction: np.ndarray, prepared: PreparedSet, rows: np.ndarray, scales: np.ndarray) -> np.ndarray:
     """float64 (len(rows),): each compound's mean loss over its observed labels (NaN if none)."""
-    kinds = prepared.tasks.sort_values("task_id")["kind"].astype(str).to_numpy()
+    kinds = prepared.task_kinds
     Y, censor = prepared.Y[rows].tocoo(), prepared.censor[rows].tocoo()
     p = np.asarray(prediction, dtype=np.float64)[Y.row, Y.col]
     y = Y.data.astype(np.float64)

@@ -59,13 +59,14 @@ from fedqsar.evaluation.leave_one_out import LOO_DIR, leave_one_out
 from fedqsar.evaluation.predictions import read_predictions, write_predictions
 from fedqsar.evaluation.scoring import score
 from fedqsar.evaluation.sets import evaluation_sets
-from fedqsar.evaluation.stages import STAGES, EvaluationRun, Predictions, Progress, stage_order
+from fedqsar.evaluation.stages import STAGES, EvaluationRun, Predictions, stage_order
 from fedqsar.evaluation.uplift import uplift_table, write_uplift
 from fedqsar.federation.config import FederationConfig
 from fedqsar.ledger import Ledger, hash_file, hash_json, verify
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.endpoints import with_consortium_endpoints
 from fedqsar.prepared import PreparedSet
+from fedqsar.progress import Progress, or_silent
 
 EVALUATION_DIR = "evaluation"
 
@@ -102,7 +103,7 @@ def endpoint_values(prepared: Mapping[str, PreparedSet]) -> pd.DataFrame:
     """Canonical values of every regression task, long: partner, endpoint, value."""
     parts = []
     for name, p in prepared.items():
-        tasks = p.tasks.sort_values("task_id").reset_index(drop=True)
+        tasks = p.tasks_sorted
         Y = p.Y.tocsc()
         for column, (endpoint, kind) in enumerate(zip(tasks["endpoint"].astype(str), tasks["kind"], strict=True)):
             if kind != "regression":
@@ -150,8 +151,8 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
             "partner",
             {
                 "partner": name,
-                "manifest_hash": manifest_hash(p.manifest),
-                "prep_hash": str(p.manifest.get("prep_hash", "")),
+                "manifest_hash": manifest_hash(p.manifest.to_dict()),
+                "prep_hash": p.manifest.prep_hash,
             },
         )
     federation = out / "federation" / "ledger.sqlite"
@@ -184,7 +185,7 @@ def run_protocol(
     out
         Run folder; results go to ``out/evaluation``, the federation to ``out/federation``.
     progress
-        Called as ``progress(stage, detail)``.
+        ``fedqsar.progress.Progress``, called as ``progress(stage, done, total, detail)`` per stage.
 
     Raises
     ------
@@ -199,7 +200,7 @@ def run_protocol(
         raise ConfigError(
             "TrainConfig.test_fold is None: no held-out fold to evaluate on", "set train.test_fold (e.g. 4)"
         )
-    report = progress or (lambda stage, detail: None)
+    report = or_silent(progress)
     out = Path(out)
     if (out / "evaluation" / "ledger.sqlite").exists():
         raise ConfigError(
@@ -222,7 +223,7 @@ def run_protocol(
         fold_column=eval_cfg.fold_column,
     )
     folders, prepared = sets.folders, sets.prepared
-    report("folds", _folds_note(sets.folds))
+    report("folds", len(prepared), len(prepared), _folds_note(sets.folds))
     run = EvaluationRun(
         prepared,
         folders,
@@ -232,7 +233,7 @@ def run_protocol(
         fed_cfg,
         eval_cfg,
         report,
-        test_rows={n: p.rows_in_folds([test_fold]) for n, p in prepared.items()},
+        test_rows={n: p.rows_in([test_fold]) for n, p in prepared.items()},
     )
     tuned_files = _tune(run) if eval_cfg.tuning.n_trials > 0 else {}
     for stage in stage_order(eval_cfg.model_kinds):
@@ -241,10 +242,10 @@ def run_protocol(
     predictions_file = write_predictions(out / EVALUATION_DIR, prepared, run.test_rows, run.predictions)
     extra_tables: dict[str, pd.DataFrame] = {"folds": sets.folds}
     if eval_cfg.leave_one_out:
-        report("leave_one_out", f"{len(prepared)} federations without one partner each")
+        report("leave_one_out", 0, len(prepared), f"{len(prepared)} federations without one partner each")
         extra_tables["leave_one_out"], loo_predictions = leave_one_out(run)
         write_predictions(out / LOO_DIR, prepared, run.test_rows, loo_predictions)
-    report("uplift", "bootstrap")
+    report("uplift", 0, 1, "bootstrap")
     started = time.perf_counter()
     metrics, uplift = score_predictions(prepared, run.test_rows, run.predictions, test_fold, eval_cfg)
     run.timings.append(("uplift", "all", time.perf_counter() - started))

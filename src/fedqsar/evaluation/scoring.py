@@ -16,11 +16,6 @@ from fedqsar.model.metrics import task_metrics
 from fedqsar.prepared import PreparedSet
 
 
-def sorted_tasks(prepared: PreparedSet) -> pd.DataFrame:
-    """Tasks table in column order of Y."""
-    return prepared.tasks.sort_values("task_id").reset_index(drop=True)
-
-
 def counting_tasks(metrics: pd.DataFrame, tasks: pd.DataFrame, cfg: EvalConfig) -> set[str]:
     """Names of tasks that pass prepare's quorum and the test-fold quorum of ``cfg``.
 
@@ -59,7 +54,7 @@ def score(
 
     Only counting tasks (see ``counting_tasks``) are returned.
     """
-    tasks = sorted_tasks(prepared)
+    tasks = prepared.tasks_sorted
     long = task_metrics(prepared.Y[rows], prepared.censor[rows], prediction, tasks)
     keep = counting_tasks(long, tasks, cfg)
     long = long[long["task"].isin(keep)].copy()

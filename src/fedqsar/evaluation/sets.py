@@ -43,18 +43,17 @@ class EvaluationSets:
 
 
 def _n_folds(prepared: PreparedSet) -> int:
-    folds = prepared.manifest.get("prep_config", {}).get("folds", {})
-    return int(folds.get("n_folds", max(int(prepared.folds.max(initial=0)) + 1, 5)))
+    recorded = prepared.manifest.n_folds
+    return recorded if recorded is not None else max(int(prepared.folds.max(initial=0)) + 1, 5)
 
 
 def _with_folds(prepared: PreparedSet, folds: np.ndarray, scheme: str, source: str) -> PreparedSet:
     keep = np.flatnonzero(folds >= 0)
     subset = prepared.subset(keep)
     subset.compounds["fold"] = folds[keep]
-    subset.manifest = {
-        **prepared.manifest,
-        "evaluation_folds": {"scheme": scheme, "source": source, "n_unassigned": int((folds < 0).sum())},
-    }
+    subset.manifest = prepared.manifest.with_extra(
+        evaluation_folds={"scheme": scheme, "source": source, "n_unassigned": int((folds < 0).sum())}
+    )
     return subset
 
 
@@ -113,9 +112,7 @@ def evaluation_sets(
 ) -> EvaluationSets:
     """Apply given folds and the test-overlap rule; write changed sets under ``out/evaluation/prepared``."""
     refolded = {name: given_folds(name, p, split_file, fold_column) for name, p in prepared.items()}
-    sources = {
-        name: str(p.manifest.get("evaluation_folds", {}).get("source", "prepare")) for name, p in refolded.items()
-    }
+    sources = {name: str(p.manifest.evaluation_folds.get("source", "prepare")) for name, p in refolded.items()}
     overlap = find_overlap(refolded, test_fold, validation_fold)
     table = folds_table(refolded, overlap, sources, policy, test_fold, validation_fold)
     final, new_folders = {}, {}

@@ -26,8 +26,8 @@ from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.predict import predict
 from fedqsar.model.training import fit, training_rows
 from fedqsar.prepared import PreparedSet
+from fedqsar.progress import Progress
 
-Progress = Callable[[str, str], None]
 Predictions = dict[tuple[str, str], np.ndarray]  # (partner, model_kind) -> float32 (n_test, n_tasks)
 FEDERATION_DIR = "federation"
 
@@ -60,8 +60,8 @@ class EvaluationRun:
 
 def train_local(run: EvaluationRun) -> None:
     """Local-only model per partner (kept for the federated partners' personalisation)."""
-    for name, prepared in run.prepared.items():
-        run.progress("local", name)
+    for done, (name, prepared) in enumerate(run.prepared.items()):
+        run.progress("local", done, len(run.prepared), name)
         started = time.perf_counter()
         model_cfg, train_cfg, _ = run.configs_for("local", name)
         heads = {name: HeadSpec.from_tasks(prepared.tasks)}
@@ -81,7 +81,7 @@ def train_federated(run: EvaluationRun) -> None:
             "enable personalisation or drop 'personalised' from evaluation.model_kinds",
         )
     _, _, fed_cfg = run.configs_for("federated")
-    run.progress("federated", f"up to {fed_cfg.rounds} rounds")
+    run.progress("federated", 0, fed_cfg.rounds, f"up to {fed_cfg.rounds} rounds")
     started = time.perf_counter()
     names = sorted(run.prepared)
     run.predictions.update(federated_predictions(run, names, run.out / FEDERATION_DIR, fed_cfg))
@@ -112,13 +112,17 @@ def federated_predictions(
                 folder, run.local_models[name], name, run.prepared[name], *run.configs_for("local", name)[:2]
             )
     model_cfg, train_cfg, _ = run.configs_for("federated")
+
+    def rounds(stage: str, done: int, total: int | None = None, detail: str = "") -> None:
+        run.progress("federated" + suffix, done, total, f"round {done}/{total}")
+
     federated = run_simulation(
         {name: run.folders[name] for name in names},
         model_cfg,
         train_cfg,
         fed_cfg,
         federation_out,
-        progress=lambda r, n: run.progress("federated" + suffix, f"round {r}/{n}"),
+        progress=rounds,
     )
     out: Predictions = {}
     for name in names:
@@ -135,7 +139,7 @@ def federated_predictions(
 
 def train_pooled(run: EvaluationRun) -> None:
     """The upper bound: one model over all partners' data (the same Trainer)."""
-    run.progress("pooled", "all partners")
+    run.progress("pooled", 0, 1, "all partners")
     started = time.perf_counter()
     result = fit_pooled(run.prepared, *run.configs_for("pooled")[:2])
     for name, prepared in run.prepared.items():
@@ -147,8 +151,8 @@ def train_pooled(run: EvaluationRun) -> None:
 
 def train_rf(run: EvaluationRun) -> None:
     """Random-forest peer per task on the same training folds."""
-    for name, prepared in run.prepared.items():
-        run.progress("rf", name)
+    for done, (name, prepared) in enumerate(run.prepared.items()):
+        run.progress("rf", done, len(run.prepared), name)
         started = time.perf_counter()
         train_rows = training_rows(prepared.folds, run.train_cfg)
         run.predictions[(name, "rf")] = random_forest_predictions(

@@ -35,6 +35,7 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.training import fit
 from fedqsar.prepared import PreparedSet
+from fedqsar.progress import Progress, or_silent
 
 Configs = tuple[ModelConfig, TrainConfig, FederationConfig]
 
@@ -207,7 +208,7 @@ def pooled_validation_curve(history: pd.DataFrame, prepared: Mapping[str, Prepar
     history
         A federation's long history (round, partner, metric, value); rows ``val_loss`` are used.
     """
-    sizes = pd.Series({name: len(p.rows_in_folds([fold])) for name, p in prepared.items()})
+    sizes = pd.Series({name: len(p.rows_in([fold])) for name, p in prepared.items()})
     loss = history[history["metric"] == "val_loss"].pivot_table(index="round", columns="partner", values="value")
     loss = loss.dropna()
     return (loss * sizes[loss.columns]).sum(axis=1) / sizes[loss.columns].sum()
@@ -219,7 +220,7 @@ def tune_kinds(
     base: Configs,
     kinds: tuple[str, ...],
     cfg: TuningConfig,
-    progress: Callable[[str, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[dict[tuple[str, str], TunedConfigs], pd.DataFrame]:
     """One search per model kind of ``kinds`` (``local``: one per partner), each ``cfg.n_trials`` trials.
 
@@ -233,21 +234,21 @@ def tune_kinds(
     pd.DataFrame
         Every trial of every search.
     """
-    say = progress or (lambda stage, detail: None)
+    say = or_silent(progress)
     tuned: dict[tuple[str, str], TunedConfigs] = {}
     tables: list[pd.DataFrame] = []
     wanted = set(kinds) | ({"local", "federated"} if "personalised" in kinds else set())
     if "local" in wanted:
-        for name, part in prepared.items():
-            say("tuning", f"local {name}")
+        for done, (name, part) in enumerate(prepared.items()):
+            say("tuning", done, len(prepared), f"local {name}")
             entry, trials = search(local_objective(name, part), base, cfg, kind="local", partner=name)
             tuned[("local", name)], tables = entry, [*tables, trials]
     if "pooled" in wanted:
-        say("tuning", "pooled")
+        say("tuning", 0, 1, "pooled")
         entry, trials = search(pooled_objective(prepared), base, cfg, kind="pooled")
         tuned[("pooled", "all")], tables = entry, [*tables, trials]
     if "federated" in wanted:
-        say("tuning", "federated")
+        say("tuning", 0, 1, "federated")
         model_cfg, train_cfg, fed_cfg = base
         quiet = dataclasses.replace(
             fed_cfg, personalisation=dataclasses.replace(fed_cfg.personalisation, enabled=False)

@@ -5,7 +5,8 @@ private state folder::
 
     partner="A" prepared="/data/A/prepared" state-dir="/data/A/fedqsar-state"
 
-In simulation ``simulation.run_simulation`` maps Flower's ``partition-id`` to the same three
+Replies use Flower's legacy fit records because SecAgg+ (``secaggplus_mod``) needs them (see the
+``fedqsar.federation`` package docstring). In simulation ``simulation.run_simulation`` maps Flower's ``partition-id`` to the same three
 values. The app answers three messages:
 
 * QUERY (handshake): manifest summary + training example count (none under equal weighting; see ``guards``);

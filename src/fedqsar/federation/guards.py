@@ -29,7 +29,7 @@ def manifest_sha256(manifest: Mapping[str, Any]) -> str:
 
 def handshake_summary(manifest: Mapping[str, Any], n_bits: int) -> dict[str, str | int]:
     """The settings a partner reveals before federating (all scalars, Flower-config safe)."""
-    return {**profile(manifest, n_bits), "manifest_sha256": manifest_sha256(manifest)}
+    return {**profile(manifest, n_bits), "manifest_sha256": manifest_sha256(dict(manifest))}
 
 
 def check_compatible(summaries: Mapping[str, Mapping[str, Any]]) -> None:

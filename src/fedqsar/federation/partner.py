@@ -44,6 +44,7 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.regularisers import ProximalPull
 from fedqsar.model.training import Trainer
+from fedqsar.prep.manifest import Manifest
 from fedqsar.prepared import PreparedSet, read_manifest
 
 PRIVATE_STATE = "private_round_{:04d}.safetensors"
@@ -74,8 +75,8 @@ def load_prepared(folder: Path) -> PreparedSet:
     return _load_prepared(str(folder), (Path(folder) / "manifest.json").stat().st_mtime_ns)
 
 
-def manifest_and_bits(folder: Path) -> tuple[dict, int]:
-    """Manifest dict and n_bits of a PreparedSet folder (for the handshake)."""
+def manifest_and_bits(folder: Path) -> tuple[Manifest, int]:
+    """Manifest and n_bits of a PreparedSet folder (for the handshake)."""
     return read_manifest(folder), load_prepared(folder).n_bits
 
 
@@ -255,7 +256,7 @@ class PartnerRuntime:
             self.model_cfg,
             self.train_cfg,
             self.prepared.tasks,
-            dict(self.prepared.manifest),
+            self.prepared.manifest,
             partner=self.paths.partner,
         )
 

@@ -1,6 +1,7 @@
 """What crosses the wire: trunk arrays <-> Flower records, and checks on every update.
 
-A partner's training reply holds exactly these records (Flower's legacy "fitres" layout, so
+A partner's training reply holds exactly these records (Flower's legacy "fitres" layout -- legacy
+because SecAgg+ needs it, see the ``fedqsar.federation`` package docstring -- so
 that SecAgg+ can mask it):
 
 * ``fitres.parameters``: ArrayRecord, one array per trunk tensor, keys = trunk names, plus

@@ -36,7 +36,7 @@ def local_model(
     folder = Path(state_dir) / LOCAL_DIR
     if (folder / "config.json").is_file():
         saved = load_model(folder)
-        if saved.manifest_hash == manifest_hash(dict(prepared.manifest)) and saved.partner == partner:
+        if saved.manifest_hash == manifest_hash(prepared.manifest.to_dict()) and saved.partner == partner:
             return saved.model
     heads = {partner: HeadSpec.from_tasks(prepared.tasks)}
     model = MultitaskModel(prepared.n_bits, model_cfg, heads, len(prepared.descriptor_names))
@@ -54,7 +54,7 @@ def save_local_model(
     train_cfg: TrainConfig,
 ) -> Path:
     """Write a local-only model where :func:`local_model` looks for it."""
-    return save_model(folder, model, model_cfg, train_cfg, prepared.tasks, dict(prepared.manifest), partner=partner)
+    return save_model(folder, model, model_cfg, train_cfg, prepared.tasks, prepared.manifest, partner=partner)
 
 
 def personalise(
@@ -76,7 +76,7 @@ def personalise(
     if "local" in cfg.candidates:
         candidates["local"] = local_model(state_dir, partner, prepared, model_cfg, train_cfg)
     candidates = {name: model for name, model in candidates.items() if name in cfg.candidates}
-    validation_rows = prepared.rows_in_folds([train_cfg.validation_fold])
+    validation_rows = prepared.rows_in([train_cfg.validation_fold])
     selection = select_per_task(candidates, partner, prepared, validation_rows, cfg.min_confidence)
     folder = Path(state_dir) / PERSONALISED_DIR
     if folder.is_dir():
@@ -84,7 +84,7 @@ def personalise(
 
     def save_member(member_folder: Path, model: MultitaskModel) -> Path:
         return save_model(
-            member_folder, model, model_cfg, train_cfg, prepared.tasks, dict(prepared.manifest), partner=partner
+            member_folder, model, model_cfg, train_cfg, prepared.tasks, prepared.manifest, partner=partner
         )
 
     return save_selection(folder, selection, save_member)

@@ -2,7 +2,9 @@
 
 ``FederationServer(plan)`` is the whole server logic; ``build_server_app`` wraps it in a
 Flower ``ServerApp``. Simulation builds the plan directly; deployment (``app`` below, the
-``serverapp`` component in ``pyproject.toml``) builds it from the run config:
+``serverapp`` component in ``pyproject.toml``) builds it from the run config (rounds run on
+Flower's legacy ``LegacyContext`` / ``Strategy`` path because SecAgg+ needs it: see the
+``fedqsar.federation`` package docstring):
 
     config   = path of a TOML with [federation], [model] and [train] tables (optional)
     run-dir  = folder for checkpoints, ledger and server summary
@@ -54,6 +56,7 @@ from fedqsar.ledger import Ledger
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.trunk_file import TRUNK_DIR, write_trunk
+from fedqsar.progress import ROUNDS_STAGE, Progress
 
 LOGGER = logging.getLogger("fedqsar.federation")
 CHECKPOINTS = "checkpoints"
@@ -62,7 +65,6 @@ SUMMARY_FILE = "server.json"
 #: below this example-weighted share of partners still improving, no partner is (SecAgg+
 #: quantisation leaves ~1e-6 of noise on a sum of zeros; one partner's share is far above it).
 IMPROVING_THRESHOLD = 1e-3
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -326,7 +328,7 @@ class FederationServer:
             )
             ledger.append("round", {"round": round_number, "participants": names, "aggregate_hash": digest})
         if self.plan.progress is not None:
-            self.plan.progress(round_number, cfg.rounds)
+            self.plan.progress(ROUNDS_STAGE, round_number, cfg.rounds)
 
     def _finish(
         self,

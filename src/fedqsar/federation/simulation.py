@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from fedqsar.federation.server_app import SUMMARY_FILE, ServerPlan, build_server
 from fedqsar.federation.strategy import AggregateObserver
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.personalise import is_selection_folder
+from fedqsar.progress import Progress
 
 PARTNERS_DIR = "partners"
 HISTORY_FILE = "history.csv"
@@ -144,7 +145,7 @@ def run_simulation(
     train_cfg: TrainConfig,
     fed_cfg: FederationConfig,
     out: Path,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     *,
     outer_mods: Sequence[Any] = (),
     inner_mods: Sequence[Any] = (),
@@ -158,7 +159,7 @@ def run_simulation(
     partners
         partner name -> PreparedSet folder.
     progress
-        Called as ``progress(round, rounds)`` after every round.
+        ``fedqsar.progress.Progress``, called as ``progress("federated rounds", round, rounds)`` after every round.
     outer_mods, inner_mods
         Extra Flower client mods, outside / inside SecAgg+ (auditing, fault injection).
     observer

@@ -1,5 +1,8 @@
 """Server-side aggregation: Flower's strategies, picked by name, behind one guard.
 
+These are Flower's legacy ``Strategy`` classes because SecAgg+ needs them (see the
+``fedqsar.federation`` package docstring).
+
 ``STRATEGIES`` maps ``FederationConfig.strategy`` to a builder of Flower's own strategy
 (weighted FedAvg, FedAvgM, FedProx, FedAdam, FedYogi, FedAdagrad) and its default server
 learning rate. ``GuardedStrategy`` wraps it to

@@ -21,6 +21,14 @@ authentication:
     (environment ``FEDQSAR_NODE_POLL``, default 0.2 s).
 
 POSIX only (uses ``os.fork``). This is a process entry point: it logs to stderr and exits.
+
+This is the only module that patches Flower internals (the SuperExec executor protocol,
+``run_superexec.get_executor`` and the ``time`` of Flower's polling loops). They were written
+against Flower ``TESTED_FLOWER`` (the version ``pyproject.toml`` pins); every patch first calls
+:func:`check_flower_version`, which raises :class:`~fedqsar.errors.UnsupportedFlowerError`
+(naming the installed and the supported version) on any other Flower, so a Flower upgrade
+fails loudly here instead of misbehaving silently. The deployment's ``"flower"`` profile needs
+none of this.
 """
 
 from __future__ import annotations
@@ -38,7 +46,10 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
+from fedqsar.errors import FedQSARError, UnsupportedFlowerError
+
 LOGGER = logging.getLogger("fedqsar.warm_exec")
+TESTED_FLOWER = "1.42.0"  # the one Flower whose internals the patches below were written against
 NODE_POLL_ENV = "FEDQSAR_NODE_POLL"
 DEFAULT_POLL = 0.2
 
@@ -56,8 +67,33 @@ class _CappedTime:
         return getattr(time, name)
 
 
+def installed_flower() -> str:
+    """Version of the Flower this process imports (``flwr.__version__``)."""
+    import flwr
+
+    return str(getattr(flwr, "__version__", "unknown"))
+
+
+def check_flower_version() -> None:
+    """Refuse to patch any Flower but ``TESTED_FLOWER``.
+
+    Raises
+    ------
+    UnsupportedFlowerError
+        Naming the installed and the supported version.
+    """
+    found = installed_flower()
+    if found != TESTED_FLOWER:
+        raise UnsupportedFlowerError(
+            f"fedqsar.federation.warm_exec patches Flower {TESTED_FLOWER} internals, but Flower {found} is installed",
+            f"install flwr=={TESTED_FLOWER} (the version pyproject.toml pins), or deploy with the "
+            f'"flower" profile, which does not use warm_exec',
+        )
+
+
 def cap_module_sleep(module: ModuleType, cap: float) -> None:
-    """Make ``module``'s ``time.sleep`` calls sleep at most ``cap`` seconds."""
+    """Make ``module``'s ``time.sleep`` calls sleep at most ``cap`` seconds (Flower ``TESTED_FLOWER`` only)."""
+    check_flower_version()
     module.__dict__["time"] = _CappedTime(cap)
 
 
@@ -76,6 +112,7 @@ class ForkExecutor:
     """
 
     def __init__(self, poll: float) -> None:
+        check_flower_version()
         from flwr.supercore.constant import TASK_TYPE_TO_COMMAND, TaskType
 
         self._poll = poll
@@ -173,6 +210,7 @@ def _preload(modules: Sequence[str]) -> None:
 
 
 def _run_superexec(args: argparse.Namespace) -> None:
+    check_flower_version()
     os.environ.setdefault("FLWR_SUPEREXEC_TASK_POLL_INTERVAL", str(args.poll))
     import flwr.supercore.superexec.run_superexec as superexec_module
 
@@ -189,6 +227,7 @@ def _run_superexec(args: argparse.Namespace) -> None:
 
 
 def _run_supernode(argv: list[str]) -> None:
+    check_flower_version()
     poll = float(os.environ.get(NODE_POLL_ENV, DEFAULT_POLL))
     import flwr.supernode.start_client_internal as node_loop
     from flwr.supernode.cli import flower_supernode
@@ -217,10 +256,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     LOGGER.setLevel(logging.INFO)
-    if argv[:1] == ["supernode"]:
-        _run_supernode(argv[1:])
-        return
-    _run_superexec(_parser().parse_args(argv))
+    try:
+        if argv[:1] == ["supernode"]:
+            _run_supernode(argv[1:])
+            return
+        _run_superexec(_parser().parse_args(argv))
+    except FedQSARError as exc:
+        print(f"error: {exc.what}\n  fix: {exc.fix}", file=sys.stderr, flush=True)
+        raise SystemExit(exc.exit_code) from exc
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 1. ``handshake``: one QUERY message to every node; each answers with its manifest summary
    (hashes and settings, see ``guards``) and its training example count.
-2. rounds: Flower's legacy round machinery (``LegacyContext`` + a fit workflow per round):
+2. rounds: Flower's legacy round machinery (``LegacyContext`` + a fit workflow per round; why
+   legacy: the ``fedqsar.federation`` package docstring):
    ``SecAggPlusWorkflow`` when SecAgg+ is on, else ``PlainFitWorkflow``, which validates
    every partner's named trunk arrays before the strategy sees them.
 3. ``deliver_final``: one EVALUATE message per node with the final trunk; each partner keeps

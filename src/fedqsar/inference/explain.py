@@ -21,10 +21,10 @@ import pandas as pd
 import scipy.sparse as sp
 from rdkit import Chem
 
-from fedqsar.errors import ConfigError
 from fedqsar.inference.featurisers import AtomEnvironments, Featuriser
 from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.network import MultitaskModel
+from fedqsar.prepared import column_of, in_column_order
 from fedqsar.trust.attribution import DeletionResult, atom_contributions, deletion_test, occlusion_sensitivity
 from fedqsar.trust.calibrate import PredictFn
 from fedqsar.trust.depict import write_explanation
@@ -56,12 +56,7 @@ def task_column(tasks: pd.DataFrame, task: str) -> int:
     ConfigError
         When no task matches, listing the first task names.
     """
-    names = [str(n) for n in tasks.sort_values("task_id")["task_name"]]
-    if task in names:
-        return names.index(task)
-    if task.isdigit() and int(task) < len(names):
-        return int(task)
-    raise ConfigError(f"the model has no task {task!r}", f"use a task name, e.g. one of {names[:8]}")
+    return column_of(tasks, task, "the model")
 
 
 @dataclass(frozen=True)
@@ -157,7 +152,7 @@ def explain_row(
 ) -> Explanation:
     """Attribute the prediction of one featurised compound (``inputs``: one row) for ``task``; write files into ``out``."""
     column = task_column(tasks, task)
-    ordered = tasks.sort_values("task_id").reset_index(drop=True)
+    ordered = in_column_order(tasks)
     name, kind = str(ordered.loc[column, "task_name"]), str(ordered.loc[column, "kind"])
     mol = Chem.MolFromSmiles(std_smiles)
     found = attribute(inputs, mol, std_smiles, column)

@@ -22,13 +22,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fedqsar.config import from_dict
-from fedqsar.errors import ConfigError, InputSchemaError, KeyMismatchError, ModelFileError
+from fedqsar.errors import CorruptArtefactError, InputSchemaError, KeyMismatchError, ModelFileError
 from fedqsar.inference.explain import Explanation, attribution_for, explain_row
 from fedqsar.inference.featurisers import Featuriser, featuriser_for
 from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.io import SavedModel, load_model
-from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prep.structures import process_structures
 from fedqsar.trust.annotate import annotate_predictions
@@ -84,7 +82,9 @@ class InferencePipeline:
     KeyMismatchError
         If ``key`` is not the model's key.
     ModelFileError
-        If the model does not record its preparation, or its featuriser does not give its input width.
+        If the model does not record its preparation.
+    CorruptArtefactError
+        If its featuriser does not give its input width (the model folder is inconsistent).
     """
 
     def __init__(self, saved: SavedModel, key: ConsortiumKey) -> None:
@@ -94,12 +94,13 @@ class InferencePipeline:
                 "pass the consortium key file used by `fedqsar prepare` for this model's data",
             )
         self.saved, self.key = saved, key
-        self.prep_config = _prep_config_of(saved)
+        self.prep_config = saved.prep_settings()
         self.featuriser: Featuriser = featuriser_for(
             self.prep_config, key, saved.model_cfg.trunk, saved.model.n_descriptors
         )
         if self.featuriser.n_features != saved.model.n_bits:
-            raise ModelFileError(
+            raise CorruptArtefactError(
+                saved.folder / "config.json",
                 f"the model's featuriser gives {self.featuriser.n_features} features, the model reads "
                 f"{saved.model.n_bits}",
                 f"the model folder {saved.folder} is inconsistent; re-train it",
@@ -115,11 +116,11 @@ class InferencePipeline:
     @property
     def tasks(self) -> pd.DataFrame:
         """The model's tasks table, in column order."""
-        return self.saved.tasks.sort_values("task_id").reset_index(drop=True)
+        return self.saved.tasks_sorted
 
     @property
     def task_names(self) -> list[str]:
-        return self.tasks["task_name"].astype(str).tolist()
+        return self.saved.task_names
 
     # ----------------------------------------------------------------- steps
     def featurise(self, smiles: Sequence[str | None], n_jobs: int = 1) -> Featurised:
@@ -174,7 +175,7 @@ class InferencePipeline:
                 f"the trust artefacts in {self.saved.folder} name tasks {missing[:5]} the model does not predict",
                 "re-fit the trust artefacts for this model",
             )
-        order = [self.task_names.index(str(n)) for n in self.trust.tasks["task_name"]]
+        order = [self.saved.column_of(str(n)) for n in self.trust.tasks["task_name"]]
         ok = np.flatnonzero(featurised.ok)
         n = len(featurised.reasons)
         columns = annotate_predictions(
@@ -263,15 +264,3 @@ class InferencePipeline:
         return explain_row(
             attribute, featurised.inputs.rows(np.array([0])), smiles, std_smiles, self.tasks, task, trust_row, out
         )
-
-
-def _prep_config_of(saved: SavedModel) -> PrepConfig:
-    if not saved.prep_config:
-        raise ModelFileError(
-            f"model {saved.folder} does not record the preparation settings of its training data",
-            "re-train it with `fedqsar train --data PREPARED` on a folder written by `fedqsar prepare`",
-        )
-    try:
-        return from_dict(PrepConfig, saved.prep_config, where="config.json prep_config")
-    except ConfigError as exc:
-        raise ModelFileError(f"model {saved.folder} has an unreadable prep config: {exc.what}", exc.fix) from exc

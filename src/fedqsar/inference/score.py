@@ -31,8 +31,9 @@ from fedqsar.prep import schema, units
 from fedqsar.prep.endpoint_map import EndpointMap
 from fedqsar.prep.inverse_units import to_input_unit
 from fedqsar.prep.keys import ConsortiumKey
-from fedqsar.prep.pipeline import ProgressFactory, prepare
+from fedqsar.prep.pipeline import prepare
 from fedqsar.prepared import PreparedSet
+from fedqsar.progress import Progress
 
 SCALE_CANONICAL, SCALE_INPUT = "canonical", "input"
 METRIC_COLUMNS = ("task", "endpoint", "kind", "scale", "unit", "metric", "value")
@@ -85,7 +86,7 @@ def score_labelled(
     n_jobs: int = 1,
     thresholds: str | Path | None = None,
     rename: dict[str, str] | None = None,
-    progress: ProgressFactory | None = None,
+    progress: Progress | None = None,
     endpoint_map: EndpointMap | str | Path | None = None,
     allow_custom: bool = False,
 ) -> ScoreResult:
@@ -115,8 +116,7 @@ def score_labelled(
         allow_custom=allow_custom,
     )
     external = prepared_result.prepared
-    model_tasks = saved.tasks.sort_values("task_id").reset_index(drop=True)
-    external_tasks = external.tasks.sort_values("task_id").reset_index(drop=True)
+    model_tasks, external_tasks = saved.tasks_sorted, external.tasks_sorted
     column_of = {str(n): int(i) for n, i in zip(external_tasks["task_name"], external_tasks["task_id"], strict=True)}
     matched = [(j, column_of[str(n)]) for j, n in enumerate(model_tasks["task_name"]) if str(n) in column_of]
     if not matched:

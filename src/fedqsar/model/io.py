@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from fedqsar.filemodes import private_folder, seal
 from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
+from fedqsar.prep.config import PrepConfig
+from fedqsar.prep.manifest import Manifest
+from fedqsar.prepared import column_of, in_column_order
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, TASKS_FILE = "model.safetensors", "config.json", "tasks.parquet"
@@ -35,7 +39,25 @@ WEIGHTS_FILE, CONFIG_FILE, TASKS_FILE = "model.safetensors", "config.json", "tas
 
 @dataclass
 class SavedModel:
-    """A loaded model folder."""
+    """A loaded model folder.
+
+    Attributes
+    ----------
+    model
+        The network (every head it was saved with), in eval mode.
+    model_cfg, train_cfg
+        The configurations it was built and trained with.
+    tasks
+        Task table of ``partner``'s head (``tasks_sorted``: in output-column order).
+    partner
+        The head the tasks belong to.
+    prep_hash, manifest_hash, key_id
+        Identity of the PreparedSet it was trained on (key id None when not recorded).
+    prep_config
+        That PreparedSet's prep config as recorded (``prep_settings()`` parses it).
+    folder
+        Where it was loaded from.
+    """
 
     model: MultitaskModel
     model_cfg: ModelConfig
@@ -47,6 +69,40 @@ class SavedModel:
     key_id: str | None
     prep_config: dict[str, Any]
     folder: Path
+
+    @property
+    def tasks_sorted(self) -> pd.DataFrame:
+        """The task table in the order of the model's output columns (by ``task_id``, index 0..n-1)."""
+        return in_column_order(self.tasks)
+
+    @property
+    def task_names(self) -> list[str]:
+        """Task names in output-column order."""
+        return self.tasks_sorted["task_name"].astype(str).tolist()
+
+    def column_of(self, task: str) -> int:
+        """Output column of ``task`` (a task name, or a column number); ConfigError when unknown."""
+        return column_of(self.tasks, task, "the model")
+
+    def prep_settings(self) -> PrepConfig:
+        """The ``PrepConfig`` of the data the model was trained on: how to prepare new structures.
+
+        The one parser of a saved model's prep config (predict, explain, score).
+
+        Raises
+        ------
+        ModelFileError
+            When the model records no prep config, or one that is not a valid PrepConfig.
+        """
+        if not self.prep_config:
+            raise ModelFileError(
+                f"model {self.folder} does not record the preparation settings of its training data",
+                "re-train it with `fedqsar train --data PREPARED` on a folder written by `fedqsar prepare`",
+            )
+        try:
+            return from_dict(PrepConfig, self.prep_config, where="config.json prep_config")
+        except ConfigError as exc:
+            raise ModelFileError(f"model {self.folder} has an unreadable prep config: {exc.what}", exc.fix) from exc
 
 
 def manifest_hash(manifest: dict[str, Any]) -> str:
@@ -61,13 +117,15 @@ def save_model(
     model_cfg: ModelConfig,
     train_cfg: TrainConfig,
     tasks_df: pd.DataFrame,
-    prep_manifest: dict[str, Any],
+    prep_manifest: Mapping[str, Any],
     partner: str | None = None,
 ) -> Path:
     """Write ``model`` (all heads) into ``folder`` (created); returns ``folder``.
 
     Parameters
     ----------
+    prep_manifest
+        The PreparedSet's ``Manifest`` (or its dict).
     partner
         Head the tasks table belongs to; default: the model's only head.
     """
@@ -77,7 +135,8 @@ def save_model(
     save_file(
         tensors, str(folder / WEIGHTS_FILE), metadata={"format": "fedqsar-model", "format_version": str(FORMAT_VERSION)}
     )
-    tasks_df.sort_values("task_id").reset_index(drop=True).to_parquet(folder / TASKS_FILE, index=False)
+    in_column_order(tasks_df).to_parquet(folder / TASKS_FILE, index=False)
+    recorded = Manifest.from_dict(prep_manifest)
     config = {
         "format_version": FORMAT_VERSION,
         "n_bits": model.n_bits,
@@ -87,10 +146,10 @@ def save_model(
         "head_endpoints": {name: list(spec.column_endpoints) for name, spec in model.head_specs.items()},
         "model_config": to_dict(model_cfg),
         "train_config": to_dict(train_cfg),
-        "prep_hash": str(prep_manifest.get("prep_hash", "")),
-        "manifest_hash": manifest_hash(prep_manifest),
-        "key_id": prep_manifest.get("key_id"),
-        "prep_config": prep_manifest.get("prep_config", {}),
+        "prep_hash": recorded.prep_hash,
+        "manifest_hash": manifest_hash(dict(prep_manifest)),
+        "key_id": recorded.key_id or None,
+        "prep_config": dict(recorded.prep_config),
         "files": {name: file_sha256(folder / name) for name in (WEIGHTS_FILE, TASKS_FILE)},
     }
     tmp = folder / f".{CONFIG_FILE}.tmp"

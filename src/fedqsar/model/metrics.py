@@ -20,6 +20,8 @@ import scipy.sparse as sp
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from fedqsar.prepared import in_column_order
+
 METRIC_COLUMNS = ("task", "metric", "value")
 CLASSIFICATION_METRICS = ("auc_roc", "auc_pr", "auc_pr_cal", "log_loss", "brier")
 REGRESSION_METRICS = ("rmse", "r2", "pearson", "spearman", "rmse_censored")
@@ -134,7 +136,7 @@ def task_metrics(
     tasks
         Tasks table (``task_name``, ``kind``), one row per column.
     """
-    tasks = tasks.sort_values("task_id") if "task_id" in tasks.columns else tasks
+    tasks = in_column_order(tasks)
     Yc, Cc = Y.tocsc(), censor.tocsc()
     records: list[tuple[str, str, float]] = []
     for column, (name, kind) in enumerate(zip(tasks["task_name"], tasks["kind"], strict=True)):

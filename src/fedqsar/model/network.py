@@ -42,6 +42,7 @@ from fedqsar.model.config import TRUNK_KINDS, ModelConfig
 from fedqsar.model.endpoints import direction_sign, shared_endpoint_names, shared_index
 from fedqsar.model.inputs import ModelInputs
 from fedqsar.model.scaling import DescriptorScaler
+from fedqsar.prepared import in_column_order
 
 KIND_CLASSIFICATION = "classification"
 KIND_REGRESSION = "regression"
@@ -89,8 +90,7 @@ class HeadSpec:
     @classmethod
     def from_tasks(cls, tasks: pd.DataFrame) -> HeadSpec:
         """Spec whose column j is task row j of ``tasks`` (sorted by ``task_id`` if present)."""
-        if "task_id" in tasks.columns:
-            tasks = tasks.sort_values("task_id")
+        tasks = in_column_order(tasks)
         kinds = tuple(str(k) for k in tasks["kind"])
         endpoints = (
             tuple("" if pd.isna(e) else str(e) for e in tasks["endpoint"]) if "endpoint" in tasks.columns else None

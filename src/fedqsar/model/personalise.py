@@ -235,7 +235,7 @@ def select_per_task(
     threshold = cross_fitted_confidence(entries, seed=seed) if min_confidence is None else float(min_confidence)
     all_rows = np.arange(entries[0].shape[0])
     choice, losses, confidence = _choose(entries, all_rows, threshold, n_bootstrap, seed)
-    tasks = prepared.tasks.sort_values("task_id")["task_name"].astype(str).to_numpy()
+    tasks = np.asarray(prepared.task_names, dtype=object)
     table = pd.DataFrame(
         [
             (task, name, float(losses[i, j]), float(confidence[i, j]), threshold)

@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fedqsar.errors import TrainingError
+from fedqsar.errors import ModelDataMismatchError, TrainingError
 from fedqsar.model.batching import TargetBatch, target_batch
 from fedqsar.model.config import TRAINABLE_PARTS, TrainConfig
 from fedqsar.model.inputs import ModelInputs
@@ -76,6 +76,7 @@ from fedqsar.model.predict import predict, raw_outputs
 from fedqsar.model.schedules import learning_rate, step_seed
 from fedqsar.model.sparse_adam import RowSparseAdam
 from fedqsar.prepared import PreparedSet
+from fedqsar.progress import EPOCH_STAGE, Progress
 
 Batch = tuple[str, np.ndarray]  # (partner, rows of that partner's PreparedSet)
 
@@ -159,7 +160,7 @@ def training_rows(folds: np.ndarray, cfg: TrainConfig) -> np.ndarray:
 
 def _partner_data(model: MultitaskModel, name: str, prepared: PreparedSet, cfg: TrainConfig) -> PartnerData:
     _check_compatible(model, name, prepared)
-    tasks = prepared.tasks.sort_values("task_id").reset_index(drop=True)
+    tasks = prepared.tasks_sorted
     return PartnerData(
         name=name,
         prepared=prepared,
@@ -167,7 +168,7 @@ def _partner_data(model: MultitaskModel, name: str, prepared: PreparedSet, cfg: 
         tasks=tasks,
         task_weights=torch.tensor(tasks["training_weight"].to_numpy(dtype=np.float32)),
         train_rows=training_rows(prepared.folds, cfg),
-        validation_rows=prepared.rows_in_folds([cfg.validation_fold]),
+        validation_rows=prepared.rows_in([cfg.validation_fold]),
     )
 
 
@@ -568,24 +569,33 @@ def _check_compatible(model: MultitaskModel, partner: str, prepared: PreparedSet
             "build MultitaskModel with heads={partner: HeadSpec.from_tasks(prepared.tasks)}",
         )
     if model.n_bits != prepared.n_bits:
-        raise TrainingError(
+        raise ModelDataMismatchError(
             f"the model reads {model.n_bits} bits, the PreparedSet has {prepared.n_bits}",
             "build the model with n_bits=prepared.n_bits",
         )
-    kinds = tuple(prepared.tasks.sort_values("task_id")["kind"].astype(str))
+    kinds = tuple(prepared.task_kinds)
     if model.head_specs[partner].column_kinds != kinds:
-        raise TrainingError(
+        raise ModelDataMismatchError(
             f"head {partner!r} columns {model.head_specs[partner].column_kinds} differ from the tasks' kinds",
             "build the head with HeadSpec.from_tasks(prepared.tasks)",
         )
 
 
+def describe_epoch(log: EpochLog) -> str:
+    """One line on an epoch: its losses and throughput (the ``detail`` of ``run_fit``'s progress)."""
+    return (
+        f"train loss {log.train_loss:.4f}  validation loss {log.validation_loss:.4f}  "
+        f"{log.n_rows / max(log.seconds, 1e-9):,.0f} rows/s"
+    )
+
+
 def run_fit(
     trainer: Trainer,
-    progress: Callable[[EpochLog], None] | None = None,
+    progress: Progress | None = None,
     epochs: int | None = None,
     *,
     include_start: bool = False,
+    observer: Callable[[EpochLog], None] | None = None,
 ) -> FitResult:
     """Train up to ``epochs`` (default ``trainer.cfg.epochs``) epochs, keep the best validation epoch.
 
@@ -594,7 +604,9 @@ def run_fit(
     is modified in place and returned in the result. With ``epochs=0`` the model is unchanged.
     ``include_start=True`` (fine-tuning) counts the model as given as a candidate too
     (``best_epoch == -1`` when no epoch beat it), so training can never make it worse on the
-    validation folds.
+    validation folds. ``progress`` is called as ``progress("epoch", epochs done, epochs at most,
+    losses)`` after every epoch; ``observer`` (for benchmarks) receives each epoch's ``EpochLog``
+    while the trainer still holds that epoch's model.
 
     Raises
     ------
@@ -614,12 +626,15 @@ def run_fit(
     if include_start:
         result.best_validation_loss = trainer.validation_loss()
         best_state = copy.deepcopy(model.state_dict())
-    for _ in range(cfg.epochs if epochs is None else int(epochs)):
+    n_epochs = cfg.epochs if epochs is None else int(epochs)
+    for done in range(1, n_epochs + 1):
         (log,) = trainer.train_epochs(1)
         validation_loss = trainer.validation_loss()
         result.history.append(EpochLog(log.epoch, log.train_loss, log.lr, log.n_rows, log.seconds, validation_loss))
+        if observer is not None:
+            observer(result.history[-1])
         if progress is not None:
-            progress(result.history[-1])
+            progress(EPOCH_STAGE, done, n_epochs, describe_epoch(result.history[-1]))
         if best_state is None or validation_loss < result.best_validation_loss:
             result.best_epoch, result.best_validation_loss = log.epoch, validation_loss
             best_state = copy.deepcopy(model.state_dict())
@@ -638,7 +653,7 @@ def fit(
     partner: str,
     prepared: PreparedSet,
     train_cfg: TrainConfig,
-    progress: Callable[[EpochLog], None] | None = None,
+    progress: Progress | None = None,
 ) -> FitResult:
     """Local training of one partner: :func:`run_fit` on ``Trainer(model, {partner: prepared}, train_cfg)``."""
     return run_fit(Trainer(model, {partner: prepared}, train_cfg), progress)

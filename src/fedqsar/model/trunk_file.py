@@ -29,9 +29,16 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from fedqsar.config import from_dict, to_dict
-from fedqsar.errors import ConfigError, IncompatiblePartnersError, KeyMismatchError, ModelFileError
+from fedqsar.errors import (
+    ConfigError,
+    CorruptArtefactError,
+    IncompatiblePartnersError,
+    KeyMismatchError,
+    ModelFileError,
+)
 from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.prep.manifest import Manifest
 
 TRUNK_DIR = "trunk"
 WEIGHTS_FILE = "consortium_trunk.safetensors"
@@ -175,7 +182,7 @@ def read_trunk(path: Path) -> ConsortiumTrunk:
     shapes = {name: tuple(shape) for name, shape in record.get("arrays", {}).items()}
     found = {name: tuple(value.shape) for name, value in state.items()}
     if shapes != found:
-        raise ModelFileError(f"the arrays in {weights} ({found}) differ from the record ({shapes})", fix)
+        raise CorruptArtefactError(weights, f"the arrays in {weights} ({found}) differ from the record ({shapes})", fix)
     partner_tensors = tuple(str(name) for name in record.get("partner_tensors", ()))
     if set(partner_tensors) & set(state):
         raise ModelFileError(f"{record_file} names arrays it holds as partner-owned: {partner_tensors}", fix)
@@ -208,15 +215,16 @@ def check_fits(trunk: ConsortiumTrunk, manifest: Mapping[str, Any], n_bits: int,
         "re-run `fedqsar prepare` on your data with the consortium's key file (--key) and its prep config "
         "(--config, the consortium's prep_config.toml); the fold scheme may differ, nothing else"
     )
-    if str(manifest.get("key_id", "")) != trunk.key_id:
+    recorded = Manifest.from_dict(manifest)
+    if recorded.key_id != trunk.key_id:
         raise KeyMismatchError(
-            f"{where} cannot use the consortium trunk {trunk.folder}: key id {manifest.get('key_id')!r} != the "
+            f"{where} cannot use the consortium trunk {trunk.folder}: key id {recorded.key_id!r} != the "
             f"consortium's {trunk.key_id!r}",
             fix,
         )
     problems = []
-    if str(manifest.get("prep_hash", "")) != trunk.prep_hash:
-        problems.append(f"prep hash {manifest.get('prep_hash')!r} != the consortium's {trunk.prep_hash!r}")
+    if recorded.prep_hash != trunk.prep_hash:
+        problems.append(f"prep hash {recorded.prep_hash!r} != the consortium's {trunk.prep_hash!r}")
     if int(n_bits) != trunk.n_bits:
         problems.append(f"{n_bits} fingerprint bits != the consortium's {trunk.n_bits}")
     if problems:

@@ -22,7 +22,7 @@ manifest's ``semantics`` and the summary (``prep.consistency``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,7 @@ from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prep.manifest import build_manifest
 from fedqsar.prep.structures import StructureBatch, process_structures
 from fedqsar.prepared import PreparedSet
-
-# progress(stage, total) -> advance(n); the CLI turns it into progress bars.
-ProgressFactory = Callable[[str, int], Callable[[int], None]]
+from fedqsar.progress import Progress
 
 
 @dataclass
@@ -68,7 +66,7 @@ class PrepareResult:
     rejected: pd.DataFrame
     n_unique_smiles: int
     seconds: dict[str, float] = field(default_factory=dict)
-    semantics: dict[str, Any] = field(default_factory=dict)  # = manifest["semantics"]
+    semantics: dict[str, Any] = field(default_factory=dict)  # = manifest.semantics
 
 
 @dataclass
@@ -93,7 +91,7 @@ def prepare(
     n_jobs: int = 1,
     thresholds: str | Path | None = None,
     rename: dict[str, str] | None = None,
-    progress: ProgressFactory | None = None,
+    progress: Progress | None = None,
     endpoint_map: EndpointMap | str | Path | None = None,
     allow_custom: bool = False,
 ) -> PrepareResult:
@@ -114,7 +112,7 @@ def prepare(
     thresholds, rename
         Optional expert-threshold table and column renaming for long-form input.
     progress
-        Optional factory of progress callbacks, ``progress(stage, total)(n_done)``.
+        Optional ``fedqsar.progress.Progress`` (the CLI turns it into progress bars).
     endpoint_map
         The partner's ``--endpoint-map`` (file or :class:`EndpointMap`): assay -> endpoint [, unit, loq].
     allow_custom
@@ -154,14 +152,14 @@ def prepare(
 
     clock = time.perf_counter()
     prepared = _assemble(rows, batch, std_of_row, tasks_df, labels, dates, config, key, raw.source_format)
-    prepared.manifest["semantics"] = semantics_report(semantics, ok, aggregated, tasks_df, labels)
+    prepared.manifest = prepared.manifest.with_extra(
+        semantics=semantics_report(semantics, ok, aggregated, tasks_df, labels)
+    )
     rejected = rows.accounting.rejected_table(rows.activities).drop(columns=["reject_reason"], errors="ignore")
     prepared.save(out, rejected=rejected)
     semantics.assay_table().to_csv(Path(out) / ASSAY_ENDPOINTS_FILE, index=False)
     rows.seconds["assemble_and_write"] = time.perf_counter() - clock
-    return PrepareResult(
-        Path(out), prepared, rejected, batch.n_unique, rows.seconds, dict(prepared.manifest["semantics"])
-    )
+    return PrepareResult(Path(out), prepared, rejected, batch.n_unique, rows.seconds, prepared.manifest.semantics)
 
 
 ASSAY_ENDPOINTS_FILE = "assay_endpoints.csv"  # how each assay / column was read (stays with the partner)
@@ -238,7 +236,7 @@ def semantics_report(
 
 
 def _run_structures(
-    rows: _Rows, config: PrepConfig, key: ConsortiumKey, n_jobs: int, progress: ProgressFactory | None
+    rows: _Rows, config: PrepConfig, key: ConsortiumKey, n_jobs: int, progress: Progress | None
 ) -> tuple[StructureBatch, pd.Series, pd.Series]:
     """Standardise the distinct SMILES of open rows; reject rows whose structure fails.
 
@@ -248,8 +246,7 @@ def _run_structures(
     clock = time.perf_counter()
     open_rows = rows.open()
     distinct = pd.unique(open_rows["smiles"].astype(object))
-    advance = progress("standardise + fingerprint", len(distinct)) if progress else None
-    batch = process_structures(list(distinct), config, key, n_jobs=n_jobs, progress=advance)
+    batch = process_structures(list(distinct), config, key, n_jobs=n_jobs, progress=progress)
     position = pd.Series(np.arange(len(distinct)), index=pd.Index(distinct, dtype=object))
     position_of_row = pd.Series(
         position.reindex(open_rows["smiles"].astype(object)).to_numpy(), index=open_rows["input_row"]
@@ -368,12 +365,11 @@ def _assemble(
         "observations": int(Y.nnz),
         "unique_input_smiles": batch.n_unique,
     }
-    manifest = build_manifest(config, key.key_id, counts, source_format)
-    manifest["fold_scheme"] = fold_record["scheme"]
-    manifest["folds"] = fold_record
     descriptors = batch.descriptors[positions] if config.descriptors.enabled else None
-    if descriptors is not None:
-        manifest["descriptors"] = list(config.descriptors.names)
+    named = {"descriptors": list(config.descriptors.names)} if descriptors is not None else {}
+    manifest = build_manifest(
+        config, key.key_id, counts, source_format, fold_scheme=fold_record["scheme"], folds=fold_record, **named
+    )
     return PreparedSet(
         X.tocsr(),
         Y,

@@ -12,7 +12,7 @@ permutation once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -24,6 +24,7 @@ from rdkit.Chem import Descriptors
 from fedqsar.prep import descriptors, fingerprints, folds, parallel, standardize
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
+from fedqsar.progress import STRUCTURES_STAGE, Progress
 
 IN_PROCESS_BELOW = 256  # fewer distinct SMILES: a pool (~1.5-5 s to start) is not worth it
 MEMO_LIMIT = 200_000  # per-process memo entries (molecule entering the tautomer step -> outcome)
@@ -205,7 +206,7 @@ def process_structures(
     cfg: PrepConfig,
     key: ConsortiumKey,
     n_jobs: int = 1,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> StructureBatch:
     """Standardise, fingerprint and fold every input SMILES, each distinct one once.
 
@@ -216,7 +217,7 @@ def process_structures(
     n_jobs
         processes; 1 runs in this process, <= 0 uses every available core.
     progress
-        called with the number of *input positions* just finished (they sum to n).
+        ``Progress`` called as ``progress(STRUCTURES_STAGE, done, n)``: ``done`` input positions finished so far.
 
     Returns
     -------
@@ -240,7 +241,7 @@ def _process_unique(
     key: ConsortiumKey,
     n_jobs: int,
     positions_per_unique: np.ndarray,
-    progress: Callable[[int], None] | None,
+    progress: Progress | None,
 ) -> list[MoleculeResult]:
     size = parallel.chunk_size(len(unique), n_jobs)
     chunks = parallel.split(unique, size)
@@ -252,11 +253,13 @@ def _process_unique(
     else:
         StructureWorker(cfg, key)  # validate the config here, before starting processes
         finished = parallel.map_chunks(_run_chunk, chunks, n_jobs, _init_worker, (cfg, key.secret))
+    total, finished_positions = int(positions_per_unique.sum()), 0
     for position, chunk_results in finished:
         done[position] = chunk_results
         if progress is not None:
             start = position * size
-            progress(int(positions_per_unique[start : start + len(chunk_results)].sum()))
+            finished_positions += int(positions_per_unique[start : start + len(chunk_results)].sum())
+            progress(STRUCTURES_STAGE, finished_positions, total)
     results: list[MoleculeResult] = []
     for reported in done:
         assert reported is not None  # every chunk reported back

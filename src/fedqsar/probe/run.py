@@ -53,7 +53,7 @@ from fedqsar.config import from_dict, to_dict
 from fedqsar.errors import ConfigError, KeyMismatchError
 from fedqsar.evaluation.config import EvalConfig
 from fedqsar.evaluation.intervals import compound_interval, small_task_intervals
-from fedqsar.evaluation.scoring import score, sorted_tasks
+from fedqsar.evaluation.scoring import score
 from fedqsar.evaluation.uplift import uplift_table
 from fedqsar.model.config import TrainConfig
 from fedqsar.model.inputs import ModelInputs
@@ -65,12 +65,14 @@ from fedqsar.model.trunk_file import ConsortiumTrunk, check_fits, read_trunk
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prepared import PreparedSet
 from fedqsar.probe.verdict import Verdict, verdict_of
+from fedqsar.progress import Progress, or_silent
 
 KINDS = ("local", "head_on_trunk", "fine_tuned", "joined")
 DECIDING = "joined_vs_local"
 COMPARISONS = (("joined", "local"), ("fine_tuned", "local"), ("head_on_trunk", "local"))
 PROBE_FILE, SUMMARY_FILE, TASKS_FILE, PAGE_FILE = "probe.json", "probe_summary.csv", "probe_tasks.csv", "probe.html"
-Progress = Callable[[str, str], None]
+
+PROBE_STAGES = ("head_on_trunk", "fine_tuned", "local", "joined", "compare")  # progress stages, in order
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,9 @@ def _check_key(key: ConsortiumKey, trunk: ConsortiumTrunk, prepared: PreparedSet
             f"the key file's id {key.key_id} is not the consortium's key id {trunk.key_id}",
             "pass --key the consortium key file the members prepared their data with",
         )
-    if str(prepared.manifest.get("key_id")) != key.key_id:
+    if prepared.manifest.key_id != key.key_id:
         raise KeyMismatchError(
-            f"{where} was prepared with key id {prepared.manifest.get('key_id')}, not with this key ({key.key_id})",
+            f"{where} was prepared with key id {prepared.manifest.key_id}, not with this key ({key.key_id})",
             "re-run `fedqsar prepare --key` with the consortium key on your data",
         )
 
@@ -194,7 +196,7 @@ def _per_task(
     eval_cfg: EvalConfig,
 ) -> pd.DataFrame:
     """Per task: each kind's metric, joined - local and its compound-bootstrap interval."""
-    kinds = sorted_tasks(prepared).set_index("task_name")["kind"]
+    kinds = prepared.tasks_sorted.set_index("task_name")["kind"]
     main = {"classification": "auc_pr", "regression": "rmse"}
     records = []
     for task in sorted(metrics["task"].astype(str).unique()):
@@ -258,7 +260,7 @@ def run_probe(
         The PreparedSet's prep hash, fingerprint width or key id differs from the trunk's, or the
         key given is not the consortium's or not the one the PreparedSet was made with.
     """
-    say = progress or (lambda stage, detail: None)
+    say = or_silent(progress)
     started = time.perf_counter()
     clock: dict[str, float] = {}
     trunk = read_trunk(trunk_path)
@@ -268,10 +270,10 @@ def run_probe(
     _check_key(key, trunk, prepared, prepared_folder)
     name = prepared_folder.resolve().name
     train_cfg, personal = _settings(trunk, config)
-    rows = prepared.rows_in_folds([train_cfg.validation_fold])
+    rows = prepared.rows_in([train_cfg.validation_fold])
 
     def timed(stage: str, work: Callable[[], Any]) -> Any:
-        say(stage, name)
+        say(stage, len(clock), len(PROBE_STAGES), name)
         begin = time.perf_counter()
         value = work()
         clock[stage] = time.perf_counter() - begin
@@ -293,7 +295,7 @@ def run_probe(
         "joined", lambda: _cross_fitted(candidates, name, prepared, rows, train_cfg.seed, personal.min_confidence)
     )
 
-    say("compare", "bootstrap intervals")
+    say("compare", len(clock), len(PROBE_STAGES), "bootstrap intervals")
     begin = time.perf_counter()
     eval_cfg = replace(
         config.evaluation, uplift=replace(config.evaluation.uplift, comparisons=COMPARISONS, include_all_partners=False)
@@ -345,7 +347,7 @@ def _record(
         "deciding_comparison": DECIDING,
         "fold": {
             "validation_fold": int(train_cfg.validation_fold),
-            "scheme": str(prepared.manifest.get("fold_scheme", "scaffold")),
+            "scheme": prepared.manifest.fold_scheme,
             "n_validation": len(rows),
             "n_train": int((~np.isin(folds, held_out)).sum()),
             "test_fold_read": False,

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedqsar.errors import ReportError
+from fedqsar.prep.manifest import Manifest
 from fedqsar.report.files import RUN_FILES
 
 PREPARED_DIR = "prepared"
@@ -110,7 +111,7 @@ def partners_from_prepared(folder: Path) -> tuple[PartnerInfo, ...]:
             "n_compounds": _parquet_rows(sub / "compounds.parquet"),
             "n_tasks": _parquet_rows(sub / "tasks.parquet"),
             "accounting": _json(sub / "accounting.json"),
-            "prep_hash": _json(sub / "manifest.json").get("prep_hash", ""),
+            "prep_hash": Manifest.from_dict(_json(sub / "manifest.json")).prep_hash,
         }
         partners.append(_partner(sub.name, entry, sub))
     return tuple(partners)

@@ -223,7 +223,7 @@ def fit_trust(
     )
     embed_input = None if embed is None else model_rows(embed, prepared, calibration_rows, X_cal)
     mean_sim, _, distance = raw_domain_scores(X_cal, reference, config, embed, reference_embedding, embed_input)
-    tasks = prepared.tasks.sort_values("task_id").loc[:, ["task_name", "kind"]].reset_index(drop=True)
+    tasks = prepared.tasks_sorted.loc[:, ["task_name", "kind"]]
     artefacts = TrustArtefacts(
         config=config,
         tasks=tasks,
@@ -243,7 +243,7 @@ def fit_trust(
 def exact_regression_values(prepared: PreparedSet, rows: np.ndarray) -> sp.csr_matrix:
     """CSR (len(rows), n_tasks) of the uncensored regression values of ``rows`` (explicit zeros kept)."""
     Y, censor = prepared.Y[rows].tocoo(), prepared.censor[rows].tocoo()
-    is_regression = (prepared.tasks.sort_values("task_id")["kind"] == "regression").to_numpy()
+    is_regression = prepared.task_kinds == "regression"
     keep = is_regression[Y.col] & (censor.data == 0)
     order = np.lexsort((Y.col[keep], Y.row[keep]))
     r, c, v = Y.row[keep][order], Y.col[keep][order], Y.data[keep][order]

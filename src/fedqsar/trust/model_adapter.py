@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from fedqsar.errors import ModelFileError
+from fedqsar.errors import ModelDataMismatchError, ModelFileError
 from fedqsar.model.io import load_model
 from fedqsar.model.network import MultitaskModel
 from fedqsar.model.predict import predict as model_predict
@@ -66,16 +66,18 @@ def fit_trust_for_saved_model(model_folder: Path, prepared: PreparedSet, config:
 
     Raises
     ------
+    ModelDataMismatchError
+        When the PreparedSet is not the one the model was trained on (exit code 3).
     ModelFileError
-        When the PreparedSet is not the one the model was trained on, or the validation fold is empty.
+        When the validation fold is empty.
     """
     saved = load_model(model_folder)
-    if saved.prep_hash and prepared.manifest.get("prep_hash") and saved.prep_hash != prepared.manifest["prep_hash"]:
-        raise ModelFileError(
+    if saved.prep_hash and prepared.manifest.prep_hash and saved.prep_hash != prepared.manifest.prep_hash:
+        raise ModelDataMismatchError(
             f"{model_folder} was trained on data prepared with another config",
             "pass the PreparedSet the model was trained on",
         )
-    calibration = prepared.rows_in_folds([saved.train_cfg.validation_fold])
+    calibration = prepared.rows_in([saved.train_cfg.validation_fold])
     if calibration.size == 0:
         raise ModelFileError(
             f"validation fold {saved.train_cfg.validation_fold} has no rows: nothing to calibrate on",

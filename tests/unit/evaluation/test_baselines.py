@@ -11,8 +11,8 @@ from .synthetic import synthetic_prepared
 
 def test_random_forest_learns_and_is_scored_on_the_test_fold() -> None:
     prepared = synthetic_prepared()
-    train = prepared.rows_in_folds([0, 1, 2])
-    test = prepared.rows_in_folds([4])
+    train = prepared.rows_in([0, 1, 2])
+    test = prepared.rows_in([4])
     cfg = RandomForestConfig(n_estimators=50)
     prediction = random_forest_predictions(prepared, train, test, cfg)
     assert prediction.shape == (len(test), 2)
@@ -31,9 +31,9 @@ def test_random_forest_learns_and_is_scored_on_the_test_fold() -> None:
 
 def test_test_fold_quorum_drops_thin_tasks() -> None:
     prepared = synthetic_prepared(n=60)
-    test = prepared.rows_in_folds([4])  # 12 rows: fewer than 20 exact regression values
+    test = prepared.rows_in([4])  # 12 rows: fewer than 20 exact regression values
     prediction = random_forest_predictions(
-        prepared, prepared.rows_in_folds([0, 1, 2]), test, RandomForestConfig(n_estimators=10)
+        prepared, prepared.rows_in([0, 1, 2]), test, RandomForestConfig(n_estimators=10)
     )
     metrics = score(prepared, test, prediction, "p1", "rf", 4, EvalConfig(min_test_uncensored=20))
     assert set(metrics["task"]) == {"cls"}

@@ -52,8 +52,8 @@ def test_a_model_folder_and_its_trust_artefacts_are_private(tmp_path: Path) -> N
     artefacts = fit_trust(
         lambda X: predict(model, "p", X),
         prepared,
-        prepared.rows_in_folds([3]),
-        prepared.rows_in_folds([0, 1, 2]),
+        prepared.rows_in([3]),
+        prepared.rows_in([0, 1, 2]),
         config=TrustConfig(),
     )
     save_trust(artefacts, folder)

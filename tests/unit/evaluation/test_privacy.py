@@ -110,7 +110,7 @@ def trust_of_a_model():
     fit(model, "p", prepared, cfg)
     reference = training_rows(prepared.folds, cfg)
     artefacts = fit_trust(
-        lambda X: predict(model, "p", X), prepared, prepared.rows_in_folds([3]), reference, config=TrustConfig()
+        lambda X: predict(model, "p", X), prepared, prepared.rows_in([3]), reference, config=TrustConfig()
     )
     return prepared, artefacts, reference
 

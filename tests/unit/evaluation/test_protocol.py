@@ -12,6 +12,7 @@ from fedqsar.evaluation.uplift import UPLIFT_COLUMNS, UpliftConfig
 from fedqsar.federation.config import FederationConfig
 from fedqsar.ledger import verify
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.prep.manifest import Manifest
 
 from .synthetic import synthetic_prepared
 
@@ -79,7 +80,7 @@ def test_protocol_refuses_without_test_fold(tmp_path: Path) -> None:
 def test_protocol_refuses_mixed_preparations(tmp_path: Path) -> None:
     partners = _partners(tmp_path, 2)
     odd = synthetic_prepared(n=100, seed=9)
-    odd.manifest = {"prep_hash": "other"}
+    odd.manifest = Manifest(prep_hash="other")
     partners["odd"] = odd.save(tmp_path / "prepared" / "odd")
     with pytest.raises(IncompatiblePartnersError, match="prep_hash"):
         run_protocol(partners, MODEL, TRAIN, FederationConfig(), EVAL, tmp_path / "r")
@@ -89,7 +90,7 @@ def test_protocol_refuses_a_partner_keyed_differently_with_the_same_prep_hash(tm
     """The prep hash does not include the key: pooled training must not mix differently keyed bits."""
     partners = _partners(tmp_path, 2)
     odd = synthetic_prepared(n=100, seed=9)
-    odd.manifest = {"prep_hash": "synthetic", "key_id": "ffffffffffffffff"}
+    odd.manifest = Manifest(prep_hash="synthetic", key_id="ffffffffffffffff")
     partners["odd"] = odd.save(tmp_path / "prepared" / "odd")
     with pytest.raises(IncompatiblePartnersError, match="key_id") as info:
         run_protocol(partners, MODEL, TRAIN, FederationConfig(), EVAL, tmp_path / "r")

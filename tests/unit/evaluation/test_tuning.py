@@ -76,7 +76,7 @@ def test_pooled_validation_curve_weighs_every_validation_row_equally():
         columns=["round", "partner", "metric", "value"],
     )
     curve = pooled_validation_curve(history, parts, fold=3)
-    n_a, n_b = (len(p.rows_in_folds([3])) for p in parts.values())
+    n_a, n_b = (len(p.rows_in([3])) for p in parts.values())
     assert curve.loc[1] == pytest.approx((1.0 * n_a + 3.0 * n_b) / (n_a + n_b))
     assert curve.idxmin() == 2
 

@@ -11,12 +11,15 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from fedqsar.config import to_dict
 from fedqsar.errors import ChecksumError, CorruptArtefactError, ModelFileError, TrunkStateError
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model, save_model
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.predict import bit_sensitivity, predict, trunk_embedding
 from fedqsar.model.training import Trainer
+from fedqsar.prep.config import PrepConfig
+from fedqsar.prep.manifest import Manifest
 
 from .conftest import make_prepared
 
@@ -119,3 +122,19 @@ def test_load_model_errors_say_what_to_do(tmp_path):
     (tmp_path / "m" / "config.json").write_text(json.dumps(config))
     with pytest.raises(CorruptArtefactError, match="model weights .*model.safetensors is corrupt"):
         load_model(tmp_path / "m")
+
+
+def test_saved_model_parses_its_prep_config_in_one_place(tmp_path):
+    prepared = make_prepared(n_rows=30)
+    model = _trained(prepared)
+    manifest = Manifest.from_dict({**prepared.manifest, "prep_config": to_dict(PrepConfig())})
+    save_model(tmp_path / "m", model, model.model_cfg, TrainConfig(), prepared.tasks, manifest)
+    saved = load_model(tmp_path / "m")
+    assert saved.prep_settings() == PrepConfig() and saved.key_id == manifest.key_id
+    assert saved.task_names == prepared.task_names and saved.column_of(prepared.task_names[-1]) == prepared.n_tasks - 1
+    saved.prep_config = {}
+    with pytest.raises(ModelFileError, match="does not record the preparation settings"):
+        saved.prep_settings()
+    saved.prep_config = {"fingerprint": {"radius": "wide"}}
+    with pytest.raises(ModelFileError, match="unreadable prep config"):
+        saved.prep_settings()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fedqsar.errors import TrainingError
+from fedqsar.errors import ModelDataMismatchError, TrainingError
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.predict import predict
@@ -54,7 +54,7 @@ def test_training_never_reads_held_out_folds():
     trainer = Trainer(_model(prepared), {"p": prepared}, TrainConfig(batch_size=32))
     logs = trainer.train_epochs(2)
     assert all(np.isfinite(log.train_loss) for log in logs)
-    assert not np.isin(trainer.train_rows, prepared.rows_in_folds([3, 4])).any()
+    assert not np.isin(trainer.train_rows, prepared.rows_in([3, 4])).any()
 
 
 def test_fit_selects_on_validation_fold_and_generalises():
@@ -187,8 +187,9 @@ def test_private_state_round_trip_continues_identically():
 def test_incompatible_head_is_refused_with_a_fix():
     prepared = make_prepared(n_rows=50)
     model = MultitaskModel(prepared.n_bits, ModelConfig(hidden_sizes=(8,)), {"p": HeadSpec(1, 1)})
-    with pytest.raises(TrainingError, match="HeadSpec.from_tasks"):
+    with pytest.raises(ModelDataMismatchError, match="HeadSpec.from_tasks") as info:
         Trainer(model, {"p": prepared}, TrainConfig())
+    assert info.value.exit_code == 3  # a compatibility error
     with pytest.raises(TrainingError, match="no head"):
         Trainer(model, {"other": prepared}, TrainConfig())
 

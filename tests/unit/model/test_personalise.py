@@ -50,7 +50,7 @@ def test_fine_tuning_with_zero_epochs_is_the_federated_model():
 def test_fine_tuning_never_raises_the_validation_loss_of_its_start():
     prepared = make_prepared(n_rows=200, seed=2)
     start = _trained(prepared, epochs=2)
-    rows = prepared.rows_in_folds([TRAIN_CFG.validation_fold])
+    rows = prepared.rows_in([TRAIN_CFG.validation_fold])
     before = np.nansum(task_losses(start, "A", prepared, rows))
     tuned = copy.deepcopy(start)
     result = fine_tune(tuned, "A", prepared, TRAIN_CFG, PersonalisationConfig(head_epochs=4, full_epochs=4))
@@ -62,7 +62,7 @@ def test_fine_tuning_never_raises_the_validation_loss_of_its_start():
 def test_selection_takes_the_lower_validation_loss_per_task_and_keeps_local_on_ties():
     prepared = make_prepared(n_rows=240, seed=3)
     good, weak = _trained(prepared, epochs=8), _trained(prepared, seed=5, epochs=1)
-    rows = prepared.rows_in_folds([TRAIN_CFG.validation_fold])
+    rows = prepared.rows_in([TRAIN_CFG.validation_fold])
     selection = select_per_task({"local": weak, "federated": good}, "A", prepared, rows)
     losses = {name: task_losses(model, "A", prepared, rows) for name, model in (("local", weak), ("federated", good))}
     expected = tuple("federated" if losses["federated"][j] < losses["local"][j] else "local" for j in range(4))
@@ -74,7 +74,7 @@ def test_selection_takes_the_lower_validation_loss_per_task_and_keeps_local_on_t
 def test_a_challenger_replaces_local_only_when_it_wins_most_bootstrap_resamples():
     prepared = make_prepared(n_rows=240, seed=6)
     good, weak = _trained(prepared, epochs=8), _trained(prepared, seed=5, epochs=1)
-    rows = prepared.rows_in_folds([TRAIN_CFG.validation_fold])
+    rows = prepared.rows_in([TRAIN_CFG.validation_fold])
     nudged = copy.deepcopy(good)
     with torch.no_grad():  # a model a hair worse than `good`: never a confident winner over it
         nudged.heads["A"].linear.bias.add_(1e-3)
@@ -101,7 +101,7 @@ def test_a_challenger_replaces_local_only_when_it_wins_most_bootstrap_resamples(
 def test_selection_predicts_each_task_from_its_member_and_survives_save_and_load(tmp_path: Path):
     prepared = make_prepared(n_rows=240, seed=4)
     a, b = _trained(prepared, epochs=8), _trained(prepared, seed=9, epochs=1)
-    rows = prepared.rows_in_folds([TRAIN_CFG.validation_fold])
+    rows = prepared.rows_in([TRAIN_CFG.validation_fold])
     selection = select_per_task({"local": b, "federated": a}, "A", prepared, rows)
     selection.choice = ("local", "federated", "federated", "local")  # force a mix
     X = prepared.X[:50]

@@ -16,6 +16,7 @@ from fedqsar.prep.fingerprints import fingerprint_bits
 from fedqsar.prep.folds import generic_scaffold, scaffold_fold
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prep.structures import process_structures
+from fedqsar.progress import STRUCTURES_STAGE, Progress
 
 KEY = ConsortiumKey(b"structures test key 0123456789ab")
 CFG = PrepConfig()
@@ -37,9 +38,16 @@ INPUTS = [
 
 @pytest.fixture(scope="module")
 def batch():
-    seen: list[int] = []
-    result = process_structures(INPUTS, CFG, KEY, n_jobs=1, progress=seen.append)
+    seen: list[tuple[str, int, int | None, str]] = []
+    result = process_structures(INPUTS, CFG, KEY, n_jobs=1, progress=_recorder(seen))
     return result, seen
+
+
+def _recorder(seen: list) -> Progress:
+    def record(stage: str, done: int, total: int | None = None, detail: str = "") -> None:
+        seen.append((stage, done, total, detail))
+
+    return record
 
 
 def test_reasons_and_smiles_per_input_position(batch) -> None:
@@ -90,7 +98,8 @@ def test_weights_heavy_atoms_and_progress(batch) -> None:
     result, seen = batch
     assert result.input_mol_weight[1] > result.mol_weight[1]  # the sodium salt weighs more
     assert result.heavy_atoms[7] == 120 and result.heavy_atoms[6] == -1
-    assert sum(seen) == len(INPUTS)
+    assert seen[-1] == (STRUCTURES_STAGE, len(INPUTS), len(INPUTS), "")  # done counts input positions
+    assert [done for _, done, _, _ in seen] == sorted(done for _, done, _, _ in seen)
     assert result.unique_index.tolist()[:4] == [0, 1, 2, 0]
 
 
@@ -100,12 +109,12 @@ def test_parallel_run_equals_in_process_run(shared_data: Path) -> None:
     assert len(set(smiles)) >= structures.IN_PROCESS_BELOW  # else n_jobs=2 would run in-process
     fast = PrepConfig(standardize=StandardizeConfig(steps=tuple(s for s in st.STEPS if s != "canonical_tautomer")))
     serial = process_structures(smiles, fast, KEY, n_jobs=1)
-    seen: list[int] = []
-    spread = process_structures(smiles, fast, KEY, n_jobs=2, progress=seen.append)
+    seen: list[tuple[str, int, int | None, str]] = []
+    spread = process_structures(smiles, fast, KEY, n_jobs=2, progress=_recorder(seen))
     assert spread.std_smiles == serial.std_smiles and spread.reasons == serial.reasons
     assert (spread.X != serial.X).nnz == 0
     assert np.array_equal(spread.scaffold_folds, serial.scaffold_folds)
-    assert sum(seen) == len(smiles)
+    assert seen[-1][1:3] == (len(smiles), len(smiles))
     assert sum(r is None for r in serial.reasons) >= 290
 
 

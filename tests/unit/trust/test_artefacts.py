@@ -85,7 +85,7 @@ def _embed(X: sp.csr_matrix) -> np.ndarray:
 def fitted(tmp_path_factory: pytest.TempPathFactory):
     prepared, weights = _synthetic()
     predict = _predictor(weights)
-    train, cal, test = prepared.rows_in_folds([0, 1, 2]), prepared.rows_in_folds([3]), prepared.rows_in_folds([4])
+    train, cal, test = prepared.rows_in([0, 1, 2]), prepared.rows_in([3]), prepared.rows_in([4])
     artefacts = fit_trust(predict, prepared, cal, train, embed=_embed, config=TrustConfig(k=3))
     folder = tmp_path_factory.mktemp("model")
     save_trust(artefacts, folder)
@@ -94,7 +94,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory):
 
 def test_censored_values_are_not_calibration_rows(fitted) -> None:
     prepared, _, artefacts, _, _ = fitted
-    cal = prepared.rows_in_folds([3])
+    cal = prepared.rows_in([3])
     censored = (prepared.censor[cal][:, 1].toarray().ravel() != 0).sum()
     observed = prepared.Y[cal][:, 1].getnnz()
     assert censored > 0
@@ -150,7 +150,7 @@ def test_report_tables_cover_near_nominal_and_error_grows_far_out(fitted, tmp_pa
 
 def test_reference_values_hold_exact_training_regression_values_only(fitted) -> None:
     prepared, _, artefacts, folder, _ = fitted
-    train = prepared.rows_in_folds([0, 1, 2])
+    train = prepared.rows_in([0, 1, 2])
     Y, censor = prepared.Y[train], prepared.censor[train]
     exact = (Y[:, 1].getnnz()) - int((censor[:, 1].toarray() != 0).sum())
     assert artefacts.reference_values[:, 0].getnnz() == 0  # classification column left out

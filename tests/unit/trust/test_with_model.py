@@ -29,7 +29,7 @@ def model_folder(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("model")
     trained_model(prepared, folder)
     assert fit_trust_for_saved_model(folder, prepared) == folder / "trust"
-    training_smiles = smiles[int(prepared.rows_in_folds([0])[0])]
+    training_smiles = smiles[int(prepared.rows_in([0])[0])]
     return prepared, folder, training_smiles
 
 
@@ -37,7 +37,7 @@ def test_annotations_and_tables_on_the_test_fold(model_folder) -> None:
     prepared, folder, _ = model_folder
     saved = load_model(folder)
     predict, embed = model_functions(saved.model, saved.partner)
-    test = prepared.rows_in_folds([4])
+    test = prepared.rows_in([4])
     X = prepared.X[test]
     columns = annotate_predictions(load_trust(folder), predict(X), X, embed=embed)
     assert len(columns) == len(test)
@@ -138,8 +138,8 @@ def test_explain_rejects_unknown_task_and_wrong_key(model_folder, tmp_path: Path
 def test_calibration_rows_are_the_validation_fold(model_folder) -> None:
     prepared, folder, _ = model_folder
     artefacts = load_trust(folder)
-    assert artefacts.classifiers[0].n_calibration == prepared.rows_in_folds([3]).size
-    assert artefacts.reference.shape[0] == prepared.rows_in_folds([0, 1, 2]).size
+    assert artefacts.classifiers[0].n_calibration == prepared.rows_in([3]).size
+    assert artefacts.reference.shape[0] == prepared.rows_in([0, 1, 2]).size
 
 
 def test_explain_reports_trust_for_the_compound(model_folder, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fedqsar.errors import DatasetError
+from fedqsar.errors import InternalError
 
 RAW_COLUMNS = ("compound_id", "smiles", "assay_id", "value", "unit", "qualifier", "endpoint", "date")
 #: fixed salt of the keyed assignment of assays to partners (not the consortium key:
@@ -93,7 +93,7 @@ def finish(table: pd.DataFrame, where: str) -> pd.DataFrame:
     """Check and order a partner table: all ``RAW_COLUMNS``, finite values, no empty SMILES."""
     missing = [c for c in RAW_COLUMNS if c not in table.columns]
     if missing:
-        raise DatasetError(f"scenario table {where} lacks columns {missing}", "this is a bug in the scenario builder")
+        raise InternalError(f"scenario table {where} lacks columns {missing}", "this is a bug in the scenario builder")
     out = table.loc[:, list(RAW_COLUMNS)].copy()
     out = out[out["smiles"].astype(str).str.len() > 0]
     out = out[np.isfinite(pd.to_numeric(out["value"], errors="coerce"))]
