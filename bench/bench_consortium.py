@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +33,8 @@ from pathlib import Path
 import pandas as pd
 
 from fedqsar.datasets.scenarios import build_scenario
+from fedqsar.datasets.scenarios.newcomer import NAME as NEWCOMER
+from fedqsar.datasets.scenarios.newcomer import build_newcomer
 from fedqsar.evaluation.config import EvalConfig, RandomForestConfig
 from fedqsar.evaluation.protocol import run_protocol
 from fedqsar.federation.config import FederationConfig, SecAggConfig
@@ -53,12 +56,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scenario", choices=["admet", "potency", "both"], default="both")
     parser.add_argument("--max-compounds", type=int, default=None, help="per partner (default: per scenario)")
     parser.add_argument("--max-assays", type=int, default=None, help="per partner (default: per scenario)")
-    parser.add_argument("--epochs", type=int, default=20, help="local and pooled epochs (early stopping on validation)")
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--local-epochs", type=int, default=1, help="per round: rounds x local epochs = --epochs")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--full", action="store_true", help="full size: no per-partner compound or assay cap")
     parser.add_argument(
-        "--hidden", type=int, default=256, help="first trunk layer; a second of half its width is what is federated"
+        "--newcomer",
+        action="store_true",
+        help="potency: a fifth company (SIMPD Ki sets) joins and is scored on its time-split future compounds",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="local and pooled epoch cap (default: TrainConfig's; early stopping)"
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="round cap (default: FederationConfig's)")
+    parser.add_argument("--local-epochs", type=int, default=None, help="per round (default: FederationConfig's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: TrainConfig's")
+    parser.add_argument(
+        "--hidden",
+        type=int,
+        default=None,
+        help="first trunk layer, a second of half its width (default: ModelConfig's)",
     )
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench_consortium")
@@ -82,28 +96,45 @@ def parse_args() -> argparse.Namespace:
 
 
 def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, FederationConfig, EvalConfig]:
-    model = ModelConfig(
-        hidden_sizes=(args.hidden, args.hidden // 2),  # two layers: the default private_input
-        dropout=0.2 if args.trunk == "ecfp" else 0.0,
-        trunk=args.trunk,
-        descriptors=args.descriptors,
-    )
-    train = TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=1e-3,
-        early_stopping_patience=5,
-        validation_fold=3,
-        test_fold=4,
-        seed=0,
-    )
-    federation = FederationConfig(
-        rounds=args.rounds, local_epochs=args.local_epochs, min_partners=4, secagg=SecAggConfig(enabled=args.secagg)
-    )
+    """The product's default configs; only what the command line names differs from them."""
+    model = ModelConfig(trunk=args.trunk, descriptors=args.descriptors)
+    if args.hidden is not None:
+        model = dataclasses.replace(model, hidden_sizes=(args.hidden, args.hidden // 2))
+    if args.trunk != "ecfp":
+        model = dataclasses.replace(model, dropout=0.0)
+    train = TrainConfig(validation_fold=3, test_fold=4, seed=0)
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size}
+    train = dataclasses.replace(train, **{k: v for k, v in overrides.items() if v is not None})
+    federation = FederationConfig(min_partners=2, secagg=SecAggConfig(enabled=args.secagg))
+    overrides = {"rounds": args.rounds, "local_epochs": args.local_epochs}
+    federation = dataclasses.replace(federation, **{k: v for k, v in overrides.items() if v is not None})
     evaluation = EvalConfig(rf=RandomForestConfig(n_estimators=200, n_jobs=args.n_jobs))
     if args.model_kinds:
         evaluation = dataclasses.replace(evaluation, model_kinds=tuple(args.model_kinds))
     return model, train, federation, evaluation
+
+
+def settings_text(model: ModelConfig, train: TrainConfig, federation: FederationConfig, ev: EvalConfig) -> str:
+    """One paragraph saying what was run (written beside the run, shown in BENCHMARKS.md)."""
+    server_lr = federation.server_lr if federation.server_lr is not None else "strategy default"
+    steps = (
+        f"{federation.local_steps} local steps"
+        if federation.local_steps
+        else f"{federation.local_epochs} local epoch(s)"
+    )
+    return (
+        f"trunk {model.trunk}, descriptors {'on' if model.descriptors else 'off'}, input {model.input_transform}, "
+        f"endpoint heads {model.endpoint_heads}; ECFP6 32,768 bits, keyed scaffold folds (validation "
+        f"{train.validation_fold}, test {train.test_fold}); network hidden {model.hidden_sizes}, dropout "
+        f"{model.dropout}; local and pooled: up to {train.epochs} epochs, early stopping (patience "
+        f"{train.early_stopping_patience}) on the validation fold, batch {train.batch_size}, lr {train.lr}; "
+        f"federated: {federation.strategy} (server lr {server_lr}, momentum {federation.server_momentum}), "
+        f"up to {federation.rounds} rounds x {steps}, stop after {federation.patience} rounds without a "
+        f"partner's validation gain, head alignment {federation.head_steps} steps, first layer private "
+        f"({federation.bit_privacy.defence}), SecAgg+ {'on' if federation.secagg.enabled else 'off'}; personalised: "
+        f"{'on' if federation.personalisation.enabled else 'off'} (per task local / federated / head-tuned / "
+        f"fully tuned, chosen on validation); RF {ev.rf.n_estimators} trees per task"
+    )
 
 
 def prep_config(args: argparse.Namespace) -> PrepConfig:
@@ -113,9 +144,14 @@ def prep_config(args: argparse.Namespace) -> PrepConfig:
     return dataclasses.replace(PrepConfig(), descriptors=dataclasses.replace(PrepConfig().descriptors, enabled=False))
 
 
+def run_name(name: str, args: argparse.Namespace) -> str:
+    """The run folder and BENCHMARKS block of a scenario (``potency+newcomer`` with ``--newcomer``)."""
+    return f"{name}+newcomer" if args.newcomer and name == "potency" else name
+
+
 def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
-    out = args.out / name
-    sizes = dict(SIZES[name])
+    out = args.out / run_name(name, args)
+    sizes = dict(SIZES[name]) if not args.full else {"max_compounds": None, "max_assays": None}
     if args.max_compounds is not None:
         sizes["max_compounds"] = args.max_compounds
     if args.max_assays is not None:
@@ -123,6 +159,9 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
     stages: list[tuple[str, str, float]] = []
     started = time.perf_counter()
     raw = build_scenario(name, out / "raw", os.environ.get("FEDQSAR_DATA"), **sizes)
+    split_file = None
+    if run_name(name, args) != name:
+        raw[NEWCOMER], split_file = build_newcomer(out / "raw", os.environ.get("FEDQSAR_DATA"))
     stages.append(("build scenario", "all", time.perf_counter() - started))
     prepared = {}
     for partner, path in raw.items():
@@ -148,6 +187,8 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
         if (out / stale).exists():
             shutil.rmtree(out / stale)
     model, train, federation, evaluation = configs(args)
+    if split_file is not None:
+        evaluation = dataclasses.replace(evaluation, split_file=str(split_file))
     result = run_protocol(
         prepared,
         model,
@@ -160,17 +201,8 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
     stages += [(s, p, float(t)) for s, p, t in result.timings.itertuples(index=False)]
     pd.DataFrame(stages, columns=["stage", "partner", "seconds"]).to_csv(out / "stages.csv", index=False)
     (out / "sizes.txt").write_text(repr(sizes), encoding="utf-8")
-    (out / "settings.txt").write_text(
-        f"trunk {model.trunk}, descriptors {'on' if model.descriptors else 'off'}; "
-        f"ECFP6 32,768 bits, keyed scaffold folds (validation 3, test 4); network hidden {model.hidden_sizes}, "
-        f"dropout {model.dropout}; local and pooled: up to {train.epochs} epochs, early stopping (patience "
-        f"{train.early_stopping_patience}) on the validation fold, batch {train.batch_size}; federated: FedAvg "
-        f"{federation.rounds} rounds x {federation.local_epochs} local epochs, each partner keeps its best validation "
-        f"round, SecAgg+ {'on' if federation.secagg.enabled else 'off'}; RF "
-        f"{evaluation.rf.n_estimators} trees per task",
-        encoding="utf-8",
-    )
-    return load_results(name, args.out)
+    (out / "settings.txt").write_text(settings_text(model, train, federation, evaluation), encoding="utf-8")
+    return load_results(run_name(name, args), args.out)
 
 
 def load_results(name: str, root: Path) -> dict[str, object]:
@@ -184,7 +216,27 @@ def load_results(name: str, root: Path) -> dict[str, object]:
         "uplift": pd.read_csv(out / "evaluation" / "uplift.csv"),
         "endpoints": pd.read_csv(out / "evaluation" / "endpoints.csv"),
         "stages": pd.read_csv(out / "stages.csv"),
+        "federation": federation_summary(out / "federation"),
     }
+
+
+def federation_summary(folder: Path) -> str:
+    """Rounds to convergence and each partner's validation-chosen round, from a finished federation."""
+    summary_file = folder / "server.json"
+    if not summary_file.is_file():
+        return "no federation in this run"
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    chosen = []
+    for best in sorted(folder.rglob("best.json")):
+        partner = next((part for part in best.parts if part in summary["partners"]), best.parent.name)
+        chosen.append(f"{partner} round {json.loads(best.read_text(encoding='utf-8'))['round']}")
+    seconds = [float(v) for v in summary.get("round_seconds", {}).values()]
+    per_round = f", {sum(seconds) / len(seconds):.0f} s per round" if seconds else ""
+    return (
+        f"Federation: {summary['rounds']} rounds run of a cap of {summary['rounds_cap']} "
+        f"({'converged: no partner improved for the patience' if summary['converged'] else 'stopped by the cap'}"
+        f"{per_round}); validation-chosen rounds: {', '.join(chosen) or 'none recorded'}."
+    )
 
 
 def _fmt(value: float, digits: int = 3) -> str:
@@ -276,6 +328,8 @@ def section(res: dict[str, object], command: str) -> str:
             "",
         ]
     parts += [
+        str(res["federation"]),
+        "",
         "Canonical values per endpoint and partner (what the partners actually federate on):",
         "",
         endpoints_markdown(res["endpoints"]),
@@ -314,7 +368,7 @@ def main() -> None:
         "FEDQSAR_DATA=../shared/data .venv/bin/python bench/bench_consortium.py " + " ".join(sys.argv[1:])
     ).strip()
     for name in names:
-        result = load_results(name, args.out) if args.report_only else run_scenario(name, args)
+        result = load_results(run_name(name, args), args.out) if args.report_only else run_scenario(name, args)
         text = section(result, command)
         print(text, flush=True)
         if not args.no_write:

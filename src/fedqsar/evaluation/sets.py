@@ -7,7 +7,8 @@ in its manifest and in ``evaluation/folds.csv``:
    ``fedqsar evaluate --split-file / --fold-column``): a chemprop-style split file or a column
    of ``compounds.parquet`` (e.g. ``scaffold_fold``, ``time_fold`` that ``prepare`` keeps)
    replaces the partner's folds (``prep.splits``). Compounds the split file does not name are
-   left out of that partner's evaluation (counted).
+   left out of that partner's evaluation (counted); a partner the file does not name at all
+   (a file with a ``partner`` column naming others) keeps its own folds.
 2. **No test compound trains anyone** (``evaluation.overlap``): rows whose keyed structure is in
    any partner's test fold leave every partner's training and validation rows.
 
@@ -72,6 +73,8 @@ def given_folds(name: str, prepared: PreparedSet, split_file: str | None, fold_c
     base = None if scaffold is None else scaffold.to_numpy(np.int64)
     if split_file is not None:
         split = splits_for(read_split_file(Path(split_file), fold_column), name)
+        if split.empty:  # the file names other partners only: this one keeps its own folds
+            return prepared
         values = prepared.compounds["compound_id"].astype(str).map(split)
         folds, bad = label_folds(values, n_folds, base)
         given = values.notna().to_numpy()

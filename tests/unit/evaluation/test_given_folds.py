@@ -47,3 +47,18 @@ def test_a_fold_column_of_compounds_parquet(tmp_path: Path) -> None:
     prepared.compounds["bad"] = ["test"] * 49 + ["later"]
     with pytest.raises(ConfigError, match="not fold numbers or train / valid / test"):
         given_folds("a", prepared, None, "bad")
+
+
+def test_a_split_file_naming_one_partner_leaves_the_others_folds_alone(tmp_path: Path) -> None:
+    sets = {"own": synthetic_prepared(n=40, seed=4), "newcomer": synthetic_prepared(n=40, seed=5)}
+    rows = [f"c{i},{4 if i < 10 else i % 4},newcomer" for i in range(40)]
+    (tmp_path / "split.csv").write_text("compound_id,split,partner\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    folders = {name: p.save(tmp_path / name) for name, p in sets.items()}
+    result = evaluation_sets(
+        sets, folders, tmp_path / "RUN", test_fold=4, validation_fold=3, split_file=str(tmp_path / "split.csv")
+    )
+    assert (result.prepared["own"].folds == sets["own"].folds).all()
+    assert "evaluation_folds" not in result.prepared["own"].manifest
+    newcomer = result.prepared["newcomer"]
+    fold = dict(zip(newcomer.compounds["compound_id"], newcomer.folds, strict=True))
+    assert [fold[f"c{i}"] for i in (0, 9, 10, 13)] == [4, 4, 2, 1]
