@@ -62,7 +62,8 @@ from fedqsar.evaluation.sets import evaluation_sets
 from fedqsar.evaluation.stages import STAGES, EvaluationRun, Predictions, Progress, stage_order
 from fedqsar.evaluation.uplift import uplift_table, write_uplift
 from fedqsar.federation.config import FederationConfig
-from fedqsar.ledger import Ledger, hash_file, hash_json, verify
+from fedqsar.hashing import hash_json, sha256_file
+from fedqsar.ledger import Ledger, verify
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.endpoints import with_consortium_endpoints
 from fedqsar.prepared import PreparedSet
@@ -134,8 +135,6 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
     The federation's own ledger (``federation/ledger.sqlite``, written only by the server)
     is left untouched; its head hash is recorded here, chaining the two.
     """
-    from fedqsar.model.io import manifest_hash
-
     path = out / "evaluation" / "ledger.sqlite"
     ledger = Ledger(path)
     ledger.append(
@@ -150,7 +149,7 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
             "partner",
             {
                 "partner": name,
-                "manifest_hash": manifest_hash(p.manifest),
+                "manifest_hash": hash_json(p.manifest),
                 "prep_hash": str(p.manifest.get("prep_hash", "")),
             },
         )
@@ -158,7 +157,7 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
     ledger.append(
         "evaluation",
         {
-            "files": {file.relative_to(out).as_posix(): hash_file(file) for _, file in sorted(files.items())},
+            "files": {file.relative_to(out).as_posix(): sha256_file(file) for _, file in sorted(files.items())},
             "federation_ledger_head": verify(federation).head_hash if federation.is_file() else None,
         },
     )

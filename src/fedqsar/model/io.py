@@ -13,7 +13,6 @@ weights overwritten after training (even with a file of the same size) are refus
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,8 @@ from safetensors.torch import load_file, save_file
 from fedqsar.config import from_dict, to_dict
 from fedqsar.errors import ConfigError, CorruptArtefactError, ModelFileError
 from fedqsar.filemodes import private_folder, seal
-from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
+from fedqsar.hashing import hash_json, sha256_file
+from fedqsar.integrity import check_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 
@@ -47,12 +47,6 @@ class SavedModel:
     key_id: str | None
     prep_config: dict[str, Any]
     folder: Path
-
-
-def manifest_hash(manifest: dict[str, Any]) -> str:
-    """sha256 of a PreparedSet manifest's canonical JSON (sorted keys, no spaces)."""
-    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def save_model(
@@ -88,10 +82,10 @@ def save_model(
         "model_config": to_dict(model_cfg),
         "train_config": to_dict(train_cfg),
         "prep_hash": str(prep_manifest.get("prep_hash", "")),
-        "manifest_hash": manifest_hash(prep_manifest),
+        "manifest_hash": hash_json(prep_manifest),
         "key_id": prep_manifest.get("key_id"),
         "prep_config": prep_manifest.get("prep_config", {}),
-        "files": {name: file_sha256(folder / name) for name in (WEIGHTS_FILE, TASKS_FILE)},
+        "files": {name: sha256_file(folder / name) for name in (WEIGHTS_FILE, TASKS_FILE)},
     }
     tmp = folder / f".{CONFIG_FILE}.tmp"
     tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str), encoding="utf-8")

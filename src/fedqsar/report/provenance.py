@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from fedqsar.errors import ReportError
+from fedqsar.hashing import hash_json
 from fedqsar.prep.manifest import installed_versions
 from fedqsar.report.files import RUN_FILES
 
@@ -26,7 +25,7 @@ def read_config(run_dir: Path) -> tuple[dict[str, Any], str, str]:
     -------
     (dict, str, str)
         The configuration tables, the sha256 of their canonical JSON (sorted keys, no
-        spaces; the recipe of :func:`fedqsar.config.config_hash`), and the file read
+        spaces: :func:`fedqsar.hashing.hash_json`, as :func:`fedqsar.config.config_hash`), and the file read
         (``config.toml``, else ``evaluation/config.toml``).
 
     Raises
@@ -47,8 +46,14 @@ def read_config(run_dir: Path) -> tuple[dict[str, Any], str, str]:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path} is not valid TOML: {exc}", "fix the syntax at the position named") from exc
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return config, hashlib.sha256(canonical.encode("utf-8")).hexdigest(), path.relative_to(run_dir).as_posix()
+    try:
+        digest = hash_json(config)
+    except (TypeError, ValueError) as exc:
+        raise ReportError(
+            f"{path} holds a value canonical JSON cannot represent ({exc})",
+            "write dates as strings and numbers as finite values (fedqsar writes config.toml so)",
+        ) from exc
+    return config, digest, path.relative_to(run_dir).as_posix()
 
 
 def library_versions() -> dict[str, str]:
