@@ -81,13 +81,7 @@ def main(
 
 def _register_verbs() -> None:
     for name in VERB_MODULES:
-        try:
-            module = importlib.import_module(f"fedqsar.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"fedqsar.cli.{name}":
-                continue  # verb not built yet
-            raise
-        module.register(app)
+        importlib.import_module(f"fedqsar.cli.{name}").register(app)
 
 
 _register_verbs()

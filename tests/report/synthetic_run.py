@@ -1,4 +1,4 @@
-"""A synthetic run folder, for the report's tests and benchmark only.
+"""A synthetic run folder, for the report's tests and benchmark only (a test fixture, not in the package).
 
 ``fedqsar report`` never calls this: it reads real run folders. The numbers are drawn from
 a seeded random generator to *look like* a run (three partners, classification and
