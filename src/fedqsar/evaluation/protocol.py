@@ -67,6 +67,7 @@ from fedqsar.ledger import Ledger, verify
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.endpoints import with_consortium_endpoints
 from fedqsar.prepared import PreparedSet
+from fedqsar.versions import write_versions
 
 EVALUATION_DIR = "evaluation"
 
@@ -126,6 +127,7 @@ def _write(out: Path, result_tables: dict[str, pd.DataFrame], configs: dict[str,
         files[name] = path
     files["config"] = folder / "config.toml"
     files["config"].write_text(tomli_w.dumps({k: to_dict(v) for k, v in configs.items()}), encoding="utf-8")
+    files["versions"] = write_versions(folder)
     return files
 
 

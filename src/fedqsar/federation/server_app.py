@@ -55,6 +55,7 @@ from fedqsar.ledger import Ledger
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.trunk_file import TRUNK_DIR, write_trunk
+from fedqsar.versions import write_versions
 
 LOGGER = logging.getLogger("fedqsar.federation")
 CHECKPOINTS = "checkpoints"
@@ -164,6 +165,7 @@ class FederationServer:
                 "resume with the same configs, or use a new --out folder",
             )
         ledger = self._open_ledger(summaries, first_round)
+        write_versions(plan.run_dir)
         max_weight = (
             1.0 if cfg.weighting == "equal" else float(max(int(s.get("num_examples", 1)) for s in summaries.values()))
         )

@@ -1,4 +1,4 @@
-"""Provenance of a run: its configuration and hash, library versions (ledgers: ``ledgers.py``)."""
+"""Provenance of a run: its configuration and hash, the library versions it recorded (ledgers: ``ledgers.py``)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ from typing import Any
 
 from fedqsar.errors import ReportError
 from fedqsar.hashing import hash_json
-from fedqsar.prep.manifest import installed_versions
 from fedqsar.report.files import RUN_FILES
-
-LIBRARIES = ("fedqsar", "numpy", "pandas", "scipy", "torch", "flwr", "rdkit", "matplotlib", "jinja2")
-
+from fedqsar.versions import VERSIONS_FILE, read_versions
 
 CONFIG_FALLBACK = "evaluation/config.toml"
 """Written by ``fedqsar evaluate``; read when the run folder has no top-level config.toml."""
@@ -56,6 +53,17 @@ def read_config(run_dir: Path) -> tuple[dict[str, Any], str, str]:
     return config, digest, path.relative_to(run_dir).as_posix()
 
 
-def library_versions() -> dict[str, str]:
-    """Installed version of each library in ``LIBRARIES`` ("not installed" if absent)."""
-    return installed_versions(LIBRARIES, missing="not installed")
+VERSIONS_PLACES = (VERSIONS_FILE, f"evaluation/{VERSIONS_FILE}", f"federation/{VERSIONS_FILE}")
+"""Where a run folder records its library versions, first found wins (``fedqsar.versions.write_versions``)."""
+
+
+def recorded_versions(run_dir: Path) -> tuple[dict[str, str], str | None]:
+    """The library versions the run recorded, and the file read; ``({}, None)`` when none did.
+
+    Never the versions installed now: a report rendered later must say what the run ran with.
+    """
+    for relative in VERSIONS_PLACES:
+        versions = read_versions(run_dir / relative)
+        if versions is not None:
+            return versions, relative
+    return {}, None
