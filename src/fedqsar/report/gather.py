@@ -126,6 +126,7 @@ def gather(run_dir: Path, probes: tuple[Path, ...] = ()) -> ReportData:
         missing=missing,
         ledgers=check_ledgers(run_dir),
         versions=versions,
-        sources={"config": config_source, "partners": partners_source, "versions": versions_source or ""},
+        sources={"config": config_source, "partners": partners_source}
+        | ({"versions": versions_source} if versions_source else {}),
         probes=tuple(read_probe(Path(folder)) for folder in probes),
     )
