@@ -7,10 +7,9 @@ hash::
 
     hash = sha256(canonical_json([prev_hash, seq, timestamp, kind, payload_json]))
 
-(``fedqsar.hashing.canonical_json``: the one canonical JSON of fedqsar).
-
-The first entry's ``prev_hash`` is 64 zeros. SQLite triggers abort any UPDATE or DELETE
-on the table, and this module offers no API to edit or remove an entry.
+with ``fedqsar.hashing.canonical_json``, the one canonical JSON of fedqsar. The first entry's
+``prev_hash`` is 64 zeros. SQLite triggers abort any UPDATE or DELETE on the table, and this
+module offers no API to edit or remove an entry.
 
 The head (last ``seq`` and ``hash``) is also written to a sidecar file next to the database
 (``ledger.sqlite`` -> ``ledger.head``) after every append. ``verify`` recomputes the whole
