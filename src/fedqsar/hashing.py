@@ -3,8 +3,8 @@
 Every sha256 of a mapping (config hashes, manifest hashes, ledger entries and payload
 hashes, compatibility section hashes, the report's configuration hash) is taken over
 :func:`canonical_json`: sorted keys, no spaces, UTF-8 text (non-ASCII characters as they
-are, not ``\\u`` escapes), NaN/Infinity refused, numpy scalars/arrays, paths and sets
-converted. For JSON-native ASCII content these are the bytes every earlier recipe produced
+are, not ``\\u`` escapes), NaN/Infinity refused, numpy scalars/arrays, mappings, paths and
+sets converted. For JSON-native ASCII content these are the bytes every earlier recipe produced
 (``json.dumps(..., sort_keys=True, separators=(",", ":"))``), so stored hashes stay valid.
 
 Two earlier recipes produced other bytes: the ServerApp's checkpoint ``config_hash``
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ CHUNK_SIZE = 1 << 20
 def _json_default(value: Any) -> Any:
     if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
         return value.tolist()  # numpy scalar -> int/float/bool; array -> nested lists
+    if isinstance(value, Mapping):
+        return dict(value)  # a read-only mapping type (e.g. a typed manifest) hashes as its dict
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, (set, frozenset)):
@@ -74,10 +77,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _earlier_default(value: Any) -> Any:
+    """The earlier recipes' ``default=str``, reading a mapping type as the dict it was then."""
+    return dict(value) if isinstance(value, Mapping) else str(value)
+
+
 def _earlier_hashes(value: Any) -> set[str]:
     """Hashes of ``value`` under the recipes used before this module (ASCII escapes; spaces)."""
-    escaped = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    spaced = json.dumps(value, sort_keys=True, default=str)
+    escaped = json.dumps(value, sort_keys=True, separators=(",", ":"), default=_earlier_default)
+    spaced = json.dumps(value, sort_keys=True, default=_earlier_default)
     return {sha256_text(escaped), sha256_text(spaced)}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -77,6 +78,8 @@ def test_an_ascii_escaped_manifest_hash_still_matches_non_ascii_content() -> Non
 def test_canonical_json_sorts_compacts_and_converts() -> None:
     value = {"b": np.float32(0.5), "a": [np.int64(3), Path("x/y")], "c": {"β", "α"}, "d": np.arange(2)}
     assert canonical_json(value) == '{"a":[3,"x/y"],"b":0.5,"c":["α","β"],"d":[0,1]}'.encode()
+    frozen = MappingProxyType({"b": 1, "a": MappingProxyType({"c": 2})})
+    assert hash_json(frozen) == hash_json({"a": {"c": 2}, "b": 1})  # a read-only mapping hashes as its dict
     with pytest.raises(ValueError):
         canonical_json({"x": float("nan")})
     with pytest.raises(TypeError):
