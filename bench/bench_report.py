@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python bench/bench_report.py [--repeats 3]
 
-Run folders are synthetic (``fedqsar.report.sample.write_synthetic_run``: 3 partners, real
+Run folders are synthetic (``tests/report/synthetic_run.py``, ``write_synthetic_run``: 3 partners, real
 uplift statistics and ledger), in two sizes:
 
 * ``small``: 16 tasks per partner, ~100-700 endpoint values per partner and endpoint;
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,7 +32,9 @@ from matplotlib.figure import Figure
 
 from fedqsar.report import gather, write_report
 from fedqsar.report.render import build_sections
-from fedqsar.report.sample import write_synthetic_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "report"))
+from synthetic_run import write_synthetic_run  # noqa: E402 - a test fixture, not part of the package
 
 SIZES = {"small": {"n_tasks": 16}, "large": {"n_tasks": 400, "endpoint_values": 20_000}}
 

@@ -20,13 +20,12 @@ and only warns (it is outside the prep hash too, ``PrepConfig.hash``).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fedqsar.errors import IncompatiblePartnersError
+from fedqsar.hashing import canonical_text, hash_json
 from fedqsar.prep.config import SHARED_FOLD_FIELDS
 from fedqsar.prep.manifest import Manifest
 
@@ -109,12 +108,8 @@ class Difference:
         return f"{level}: {self.field}: {self.left!r} != {self.right!r}"
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
 def _short_hash(value: Any) -> str:
-    return hashlib.sha256(_canonical(value).encode("utf-8")).hexdigest()[:16]
+    return hash_json(value)[:16]
 
 
 def profile(manifest: Mapping[str, Any], n_bits: int | None = None) -> dict[str, str | int]:
@@ -135,16 +130,16 @@ def profile(manifest: Mapping[str, Any], n_bits: int | None = None) -> dict[str,
         "format_version": recorded.format_version or 0,
         "key_id": str(recorded.key_id or ""),
         "n_bits": int(width),
-        "fingerprint": _canonical(fingerprint),
+        "fingerprint": canonical_text(fingerprint),
         "n_descriptors": len(recorded.descriptors),
         "prep_hash": str(recorded.prep_hash or ""),
-        "versions": _canonical(recorded.versions or {}),
+        "versions": canonical_text(recorded.versions or {}),
     }
     sections = sorted(set(PREP_SECTIONS) | set(prep_config))
     out.update({f"{SECTION_PREFIX}{name}": _short_hash(prep_config.get(name)) for name in sections})
     folds = prep_config.get("folds") or {}
     out[f"{SECTION_PREFIX}folds"] = _short_hash({k: folds.get(k) for k in SHARED_FOLD_FIELDS})
-    out["fold_choice"] = _canonical({k: v for k, v in sorted(folds.items()) if k in FOLD_CHOICE_FIELDS})
+    out["fold_choice"] = canonical_text({k: v for k, v in sorted(folds.items()) if k in FOLD_CHOICE_FIELDS})
     return out
 
 

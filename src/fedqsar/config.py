@@ -9,8 +9,6 @@ machine for the same settings.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import tomllib
 import types
 import typing
@@ -20,6 +18,7 @@ from typing import Any, TypeVar
 import tomli_w
 
 from fedqsar.errors import ConfigError
+from fedqsar.hashing import hash_json
 
 T = TypeVar("T")
 NONE_AS = "fedqsar_none_as"  # field metadata key: how a meaningful None is written to TOML/JSON
@@ -115,9 +114,8 @@ def _typed(hint: Any, value: Any, where: str) -> Any:
 
 
 def config_hash(config: Any) -> str:
-    """Stable sha256 hex digest of a config's canonical JSON (sorted keys, no spaces)."""
-    canonical = json.dumps(to_dict(config), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """Stable sha256 hex digest of a config's canonical JSON (:func:`fedqsar.hashing.hash_json`)."""
+    return hash_json(to_dict(config))
 
 
 def save_toml(config: Any, path: Path) -> None:

@@ -1,6 +1,6 @@
 """Reading back what fedqsar wrote: file checksums and one way to turn a corrupt file into an error.
 
-* :func:`file_sha256` / :func:`check_sha256` - every weight file (model, checkpoint, a
+* :func:`check_sha256` (over :func:`fedqsar.hashing.sha256_file`) - every weight file (model, checkpoint, a
   partner's private state) has its sha256 recorded when it is written and checked before it
   is read; a mismatch (a truncated, overwritten or swapped file) is a
   :class:`~fedqsar.errors.ChecksumError` naming the file.
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import struct
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fedqsar.errors import ChecksumError, CorruptArtefactError
+from fedqsar.hashing import sha256_file
 
 T = TypeVar("T")
-CHUNK = 1 << 20
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
@@ -53,15 +52,6 @@ def _read_errors() -> tuple[type[BaseException], ...]:
 READ_ERRORS = _read_errors()
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 hex digest of a file's bytes (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_sha256(path: Path, expected: str | None, fix: str) -> None:
     """Raise :class:`ChecksumError` unless ``path``'s sha256 is ``expected``.
 
@@ -75,7 +65,7 @@ def check_sha256(path: Path, expected: str | None, fix: str) -> None:
     path = Path(path)
     if not expected:
         raise ChecksumError(f"no sha256 is recorded for {path}, so it cannot be verified", fix)
-    actual = read_artefact(path, file_sha256, "file", fix)
+    actual = read_artefact(path, sha256_file, "file", fix)
     if actual != expected:
         raise ChecksumError(
             f"{path} was changed after it was written: its sha256 is {actual}, the recorded one {expected}", fix

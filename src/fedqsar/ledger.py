@@ -7,8 +7,9 @@ hash::
 
     hash = sha256(canonical_json([prev_hash, seq, timestamp, kind, payload_json]))
 
-The first entry's ``prev_hash`` is 64 zeros. SQLite triggers abort any UPDATE or DELETE
-on the table, and this module offers no API to edit or remove an entry.
+with ``fedqsar.hashing.canonical_json``, the one canonical JSON of fedqsar. The first entry's
+``prev_hash`` is 64 zeros. SQLite triggers abort any UPDATE or DELETE on the table, and this
+module offers no API to edit or remove an entry.
 
 The head (last ``seq`` and ``hash``) is also written to a sidecar file next to the database
 (``ledger.sqlite`` -> ``ledger.head``) after every append. ``verify`` recomputes the whole
@@ -47,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from fedqsar.errors import LedgerClosedError, LedgerIntegrityError
+from fedqsar.hashing import canonical_text, sha256_text
 
 GENESIS_HASH = "0" * 64
 LEDGER_FILENAME = "ledger.sqlite"
@@ -119,39 +121,6 @@ class VerifyResult:
 # ---------------------------------------------------------------- hashing helpers
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-def canonical_json(value: Any) -> str:
-    """Deterministic JSON: sorted keys, no spaces, no NaN/Infinity, UTF-8 text."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default
-    )
-
-
-def sha256_text(text: str) -> str:
-    """Hex sha256 of a UTF-8 string."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def hash_json(value: Any) -> str:
-    """Hex sha256 of the canonical JSON of ``value`` (e.g. a manifest or a config dict)."""
-    return sha256_text(canonical_json(value))
-
-
 def hash_arrays(arrays: dict[str, np.ndarray] | list[np.ndarray]) -> str:
     """Hex sha256 of named (or ordered) arrays: name, dtype, shape and bytes of each.
 
@@ -170,18 +139,9 @@ def hash_arrays(arrays: dict[str, np.ndarray] | list[np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def hash_file(path: Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def entry_hash(prev_hash: str, seq: int, timestamp: str, kind: str, payload_json: str) -> str:
     """The chained hash of one entry (see module docstring)."""
-    return sha256_text(canonical_json([prev_hash, seq, timestamp, kind, payload_json]))
+    return sha256_text(canonical_text([prev_hash, seq, timestamp, kind, payload_json]))
 
 
 # ---------------------------------------------------------------- paths
@@ -288,7 +248,7 @@ def _validated_payload(kind: str, payload: dict[str, Any]) -> str:
     if missing:
         raise ValueError(f"ledger entry of kind {kind!r} lacks payload keys {missing}")
     try:
-        return canonical_json(payload)
+        return canonical_text(payload)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"ledger payload of kind {kind!r} is not canonical JSON: {exc}") from exc
 
@@ -296,7 +256,7 @@ def _validated_payload(kind: str, payload: dict[str, Any]) -> str:
 def _write_head(ledger_path: Path, seq: int, digest: str) -> None:
     target = head_path(ledger_path)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(canonical_json({"seq": seq, "hash": digest}) + "\n", encoding="utf-8")
+    tmp.write_text(canonical_text({"seq": seq, "hash": digest}) + "\n", encoding="utf-8")
     os.replace(tmp, target)
 
 

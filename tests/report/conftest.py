@@ -1,6 +1,6 @@
 """Fixtures of the report tests: a synthetic run folder and a headless Chromium.
 
-The run folder is *test fixture data* written by ``fedqsar.report.sample`` (seeded random
+The run folder is *test fixture data* written by ``tests/report/synthetic_run.py`` (seeded random
 numbers shaped like a run, real ledger and real uplift statistics); ``fedqsar report`` never
 uses it on a real run.
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from fedqsar.report import write_report
-from fedqsar.report.sample import write_synthetic_run
+
+from .synthetic_run import write_synthetic_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

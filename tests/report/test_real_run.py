@@ -23,6 +23,7 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prepared import TASK_COLUMNS, PreparedSet
 from fedqsar.report import SECTION_IDS, gather, write_report
 from fedqsar.report.render import build_sections
+from fedqsar.versions import library_versions
 
 
 def learnable_prepared_set(n: int, seed: int, offset: float, n_bits: int = 128) -> PreparedSet:
@@ -87,12 +88,17 @@ def protocol_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_report_of_a_real_evaluation_run(protocol_run: Path) -> None:
     data = gather(protocol_run)
-    assert data.sources == {"config": "evaluation/config.toml", "partners": "prepared/"}
+    assert data.sources == {
+        "config": "evaluation/config.toml",
+        "partners": "prepared/",
+        "versions": "evaluation/versions.json",
+    }
+    assert data.versions == library_versions()  # recorded by the evaluation (same installation here)
     assert data.partner_names == ("alpha", "beta", "gamma")
     assert [p.accounting_balances for p in data.partners] == [True, True, True]
     federation, evaluation = data.ledgers
     assert federation.state == "missing" and evaluation.state == "verified"
-    assert "The 7 result files match" in evaluation.detail  # 6 tables (folds.csv too) + predictions.parquet
+    assert "The 8 result files match" in evaluation.detail  # 6 tables (folds.csv too), predictions, versions.json
 
     sections = {s.id: s for s in build_sections(data)}
     assert tuple(sections) == SECTION_IDS

@@ -120,13 +120,13 @@ def test_resuming_from_a_truncated_checkpoint_is_refused_at_once(consortium: Con
 def test_resuming_with_a_damaged_private_state_is_refused_at_once(consortium: Consortium, tmp_path: Path) -> None:
     from safetensors.numpy import save_file
 
-    from fedqsar.integrity import file_sha256
+    from fedqsar.hashing import sha256_file
 
     out = _started_run(consortium, tmp_path)
     state = out / "partners" / "A" / "private_round_0001.safetensors"
     state.parent.mkdir(parents=True)
     save_file({"head.weight": np.ones((4, 4), np.float32)}, str(state))
-    state.with_suffix(".json").write_text(f'{{"round": 1, "sha256": "{file_sha256(state)}"}}', encoding="utf-8")
+    state.with_suffix(".json").write_text(f'{{"round": 1, "sha256": "{sha256_file(state)}"}}', encoding="utf-8")
     overwrite_tail(state)
     partners = [str(p) for p in consortium.partners.values()]
     result = run_cli("federate", "--partners", *partners, "--out", str(out), "--no-secagg", "--rounds", "2")

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from fedqsar.errors import LedgerClosedError, LedgerIntegrityError
+from fedqsar.hashing import hash_json
 from fedqsar.ledger import (
     GENESIS_HASH,
     Ledger,
     hash_arrays,
-    hash_json,
     head_path,
     read_entries,
     verify,

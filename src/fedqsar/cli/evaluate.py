@@ -18,6 +18,7 @@ from fedqsar.cli.common import console, reports_errors, say
 from fedqsar.cli.federate import partner_folders, read_tables
 from fedqsar.config import from_dict, save_toml
 from fedqsar.errors import ConfigError
+from fedqsar.evaluation.kinds import MODEL_KINDS
 
 TABLES = ("model", "train", "federation", "evaluation", "trust")
 
@@ -61,7 +62,7 @@ def evaluate(
         None, "--config", help="TOML with \\[model], \\[train], \\[federation], \\[evaluation], \\[trust] tables"
     ),
     kinds: str | None = typer.Option(
-        None, "--kinds", help="model kinds, comma-separated (default local,federated,personalised,pooled,rf)"
+        None, "--kinds", help=f"model kinds, comma-separated (default {','.join(MODEL_KINDS)})"
     ),
     rounds: int | None = typer.Option(None, "--rounds", help="most federated rounds (stops earlier on convergence)"),
     secagg: bool | None = typer.Option(None, "--secagg/--no-secagg", help="SecAgg+ (default on; needs >= 3 partners)"),

@@ -34,7 +34,6 @@ VERB_MODULES: tuple[str, ...] = (
     "report",
     "demo",
 )
-VERSION_PACKAGES = ("rdkit", "torch", "flwr", "numpy", "pandas")
 
 
 def _exit_codes_help() -> str:
@@ -54,10 +53,9 @@ app = typer.Typer(
 
 def versions() -> dict[str, str]:
     """Installed versions of fedqsar and the libraries that shape its results (no library is imported)."""
-    from fedqsar import __version__
-    from fedqsar.prep.manifest import installed_versions
+    from fedqsar.versions import library_versions
 
-    return {"fedqsar": __version__, **installed_versions(VERSION_PACKAGES, missing="not installed")}
+    return library_versions()
 
 
 def _print_version(value: bool) -> None:
@@ -81,13 +79,7 @@ def main(
 
 def _register_verbs() -> None:
     for name in VERB_MODULES:
-        try:
-            module = importlib.import_module(f"fedqsar.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"fedqsar.cli.{name}":
-                continue  # verb not built yet
-            raise
-        module.register(app)
+        importlib.import_module(f"fedqsar.cli.{name}").register(app)
 
 
 _register_verbs()

@@ -20,6 +20,7 @@ from fedqsar.config import load_toml, save_toml
 from fedqsar.errors import ConfigError, ModelFileError
 from fedqsar.filemodes import seal
 from fedqsar.model.config import ModelConfig, TrainConfig
+from fedqsar.versions import write_versions
 
 if TYPE_CHECKING:  # heavy imports happen when the verb runs, not for --help
     import pandas as pd
@@ -195,6 +196,7 @@ def train(
     save_model(out, model, model_cfg, train_cfg, prepared.tasks, prepared.manifest, partner=partner)
     save_toml(model_cfg, out / "model_config.toml")
     save_toml(train_cfg, out / "train_config.toml")
+    write_versions(out)
     metrics = result.validation_metrics.assign(fold=train_cfg.validation_fold)[["task", "fold", "metric", "value"]]
     metrics.to_csv(out / "metrics.csv", index=False)
     pd.DataFrame([dataclasses.asdict(h) for h in result.history]).to_csv(out / "history.csv", index=False)

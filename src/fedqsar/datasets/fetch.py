@@ -9,7 +9,6 @@ place — a failed or tampered download leaves nothing behind.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -21,18 +20,10 @@ from typing import IO
 
 from fedqsar.datasets.registry import RAW_BASE_URL, DataFile, get
 from fedqsar.errors import ChecksumError, DatasetError
+from fedqsar.hashing import sha256_file
 
 Opener = Callable[[str], IO[bytes]]
 CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def mirror_dir(data_dir: Path | str | None = None) -> Path | None:
@@ -57,7 +48,7 @@ def verify(path: Path, entry: DataFile) -> Path:
     ChecksumError
         Naming the file, the expected and the actual digest.
     """
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if actual != entry.sha256:
         raise ChecksumError(
             f"{path} has sha256 {actual[:16]}..., but {entry.name} from {entry.source.repo}@"

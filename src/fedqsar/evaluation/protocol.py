@@ -62,11 +62,13 @@ from fedqsar.evaluation.sets import evaluation_sets
 from fedqsar.evaluation.stages import STAGES, EvaluationRun, Predictions, stage_order
 from fedqsar.evaluation.uplift import uplift_table, write_uplift
 from fedqsar.federation.config import FederationConfig
-from fedqsar.ledger import Ledger, hash_file, hash_json, verify
+from fedqsar.hashing import hash_json, sha256_file
+from fedqsar.ledger import Ledger, verify
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.endpoints import with_consortium_endpoints
 from fedqsar.prepared import PreparedSet
 from fedqsar.progress import Progress, or_silent
+from fedqsar.versions import write_versions
 
 EVALUATION_DIR = "evaluation"
 
@@ -126,6 +128,7 @@ def _write(out: Path, result_tables: dict[str, pd.DataFrame], configs: dict[str,
         files[name] = path
     files["config"] = folder / "config.toml"
     files["config"].write_text(tomli_w.dumps({k: to_dict(v) for k, v in configs.items()}), encoding="utf-8")
+    files["versions"] = write_versions(folder)
     return files
 
 
@@ -135,8 +138,6 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
     The federation's own ledger (``federation/ledger.sqlite``, written only by the server)
     is left untouched; its head hash is recorded here, chaining the two.
     """
-    from fedqsar.model.io import manifest_hash
-
     path = out / "evaluation" / "ledger.sqlite"
     ledger = Ledger(path)
     ledger.append(
@@ -151,7 +152,7 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
             "partner",
             {
                 "partner": name,
-                "manifest_hash": manifest_hash(p.manifest.to_dict()),
+                "manifest_hash": hash_json(p.manifest.to_dict()),
                 "prep_hash": p.manifest.prep_hash,
             },
         )
@@ -159,7 +160,7 @@ def _record(out: Path, files: dict[str, Path], configs: dict[str, object], prepa
     ledger.append(
         "evaluation",
         {
-            "files": {file.relative_to(out).as_posix(): hash_file(file) for _, file in sorted(files.items())},
+            "files": {file.relative_to(out).as_posix(): sha256_file(file) for _, file in sorted(files.items())},
             "federation_ledger_head": verify(federation).head_hash if federation.is_file() else None,
         },
     )

@@ -17,6 +17,7 @@ import numpy as np
 from fedqsar.errors import ConfigError
 from fedqsar.evaluation.baselines import random_forest_predictions
 from fedqsar.evaluation.config import EvalConfig
+from fedqsar.evaluation.kinds import MODEL_KINDS
 from fedqsar.evaluation.pooled import fit_pooled
 from fedqsar.evaluation.tuning import TunedConfigs
 from fedqsar.federation.config import FederationConfig
@@ -168,6 +169,7 @@ STAGES: Mapping[str, Callable[[EvaluationRun], None]] = {
     "pooled": train_pooled,
     "rf": train_rf,
 }
+assert set(STAGES) | {"personalised"} == set(MODEL_KINDS), "evaluation.kinds.MODEL_KINDS must name every stage's kind"
 
 
 def stage_order(model_kinds: tuple[str, ...]) -> list[str]:

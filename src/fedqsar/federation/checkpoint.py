@@ -26,7 +26,8 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 from fedqsar.errors import ChecksumError
-from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
+from fedqsar.hashing import sha256_file
+from fedqsar.integrity import check_sha256, load_json_object, read_artefact
 from fedqsar.ledger import hash_arrays
 
 _NAME = re.compile(r"^round_(\d{4,})\.json$")
@@ -53,7 +54,7 @@ def _write_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> str:
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(dict(arrays), str(tmp), metadata={"order": json.dumps(list(arrays))})
     os.replace(tmp, path)
-    return file_sha256(path)
+    return sha256_file(path)
 
 
 def save_checkpoint(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from fedqsar.model.config import PersonalisationConfig
 
 STRATEGY_NAMES = ("fedavg", "fedavgm", "fedprox", "fedadam", "fedyogi", "fedadagrad")
-WIRE_DTYPES = ("float32", "float16")
+WIRE_DTYPES = ("float32", "float16")  # numpy dtype names; federation.payload.NUMPY_WIRE_DTYPES maps them
 WEIGHTINGS = ("examples", "equal")
 
 

@@ -10,26 +10,19 @@ anyway. No compound, label or task name is in it. The server compares all summar
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from fedqsar.compatibility import check_partners, profile
+from fedqsar.hashing import hash_json
 
 LOGGER = logging.getLogger("fedqsar.federation")
 
 
-def manifest_sha256(manifest: Mapping[str, Any]) -> str:
-    """sha256 of a manifest's canonical JSON (sorted keys)."""
-    text = json.dumps(manifest, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def handshake_summary(manifest: Mapping[str, Any], n_bits: int) -> dict[str, str | int]:
     """The settings a partner reveals before federating (all scalars, Flower-config safe)."""
-    return {**profile(manifest, n_bits), "manifest_sha256": manifest_sha256(dict(manifest))}
+    return {**profile(manifest, n_bits), "manifest_sha256": hash_json(dict(manifest))}
 
 
 def check_compatible(summaries: Mapping[str, Mapping[str, Any]]) -> None:

@@ -39,7 +39,8 @@ from safetensors.torch import load_file, save_file
 
 from fedqsar.errors import CorruptArtefactError
 from fedqsar.filemodes import private_folder
-from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
+from fedqsar.hashing import sha256_file
+from fedqsar.integrity import check_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.regularisers import ProximalPull
@@ -221,7 +222,7 @@ class PartnerRuntime:
         marker = (folder / name).with_suffix(".json")
         tmp_marker = folder / f".{marker.name}.tmp"
         tmp_marker.write_text(
-            json.dumps({"round": int(round_number), "sha256": file_sha256(folder / name)}), encoding="utf-8"
+            json.dumps({"round": int(round_number), "sha256": sha256_file(folder / name)}), encoding="utf-8"
         )
         tmp_marker.replace(marker)
         for other, path in _private_states(folder).items():

@@ -28,6 +28,7 @@ from flwr.common import Code, Status
 from flwr.compat.common import recorddict_compat as compat
 
 from fedqsar.errors import MalformedUpdateError
+from fedqsar.federation.config import WIRE_DTYPES
 
 PARAMETERS_KEY = "fitres.parameters"
 NUM_EXAMPLES_KEY = "fitres.num_examples"
@@ -44,10 +45,6 @@ class TrunkSpec:
     @classmethod
     def of(cls, state: Mapping[str, np.ndarray]) -> TrunkSpec:
         return cls(tuple(state), tuple(tuple(int(d) for d in np.shape(a)) for a in state.values()))
-
-    @property
-    def n_values(self) -> int:
-        return int(sum(int(np.prod(s)) for s in self.shapes))
 
     def to_list(self, state: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Arrays in spec order (float32)."""
@@ -70,7 +67,8 @@ class TrunkSpec:
 
 
 SIGNAL_IMPROVING = "_signal.improving"
-WIRE_DTYPES = {"float32": np.float32, "float16": np.float16}
+#: ``FederationConfig.wire_dtype`` name -> numpy type (the names are ``federation.config.WIRE_DTYPES``).
+NUMPY_WIRE_DTYPES: dict[str, type[np.floating]] = {name: np.dtype(name).type for name in WIRE_DTYPES}
 
 
 def with_signal(trunk: Mapping[str, np.ndarray], improving: bool) -> dict[str, np.ndarray]:
@@ -89,7 +87,7 @@ def trunk_record(state: Mapping[str, np.ndarray], dtype: str = "float32") -> Arr
     """ArrayRecord with one array per trunk tensor (``dtype``: float32 or float16), keys = trunk names."""
     record = ArrayRecord()
     for name, value in state.items():
-        record[name] = Array(np.ascontiguousarray(value, dtype=WIRE_DTYPES[dtype]))
+        record[name] = Array(np.ascontiguousarray(value, dtype=NUMPY_WIRE_DTYPES[dtype]))
     return record
 
 
@@ -194,14 +192,6 @@ def _squared_norms(state: Mapping[str, np.ndarray], reference: Mapping[str, np.n
                 flat = flat - np.asarray(reference[name], dtype=np.float32).ravel()
             out[name] = float(np.dot(flat, flat))
     return out
-
-
-def update_norm(state: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]) -> float:
-    """L2 norm of ``state - reference`` over all tensors together."""
-    total = sum(
-        float(np.sum((np.asarray(state[n], np.float64) - np.asarray(reference[n], np.float64)) ** 2)) for n in reference
-    )
-    return float(np.sqrt(total))
 
 
 def payload_bytes(state: Mapping[str, np.ndarray]) -> int:

@@ -18,8 +18,9 @@ import copy
 import shutil
 from pathlib import Path
 
+from fedqsar.hashing import matches_recorded
 from fedqsar.model.config import ModelConfig, TrainConfig
-from fedqsar.model.io import load_model, manifest_hash, save_model
+from fedqsar.model.io import load_model, save_model
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.personalise import PersonalisationConfig, fine_tune, save_selection, select_per_task
 from fedqsar.model.training import fit
@@ -36,7 +37,7 @@ def local_model(
     folder = Path(state_dir) / LOCAL_DIR
     if (folder / "config.json").is_file():
         saved = load_model(folder)
-        if saved.manifest_hash == manifest_hash(prepared.manifest.to_dict()) and saved.partner == partner:
+        if matches_recorded(saved.manifest_hash, prepared.manifest.to_dict()) and saved.partner == partner:
             return saved.model
     heads = {partner: HeadSpec.from_tasks(prepared.tasks)}
     model = MultitaskModel(prepared.n_bits, model_cfg, heads, len(prepared.descriptor_names))

@@ -52,11 +52,13 @@ from fedqsar.federation.workflow import (
     set_trunk,
     wait_for_nodes,
 )
+from fedqsar.hashing import hash_json, matches_recorded
 from fedqsar.ledger import Ledger
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.model.trunk_file import TRUNK_DIR, write_trunk
 from fedqsar.progress import ROUNDS_STAGE, Progress
+from fedqsar.versions import write_versions
 
 LOGGER = logging.getLogger("fedqsar.federation")
 CHECKPOINTS = "checkpoints"
@@ -93,13 +95,20 @@ class ServerPlan:
                 server_lr(self.fed_cfg),
             )
 
-    def config_hash(self) -> str:
-        parts = {
+    def config_parts(self) -> dict[str, str]:
+        """The hash of each config the run depends on (what its ``config_hash`` covers)."""
+        return {
             "federation": config_hash(self.fed_cfg),
             "model": config_hash(self.model_cfg),
             "train": config_hash(self.train_cfg),
         }
-        return config_hash_of(parts)
+
+    def config_hash(self) -> str:
+        return hash_json(self.config_parts())
+
+    def matches_checkpoint(self, meta: dict[str, Any]) -> bool:
+        """Whether a checkpoint was written under these configs (also by the recipe before ``fedqsar.hashing``)."""
+        return matches_recorded(meta.get("config_hash"), self.config_parts())
 
     def message_config(self) -> dict[str, Any]:
         """What every training/final message tells partners (server -> partner only)."""
@@ -114,12 +123,6 @@ class ServerPlan:
             "patience": int(self.fed_cfg.patience),
             "bit_privacy_config": json.dumps(to_dict(self.fed_cfg.bit_privacy), sort_keys=True),
         }
-
-
-def config_hash_of(parts: dict[str, str]) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def initial_trunk(
@@ -158,12 +161,13 @@ class FederationServer:
             if checkpoint is None
             else (spec.to_dict(list(checkpoint.trunk.values())), checkpoint.round + 1)
         )
-        if checkpoint is not None and checkpoint.meta.get("config_hash") != plan.config_hash():
+        if checkpoint is not None and not plan.matches_checkpoint(checkpoint.meta):
             raise FederationError(
                 f"checkpoints in {plan.run_dir / CHECKPOINTS} come from other settings",
                 "resume with the same configs, or use a new --out folder",
             )
         ledger = self._open_ledger(summaries, first_round)
+        write_versions(plan.run_dir)
         max_weight = (
             1.0 if cfg.weighting == "equal" else float(max(int(s.get("num_examples", 1)) for s in summaries.values()))
         )

@@ -112,7 +112,7 @@ STRATEGIES: dict[str, StrategyEntry] = {
 }
 
 
-class PrivacyLedger:
+class DPAccountant:
     """Epsilon spent so far under Flower's RDP accountant (every partner in every round)."""
 
     def __init__(self, dp: DPConfig, n_partners: int) -> None:
@@ -171,7 +171,7 @@ class GuardedStrategy(Strategy):
         self.inner, self.cfg, self.spec = inner, cfg, spec
         self.fit_config = dict(fit_config)
         self.observer = observer
-        self.privacy = PrivacyLedger(cfg.dp, n_partners) if cfg.dp.enabled else None
+        self.privacy = DPAccountant(cfg.dp, n_partners) if cfg.dp.enabled else None
         self.last_participants: list[int] = []
         self.rejections: list[tuple[int, str]] = []
         self.last_improving: float | None = None

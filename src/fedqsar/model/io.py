@@ -13,7 +13,6 @@ weights overwritten after training (even with a file of the same size) are refus
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from safetensors.torch import load_file, save_file
 from fedqsar.config import from_dict, to_dict
 from fedqsar.errors import ConfigError, CorruptArtefactError, ModelFileError
 from fedqsar.filemodes import private_folder, seal
-from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
+from fedqsar.hashing import hash_json, sha256_file
+from fedqsar.integrity import check_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.prep.config import PrepConfig
@@ -105,12 +105,6 @@ class SavedModel:
             raise ModelFileError(f"model {self.folder} has an unreadable prep config: {exc.what}", exc.fix) from exc
 
 
-def manifest_hash(manifest: dict[str, Any]) -> str:
-    """sha256 of a PreparedSet manifest's canonical JSON (sorted keys, no spaces)."""
-    canonical = json.dumps(manifest, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
 def save_model(
     folder: Path,
     model: MultitaskModel,
@@ -147,10 +141,10 @@ def save_model(
         "model_config": to_dict(model_cfg),
         "train_config": to_dict(train_cfg),
         "prep_hash": recorded.prep_hash,
-        "manifest_hash": manifest_hash(dict(prep_manifest)),
+        "manifest_hash": hash_json(prep_manifest),
         "key_id": recorded.key_id or None,
         "prep_config": dict(recorded.prep_config),
-        "files": {name: file_sha256(folder / name) for name in (WEIGHTS_FILE, TASKS_FILE)},
+        "files": {name: sha256_file(folder / name) for name in (WEIGHTS_FILE, TASKS_FILE)},
     }
     tmp = folder / f".{CONFIG_FILE}.tmp"
     tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str), encoding="utf-8")

@@ -36,7 +36,8 @@ from fedqsar.errors import (
     KeyMismatchError,
     ModelFileError,
 )
-from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
+from fedqsar.hashing import sha256_file
+from fedqsar.integrity import check_sha256, load_json_object, read_artefact
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prep.manifest import Manifest
 
@@ -118,7 +119,7 @@ def write_trunk(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "weights": WEIGHTS_FILE,
-        "weights_sha256": file_sha256(weights),
+        "weights_sha256": sha256_file(weights),
         "prep_hash": str(prep_hash),
         "key_id": str(key_id),
         "n_bits": int(n_bits),

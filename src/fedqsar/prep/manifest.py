@@ -7,20 +7,15 @@ validator: prep settings, consortium key id, format version block; library versi
 from __future__ import annotations
 
 import copy
-import platform
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from importlib import metadata
 from typing import Any
 
-from fedqsar import __version__
 from fedqsar.config import from_dict, to_dict
 from fedqsar.errors import PreparedSetError
 from fedqsar.prep.config import PrepConfig
-
-VERSIONED_PACKAGES = ("rdkit", "numpy", "scipy", "pandas")
-
+from fedqsar.versions import PREP_LIBRARIES, library_versions
 
 CORE_FIELDS = ("prep_hash", "key_id", "prep_config", "versions", "counts")
 REQUIRED_FIELDS = ("format_version", *CORE_FIELDS)
@@ -178,22 +173,6 @@ class Manifest(Mapping[str, Any]):
         return len(self._plain())
 
 
-def installed_versions(names: tuple[str, ...], missing: str = "missing") -> dict[str, str]:
-    """Installed distribution version of each name (``missing`` where it is not installed)."""
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = missing
-    return versions
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of fedqsar, Python and the libraries that shape a PreparedSet."""
-    return {"fedqsar": __version__, "python": platform.python_version(), **installed_versions(VERSIONED_PACKAGES)}
-
-
 def build_manifest(
     config: PrepConfig, key_id: str, counts: dict[str, int], source_format: str, **extra: Any
 ) -> Manifest:
@@ -202,7 +181,7 @@ def build_manifest(
         prep_hash=config.hash(),
         key_id=key_id,
         prep_config=to_dict(config),
-        versions=library_versions(),
+        versions=library_versions(PREP_LIBRARIES),
         counts=dict(counts),
         extra={
             "fingerprint": to_dict(config.fingerprint),

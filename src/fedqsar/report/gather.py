@@ -13,7 +13,7 @@ from fedqsar.errors import ReportError
 from fedqsar.report.consortium import PartnerInfo, read_consortium
 from fedqsar.report.files import RUN_FILES, missing_message
 from fedqsar.report.ledgers import LEDGERS, LedgerStatus, check_ledgers
-from fedqsar.report.provenance import library_versions, read_config
+from fedqsar.report.provenance import read_config, recorded_versions
 from fedqsar.report.sections_valuation import ProbeFiles, read_probe
 from fedqsar.report.tables import read_run_table
 
@@ -55,7 +55,7 @@ class ReportData:
     sources
         ``"config"`` / ``"partners"`` -> the file or folder they were read from.
     versions
-        Library -> installed version, at report time.
+        Library -> version, as the run folder recorded it (``versions.json``); empty when not recorded.
     created
         UTC time the report data was gathered.
     probes
@@ -105,6 +105,7 @@ def gather(run_dir: Path, probes: tuple[Path, ...] = ()) -> ReportData:
         )
     config, config_hash, config_source = read_config(run_dir)
     partners, partners_source = read_consortium(run_dir)
+    versions, versions_source = recorded_versions(run_dir)
     tables: dict[str, pd.DataFrame] = {}
     missing: dict[str, str] = {}
     for name in OPTIONAL_TABLES:
@@ -124,7 +125,8 @@ def gather(run_dir: Path, probes: tuple[Path, ...] = ()) -> ReportData:
         tables=tables,
         missing=missing,
         ledgers=check_ledgers(run_dir),
-        versions=library_versions(),
-        sources={"config": config_source, "partners": partners_source},
+        versions=versions,
+        sources={"config": config_source, "partners": partners_source}
+        | ({"versions": versions_source} if versions_source else {}),
         probes=tuple(read_probe(Path(folder)) for folder in probes),
     )

@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from fedqsar.errors import FedQSARError
+from fedqsar.hashing import sha256_file
 from fedqsar.report.files import RUN_FILES, missing_message
 
 LEDGERS = ("ledger", "evaluation_ledger")
@@ -127,7 +128,7 @@ def _changed_files(run_dir: Path, files: dict[str, str], module: ModuleType) -> 
         path = run_dir / _recorded_path(name)
         if not path.is_file():
             problems.append(f"{_recorded_path(name)} was recorded by the evaluation but is missing.")
-        elif module.hash_file(path) != digest:
+        elif sha256_file(path) != digest:
             problems.append(
                 f"{_recorded_path(name)} changed after the evaluation recorded it; "
                 "the numbers shown may not be the evaluated ones."

@@ -1,19 +1,15 @@
-"""Provenance of a run: its configuration and hash, library versions (ledgers: ``ledgers.py``)."""
+"""Provenance of a run: its configuration and hash, the library versions it recorded (ledgers: ``ledgers.py``)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from fedqsar.errors import ReportError
-from fedqsar.prep.manifest import installed_versions
+from fedqsar.hashing import hash_json
 from fedqsar.report.files import RUN_FILES
-
-LIBRARIES = ("fedqsar", "numpy", "pandas", "scipy", "torch", "flwr", "rdkit", "matplotlib", "jinja2")
-
+from fedqsar.versions import VERSIONS_FILE, read_versions
 
 CONFIG_FALLBACK = "evaluation/config.toml"
 """Written by ``fedqsar evaluate``; read when the run folder has no top-level config.toml."""
@@ -26,7 +22,7 @@ def read_config(run_dir: Path) -> tuple[dict[str, Any], str, str]:
     -------
     (dict, str, str)
         The configuration tables, the sha256 of their canonical JSON (sorted keys, no
-        spaces; the recipe of :func:`fedqsar.config.config_hash`), and the file read
+        spaces: :func:`fedqsar.hashing.hash_json`, as :func:`fedqsar.config.config_hash`), and the file read
         (``config.toml``, else ``evaluation/config.toml``).
 
     Raises
@@ -47,10 +43,27 @@ def read_config(run_dir: Path) -> tuple[dict[str, Any], str, str]:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path} is not valid TOML: {exc}", "fix the syntax at the position named") from exc
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return config, hashlib.sha256(canonical.encode("utf-8")).hexdigest(), path.relative_to(run_dir).as_posix()
+    try:
+        digest = hash_json(config)
+    except (TypeError, ValueError) as exc:
+        raise ReportError(
+            f"{path} holds a value canonical JSON cannot represent ({exc})",
+            "write dates as strings and numbers as finite values (fedqsar writes config.toml so)",
+        ) from exc
+    return config, digest, path.relative_to(run_dir).as_posix()
 
 
-def library_versions() -> dict[str, str]:
-    """Installed version of each library in ``LIBRARIES`` ("not installed" if absent)."""
-    return installed_versions(LIBRARIES, missing="not installed")
+VERSIONS_PLACES = (VERSIONS_FILE, f"evaluation/{VERSIONS_FILE}", f"federation/{VERSIONS_FILE}")
+"""Where a run folder records its library versions, first found wins (``fedqsar.versions.write_versions``)."""
+
+
+def recorded_versions(run_dir: Path) -> tuple[dict[str, str], str | None]:
+    """The library versions the run recorded, and the file read; ``({}, None)`` when none did.
+
+    Never the versions installed now: a report rendered later must say what the run ran with.
+    """
+    for relative in VERSIONS_PLACES:
+        versions = read_versions(run_dir / relative)
+        if versions is not None:
+            return versions, relative
+    return {}, None

@@ -263,6 +263,15 @@ def _coverage_table(coverage: pd.DataFrame) -> tuple[Table, list[str]]:
     ), warnings
 
 
+def _version_rows(data: ReportData) -> tuple[tuple[str, str], ...]:
+    """The library versions the run folder recorded (never those installed when the report renders)."""
+    if not data.versions:
+        return (("library versions", "not recorded (the run folder has no versions.json)"),)
+    source = data.sources.get("versions") or "versions.json"
+    recorded = tuple((f"{name} version", version) for name, version in sorted(data.versions.items()))
+    return (("library versions", f"as the run recorded them in {source}"), *recorded)
+
+
 def provenance_section(data: ReportData) -> Section:
     """Configuration hash, ledger verification, library versions, creation time."""
     ledger_label = {"verified": "verified", "failed": "FAILED", "missing": "no ledger", "unavailable": "not checked"}
@@ -277,7 +286,7 @@ def provenance_section(data: ReportData) -> Section:
         + tuple(
             (ledger.name, f"{ledger_label.get(ledger.state, ledger.state)}: {ledger.detail}") for ledger in data.ledgers
         )
-        + tuple((f"{name} version", version) for name, version in data.versions.items())
+        + _version_rows(data)
     )
     warnings = tuple(
         f"{ledger.name} failed verification: {ledger.detail}" for ledger in data.ledgers if ledger.state == "failed"

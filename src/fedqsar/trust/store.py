@@ -27,7 +27,8 @@ import scipy.sparse as sp
 
 from fedqsar.errors import CorruptArtefactError, ModelFileError
 from fedqsar.filemodes import private_folder, seal
-from fedqsar.integrity import check_sha256, file_sha256, load_json_object, read_artefact
+from fedqsar.hashing import sha256_file
+from fedqsar.integrity import check_sha256, load_json_object, read_artefact
 from fedqsar.trust.calibrate import TrustArtefacts, TrustConfig
 from fedqsar.trust.conformal import ClassificationCalibrator, RegressionCalibrator
 from fedqsar.trust.domain import DomainThresholds
@@ -65,7 +66,7 @@ def save_trust(artefacts: TrustArtefacts, model_folder: Path) -> Path:
     files: dict[str, str] = {}
     if artefacts.keep_reference_embedding and artefacts._reference_embedding is not None:
         np.save(embedding, np.asarray(artefacts._reference_embedding, dtype=np.float32), allow_pickle=False)
-        files[REFERENCE_EMBEDDING] = file_sha256(embedding)
+        files[REFERENCE_EMBEDDING] = sha256_file(embedding)
     elif embedding.exists():
         embedding.unlink()
     meta = {

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from fedqsar.datasets import registry
-from fedqsar.datasets.fetch import fetch, sha256_of
+from fedqsar.datasets.fetch import fetch
 from fedqsar.errors import ChecksumError, DatasetError
+from fedqsar.hashing import sha256_file
 
 NAME = "biogen_adme/MPNN/ADME_rPPB_test.csv"  # small, also in the ci mirror
 
@@ -48,7 +49,7 @@ def test_registry_agrees_with_mirror_manifest(shared_data: Path) -> None:
 def test_mirror_first_and_verified(shared_data: Path, tmp_path: Path) -> None:
     path = fetch(NAME, shared_data / "ci", cache_dir=tmp_path, opener=_no_network)
     assert path == shared_data / "ci" / NAME
-    assert sha256_of(path) == registry.get(NAME).sha256
+    assert sha256_file(path) == registry.get(NAME).sha256
 
 
 def test_env_mirror(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,7 +19,7 @@ from fedqsar.federation.checkpoint import completed_rounds, latest_checkpoint, l
 from fedqsar.federation.config import DPConfig, FederationConfig, SecAggConfig
 from fedqsar.federation.guards import check_compatible, handshake_summary
 from fedqsar.federation.payload import TrunkSpec, check_update, fit_reply_content, read_fit_reply
-from fedqsar.federation.strategy import PrivacyLedger, build_strategy
+from fedqsar.federation.strategy import DPAccountant, build_strategy
 
 TRUNK = {"input.weight": np.ones((8, 4), np.float32), "input.bias": np.zeros(4, np.float32)}
 SPEC = TrunkSpec.of(TRUNK)
@@ -147,8 +147,8 @@ def test_dp_noise_and_epsilon_grow_with_rounds() -> None:
     eps1 = strategy.privacy.epsilon
     strategy.aggregate_fit(2, _results([zeros] * 4, [1] * 4), [])
     assert 0 < eps1 < strategy.privacy.epsilon
-    ledger = PrivacyLedger(DPConfig(enabled=True, noise_multiplier=1.0, delta=1e-5), 4)
-    assert ledger.epsilon == 0.0
+    accountant = DPAccountant(DPConfig(enabled=True, noise_multiplier=1.0, delta=1e-5), 4)
+    assert accountant.epsilon == 0.0
 
 
 @pytest.mark.parametrize(

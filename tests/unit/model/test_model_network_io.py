@@ -16,7 +16,7 @@ from fedqsar.errors import ChecksumError, CorruptArtefactError, ModelFileError, 
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.io import load_model, save_model
 from fedqsar.model.network import HeadSpec, MultitaskModel
-from fedqsar.model.predict import bit_sensitivity, predict, trunk_embedding
+from fedqsar.model.predict import predict, trunk_embedding
 from fedqsar.model.training import Trainer
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.manifest import Manifest
@@ -77,19 +77,19 @@ def test_trunk_embedding_has_last_hidden_width_and_is_deterministic():
     assert model.training  # mode restored
 
 
-def test_occlusion_sensitivity_equals_prediction_without_the_bit():
+def test_occlusion_sensitivity_of_a_model_equals_prediction_without_the_bit():
+    from fedqsar.trust.attribution import occlusion_sensitivity
+
     prepared = make_prepared(n_rows=60)
     model = _trained(prepared)
     row = prepared.X[5]
-    scores = bit_sensitivity(model, "p", row, task=2)
-    assert sorted(scores) == sorted(row.indices.tolist())
+    bits, scores, _ = occlusion_sensitivity(lambda X: predict(model, "p", X), row)
+    assert sorted(bits.tolist()) == sorted(row.indices.tolist())
     bit = row.indices[3]
     without = row.copy().tolil()
     without[0, bit] = 0
     expected = predict(model, "p", row)[0, 2] - predict(model, "p", sp.csr_matrix(without))[0, 2]
-    assert scores[int(bit)] == pytest.approx(float(expected), abs=1e-5)
-    gradient = bit_sensitivity(model, "p", row, task=2, method="gradient")
-    assert set(gradient) == set(scores)
+    assert scores[bits.tolist().index(int(bit)), 2] == pytest.approx(float(expected), abs=1e-5)
 
 
 def test_save_load_round_trip(tmp_path):

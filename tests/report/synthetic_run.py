@@ -1,4 +1,4 @@
-"""A synthetic run folder, for the report's tests and benchmark only.
+"""A synthetic run folder, for the report's tests and benchmark only (a test fixture, not in the package).
 
 ``fedqsar report`` never calls this: it reads real run folders. The numbers are drawn from
 a seeded random generator to *look like* a run (three partners, classification and
@@ -16,7 +16,8 @@ import pandas as pd
 
 from fedqsar.evaluation.leave_one_out import LOO_COLUMNS
 from fedqsar.evaluation.uplift import UpliftConfig, uplift_table
-from fedqsar.ledger import Ledger, hash_file
+from fedqsar.hashing import sha256_file
+from fedqsar.ledger import Ledger
 
 SYNTHETIC_PARTNERS = {"pharma_a": (4200, 1.0), "pharma_b": (2600, 0.0), "biotech_c": (700, 2.5)}
 """Partner -> (compounds, how much federation helps it: 0 = not at all)."""
@@ -234,7 +235,7 @@ def _endpoints(rng: np.random.Generator, per_endpoint: int | None) -> pd.DataFra
 def _write_ledgers(folder: Path) -> None:
     """The federation's ledger and the evaluation's, which records the result files' hashes."""
     federation = Ledger(folder / "federation" / "ledger.sqlite")
-    federation.append("run_start", {"config_hash": hash_file(folder / "config.toml")})
+    federation.append("run_start", {"config_hash": sha256_file(folder / "config.toml")})
     for name in SYNTHETIC_PARTNERS:
         federation.append("partner", {"partner": name, "manifest_hash": "3f9a1c0d5e7b2a64"})
     for r in range(1, ROUNDS + 1):
@@ -244,8 +245,8 @@ def _write_ledgers(folder: Path) -> None:
     federation.append("final_model", {"model_hash": "f" * 64})
     federation.append("run_end", {})
     evaluation = Ledger(folder / "evaluation" / "ledger.sqlite")
-    evaluation.append("run_start", {"config_hash": hash_file(folder / "config.toml")})
-    files = {name: hash_file(folder / "evaluation" / f"{name}.csv") for name in ("endpoints", "metrics", "uplift")}
+    evaluation.append("run_start", {"config_hash": sha256_file(folder / "config.toml")})
+    files = {name: sha256_file(folder / "evaluation" / f"{name}.csv") for name in ("endpoints", "metrics", "uplift")}
     evaluation.append("evaluation", {"files": files, "federation_ledger_head": federation.head()[1]})
     evaluation.append("run_end", {})
 
