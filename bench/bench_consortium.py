@@ -38,6 +38,7 @@ from fedqsar.datasets.scenarios.newcomer import build_newcomer
 from fedqsar.evaluation.config import EvalConfig, RandomForestConfig
 from fedqsar.evaluation.protocol import run_protocol
 from fedqsar.federation.config import FederationConfig, SecAggConfig
+from fedqsar.federation.strategy import server_lr
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
@@ -116,7 +117,7 @@ def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, Federat
 
 def settings_text(model: ModelConfig, train: TrainConfig, federation: FederationConfig, ev: EvalConfig) -> str:
     """One paragraph saying what was run (written beside the run, shown in BENCHMARKS.md)."""
-    server_lr = federation.server_lr if federation.server_lr is not None else "strategy default"
+    lr = server_lr(federation)
     steps = (
         f"{federation.local_steps} local steps"
         if federation.local_steps
@@ -128,7 +129,7 @@ def settings_text(model: ModelConfig, train: TrainConfig, federation: Federation
         f"{train.validation_fold}, test {train.test_fold}); network hidden {model.hidden_sizes}, dropout "
         f"{model.dropout}; local and pooled: up to {train.epochs} epochs, early stopping (patience "
         f"{train.early_stopping_patience}) on the validation fold, batch {train.batch_size}, lr {train.lr}; "
-        f"federated: {federation.strategy} (server lr {server_lr}, momentum {federation.server_momentum}), "
+        f"federated: {federation.strategy} (server lr {lr}, momentum {federation.server_momentum}), "
         f"up to {federation.rounds} rounds x {steps}, stop after {federation.patience} rounds without a "
         f"partner's validation gain, head alignment {federation.head_steps} steps, first layer private "
         f"({federation.bit_privacy.defence}), SecAgg+ {'on' if federation.secagg.enabled else 'off'}; personalised: "
@@ -201,6 +202,7 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
     stages += [(s, p, float(t)) for s, p, t in result.timings.itertuples(index=False)]
     pd.DataFrame(stages, columns=["stage", "partner", "seconds"]).to_csv(out / "stages.csv", index=False)
     (out / "sizes.txt").write_text(repr(sizes), encoding="utf-8")
+    (out / "command.txt").write_text(args.command, encoding="utf-8")
     (out / "settings.txt").write_text(settings_text(model, train, federation, evaluation), encoding="utf-8")
     return load_results(run_name(name, args), args.out)
 
@@ -212,8 +214,10 @@ def load_results(name: str, root: Path) -> dict[str, object]:
     return {
         "name": name,
         "sizes": (out / "sizes.txt").read_text(encoding="utf-8"),
+        "command": (out / "command.txt").read_text(encoding="utf-8") if (out / "command.txt").is_file() else None,
         "settings": settings.read_text(encoding="utf-8") if settings.is_file() else "see config.toml",
         "uplift": pd.read_csv(out / "evaluation" / "uplift.csv"),
+        "finished": (out / "evaluation" / "uplift.csv").stat().st_mtime,
         "endpoints": pd.read_csv(out / "evaluation" / "endpoints.csv"),
         "stages": pd.read_csv(out / "stages.csv"),
         "federation": federation_summary(out / "federation"),
@@ -247,13 +251,14 @@ def uplift_markdown(uplift: pd.DataFrame, comparison: str = "federated_vs_local"
     rows = uplift[uplift["comparison"] == comparison]
     challenger = {"federated_vs_local": "fed", "personalised_vs_local": "pers"}.get(comparison, comparison)
     lines = [
-        f"| partner | metric | tasks | local | federated | pooled | RF | Δ {challenger}−local [95% CI] | Δ rel | RIPtoP "
-        "| recovered share of pooled gain |",
-        "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        f"| partner | metric | tasks | local | federated | personalised | pooled | RF | Δ {challenger}−local [95% CI] "
+        "| Δ rel | RIPtoP | recovered share of pooled gain |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in rows.itertuples(index=False):
         lines.append(
-            f"| {r.partner} | {r.metric} | {r.n_tasks} | {_fmt(r.local)} | {_fmt(r.federated)} | {_fmt(r.pooled)} | "
+            f"| {r.partner} | {r.metric} | {r.n_tasks} | {_fmt(r.local)} | {_fmt(r.federated)} | "
+            f"{_fmt(getattr(r, 'personalised', float('nan')))} | {_fmt(r.pooled)} | "
             f"{_fmt(r.rf)} | {_fmt(r.delta_abs)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] | {_fmt(r.delta_rel)} | "
             f"{_fmt(r.riptop)} | {_fmt(r.recovered_share, 2)} |"
         )
@@ -299,10 +304,10 @@ def section(res: dict[str, object], command: str) -> str:
         "",
         f"### Scenario `{res['name']}` (sizes: {res['sizes']})",
         "",
-        f"Command: `{command}`",
+        f"Command: `{res['command'] or command}`",
         "",
         f"Machine: {os.cpu_count()} cores (shared with other jobs while measured), CPU only. "
-        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(float(str(res['finished']))))}.",
         "",
         f"Settings: {res['settings']}",
         "",
@@ -367,12 +372,13 @@ def main() -> None:
     command = (
         "FEDQSAR_DATA=../shared/data .venv/bin/python bench/bench_consortium.py " + " ".join(sys.argv[1:])
     ).strip()
+    args.command = command
     for name in names:
         result = load_results(run_name(name, args), args.out) if args.report_only else run_scenario(name, args)
         text = section(result, command)
         print(text, flush=True)
         if not args.no_write:
-            write_section(name, text)
+            write_section(str(result["name"]), text)
 
 
 if __name__ == "__main__":
