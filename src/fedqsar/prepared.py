@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -62,8 +62,32 @@ FILES = ("X.npz", "Y.npz", "censor.npz", "compounds.parquet", "tasks.parquet", "
 DESCRIPTORS_FILE, STRUCTURES_FILE = "descriptors.npy", "local_structures.parquet"
 
 
+class TaskColumns:
+    """Task-table accessors of an object whose ``tasks`` table maps task ids to columns.
+
+    Shared by ``PreparedSet`` (columns of ``Y``) and ``model.io.SavedModel`` (model outputs).
+    """
+
+    tasks: pd.DataFrame
+    TASKS_OWNER: ClassVar[str] = "the model"
+
+    @property
+    def tasks_sorted(self) -> pd.DataFrame:
+        """The task table in column order (sorted by ``task_id``, index 0..n_tasks-1)."""
+        return in_column_order(self.tasks)
+
+    @property
+    def task_names(self) -> list[str]:
+        """Task names in column order."""
+        return self.tasks_sorted["task_name"].astype(str).tolist()
+
+    def column_of(self, task: str) -> int:
+        """Column holding ``task`` (a task name, or a column number); see :func:`column_of`."""
+        return column_of(self.tasks, task, self.TASKS_OWNER)
+
+
 @dataclass
-class PreparedSet:
+class PreparedSet(TaskColumns):
     """In-memory PreparedSet.
 
     Attributes
@@ -90,6 +114,8 @@ class PreparedSet:
         object (n_compounds,) standardised SMILES (partner-local), or None.
     """
 
+    TASKS_OWNER: ClassVar[str] = "the PreparedSet"
+
     X: sp.csr_matrix
     Y: sp.csr_matrix
     censor: sp.csr_matrix
@@ -110,23 +136,9 @@ class PreparedSet:
         return list(self.manifest.descriptors) if self.descriptors is not None else []
 
     @property
-    def tasks_sorted(self) -> pd.DataFrame:
-        """The task table in column order of ``Y`` (sorted by ``task_id``, index 0..n_tasks-1)."""
-        return in_column_order(self.tasks)
-
-    @property
-    def task_names(self) -> list[str]:
-        """Task names in column order of ``Y``."""
-        return self.tasks_sorted["task_name"].astype(str).tolist()
-
-    @property
     def task_kinds(self) -> np.ndarray:
         """Kind of each column of ``Y`` (object array of "classification" / "regression")."""
         return self.tasks_sorted["kind"].astype(str).to_numpy()
-
-    def column_of(self, task: str) -> int:
-        """Column of ``Y`` holding ``task`` (a task name, or a column number); see :func:`column_of`."""
-        return column_of(self.tasks, task, "the PreparedSet")
 
     @property
     def n_compounds(self) -> int:

@@ -31,14 +31,14 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.model.network import HeadSpec, MultitaskModel
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.manifest import Manifest
-from fedqsar.prepared import column_of, in_column_order
+from fedqsar.prepared import TaskColumns, in_column_order
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, TASKS_FILE = "model.safetensors", "config.json", "tasks.parquet"
 
 
 @dataclass
-class SavedModel:
+class SavedModel(TaskColumns):
     """A loaded model folder.
 
     Attributes
@@ -69,20 +69,6 @@ class SavedModel:
     key_id: str | None
     prep_config: dict[str, Any]
     folder: Path
-
-    @property
-    def tasks_sorted(self) -> pd.DataFrame:
-        """The task table in the order of the model's output columns (by ``task_id``, index 0..n-1)."""
-        return in_column_order(self.tasks)
-
-    @property
-    def task_names(self) -> list[str]:
-        """Task names in output-column order."""
-        return self.tasks_sorted["task_name"].astype(str).tolist()
-
-    def column_of(self, task: str) -> int:
-        """Output column of ``task`` (a task name, or a column number); ConfigError when unknown."""
-        return column_of(self.tasks, task, "the model")
 
     def prep_settings(self) -> PrepConfig:
         """The ``PrepConfig`` of the data the model was trained on: how to prepare new structures.
