@@ -37,7 +37,7 @@ from fedqsar.datasets.scenarios.newcomer import NAME as NEWCOMER
 from fedqsar.datasets.scenarios.newcomer import build_newcomer
 from fedqsar.evaluation.config import EvalConfig, RandomForestConfig
 from fedqsar.evaluation.protocol import run_protocol
-from fedqsar.federation.config import FederationConfig, SecAggConfig
+from fedqsar.federation.config import DEFENCE_NAMES, BitPrivacyConfig, FederationConfig, SecAggConfig
 from fedqsar.federation.strategy import server_lr
 from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prep.config import PrepConfig
@@ -58,6 +58,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--max-compounds", type=int, default=None, help="per partner (default: per scenario)")
     parser.add_argument("--max-assays", type=int, default=None, help="per partner (default: per scenario)")
     parser.add_argument("--full", action="store_true", help="full size: no per-partner compound or assay cap")
+    parser.add_argument(
+        "--defence",
+        choices=DEFENCE_NAMES,
+        default=None,
+        help="FederationConfig.bit_privacy.defence (default: the product's); the run folder gets a suffix",
+    )
     parser.add_argument(
         "--newcomer",
         action="store_true",
@@ -107,6 +113,8 @@ def configs(args: argparse.Namespace) -> tuple[ModelConfig, TrainConfig, Federat
     overrides = {"epochs": args.epochs, "batch_size": args.batch_size}
     train = dataclasses.replace(train, **{k: v for k, v in overrides.items() if v is not None})
     federation = FederationConfig(min_partners=2, secagg=SecAggConfig(enabled=args.secagg))
+    if args.defence is not None:
+        federation = dataclasses.replace(federation, bit_privacy=BitPrivacyConfig(defence=args.defence))
     overrides = {"rounds": args.rounds, "local_epochs": args.local_epochs}
     federation = dataclasses.replace(federation, **{k: v for k, v in overrides.items() if v is not None})
     evaluation = EvalConfig(rf=RandomForestConfig(n_estimators=200, n_jobs=args.n_jobs))
@@ -147,7 +155,8 @@ def prep_config(args: argparse.Namespace) -> PrepConfig:
 
 def run_name(name: str, args: argparse.Namespace) -> str:
     """The run folder and BENCHMARKS block of a scenario (``potency+newcomer`` with ``--newcomer``)."""
-    return f"{name}+newcomer" if args.newcomer and name == "potency" else name
+    run = f"{name}+newcomer" if args.newcomer and name == "potency" else name
+    return f"{run}+defence-{args.defence}" if args.defence is not None else run
 
 
 def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
@@ -161,7 +170,7 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     raw = build_scenario(name, out / "raw", os.environ.get("FEDQSAR_DATA"), **sizes)
     split_file = None
-    if run_name(name, args) != name:
+    if args.newcomer and name == "potency":
         raw[NEWCOMER], split_file = build_newcomer(out / "raw", os.environ.get("FEDQSAR_DATA"))
     stages.append(("build scenario", "all", time.perf_counter() - started))
     prepared = {}
