@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -43,6 +42,9 @@ from fedqsar.model.config import ModelConfig, TrainConfig
 from fedqsar.prep.config import PrepConfig
 from fedqsar.prep.keys import ConsortiumKey
 from fedqsar.prep.pipeline import prepare
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks_md import write_block  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION_TITLE = "## Consortium uplift (evaluation)"
@@ -359,20 +361,7 @@ def section(res: dict[str, object], command: str) -> str:
 
 def write_section(name: str, text: str) -> None:
     """Replace scenario ``name``'s block in BENCHMARKS.md (section created if missing)."""
-    path = REPO / "BENCHMARKS.md"
-    current = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmarks\n"
-    start, end = MARK.format(name, "start"), MARK.format(name, "end")
-    if start in current and end in current:
-        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-        current = pattern.sub(lambda _: text, current)
-    elif SECTION_TITLE in current:
-        head, tail = current.split(SECTION_TITLE, 1)
-        following = re.search(r"\n## ", tail)
-        cut = following.start() if following else len(tail)
-        current = head + SECTION_TITLE + tail[:cut].rstrip() + "\n\n" + text + "\n" + tail[cut:]
-    else:
-        current = current.rstrip() + "\n\n" + SECTION_TITLE + "\n\n" + text + "\n"
-    path.write_text(current, encoding="utf-8")
+    write_block(SECTION_TITLE, MARK.format(name, "start"), MARK.format(name, "end"), text)
 
 
 def main() -> None:

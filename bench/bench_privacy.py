@@ -25,7 +25,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import replace
@@ -50,6 +49,9 @@ from fedqsar.model.training import Trainer
 from fedqsar.prepared import PreparedSet
 from fedqsar.trust import TrustConfig
 from fedqsar.trust.model_adapter import fit_trust_for_saved_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks_md import write_block  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION_TITLE = "## Privacy (bit leak, membership inference, defences)"
@@ -437,19 +439,8 @@ def section(name: str, results: list[dict], args: argparse.Namespace, command: s
 
 
 def write_section(name: str, text: str) -> None:
-    path = REPO / "BENCHMARKS.md"
-    current = path.read_text(encoding="utf-8")
-    start, end = MARK.format(name, "start"), MARK.format(name, "end")
-    if start in current and end in current:
-        current = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: text, current, flags=re.S)
-    elif SECTION_TITLE in current:
-        head, tail = current.split(SECTION_TITLE, 1)
-        following = re.search(r"\n## ", tail)
-        cut = following.start() if following else len(tail)
-        current = head + SECTION_TITLE + tail[:cut].rstrip() + "\n\n" + text + "\n" + tail[cut:]
-    else:
-        current = current.rstrip() + "\n\n" + SECTION_TITLE + "\n\n" + text + "\n"
-    path.write_text(current, encoding="utf-8")
+    """Replace scenario ``name``'s block in BENCHMARKS.md (section created if missing)."""
+    write_block(SECTION_TITLE, MARK.format(name, "start"), MARK.format(name, "end"), text)
 
 
 def main() -> None:
