@@ -49,6 +49,11 @@ from benchmarks_md import write_block  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SECTION_TITLE = "## Consortium uplift (evaluation)"
 MARK = "<!-- consortium-uplift:{}:{} -->"
+DEFENCE_MEANING = {
+    "private_input": "each partner's first layer private",
+    "row_noise": "noise on the first layer's rows",
+    "none": "the whole trunk federated",
+}
 BENCH_KEY = ConsortiumKey(hashlib.sha256(b"fedqsar consortium benchmark key").digest())
 SIZES = {"admet": {"max_compounds": 800, "max_assays": None}, "potency": {"max_compounds": 800, "max_assays": 6}}
 MAIN_METRIC = {"classification": "auc_pr", "regression": "rmse"}
@@ -141,8 +146,9 @@ def settings_text(model: ModelConfig, train: TrainConfig, federation: Federation
         f"{train.early_stopping_patience}) on the validation fold, batch {train.batch_size}, lr {train.lr}; "
         f"federated: {federation.strategy} (server lr {lr}, momentum {federation.server_momentum}), "
         f"up to {federation.rounds} rounds x {steps}, stop after {federation.patience} rounds without a "
-        f"partner's validation gain, head alignment {federation.head_steps} steps, first layer private "
-        f"({federation.bit_privacy.defence}), SecAgg+ {'on' if federation.secagg.enabled else 'off'}; personalised: "
+        f"partner's validation gain, head alignment {federation.head_steps} steps, bit-privacy defence "
+        f"{federation.bit_privacy.defence} ({DEFENCE_MEANING.get(federation.bit_privacy.defence, 'see docs/privacy.md')}), "
+        f"SecAgg+ {'on' if federation.secagg.enabled else 'off'}; personalised: "
         f"{'on' if federation.personalisation.enabled else 'off'} (per task local / federated / head-tuned / "
         f"fully tuned, chosen on validation); RF {ev.rf.n_estimators} trees per task"
     )
